@@ -1,0 +1,102 @@
+//! The service: build (open the store, bind the port), then run until
+//! cancelled, then flush the store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Settings;
+use crate::store::crypto::KeySource;
+use crate::store::{Cipher, Store, StoreError, StoreOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let options = StoreOptions::from(&settings.store);
+        let (cipher, source) =
+            Cipher::load_or_create(settings.secrets.encryption_key.as_ref(), &options.data_dir)?;
+        if let KeySource::Generated(path) = &source {
+            tracing::warn!(
+                path = %path.display(),
+                "TOKENKEEPER_ENCRYPTION_KEY is not set: generated a master key file; \
+                 production should set the variable (and back the key up)"
+            );
+        }
+        let store = Store::open(&options, cipher)?;
+        let addr = settings.socket_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: settings.server.addr.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.server.addr.clone(),
+            source,
+        })?;
+        let state = AppState {
+            settings: Arc::new(settings),
+            store,
+        };
+        Ok(Self {
+            listener,
+            addr,
+            state,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `cancel` fires, drains in-flight requests (bounded by the
+    /// shutdown timeout), then writes every pending store update.
+    pub async fn run(self, cancel: CancellationToken) -> std::io::Result<()> {
+        let timeout = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
+        let store = self.state.store.clone();
+        let router = api::router(self.state);
+        tracing::info!(addr = %self.addr, "tokenkeeper listening");
+        let shutdown = cancel.clone();
+        let server = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let served = tokio::select! {
+            r = server => r,
+            _ = async { cancel.cancelled().await; tokio::time::sleep(timeout).await } => {
+                tracing::warn!("in-flight requests did not finish within the shutdown timeout");
+                Ok(())
+            }
+        };
+        store.close().await;
+        tracing::info!("store flushed; stopped");
+        served
+    }
+}

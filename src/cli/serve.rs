@@ -1,0 +1,52 @@
+//! `tokenkeeper serve`: run the service until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Application, StartError};
+use crate::config::Settings;
+
+pub fn run(settings: Settings) -> ExitCode {
+    crate::telemetry::init(&settings.logging, std::io::stderr);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tokenkeeper: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let app = match Application::build(settings).await {
+            Ok(app) => app,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                eprintln!("tokenkeeper: {e}");
+                return match e {
+                    StartError::Config(_) => ExitCode::from(2),
+                    _ => ExitCode::FAILURE,
+                };
+            }
+        };
+        let cancel = CancellationToken::new();
+        tokio::spawn(wait_for_signal(cancel.clone()));
+        match app.run(cancel).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tokenkeeper: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn wait_for_signal(cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+    cancel.cancel();
+}

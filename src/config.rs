@@ -1,0 +1,283 @@
+//! Configuration: layered settings (defaults, files, environment, flags) and
+//! secrets read from the environment, validated once at start.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// The defaults, compiled in so the binary runs from any folder.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// A setting that could not be used; `key` names it (`store.backup_count`,
+/// `TOKENKEEPER_ENCRYPTION_KEY`, ...).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {key}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub logging: LoggingSettings,
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub addr: String,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreSettings {
+    pub data_dir: PathBuf,
+    pub backup_count: usize,
+    pub backup_interval_secs: u64,
+    pub commit_window_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoggingSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// Secrets and app credentials, from the environment only (never from files
+/// in the repository).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    pub encryption_key: Option<Secret>,
+    pub internal_api_key: Option<Secret>,
+    pub admin_api_key: Option<Secret>,
+    pub fb_app_id: Option<String>,
+    pub fb_app_secret: Option<Secret>,
+    pub tiktok_shop_app_key: Option<String>,
+    pub tiktok_shop_app_secret: Option<Secret>,
+    pub google_client_id: Option<String>,
+    pub google_client_secret: Option<Secret>,
+    pub google_ads_developer_token: Option<Secret>,
+}
+
+impl Secrets {
+    /// Reads the secret variables from `env`; empty values count as unset.
+    pub fn from_env(env: &HashMap<String, String>) -> Self {
+        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
+        let secret = |k: &str| get(k).map(Secret::new);
+        Self {
+            encryption_key: secret("TOKENKEEPER_ENCRYPTION_KEY"),
+            internal_api_key: secret("TOKENKEEPER_INTERNAL_API_KEY"),
+            admin_api_key: secret("TOKENKEEPER_ADMIN_API_KEY"),
+            fb_app_id: get("FB_APP_ID"),
+            fb_app_secret: secret("FB_APP_SECRET"),
+            tiktok_shop_app_key: get("TIKTOK_SHOP_APP_KEY"),
+            tiktok_shop_app_secret: secret("TIKTOK_SHOP_APP_SECRET"),
+            google_client_id: get("GOOGLE_CLIENT_ID"),
+            google_client_secret: secret("GOOGLE_CLIENT_SECRET"),
+            google_ads_developer_token: secret("GOOGLE_ADS_DEVELOPER_TOKEN"),
+        }
+    }
+}
+
+/// Command-line values that override every other layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub addr: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads settings from the process environment and `config/local.toml`
+    /// in the working folder.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(Path::new("config/local.toml"), overrides, &env)
+    }
+
+    /// Loads settings with an explicit local file and environment (for tests).
+    pub fn load_from(
+        local_file: &Path,
+        overrides: &Overrides,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from(local_file.to_path_buf()).required(false));
+        if let Some(file) = &overrides.config_file {
+            if !file.exists() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("file {} does not exist", file.display()),
+                ));
+            }
+            builder = builder.add_source(File::from(file.clone()).required(true));
+        }
+        // The environment comes after the files so that it wins.
+        let tk_env: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("TOKENKEEPER__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("TOKENKEEPER")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(tk_env)),
+        );
+        let raw = builder.build().map_err(config_error)?;
+        let mut settings: Settings = raw.try_deserialize().map_err(config_error)?;
+        if let Some(addr) = &overrides.addr {
+            settings.server.addr = addr.clone();
+        }
+        if let Some(dir) = &overrides.data_dir {
+            settings.store.data_dir = dir.clone();
+        }
+        settings.secrets = Secrets::from_env(env);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.socket_addr()?;
+        if self.store.backup_count == 0 || self.store.backup_count > 1000 {
+            return Err(ConfigError::new(
+                "store.backup_count",
+                "must be between 1 and 1000",
+            ));
+        }
+        if self.store.commit_window_ms > 1000 {
+            return Err(ConfigError::new(
+                "store.commit_window_ms",
+                "must be at most 1000 (a longer window delays every acknowledgement)",
+            ));
+        }
+        if self.store.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("store.data_dir", "must not be empty"));
+        }
+        if let Some(key) = &self.secrets.encryption_key {
+            crate::store::crypto::decode_key(key.expose())
+                .map_err(|reason| ConfigError::new("TOKENKEEPER_ENCRYPTION_KEY", reason))?;
+        }
+        Ok(())
+    }
+
+    /// The listen address, parsed.
+    pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.addr.parse().map_err(|_| {
+            ConfigError::new(
+                "server.addr",
+                format!("'{}' is not a HOST:PORT address", self.server.addr),
+            )
+        })
+    }
+}
+
+/// The `config` crate names the key in its messages; keep that, and name the
+/// layer when it does not.
+fn config_error(err: config::ConfigError) -> ConfigError {
+    let text = err.to_string();
+    let key = text
+        .split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or("configuration")
+        .to_string();
+    ConfigError::new(key, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_from(
+            Path::new("/nonexistent/local.toml"),
+            &Overrides::default(),
+            &env,
+        )
+    }
+
+    #[test]
+    fn defaults_load_without_any_environment() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.server.addr, "127.0.0.1:8080");
+        assert_eq!(s.store.backup_count, 5);
+        assert_eq!(s.logging.format, LogFormat::Human);
+    }
+
+    #[test]
+    fn environment_overrides_files() {
+        let s = load(&[
+            ("TOKENKEEPER__STORE__BACKUP_COUNT", "9"),
+            ("TOKENKEEPER__LOGGING__FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(s.store.backup_count, 9);
+        assert_eq!(s.logging.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = load(&[("TOKENKEEPER__STORE__BACKUP_COUNT", "many")]).unwrap_err();
+        assert_eq!(err.key, "store.backup_count", "{err}");
+        let err = load(&[("TOKENKEEPER__SERVER__ADDR", "nowhere")]).unwrap_err();
+        assert_eq!(err.key, "server.addr");
+        let err = load(&[("TOKENKEEPER_ENCRYPTION_KEY", "short")]).unwrap_err();
+        assert_eq!(err.key, "TOKENKEEPER_ENCRYPTION_KEY");
+        assert!(
+            !err.to_string().contains("short"),
+            "the key value leaked: {err}"
+        );
+    }
+
+    #[test]
+    fn flags_override_everything() {
+        let env = [(
+            "TOKENKEEPER__SERVER__ADDR".to_string(),
+            "0.0.0.0:1".to_string(),
+        )]
+        .into();
+        let s = Settings::load_from(
+            Path::new("/nonexistent"),
+            &Overrides {
+                addr: Some("127.0.0.1:9999".into()),
+                data_dir: Some("/tmp/x".into()),
+                config_file: None,
+            },
+            &env,
+        )
+        .unwrap();
+        assert_eq!(s.server.addr, "127.0.0.1:9999");
+        assert_eq!(s.store.data_dir, PathBuf::from("/tmp/x"));
+    }
+}

@@ -1,0 +1,147 @@
+//! Backups of the store file: taken before updates, rotated, and restored.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use super::crypto::Cipher;
+use super::error::StoreError;
+use super::file;
+use super::model::Document;
+
+pub const BACKUP_DIR_NAME: &str = "backups";
+const PREFIX: &str = "tokens-";
+
+pub fn backup_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(BACKUP_DIR_NAME)
+}
+
+/// Keeps the current store file as a backup, then removes the oldest beyond
+/// `keep`. A hard link costs nothing: the store is only ever replaced by
+/// rename, never changed in place, so the linked file keeps the old bytes.
+pub fn take(store_path: &Path, data_dir: &Path, keep: usize) -> Result<PathBuf, StoreError> {
+    let dir = backup_dir(data_dir);
+    fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    let name = format!("{PREFIX}{}.json", Utc::now().format("%Y%m%dT%H%M%S%6fZ"));
+    let target = dir.join(name);
+    if fs::hard_link(store_path, &target).is_err() {
+        fs::copy(store_path, &target).map_err(|e| StoreError::io(&target, e))?;
+    }
+    for old in list(data_dir)?.into_iter().skip(keep) {
+        fs::remove_file(&old).map_err(|e| StoreError::io(&old, e))?;
+    }
+    fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(&dir, e))?;
+    Ok(target)
+}
+
+/// Backup files, newest first.
+pub fn list(data_dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let dir = backup_dir(data_dir);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(&dir, e)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(".json"))
+        })
+        .collect();
+    // Names carry a fixed-width UTC time, so name order is time order.
+    files.sort();
+    files.reverse();
+    Ok(files)
+}
+
+/// What a verified store file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub connections: usize,
+    pub secrets: usize,
+    pub generation: u64,
+}
+
+/// Loads `path`, checks its checksum and key, and decrypts every secret.
+pub fn verify_file(path: &Path, cipher: &Cipher) -> Result<(Document, VerifyReport), StoreError> {
+    let doc = file::read(path)?;
+    check_key(path, &doc, cipher)?;
+    let mut secrets = 0;
+    for conn in doc.connections.values() {
+        cipher.decrypt(&conn.secrets.access_token)?;
+        secrets += 1;
+        if let Some(rt) = &conn.secrets.refresh_token {
+            cipher.decrypt(rt)?;
+            secrets += 1;
+        }
+    }
+    let report = VerifyReport {
+        connections: doc.connections.len(),
+        secrets,
+        generation: doc.generation,
+    };
+    Ok((doc, report))
+}
+
+pub fn check_key(path: &Path, doc: &Document, cipher: &Cipher) -> Result<(), StoreError> {
+    if doc.key_id != cipher.key_id() {
+        return Err(StoreError::WrongKey {
+            path: path.to_path_buf(),
+            stored: doc.key_id.clone(),
+            configured: cipher.key_id().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Replaces the store file with a backup that verifies: `from` if given, else
+/// the newest good one. The replaced file is kept beside it as
+/// `tokens.json.replaced-<time>`. The caller holds the store lock.
+pub fn restore(
+    store_path: &Path,
+    data_dir: &Path,
+    from: Option<&Path>,
+    cipher: &Cipher,
+) -> Result<(PathBuf, VerifyReport), StoreError> {
+    let (chosen, report) = match from {
+        Some(path) => {
+            let (_, report) = verify_file(path, cipher)?;
+            (path.to_path_buf(), report)
+        }
+        None => {
+            let mut reasons = Vec::new();
+            let mut found = None;
+            for candidate in list(data_dir)? {
+                match verify_file(&candidate, cipher) {
+                    Ok((_, report)) => {
+                        found = Some((candidate, report));
+                        break;
+                    }
+                    Err(e) => reasons.push(e.to_string()),
+                }
+            }
+            found.ok_or_else(|| {
+                StoreError::NoBackup(if reasons.is_empty() {
+                    format!("{} holds no backups", backup_dir(data_dir).display())
+                } else {
+                    reasons.join("; ")
+                })
+            })?
+        }
+    };
+    let bytes = fs::read(&chosen).map_err(|e| StoreError::io(&chosen, e))?;
+    if store_path.exists() {
+        let aside = store_path.with_extension(format!(
+            "json.replaced-{}",
+            Utc::now().format("%Y%m%dT%H%M%S%6fZ")
+        ));
+        fs::copy(store_path, &aside).map_err(|e| StoreError::io(&aside, e))?;
+    }
+    file::write_atomic(store_path, &bytes)?;
+    Ok((chosen, report))
+}

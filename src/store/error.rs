@@ -1,0 +1,62 @@
+//! Errors of the token store.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is corrupt: {reason}; the file was left untouched (see `tokenkeeper store restore`)"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{path} fails its checksum (expected {expected}, computed {actual}); the file was left untouched (see `tokenkeeper store restore`)"
+    )]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "{path} was written with key {stored}, but the configured key is {configured}: set the right TOKENKEEPER_ENCRYPTION_KEY; the file was left untouched"
+    )]
+    WrongKey {
+        path: PathBuf,
+        stored: String,
+        configured: String,
+    },
+    #[error("encryption key from {source_name}: {reason}")]
+    Key { source_name: String, reason: String },
+    #[error("the store in {dir} is locked by another process (pid {pid}); stop it first")]
+    Locked { dir: PathBuf, pid: String },
+    #[error("secret encryption: {0}")]
+    Crypto(String),
+    #[error("connection {0} not found")]
+    NotFound(String),
+    #[error("connection {id} is at version {current}, the update expected {expected}")]
+    VersionConflict {
+        id: String,
+        expected: u64,
+        current: u64,
+    },
+    #[error("no usable backup: {0}")]
+    NoBackup(String),
+    #[error("the store is closed")]
+    Closed,
+    #[error("the store write failed: {0}")]
+    WriteFailed(String),
+}
+
+impl StoreError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

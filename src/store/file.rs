@@ -1,0 +1,123 @@
+//! The store file on disk: a checksummed envelope around the document,
+//! written atomically (temp file, fsync, rename, fsync the folder).
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use super::error::StoreError;
+use super::model::{DOCUMENT_FORMAT, Document};
+
+/// The on-disk layout: `{"checksum": "sha256:<hex>", "document": {...}}`.
+/// The checksum covers the exact bytes of `document` as they sit in the file.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    checksum: String,
+    #[serde(borrow)]
+    document: &'a RawValue,
+}
+
+fn checksum(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Serializes a document into the file bytes.
+pub fn encode(doc: &Document) -> Result<Vec<u8>, StoreError> {
+    let body = serde_json::to_vec_pretty(doc)
+        .map_err(|e| StoreError::WriteFailed(format!("serializing the document: {e}")))?;
+    let sum = checksum(&body);
+    let mut out = Vec::with_capacity(body.len() + 128);
+    out.extend_from_slice(b"{\n\"checksum\": \"");
+    out.extend_from_slice(sum.as_bytes());
+    out.extend_from_slice(b"\",\n\"document\": ");
+    out.extend_from_slice(&body);
+    out.extend_from_slice(b"\n}\n");
+    Ok(out)
+}
+
+/// Parses and verifies file bytes: envelope, checksum, then the document.
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<Document, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.is_empty() {
+        return Err(corrupt("the file is empty".into()));
+    }
+    let envelope: Envelope = serde_json::from_slice(bytes)
+        .map_err(|e| corrupt(format!("not a complete store document ({e})")))?;
+    let actual = checksum(envelope.document.get().as_bytes());
+    if actual != envelope.checksum {
+        return Err(StoreError::ChecksumMismatch {
+            path: path.to_path_buf(),
+            expected: envelope.checksum,
+            actual,
+        });
+    }
+    let doc: Document = serde_json::from_str(envelope.document.get())
+        .map_err(|e| corrupt(format!("the document does not match the format ({e})")))?;
+    if doc.format != DOCUMENT_FORMAT {
+        return Err(corrupt(format!(
+            "format {} is not supported (this build reads {DOCUMENT_FORMAT})",
+            doc.format
+        )));
+    }
+    Ok(doc)
+}
+
+/// Reads and verifies the store file.
+pub fn read(path: &Path) -> Result<Document, StoreError> {
+    let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    decode(path, &bytes)
+}
+
+/// Replaces `path` with `bytes` so that a crash at any instant leaves either
+/// the old or the new file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        // The rename is durable only once the folder itself is synced.
+        File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        StoreError::io(path, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_then_decode_round_trips_and_checks_every_byte() {
+        let doc = Document::empty("k-1");
+        let bytes = encode(&doc).unwrap();
+        let back = decode(Path::new("t.json"), &bytes).unwrap();
+        assert_eq!(back.key_id, "k-1");
+        // Flip one byte inside the document: the checksum catches it.
+        let pos = bytes.windows(3).position(|w| w == b"k-1").unwrap();
+        let mut bad = bytes.clone();
+        bad[pos + 2] = b'2';
+        assert!(matches!(
+            decode(Path::new("t.json"), &bad),
+            Err(StoreError::ChecksumMismatch { .. })
+        ));
+        // Truncation is refused too.
+        assert!(matches!(
+            decode(Path::new("t.json"), &bytes[..bytes.len() / 2]),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}

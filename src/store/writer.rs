@@ -1,0 +1,241 @@
+//! The group-commit writer: one thread owns the store file, takes every
+//! pending update at once, writes them in one atomic file write, and only then
+//! acknowledges each caller.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+
+use super::backup;
+use super::error::StoreError;
+use super::file;
+use super::lock::StoreLock;
+use super::model::{Connection, Document};
+
+/// A change to the document, applied by the writer in arrival order.
+pub enum Mutation {
+    /// Insert or replace a whole connection; the version continues from the
+    /// stored one.
+    Put(Box<Connection>),
+    /// Change a stored connection in place; `expected_version`, when given,
+    /// must match.
+    Update {
+        id: String,
+        expected_version: Option<u64>,
+        apply: Box<dyn FnOnce(&mut Connection) + Send>,
+    },
+    Delete(String),
+}
+
+pub type Ack = oneshot::Sender<Result<Option<Arc<Connection>>, StoreError>>;
+
+pub enum Op {
+    Write(Mutation, Ack),
+    /// Finish everything queued before, then stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Counters for tests, benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub file_writes: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub updates_committed: AtomicU64,
+    pub backups_taken: AtomicU64,
+}
+
+/// State shared between the store handles and the writer.
+#[derive(Debug)]
+pub struct Shared {
+    pub snapshot: RwLock<Arc<Document>>,
+    pub stats: Stats,
+    /// The last write failure, cleared by the next good write.
+    pub write_error: Mutex<Option<String>>,
+}
+
+pub struct WriterConfig {
+    pub path: PathBuf,
+    pub data_dir: PathBuf,
+    pub backup_count: usize,
+    pub backup_interval: Duration,
+    pub commit_window: Duration,
+}
+
+/// Upper bound on updates per file write, so one write never waits forever.
+const MAX_BATCH: usize = 100_000;
+
+pub fn spawn(
+    config: WriterConfig,
+    shared: Arc<Shared>,
+    lock: StoreLock,
+    rx: mpsc::UnboundedReceiver<Op>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || run(config, shared, lock, rx))
+        .expect("spawning the store writer thread")
+}
+
+fn run(
+    config: WriterConfig,
+    shared: Arc<Shared>,
+    lock: StoreLock,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+) {
+    let mut last_backup: Option<Instant> = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = Vec::new();
+        let mut shutdown = None;
+        match first {
+            Op::Write(m, ack) => batch.push((m, ack)),
+            Op::Shutdown(done) => shutdown = Some(done),
+        }
+        if shutdown.is_none() && !config.commit_window.is_zero() {
+            std::thread::sleep(config.commit_window);
+        }
+        while shutdown.is_none() && batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Op::Write(m, ack)) => batch.push((m, ack)),
+                Ok(Op::Shutdown(done)) => shutdown = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit(&config, &shared, &mut last_backup, batch);
+        }
+        if let Some(done) = shutdown {
+            let _ = done.send(());
+            break;
+        }
+    }
+    drop(lock);
+}
+
+type Outcome = Result<Option<Arc<Connection>>, StoreError>;
+
+fn commit(
+    config: &WriterConfig,
+    shared: &Shared,
+    last_backup: &mut Option<Instant>,
+    batch: Vec<(Mutation, Ack)>,
+) {
+    let current = shared.snapshot.read().expect("snapshot lock").clone();
+    let mut doc = (*current).clone();
+    let now = Utc::now();
+    let mut results: Vec<(Ack, Outcome)> = Vec::with_capacity(batch.len());
+    let mut changed = 0u64;
+    for (mutation, ack) in batch {
+        let outcome = apply(&mut doc, mutation, now);
+        if outcome.is_ok() {
+            changed += 1;
+        }
+        results.push((ack, outcome));
+    }
+    if changed == 0 {
+        for (ack, outcome) in results {
+            let _ = ack.send(outcome);
+        }
+        return;
+    }
+    doc.generation += 1;
+    doc.written_at = now;
+    let written = write(config, shared, last_backup, &doc);
+    match written {
+        Ok(bytes) => {
+            *shared.snapshot.write().expect("snapshot lock") = Arc::new(doc);
+            *shared.write_error.lock().expect("write_error lock") = None;
+            shared.stats.file_writes.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .bytes_written
+                .fetch_add(bytes, Ordering::Relaxed);
+            shared
+                .stats
+                .updates_committed
+                .fetch_add(changed, Ordering::Relaxed);
+            for (ack, outcome) in results {
+                let _ = ack.send(outcome);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            tracing::error!(error = %message, "store write failed; updates not acknowledged");
+            *shared.write_error.lock().expect("write_error lock") = Some(message.clone());
+            for (ack, outcome) in results {
+                let _ = ack.send(outcome.and(Err(StoreError::WriteFailed(message.clone()))));
+            }
+        }
+    }
+}
+
+fn write(
+    config: &WriterConfig,
+    shared: &Shared,
+    last_backup: &mut Option<Instant>,
+    doc: &Document,
+) -> Result<u64, StoreError> {
+    let due = last_backup.is_none_or(|t| t.elapsed() >= config.backup_interval);
+    if due && config.path.exists() {
+        backup::take(&config.path, &config.data_dir, config.backup_count)?;
+        shared.stats.backups_taken.fetch_add(1, Ordering::Relaxed);
+        *last_backup = Some(Instant::now());
+    }
+    let bytes = file::encode(doc)?;
+    file::write_atomic(&config.path, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+fn apply(doc: &mut Document, mutation: Mutation, now: chrono::DateTime<Utc>) -> Outcome {
+    match mutation {
+        Mutation::Put(conn) => {
+            let mut conn = *conn;
+            let previous = doc.connections.get(&conn.id);
+            conn.version = previous.map_or(1, |p| p.version + 1);
+            if let Some(p) = previous {
+                conn.created_at = p.created_at;
+            }
+            conn.updated_at = now;
+            let conn = Arc::new(conn);
+            doc.connections.insert(conn.id.clone(), conn.clone());
+            Ok(Some(conn))
+        }
+        Mutation::Update {
+            id,
+            expected_version,
+            apply,
+        } => {
+            let stored = doc
+                .connections
+                .get(&id)
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            if let Some(expected) = expected_version
+                && expected != stored.version
+            {
+                return Err(StoreError::VersionConflict {
+                    id,
+                    expected,
+                    current: stored.version,
+                });
+            }
+            let mut conn = (**stored).clone();
+            apply(&mut conn);
+            // The identity and bookkeeping fields belong to the store.
+            conn.id = stored.id.clone();
+            conn.created_at = stored.created_at;
+            conn.version = stored.version + 1;
+            conn.updated_at = now;
+            let conn = Arc::new(conn);
+            doc.connections.insert(id, conn.clone());
+            Ok(Some(conn))
+        }
+        Mutation::Delete(id) => doc
+            .connections
+            .remove(&id)
+            .map(|_| None)
+            .ok_or(StoreError::NotFound(id)),
+    }
+}

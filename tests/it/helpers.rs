@@ -1,0 +1,148 @@
+//! Shared test helpers: a `TestApp` on a random port with its own data folder,
+//! sample records, and a log buffer that tests search for leaked secrets.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::Utc;
+use tempfile::TempDir;
+use tokenkeeper::app::Application;
+use tokenkeeper::config::{Overrides, Settings};
+use tokenkeeper::secret::Secret;
+use tokenkeeper::store::{
+    Cipher, Connection, ConnectionKind, Provider, Store, StoreOptions, StoredSecrets,
+};
+use tokio_util::sync::CancellationToken;
+
+/// A fixed test key (base64url of 32 bytes).
+pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+pub fn test_cipher() -> Cipher {
+    Cipher::new(tokenkeeper::store::crypto::decode_key(TEST_KEY).unwrap())
+}
+
+/// Everything logged by any test in this binary.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let settings = tokenkeeper::config::LoggingSettings {
+            format: tokenkeeper::config::LogFormat::Json,
+            level: "debug".into(),
+        };
+        let writer = buffer.clone();
+        tokenkeeper::telemetry::init(&settings, move || writer.clone());
+        buffer
+    })
+}
+
+pub fn test_settings(data_dir: &Path, extra_env: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("TOKENKEEPER_ENCRYPTION_KEY".into(), TEST_KEY.into());
+    for (k, v) in extra_env {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Settings::load_from(
+        Path::new("/nonexistent/local.toml"),
+        &Overrides {
+            config_file: None,
+            addr: Some("127.0.0.1:0".into()),
+            data_dir: Some(data_dir.to_path_buf()),
+        },
+        &env,
+    )
+    .expect("test settings")
+}
+
+/// The real service on a random port, with its own data folder.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub store: Store,
+    cancel: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Option<TempDir>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = Self::spawn_in(dir.path()).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    pub async fn spawn_in(data_dir: &Path) -> Self {
+        logs();
+        let app = Application::build(test_settings(data_dir, &[]))
+            .await
+            .expect("the app builds");
+        let addr = app.addr();
+        let store = app.state().store.clone();
+        let cancel = CancellationToken::new();
+        let handle = tokio::spawn(app.run(cancel.clone()));
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            store,
+            cancel,
+            handle: Some(handle),
+            _dir: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Graceful shutdown, as SIGTERM would do it; waits for the store flush.
+    pub async fn stop(mut self) -> Option<TempDir> {
+        self.cancel.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+        self._dir.take()
+    }
+}
+
+/// A Facebook page connection whose access token is `token`.
+pub fn page_connection(store_cipher: &Cipher, external_id: &str, token: &str) -> Connection {
+    let secrets = StoredSecrets {
+        access_token: store_cipher.encrypt(&Secret::new(token)).unwrap(),
+        refresh_token: None,
+    };
+    Connection::new(
+        Provider::Facebook,
+        ConnectionKind::Page,
+        external_id,
+        format!("Page {external_id}"),
+        secrets,
+        Utc::now(),
+    )
+}
+
+pub fn open_store(dir: &Path) -> Store {
+    Store::open(&StoreOptions::new(dir), test_cipher()).expect("store opens")
+}

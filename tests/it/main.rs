@@ -1,0 +1,7 @@
+//! Integration tests: one binary, one module per area.
+
+mod cli;
+mod helpers;
+mod http;
+mod store_crash;
+mod store_durability;
