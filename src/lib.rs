@@ -6,5 +6,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod secret;
+pub mod simulator;
 pub mod store;
 pub mod telemetry;
