@@ -32,6 +32,15 @@ enum Command {
         #[arg(long)]
         addr: Option<String>,
     },
+    /// Run the upstream simulator (Facebook Graph, TikTok Shop, Google) for demos and tests
+    Simulate {
+        /// Port to listen on (0 picks a free one)
+        #[arg(long, default_value_t = 9090)]
+        port: u16,
+        /// Address to bind
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+    },
     /// Print a fresh base64url 256-bit encryption key
     Keygen,
     /// Check or recover the token store
@@ -89,6 +98,7 @@ pub fn run() -> ExitCode {
             Ok(settings) => serve::run(settings),
             Err(e) => config_failure(e),
         },
+        Command::Simulate { port, host } => serve::simulate(std::net::SocketAddr::new(host, port)),
         Command::Keygen => {
             println!("{}", crate::store::crypto::generate_key());
             ExitCode::SUCCESS

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, StartError};
-use crate::config::Settings;
+use crate::config::{LogFormat, LoggingSettings, Settings};
 
 pub fn run(settings: Settings) -> ExitCode {
     crate::telemetry::init(&settings.logging, std::io::stderr);
@@ -49,4 +49,29 @@ async fn wait_for_signal(cancel: CancellationToken) {
     }
     tracing::info!("shutdown requested");
     cancel.cancel();
+}
+
+/// `tokenkeeper simulate`: the upstream simulator until SIGINT or SIGTERM.
+/// App credentials come from the same variables the service reads.
+pub fn simulate(addr: std::net::SocketAddr) -> ExitCode {
+    let logging = LoggingSettings {
+        format: LogFormat::Human,
+        level: "info".into(),
+    };
+    crate::telemetry::init(&logging, std::io::stderr);
+    let config = crate::simulator::SimConfig::from_env();
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    runtime.block_on(async move {
+        let sim = match crate::simulator::start(config, addr).await {
+            Ok(sim) => sim,
+            Err(e) => {
+                eprintln!("tokenkeeper: cannot start the simulator on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("simulator listening on {}", sim.base_url());
+        let cancel = CancellationToken::new();
+        wait_for_signal(cancel).await;
+        ExitCode::SUCCESS
+    })
 }

@@ -29,6 +29,21 @@ impl Default for SimConfig {
     }
 }
 
+impl SimConfig {
+    /// Defaults, with the app credentials from `FB_APP_ID` / `FB_APP_SECRET`
+    /// when set (the same variables the service reads).
+    pub fn from_env() -> Self {
+        let mut config = Self::default();
+        if let Ok(id) = std::env::var("FB_APP_ID") {
+            config.fb_app_id = id;
+        }
+        if let Ok(secret) = std::env::var("FB_APP_SECRET") {
+            config.fb_app_secret = secret;
+        }
+        config
+    }
+}
+
 /// A running simulator.
 pub struct SimHandle {
     addr: SocketAddr,
