@@ -8,10 +8,17 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::auth::ApiKeys;
+use crate::api::oauth_state::StateSigner;
 use crate::api::{self, AppState};
+use crate::audit::AuditLog;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
+use crate::notify::Notifier;
+use crate::providers::facebook::GraphClient;
 use crate::store::crypto::KeySource;
 use crate::store::{Cipher, Store, StoreError, StoreOptions};
+use crate::tokens::TokenManager;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -36,6 +43,15 @@ pub struct Application {
 impl Application {
     /// Opens the store and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Application::build`], with the clock the domain uses (tests
+    /// pass one they can move).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<Self, StartError> {
         let options = StoreOptions::from(&settings.store);
         let (cipher, source) =
             Cipher::load_or_create(settings.secrets.encryption_key.as_ref(), &options.data_dir)?;
@@ -58,9 +74,42 @@ impl Application {
             addr: settings.server.addr.clone(),
             source,
         })?;
+        let settings = Arc::new(settings);
+        let graph = match (&settings.secrets.fb_app_id, &settings.secrets.fb_app_secret) {
+            (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
+                &settings.facebook,
+                id.clone(),
+                secret.clone(),
+            ))),
+            _ => {
+                tracing::warn!(
+                    "FB_APP_ID / FB_APP_SECRET are not set: Facebook endpoints answer 503"
+                );
+                None
+            }
+        };
+        let notifier = Notifier::new(
+            &settings.notifications,
+            settings.secrets.webhook_secret.clone(),
+        );
+        let oauth = StateSigner::new(
+            store.cipher().derive_key("oauth-state"),
+            settings.auth.state_ttl_secs,
+        );
+        let tokens = Arc::new(TokenManager::new(
+            store.clone(),
+            clock,
+            settings.clone(),
+            graph,
+            notifier,
+        ));
         let state = AppState {
-            settings: Arc::new(settings),
+            keys: Arc::new(ApiKeys::from_settings(&settings)),
+            oauth: Arc::new(oauth),
+            audit: Arc::new(AuditLog::new(&settings.store.data_dir)),
+            settings,
             store,
+            tokens,
         };
         Ok(Self {
             listener,
@@ -83,6 +132,15 @@ impl Application {
     pub async fn run(self, cancel: CancellationToken) -> std::io::Result<()> {
         let timeout = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
         let store = self.state.store.clone();
+        let tokens = self.state.tokens.clone();
+        let scheduler_cancel = cancel.child_token();
+        let scheduler = self.state.settings.refresh.enabled.then(|| {
+            crate::scheduler::spawn(
+                tokens.clone(),
+                self.state.settings.refresh.clone(),
+                scheduler_cancel.clone(),
+            )
+        });
         let router = api::router(self.state);
         tracing::info!(addr = %self.addr, "tokenkeeper listening");
         let shutdown = cancel.clone();
@@ -95,6 +153,15 @@ impl Application {
                 Ok(())
             }
         };
+        scheduler_cancel.cancel();
+        if let Some(s) = scheduler {
+            let _ = s.await;
+        }
+        // A running sweep finishes its writes before the store closes.
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokens.running_run().is_some() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         store.close().await;
         tracing::info!("store flushed; stopped");
         served

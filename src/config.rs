@@ -36,6 +36,11 @@ pub struct Settings {
     pub server: ServerSettings,
     pub store: StoreSettings,
     pub logging: LoggingSettings,
+    pub facebook: FacebookSettings,
+    pub refresh: RefreshSettings,
+    pub auth: AuthSettings,
+    pub api: ApiSettings,
+    pub notifications: NotificationSettings,
     #[serde(skip)]
     pub secrets: Secrets,
 }
@@ -67,6 +72,69 @@ pub struct LoggingSettings {
     pub level: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct FacebookSettings {
+    pub graph_base_url: String,
+    pub dialog_base_url: String,
+    pub api_version: String,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub request_timeout_secs: u64,
+    pub page_limit: u32,
+    pub usage_slow_pct: f64,
+    pub usage_pause_pct: f64,
+    pub usage_pause_secs: u64,
+    pub refresh_before_days: i64,
+    pub warning_days: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefreshSettings {
+    pub interval_secs: u64,
+    pub jitter_secs: u64,
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub max_retry_wait_secs: u64,
+    pub runs_kept: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub state_ttl_secs: i64,
+}
+
+/// One configured API key. The key itself is given either as its SHA-256
+/// (recommended) or in clear.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeySettings {
+    pub id: String,
+    #[serde(default)]
+    pub key_sha256: Option<String>,
+    #[serde(default)]
+    pub key: Option<Secret>,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub teams: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiSettings {
+    pub rate_limit_per_second: u64,
+    pub rate_limit_burst: u32,
+    pub keys: Vec<ApiKeySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotificationSettings {
+    pub webhook_url: String,
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub timeout_secs: u64,
+}
+
 /// Secrets and app credentials, from the environment only (never from files
 /// in the repository).
 #[derive(Debug, Clone, Default)]
@@ -81,6 +149,7 @@ pub struct Secrets {
     pub google_client_id: Option<String>,
     pub google_client_secret: Option<Secret>,
     pub google_ads_developer_token: Option<Secret>,
+    pub webhook_secret: Option<Secret>,
 }
 
 impl Secrets {
@@ -99,6 +168,7 @@ impl Secrets {
             google_client_id: get("GOOGLE_CLIENT_ID"),
             google_client_secret: secret("GOOGLE_CLIENT_SECRET"),
             google_ads_developer_token: secret("GOOGLE_ADS_DEVELOPER_TOKEN"),
+            webhook_secret: secret("TOKENKEEPER_WEBHOOK_SECRET"),
         }
     }
 }
@@ -180,6 +250,56 @@ impl Settings {
         if self.store.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("store.data_dir", "must not be empty"));
         }
+        for (key, url) in [
+            ("facebook.graph_base_url", &self.facebook.graph_base_url),
+            ("facebook.dialog_base_url", &self.facebook.dialog_base_url),
+            ("facebook.redirect_uri", &self.facebook.redirect_uri),
+        ] {
+            check_url(key, url)?;
+        }
+        if !self.notifications.webhook_url.is_empty() {
+            check_url("notifications.webhook_url", &self.notifications.webhook_url)?;
+        }
+        if self.refresh.concurrency == 0 {
+            return Err(ConfigError::new(
+                "refresh.concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.refresh.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "refresh.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if self.api.rate_limit_per_second == 0 || self.api.rate_limit_burst == 0 {
+            return Err(ConfigError::new(
+                "api.rate_limit_per_second",
+                "rate and burst must be at least 1",
+            ));
+        }
+        for (i, key) in self.api.keys.iter().enumerate() {
+            let name = format!("api.keys[{i}]");
+            if key.key.is_none() && key.key_sha256.is_none() {
+                return Err(ConfigError::new(name, "needs key_sha256 or key"));
+            }
+            if let Some(hash) = &key.key_sha256
+                && (hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(ConfigError::new(
+                    format!("{name}.key_sha256"),
+                    "must be 64 hex digits",
+                ));
+            }
+            for scope in &key.scopes {
+                if crate::api::auth::Scope::parse(scope).is_none() {
+                    return Err(ConfigError::new(
+                        format!("{name}.scopes"),
+                        format!("unknown scope '{scope}'"),
+                    ));
+                }
+            }
+        }
         if let Some(key) = &self.secrets.encryption_key {
             crate::store::crypto::decode_key(key.expose())
                 .map_err(|reason| ConfigError::new("TOKENKEEPER_ENCRYPTION_KEY", reason))?;
@@ -195,6 +315,16 @@ impl Settings {
                 format!("'{}' is not a HOST:PORT address", self.server.addr),
             )
         })
+    }
+}
+
+fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
+        _ => Err(ConfigError::new(
+            key,
+            format!("'{url}' is not an http(s) URL"),
+        )),
     }
 }
 

@@ -3,9 +3,15 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod notify;
+pub mod providers;
+pub mod scheduler;
 pub mod secret;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;

@@ -6,7 +6,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::store::StoreError;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+
+use crate::store::{ErrorClass, StoreError};
+use crate::tokens::TokenError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -23,6 +26,15 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A sweep is already running; names it.
+    #[error("a refresh run is already in progress: {0}")]
+    RunInProgress(String),
+    /// The connection must be reconnected by its user.
+    #[error("{0}")]
+    ReauthRequired(String),
+    /// The token or its data access lapsed and the platform cannot extend it.
+    #[error("{0}")]
+    CannotRefresh(String),
     #[error("{message}")]
     Unprocessable { field: String, message: String },
     #[error("rate limit exceeded, retry after {retry_after_secs} s")]
@@ -57,7 +69,10 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_)
+            | ApiError::RunInProgress(_)
+            | ApiError::ReauthRequired(_)
+            | ApiError::CannotRefresh(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
@@ -73,6 +88,9 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::RunInProgress(_) => "run_in_progress",
+            ApiError::ReauthRequired(_) => "reauth_required",
+            ApiError::CannotRefresh(_) => "cannot_refresh",
             ApiError::Unprocessable { .. } => "validation_failed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Upstream(_) => "upstream_error",
@@ -100,6 +118,9 @@ impl IntoResponse for ApiError {
             | ApiError::Unprocessable { field, .. } => {
                 error["field"] = json!(field);
             }
+            ApiError::RunInProgress(run_id) => {
+                error["run_id"] = json!(run_id);
+            }
             _ => {}
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
@@ -123,6 +144,46 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable("the token store is not writable; see the service log".into())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::NotFound(id) => ApiError::NotFound(format!("connection {id} not found")),
+            e @ TokenError::ReauthRequired { .. } => ApiError::ReauthRequired(e.to_string()),
+            e @ TokenError::CannotRefresh { .. } => ApiError::CannotRefresh(e.to_string()),
+            TokenError::Upstream(u) => match u.class {
+                ErrorClass::ReauthRequired => ApiError::ReauthRequired(format!(
+                    "the platform rejected the token; the user must reconnect: {u}"
+                )),
+                _ => ApiError::Upstream(u.to_string()),
+            },
+            TokenError::Invalid { field, message } => ApiError::Unprocessable { field, message },
+            TokenError::NotConfigured(m) => ApiError::Unavailable(m),
+            TokenError::Store(m) => {
+                tracing::error!(error = %m, "store failure");
+                ApiError::Unavailable("the token store is not writable; see the service log".into())
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        ApiError::BadRequest {
+            field: None,
+            message: r.body_text(),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest {
+            field: None,
+            message: r.body_text(),
         }
     }
 }

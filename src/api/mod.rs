@@ -1,27 +1,89 @@
-//! The HTTP interface: router, shared state, and error mapping.
+//! The HTTP interface: router, shared state, authentication, rate limiting,
+//! and error mapping.
 
+pub mod auth;
 pub mod error;
+pub mod extract;
+mod facebook;
 mod health;
+pub mod oauth_state;
+mod rate_limit;
+mod tokens;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
+use crate::audit::AuditLog;
 use crate::config::Settings;
 use crate::store::Store;
+use crate::tokens::TokenManager;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
+    pub tokens: Arc<TokenManager>,
+    pub keys: Arc<auth::ApiKeys>,
+    pub oauth: Arc<oauth_state::StateSigner>,
+    pub audit: Arc<AuditLog>,
 }
 
 pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/facebook/auth/url", get(facebook::auth_url))
+        .route("/facebook/auth/exchange", post(facebook::auth_exchange))
+        .route(
+            "/facebook/business-tokens",
+            post(facebook::register_business_token),
+        )
+        .route("/facebook/tokens", get(facebook::list_tokens))
+        .route(
+            "/facebook/tokens/{id}",
+            get(facebook::get_token).delete(facebook::delete_token),
+        )
+        .route(
+            "/facebook/tokens/{id}/refresh",
+            post(facebook::refresh_token),
+        )
+        .route(
+            "/facebook/tokens/{id}/force-refresh",
+            post(facebook::force_refresh_token),
+        )
+        .route(
+            "/facebook/pages/{page_id}/token-status",
+            get(facebook::page_token_status),
+        )
+        .route(
+            "/facebook/pages/{page_id}/access-token",
+            get(tokens::page_access_token),
+        )
+        .route("/facebook/debug_token", get(facebook::debug_token))
+        .route(
+            "/facebook/check-permissions",
+            get(facebook::check_permissions),
+        )
+        .route(
+            "/facebook/extend-permissions",
+            post(facebook::extend_permissions),
+        )
+        .route(
+            "/facebook/internal/scheduled-refresh",
+            post(facebook::scheduled_refresh),
+        )
+        .route(
+            "/facebook/internal/refresh-runs/{run_id}",
+            get(facebook::refresh_run),
+        )
+        .route("/tokens/{id}/access-token", get(tokens::access_token))
+        .layer(rate_limit::layer(&state.settings.api));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/facebook/auth/callback", get(facebook::auth_callback))
+        .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
 }

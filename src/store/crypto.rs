@@ -113,6 +113,15 @@ impl Cipher {
         Self::load_or_create(env_key, data_dir).map(|(c, _)| c)
     }
 
+    /// A separate key for another purpose (e.g. signing OAuth state), derived
+    /// from the master key so there is only one secret to manage.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn key_id(&self) -> &str {
         &self.key_id
     }

@@ -112,6 +112,10 @@ pub struct Connection {
     /// For a page connection: the user connection it was derived from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
+    /// The alert state last announced to the webhook, so each change is
+    /// notified once (`ok`, `reauth_required`, `expiry_warning:<what>:<days>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified_state: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Increments on every write of this record.
@@ -174,6 +178,7 @@ impl Connection {
             last_error: None,
             reauth_required: false,
             parent_id: None,
+            notified_state: None,
             created_at: now,
             updated_at: now,
             version: 0,

@@ -1,0 +1,137 @@
+//! The OAuth `state` parameter: signed, expiring, and accepted once, so a
+//! callback cannot be forged or replayed (CSRF).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::error::ApiError;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatePayload {
+    /// Provider the flow is for.
+    pub p: String,
+    /// Team the connection will belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<String>,
+    /// Redirect URI used for the dialog, when not the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r: Option<String>,
+    /// Nonce.
+    pub n: String,
+    /// Expiry, Unix seconds.
+    pub e: i64,
+}
+
+pub struct StateSigner {
+    key: [u8; 32],
+    ttl: Duration,
+    used: Mutex<HashMap<String, i64>>,
+}
+
+impl StateSigner {
+    pub fn new(key: [u8; 32], ttl_secs: i64) -> Self {
+        Self {
+            key,
+            ttl: Duration::seconds(ttl_secs),
+            used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn sign(&self, data: &[u8]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// A fresh state for `provider` (and team), with its expiry.
+    pub fn issue(
+        &self,
+        provider: &str,
+        team: Option<String>,
+        redirect_uri: Option<String>,
+        now: DateTime<Utc>,
+    ) -> (String, DateTime<Utc>) {
+        let expires = now + self.ttl;
+        let payload = StatePayload {
+            p: provider.to_string(),
+            t: team,
+            r: redirect_uri,
+            n: uuid::Uuid::new_v4().simple().to_string(),
+            e: expires.timestamp(),
+        };
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).expect("serializes"));
+        let sig = URL_SAFE_NO_PAD.encode(self.sign(body.as_bytes()));
+        (format!("{body}.{sig}"), expires)
+    }
+
+    /// Checks signature, provider and expiry, and that the state was not used.
+    pub fn accept(
+        &self,
+        state: &str,
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StatePayload, ApiError> {
+        let bad = |why: &str| ApiError::bad_request("state", format!("the OAuth state {why}"));
+        let (body, sig) = state.split_once('.').ok_or_else(|| bad("is malformed"))?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| bad("is malformed"))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key");
+        mac.update(body.as_bytes());
+        mac.verify_slice(&sig)
+            .map_err(|_| bad("has a bad signature"))?;
+        let payload: StatePayload = URL_SAFE_NO_PAD
+            .decode(body)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| bad("is malformed"))?;
+        if payload.p != provider {
+            return Err(bad("belongs to another provider"));
+        }
+        if Utc
+            .timestamp_opt(payload.e, 0)
+            .single()
+            .is_none_or(|e| e < now)
+        {
+            return Err(bad("has expired; start the connection again"));
+        }
+        let mut used = self.used.lock().expect("used lock");
+        used.retain(|_, exp| *exp >= now.timestamp());
+        if used.insert(payload.n.clone(), payload.e).is_some() {
+            return Err(bad("was already used"));
+        }
+        Ok(payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_accepted_once_and_checked() {
+        let s = StateSigner::new([1; 32], 600);
+        let now = Utc::now();
+        let (state, _) = s.issue("facebook", Some("acme".into()), None, now);
+        assert!(s.accept(&state, "tiktok_shop", now).is_err());
+        let p = s.accept(&state, "facebook", now).unwrap();
+        assert_eq!(p.t.as_deref(), Some("acme"));
+        assert!(s.accept(&state, "facebook", now).is_err(), "replay refused");
+
+        let (state, _) = s.issue("facebook", None, None, now);
+        assert!(
+            s.accept(&state, "facebook", now + Duration::seconds(601))
+                .is_err()
+        );
+        let first = if state.starts_with('A') { "B" } else { "A" };
+        let tampered = format!("{first}{}", &state[1..]);
+        assert!(s.accept(&tampered, "facebook", now).is_err());
+    }
+}

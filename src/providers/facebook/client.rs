@@ -1,0 +1,455 @@
+//! The Graph API client: `appsecret_proof` on every call, classified errors,
+//! usage-header throttling, paging until `next` is absent, and no token in any
+//! logged URL or returned error.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::errors;
+use super::usage::{self, Throttle};
+use crate::config::FacebookSettings;
+use crate::providers::UpstreamError;
+use crate::providers::redact::redact_url;
+use crate::secret::Secret;
+
+/// A token the platform issued, with its lifetime if it said.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub access_token: Secret,
+    pub expires_in: Option<i64>,
+}
+
+/// What `debug_token` says about a token (wire-spec 1.5).
+#[derive(Debug, Clone, Default)]
+pub struct DebugInfo {
+    pub is_valid: bool,
+    pub token_type: Option<String>,
+    pub app_id: Option<String>,
+    pub user_id: Option<String>,
+    pub profile_id: Option<String>,
+    /// `None` when the token never expires (`expires_at: 0`).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    /// `data.error` of an invalid token: code, subcode, message.
+    pub error: Option<(i64, Option<i64>, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PageAccount {
+    pub id: String,
+    pub name: String,
+    pub access_token: Secret,
+    pub category: Option<String>,
+    pub tasks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Me {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    graph_base: String,
+    dialog_base: String,
+    version: String,
+    app_id: String,
+    app_secret: Secret,
+    page_limit: u32,
+    throttle: Throttle,
+}
+
+/// `hex(HMAC_SHA256(key = app_secret, msg = access_token))` (wire-spec 1.7).
+pub fn appsecret_proof(app_secret: &Secret, access_token: &Secret) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.expose().as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(access_token.expose().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Unix seconds to a time; 0 means never.
+fn unix_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    let secs = v?.as_i64()?;
+    if secs == 0 {
+        return None;
+    }
+    Utc.timestamp_opt(secs, 0).single()
+}
+
+impl GraphClient {
+    pub fn new(settings: &FacebookSettings, app_id: String, app_secret: Secret) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.request_timeout_secs))
+            .build()
+            .expect("the HTTP client builds");
+        Self {
+            http,
+            graph_base: settings.graph_base_url.trim_end_matches('/').to_string(),
+            dialog_base: settings.dialog_base_url.trim_end_matches('/').to_string(),
+            version: settings.api_version.clone(),
+            app_id,
+            app_secret,
+            page_limit: settings.page_limit,
+            throttle: Throttle::new(
+                settings.usage_slow_pct,
+                settings.usage_pause_pct,
+                Duration::from_secs(settings.usage_pause_secs),
+            ),
+        }
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The latest usage percentage the platform reported.
+    pub fn usage_pct(&self) -> f64 {
+        self.throttle.last_pct()
+    }
+
+    /// The Login dialog URL (wire-spec 1.1).
+    pub fn dialog_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        scopes: &[String],
+        rerequest: bool,
+    ) -> String {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/{}/dialog/oauth",
+            self.dialog_base, self.version
+        ))
+        .expect("dialog_base_url is a URL (checked at start)");
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.app_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state)
+            .append_pair("response_type", "code")
+            .append_pair("scope", &scopes.join(","));
+        if rerequest {
+            url.query_pairs_mut().append_pair("auth_type", "rerequest");
+        }
+        url.to_string()
+    }
+
+    /// Code → short-lived user token (wire-spec 1.2).
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenGrant, UpstreamError> {
+        let params = [
+            ("client_id", self.app_id.clone()),
+            ("redirect_uri", redirect_uri.to_string()),
+            ("client_secret", self.app_secret.expose().to_string()),
+            ("code", code.to_string()),
+        ];
+        let body = self
+            .request(Method::GET, "/oauth/access_token", None, &params)
+            .await?;
+        grant(&body, "/oauth/access_token")
+    }
+
+    /// A valid user token → a new long-lived one (wire-spec 1.3).
+    pub async fn exchange_long_lived(&self, token: &Secret) -> Result<TokenGrant, UpstreamError> {
+        let params = [
+            ("grant_type", "fb_exchange_token".to_string()),
+            ("client_id", self.app_id.clone()),
+            ("client_secret", self.app_secret.expose().to_string()),
+            ("fb_exchange_token", token.expose().to_string()),
+        ];
+        let body = self
+            .request(Method::GET, "/oauth/access_token", None, &params)
+            .await
+            .map_err(|mut e| {
+                e.message = crate::providers::redact::scrub(&e.message, &[token.expose()]);
+                e
+            })?;
+        grant(&body, "/oauth/access_token")
+    }
+
+    /// Inspects `token` with the app token (wire-spec 1.5). An invalid input
+    /// token is an `Ok` answer with `is_valid: false` and `error`.
+    pub async fn debug_token(&self, token: &Secret) -> Result<DebugInfo, UpstreamError> {
+        let app_token = Secret::new(format!("{}|{}", self.app_id, self.app_secret.expose()));
+        let params = [("input_token", token.expose().to_string())];
+        let body = self
+            .request(Method::GET, "/debug_token", Some(&app_token), &params)
+            .await?;
+        let data = body.get("data").cloned().unwrap_or(Value::Null);
+        let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
+        Ok(DebugInfo {
+            is_valid: data
+                .get("is_valid")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            token_type: text("type"),
+            app_id: text("app_id"),
+            user_id: text("user_id"),
+            profile_id: text("profile_id"),
+            expires_at: unix_time(data.get("expires_at")),
+            data_access_expires_at: unix_time(data.get("data_access_expires_at")),
+            issued_at: unix_time(data.get("issued_at")),
+            scopes: data
+                .get("scopes")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            error: data.get("error").map(|e| {
+                (
+                    e.get("code").and_then(Value::as_i64).unwrap_or(190),
+                    e.get("subcode").and_then(Value::as_i64),
+                    e.get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            }),
+        })
+    }
+
+    pub async fn me(&self, token: &Secret) -> Result<Me, UpstreamError> {
+        let body = self
+            .request(
+                Method::GET,
+                "/me",
+                Some(token),
+                &[("fields", "id,name".into())],
+            )
+            .await?;
+        serde_json::from_value(body).map_err(|e| bad_shape("/me", e))
+    }
+
+    /// Every page the user token can manage, with page tokens (wire-spec 1.4).
+    pub async fn accounts(&self, token: &Secret) -> Result<Vec<PageAccount>, UpstreamError> {
+        let params = [
+            ("fields", "id,name,access_token,category,tasks".to_string()),
+            ("limit", self.page_limit.to_string()),
+        ];
+        let items = self.get_all("/me/accounts", token, &params).await?;
+        items
+            .into_iter()
+            .map(|p| {
+                let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+                Ok(PageAccount {
+                    id: text("id").ok_or_else(|| missing("/me/accounts", "id"))?,
+                    name: text("name").unwrap_or_default(),
+                    access_token: Secret::new(
+                        text("access_token")
+                            .ok_or_else(|| missing("/me/accounts", "access_token"))?,
+                    ),
+                    category: text("category"),
+                    tasks: p
+                        .get("tasks")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|t| t.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// A GET on a Graph path with a token; the parsed JSON body.
+    pub async fn get(
+        &self,
+        path: &str,
+        token: &Secret,
+        params: &[(&str, String)],
+    ) -> Result<Value, UpstreamError> {
+        self.request(Method::GET, path, Some(token), params).await
+    }
+
+    /// Follows `paging.next` until it is absent, collecting `data` items.
+    /// A short or empty page with a `next` is not the end (wire-spec 4).
+    pub async fn get_all(
+        &self,
+        path: &str,
+        token: &Secret,
+        params: &[(&str, String)],
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let mut items = Vec::new();
+        let mut body = self.request(Method::GET, path, Some(token), params).await?;
+        loop {
+            if let Some(data) = body.get_mut("data").and_then(Value::as_array_mut) {
+                items.append(data);
+            }
+            let next = body
+                .pointer("/paging/next")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            match next {
+                Some(url) => body = self.follow(path, &url, token).await?,
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Fetches an absolute `next` URL. It already carries the token; it is
+    /// only followed when it points at our configured Graph host.
+    async fn follow(&self, path: &str, url: &str, token: &Secret) -> Result<Value, UpstreamError> {
+        if !url.starts_with(&self.graph_base) {
+            return Err(UpstreamError {
+                class: crate::store::ErrorClass::InvalidRequest,
+                code: None,
+                subcode: None,
+                message: format!("paging URL {} is not on the Graph host", redact_url(url)),
+                retry_after: None,
+                http_status: None,
+                endpoint: path.to_string(),
+            });
+        }
+        self.send(path, self.http.get(url), &[token.expose()], url)
+            .await
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&Secret>,
+        params: &[(&str, String)],
+    ) -> Result<Value, UpstreamError> {
+        let url = format!("{}/{}{}", self.graph_base, self.version, path);
+        let mut query: Vec<(&str, String)> = params.to_vec();
+        let mut secrets: Vec<&str> = params
+            .iter()
+            .filter(|(k, _)| {
+                matches!(
+                    *k,
+                    "client_secret" | "fb_exchange_token" | "input_token" | "code"
+                )
+            })
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if let Some(token) = token {
+            query.push(("access_token", token.expose().to_string()));
+            query.push(("appsecret_proof", appsecret_proof(&self.app_secret, token)));
+            secrets.push(token.expose());
+        }
+        let builder = if method == Method::GET {
+            self.http.get(&url).query(&query)
+        } else {
+            self.http.request(method, &url).form(&query)
+        };
+        self.send(path, builder, &secrets, &url).await
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        builder: reqwest::RequestBuilder,
+        secrets: &[&str],
+        url_for_log: &str,
+    ) -> Result<Value, UpstreamError> {
+        let delay = self.throttle.delay();
+        if !delay.is_zero() {
+            tracing::debug!(
+                path,
+                delay_ms = delay.as_millis() as u64,
+                "throttling before the usage limit"
+            );
+            tokio::time::sleep(delay).await;
+        }
+        let started = Instant::now();
+        let response = builder.send().await.map_err(|e| {
+            // reqwest errors can quote the URL; keep only the kind of failure.
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "connection failed"
+            } else {
+                "request failed"
+            };
+            UpstreamError::transient(path, kind)
+        })?;
+        let status = response.status().as_u16();
+        let usage = usage::parse(response.headers());
+        if let Some(u) = usage {
+            self.throttle.observe(u);
+        }
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|_| Value::String("<not JSON>".into()));
+        tracing::debug!(
+            url = %redact_url(url_for_log),
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "graph call"
+        );
+        if (200..300).contains(&status) && body.get("error").is_none() {
+            return Ok(body);
+        }
+        Err(errors::from_response(
+            path,
+            status,
+            &body,
+            usage.and_then(|u| u.regain),
+            secrets,
+        ))
+    }
+}
+
+fn grant(body: &Value, path: &str) -> Result<TokenGrant, UpstreamError> {
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing(path, "access_token"))?;
+    Ok(TokenGrant {
+        access_token: Secret::new(token),
+        expires_in: body.get("expires_in").and_then(Value::as_i64),
+    })
+}
+
+fn missing(path: &str, field: &str) -> UpstreamError {
+    UpstreamError {
+        class: crate::store::ErrorClass::Transient,
+        code: None,
+        subcode: None,
+        message: format!("the response lacks `{field}`"),
+        retry_after: None,
+        http_status: Some(200),
+        endpoint: path.to_string(),
+    }
+}
+
+fn bad_shape(path: &str, e: serde_json::Error) -> UpstreamError {
+    UpstreamError::transient(path, format!("unexpected response shape: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appsecret_proof_is_hex_hmac_sha256() {
+        // HMAC-SHA256(key="secret", msg="token")
+        let proof = appsecret_proof(&Secret::new("secret"), &Secret::new("token"));
+        assert_eq!(
+            proof,
+            "e941110e3d2bfe82621f0e3e1434730d7305d106c5f68c87165d0b27a4611a4a"
+        );
+        assert_ne!(
+            proof,
+            appsecret_proof(&Secret::new("other"), &Secret::new("token"))
+        );
+    }
+}

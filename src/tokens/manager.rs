@@ -1,0 +1,378 @@
+//! The TokenManager: the one place that reads, refreshes and records tokens.
+//! Any caller that needs a token gets a fresh one or a typed error, never an
+//! expired token.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::TokenError;
+use super::health::{self, Health, HealthPolicy};
+use super::retry::RetryPolicy;
+use super::single_flight::SingleFlight;
+use super::sweep::Runs;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::notify::{Event, Notifier};
+use crate::providers::UpstreamError;
+use crate::providers::facebook::GraphClient;
+use crate::secret::Secret;
+use crate::store::{Connection, ConnectionKind, ErrorClass, LastError, Provider, Store};
+
+/// A token handed to a caller that must call the platform itself.
+#[derive(Debug, Clone)]
+pub struct ValidToken {
+    pub connection: Arc<Connection>,
+    pub access_token: Secret,
+}
+
+pub struct TokenManager {
+    pub(super) store: Store,
+    pub(super) clock: SharedClock,
+    pub(super) settings: Arc<Settings>,
+    pub(super) graph: Option<Arc<GraphClient>>,
+    pub(super) notifier: Notifier,
+    pub(super) policy: HealthPolicy,
+    pub(super) retry: RetryPolicy,
+    pub(super) flights: SingleFlight<Result<Arc<Connection>, TokenError>>,
+    pub(super) runs: Runs,
+}
+
+impl TokenManager {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        settings: Arc<Settings>,
+        graph: Option<Arc<GraphClient>>,
+        notifier: Notifier,
+    ) -> Self {
+        let policy = HealthPolicy::new(
+            settings.facebook.refresh_before_days,
+            settings.facebook.warning_days.clone(),
+        );
+        let retry = RetryPolicy::from(&settings.refresh);
+        let runs = Runs::new(settings.refresh.runs_kept);
+        Self {
+            store,
+            clock,
+            settings,
+            graph,
+            notifier,
+            policy,
+            retry,
+            flights: SingleFlight::default(),
+            runs,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn policy(&self) -> &HealthPolicy {
+        &self.policy
+    }
+
+    pub fn health(&self, conn: &Connection) -> Health {
+        health::health(conn, self.now(), &self.policy)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<Connection>, TokenError> {
+        self.store
+            .get(id)
+            .ok_or_else(|| TokenError::NotFound(id.to_string()))
+    }
+
+    pub(super) fn graph(&self) -> Result<&GraphClient, TokenError> {
+        self.graph.as_deref().ok_or_else(|| {
+            TokenError::NotConfigured(
+                "Facebook is not configured: set FB_APP_ID and FB_APP_SECRET".into(),
+            )
+        })
+    }
+
+    /// Whether a connection should be refreshed now (without force).
+    pub fn is_due(&self, conn: &Connection) -> bool {
+        match self.health(conn) {
+            Health::NeedsRefresh => true,
+            Health::Degraded => conn.next_refresh_at.is_none_or(|t| t <= self.now()),
+            _ => false,
+        }
+    }
+
+    /// Refreshes a connection if due (or always with `force`). Concurrent
+    /// calls for one connection share one upstream refresh.
+    pub async fn refresh(&self, id: &str, force: bool) -> Result<Arc<Connection>, TokenError> {
+        let requested_at = self.now();
+        let conn = self.get(id)?;
+        // A page is refreshed through the user token it was derived from.
+        if conn.provider == Provider::Facebook
+            && conn.kind == ConnectionKind::Page
+            && let Some(parent) = conn.parent_id.as_deref().and_then(|p| self.store.get(p))
+            && !parent.reauth_required
+        {
+            self.refresh_one(&parent.id, force, requested_at).await?;
+            return self.get(id);
+        }
+        self.refresh_one(id, force, requested_at).await
+    }
+
+    async fn refresh_one(
+        &self,
+        id: &str,
+        force: bool,
+        requested_at: DateTime<Utc>,
+    ) -> Result<Arc<Connection>, TokenError> {
+        self.flights
+            .run(id, || async {
+                let conn = self.get(id)?;
+                // A refresh that finished after this request arrived answers it.
+                if conn.last_refreshed_at.is_some_and(|t| t >= requested_at) {
+                    return Ok(conn);
+                }
+                if !force && !self.is_due(&conn) {
+                    return Ok(conn);
+                }
+                match self.health(&conn) {
+                    Health::Expired | Health::CannotRefresh if conn.provider == Provider::Facebook => {
+                        return Err(TokenError::CannotRefresh {
+                            id: conn.id.clone(),
+                            reason: "the token or its data access has lapsed; Meta cannot extend it, the user must reconnect".into(),
+                        });
+                    }
+                    _ => {}
+                }
+                self.refresh_connection(&conn).await
+            })
+            .await
+    }
+
+    async fn refresh_connection(&self, conn: &Connection) -> Result<Arc<Connection>, TokenError> {
+        match (conn.provider, conn.kind) {
+            (Provider::Facebook, ConnectionKind::User) => self.refresh_facebook_user(conn).await,
+            (Provider::Facebook, _) => self.validate(&conn.id).await,
+            (provider, _) => Err(TokenError::NotConfigured(format!(
+                "refreshing {} connections is not supported yet",
+                provider.as_str()
+            ))),
+        }
+    }
+
+    /// A valid token for `id`, refreshed first when due.
+    pub async fn get_valid_token(&self, id: &str) -> Result<ValidToken, TokenError> {
+        let mut conn = self.get(id)?;
+        match self.health(&conn) {
+            Health::ReauthRequired => {
+                return Err(TokenError::ReauthRequired {
+                    id: conn.id.clone(),
+                    reason: reason_of(&conn),
+                });
+            }
+            Health::Expired | Health::CannotRefresh => {
+                return Err(TokenError::CannotRefresh {
+                    id: conn.id.clone(),
+                    reason: format!("the connection is {}", self.health(&conn).as_str()),
+                });
+            }
+            Health::NeedsRefresh | Health::Degraded if self.is_due(&conn) => {
+                match self.refresh(id, false).await {
+                    Ok(fresh) => conn = fresh,
+                    Err(e) => {
+                        let current = self.get(id)?;
+                        if !self.health(&current).is_usable() {
+                            return Err(e);
+                        }
+                        // Still valid: hand out the current token rather than fail.
+                        tracing::warn!(connection = %id, error = %e, "refresh before hand-out failed; the current token is still valid");
+                        conn = current;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let access_token = self.store.decrypt(&conn.secrets.access_token)?;
+        Ok(ValidToken {
+            connection: conn,
+            access_token,
+        })
+    }
+
+    /// Records a failed upstream call on a connection: counts it, keeps the
+    /// error, and flags reauth for reauth-class errors only.
+    pub(super) async fn record_failure(
+        &self,
+        id: &str,
+        error: &UpstreamError,
+    ) -> Result<Arc<Connection>, TokenError> {
+        let now = self.now();
+        let last = LastError {
+            class: error.class,
+            code: error.code,
+            subcode: error.subcode,
+            message: error.message.clone(),
+            at: now,
+        };
+        let retry_at = error
+            .retry_after
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now + d);
+        let updated = self
+            .store
+            .update(id, move |c| {
+                c.consecutive_failures += 1;
+                if last.class == ErrorClass::ReauthRequired {
+                    c.reauth_required = true;
+                }
+                c.last_error = Some(last);
+                if retry_at.is_some() {
+                    c.next_refresh_at = retry_at;
+                }
+            })
+            .await?;
+        self.announce(&updated).await;
+        Ok(updated)
+    }
+
+    /// Sends a webhook event when a connection's alert state changed since
+    /// the last one announced, and remembers the new state.
+    pub(super) async fn announce(&self, conn: &Arc<Connection>) {
+        let now = self.now();
+        let state = health::alert_state(conn, now, &self.policy);
+        let previous = conn.notified_state.as_deref().unwrap_or("ok");
+        if previous == state {
+            return;
+        }
+        let kind = if state == "reauth_required" {
+            "connection.reauth_required"
+        } else if previous == "reauth_required" {
+            "connection.recovered"
+        } else if state.starts_with("expiry_warning") {
+            "connection.expiry_warning"
+        } else {
+            // A warning that cleared (e.g. after a reconnect): nothing to say,
+            // just remember it.
+            ""
+        };
+        if !kind.is_empty() {
+            let mut data = json!({ "connection": self.facts(conn) });
+            if let Some(w) = health::warning(conn, now, &self.policy) {
+                data["warning"] =
+                    json!({ "what": w.what, "stage_days": w.stage_days, "lapses_at": w.at });
+            }
+            if let Some(e) = &conn.last_error {
+                data["last_error"] = json!(e);
+            }
+            self.notifier.send(Event::new(kind, now, data));
+        }
+        let id = conn.id.clone();
+        if let Err(e) = self
+            .store
+            .update(&id, move |c| c.notified_state = Some(state))
+            .await
+        {
+            tracing::warn!(connection = %id, error = %e, "could not record the notified state");
+        }
+    }
+
+    /// A connection's facts as shown to API callers and webhooks: never a token.
+    pub fn facts(&self, conn: &Connection) -> serde_json::Value {
+        let health = self.health(conn);
+        json!({
+            "id": conn.id,
+            "provider": conn.provider,
+            "kind": conn.kind,
+            "external_id": conn.external_id,
+            "team_id": conn.team_id,
+            "label": conn.label,
+            "health": health,
+            "expires_at": conn.expires_at,
+            "refresh_token_expires_at": conn.refresh_token_expires_at,
+            "data_access_expires_at": conn.data_access_expires_at,
+            "scopes": conn.scopes,
+            "last_refreshed_at": conn.last_refreshed_at,
+            "next_refresh_at": conn.next_refresh_at,
+            "consecutive_failures": conn.consecutive_failures,
+            "last_error": conn.last_error,
+            "reauth_required": conn.reauth_required,
+            "parent_id": conn.parent_id,
+            "created_at": conn.created_at,
+            "updated_at": conn.updated_at,
+            "version": conn.version,
+        })
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), TokenError> {
+        self.store.delete(id).await.map_err(TokenError::from)
+    }
+}
+
+fn reason_of(conn: &Connection) -> String {
+    match &conn.last_error {
+        Some(e) => format!(
+            "{} (code {}{})",
+            e.message,
+            e.code.map_or("-".into(), |c| c.to_string()),
+            e.subcode.map_or(String::new(), |s| format!("/{s}"))
+        ),
+        None => "flagged for reconnection".into(),
+    }
+}
+
+/// Which connections a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub provider: Option<Provider>,
+    pub kind: Option<ConnectionKind>,
+    pub health: Option<Health>,
+    pub team_id: Option<String>,
+    /// The caller's teams, when its key is limited to some.
+    pub visible_teams: Option<Vec<String>>,
+}
+
+impl TokenManager {
+    /// Connections matching `filter`, oldest first.
+    pub fn list(&self, filter: &ConnectionFilter) -> Vec<Arc<Connection>> {
+        let mut found: Vec<Arc<Connection>> = self
+            .store
+            .list()
+            .into_iter()
+            .filter(|c| filter.provider.is_none_or(|p| c.provider == p))
+            .filter(|c| filter.kind.is_none_or(|k| c.kind == k))
+            .filter(|c| {
+                filter
+                    .team_id
+                    .as_ref()
+                    .is_none_or(|t| c.team_id.as_ref() == Some(t))
+            })
+            .filter(|c| {
+                filter
+                    .visible_teams
+                    .as_ref()
+                    .is_none_or(|teams| c.team_id.as_ref().is_some_and(|t| teams.contains(t)))
+            })
+            .filter(|c| filter.health.is_none_or(|h| self.health(c) == h))
+            .collect();
+        found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        found
+    }
+
+    /// The page connection for a Facebook page id that the caller may see.
+    pub fn find_page(
+        &self,
+        page_id: &str,
+        visible_teams: Option<&[String]>,
+    ) -> Option<Arc<Connection>> {
+        self.store.list().into_iter().find(|c| {
+            c.provider == Provider::Facebook
+                && c.kind == ConnectionKind::Page
+                && c.external_id == page_id
+                && visible_teams
+                    .is_none_or(|teams| c.team_id.as_ref().is_some_and(|t| teams.contains(t)))
+        })
+    }
+}

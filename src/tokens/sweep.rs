@@ -1,0 +1,325 @@
+//! Sweeps: refresh every connection that is due and check the others, with
+//! bounded concurrency, one at a time, each recorded as a `RefreshRun`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::TokenError;
+use super::health::Health;
+use super::manager::TokenManager;
+use crate::notify::Event;
+use crate::store::{Connection, ConnectionKind, ErrorClass, Provider};
+
+/// Which connections a sweep covers.
+#[derive(Debug, Clone, Default)]
+pub struct SweepFilter {
+    pub provider: Option<Provider>,
+    /// Only these teams (None: all).
+    pub teams: Option<Vec<String>>,
+    pub ids: Option<Vec<String>>,
+    /// Refresh every selected connection, due or not.
+    pub force: bool,
+}
+
+impl SweepFilter {
+    fn matches(&self, c: &Connection) -> bool {
+        self.provider.is_none_or(|p| p == c.provider)
+            && self
+                .teams
+                .as_ref()
+                .is_none_or(|t| c.team_id.as_ref().is_some_and(|team| t.contains(team)))
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Finished,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunError {
+    pub connection_id: String,
+    pub label: String,
+    pub class: Option<ErrorClass>,
+    pub code: Option<i64>,
+    pub subcode: Option<i64>,
+    pub message: String,
+}
+
+/// The record of one sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefreshRun {
+    pub id: String,
+    pub trigger: String,
+    pub status: RunStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub total: usize,
+    pub done: usize,
+    /// Outcomes: refreshed, checked (validated upstream), failed,
+    /// reauth_required (newly flagged), rate_limited (deferred), cannot_refresh,
+    /// awaiting_reconnect and lapsed (known states, not attempted).
+    pub counts: BTreeMap<String, u64>,
+    pub errors: Vec<RunError>,
+}
+
+impl RefreshRun {
+    pub fn failed(&self) -> u64 {
+        [
+            "failed",
+            "reauth_required",
+            "rate_limited",
+            "cannot_refresh",
+        ]
+        .iter()
+        .map(|k| self.counts.get(*k).copied().unwrap_or(0))
+        .sum()
+    }
+}
+
+/// Runs in memory: the one running now and the most recent ones.
+pub struct Runs {
+    state: Mutex<RunsState>,
+    keep: usize,
+}
+
+struct RunsState {
+    running: Option<String>,
+    runs: VecDeque<RefreshRun>,
+}
+
+impl Runs {
+    pub fn new(keep: usize) -> Self {
+        Self {
+            state: Mutex::new(RunsState {
+                running: None,
+                runs: VecDeque::new(),
+            }),
+            keep: keep.max(1),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut RunsState) -> R) -> R {
+        f(&mut self.state.lock().expect("runs lock"))
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut RefreshRun)) {
+        self.with(|s| {
+            if let Some(run) = s.runs.iter_mut().find(|r| r.id == id) {
+                f(run);
+            }
+        });
+    }
+}
+
+/// What happened to one connection in a sweep.
+enum Outcome {
+    Refreshed,
+    Checked,
+    /// Not attempted, with the reason (`awaiting_reconnect`, `lapsed`, ...).
+    Skipped(&'static str),
+    Failed(TokenError),
+}
+
+impl TokenManager {
+    pub fn run(&self, id: &str) -> Option<RefreshRun> {
+        self.runs
+            .with(|s| s.runs.iter().find(|r| r.id == id).cloned())
+    }
+
+    /// The most recent runs, newest first.
+    pub fn recent_runs(&self) -> Vec<RefreshRun> {
+        self.runs.with(|s| s.runs.iter().rev().cloned().collect())
+    }
+
+    pub fn running_run(&self) -> Option<String> {
+        self.runs.with(|s| s.running.clone())
+    }
+
+    /// Starts a sweep in the background. `Err(run_id)` when one is running.
+    pub fn start_sweep(
+        self: &Arc<Self>,
+        trigger: &str,
+        filter: SweepFilter,
+    ) -> Result<(String, tokio::task::JoinHandle<RefreshRun>), String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let run = RefreshRun {
+            id: id.clone(),
+            trigger: trigger.to_string(),
+            status: RunStatus::Running,
+            started_at: self.now(),
+            finished_at: None,
+            total: 0,
+            done: 0,
+            counts: BTreeMap::new(),
+            errors: Vec::new(),
+        };
+        let keep = self.runs.keep;
+        self.runs.with(|s| {
+            if let Some(running) = &s.running {
+                return Err(running.clone());
+            }
+            s.running = Some(id.clone());
+            s.runs.push_back(run);
+            while s.runs.len() > keep {
+                s.runs.pop_front();
+            }
+            Ok(())
+        })?;
+        let manager = self.clone();
+        let run_id = id.clone();
+        let handle = tokio::spawn(async move {
+            manager.sweep(&run_id, filter).await;
+            let finished_at = manager.now();
+            manager.runs.update(&run_id, |r| {
+                r.status = RunStatus::Finished;
+                r.finished_at = Some(finished_at);
+            });
+            manager.runs.with(|s| s.running = None);
+            let run = manager.run(&run_id).expect("the run is recorded");
+            tracing::info!(run = %run.id, total = run.total, counts = ?run.counts, "sweep finished");
+            if run.failed() > 0 {
+                manager.notifier.send(Event::new(
+                    "sweep.failed",
+                    finished_at,
+                    json!({ "run_id": run.id, "total": run.total, "counts": run.counts,
+                            "errors": run.errors.iter().take(20).collect::<Vec<_>>() }),
+                ));
+            }
+            run
+        });
+        Ok((id, handle))
+    }
+
+    async fn sweep(self: &Arc<Self>, run_id: &str, filter: SweepFilter) {
+        let selected: Vec<Arc<Connection>> = self
+            .store
+            .list()
+            .into_iter()
+            .filter(|c| filter.matches(c))
+            .collect();
+        self.runs.update(run_id, |r| r.total = selected.len());
+        // Users first: refreshing one re-derives its pages.
+        let (users, others): (Vec<_>, Vec<_>) = selected
+            .into_iter()
+            .partition(|c| c.kind == ConnectionKind::User);
+        let refreshed = self.sweep_phase(run_id, users, &filter, &[]).await;
+        self.sweep_phase(run_id, others, &filter, &refreshed).await;
+    }
+
+    /// Handles `conns` with bounded concurrency; returns the ids refreshed.
+    async fn sweep_phase(
+        self: &Arc<Self>,
+        run_id: &str,
+        conns: Vec<Arc<Connection>>,
+        filter: &SweepFilter,
+        refreshed_parents: &[String],
+    ) -> Vec<String> {
+        let permits = Arc::new(Semaphore::new(self.settings.refresh.concurrency));
+        let mut tasks = JoinSet::new();
+        for conn in conns {
+            if conn
+                .parent_id
+                .as_ref()
+                .is_some_and(|p| refreshed_parents.contains(p))
+            {
+                // Its token was re-derived moments ago by its parent's refresh.
+                self.record(run_id, &conn, Outcome::Refreshed);
+                continue;
+            }
+            let manager = self.clone();
+            let permits = permits.clone();
+            let force = filter.force;
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await.expect("semaphore open");
+                let outcome = manager.sweep_one(&conn, force).await;
+                (conn, outcome)
+            });
+        }
+        let mut refreshed = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((conn, outcome)) = joined else {
+                continue;
+            };
+            if matches!(outcome, Outcome::Refreshed) {
+                refreshed.push(conn.id.clone());
+            }
+            self.record(run_id, &conn, outcome);
+        }
+        refreshed
+    }
+
+    async fn sweep_one(&self, conn: &Connection, force: bool) -> Outcome {
+        // Known states were announced when entered; a sweep does not retry
+        // what only the user can fix.
+        match self.health(conn) {
+            Health::ReauthRequired => return Outcome::Skipped("awaiting_reconnect"),
+            Health::Expired | Health::CannotRefresh => return Outcome::Skipped("lapsed"),
+            _ => {}
+        }
+        if conn.provider != Provider::Facebook {
+            return Outcome::Skipped("unsupported_provider");
+        }
+        let result = if conn.kind == ConnectionKind::User && (force || self.is_due(conn)) {
+            self.refresh(&conn.id, force)
+                .await
+                .map(|_| Outcome::Refreshed)
+        } else {
+            self.validate(&conn.id).await.map(|_| Outcome::Checked)
+        };
+        result.unwrap_or_else(Outcome::Failed)
+    }
+
+    fn record(&self, run_id: &str, conn: &Connection, outcome: Outcome) {
+        let (key, error) = match outcome {
+            Outcome::Refreshed => ("refreshed", None),
+            Outcome::Checked => ("checked", None),
+            Outcome::Skipped(reason) => (reason, None),
+            Outcome::Failed(e) => {
+                let key = match &e {
+                    TokenError::ReauthRequired { .. } => "reauth_required",
+                    TokenError::CannotRefresh { .. } => "cannot_refresh",
+                    TokenError::Upstream(u) => match u.class {
+                        ErrorClass::ReauthRequired => "reauth_required",
+                        ErrorClass::RateLimited => "rate_limited",
+                        _ => "failed",
+                    },
+                    _ => "failed",
+                };
+                let (class, code, subcode, message) = match &e {
+                    TokenError::Upstream(u) => {
+                        (Some(u.class), u.code, u.subcode, u.message.clone())
+                    }
+                    other => (None, None, None, other.to_string()),
+                };
+                (
+                    key,
+                    Some(RunError {
+                        connection_id: conn.id.clone(),
+                        label: conn.label.clone(),
+                        class,
+                        code,
+                        subcode,
+                        message,
+                    }),
+                )
+            }
+        };
+        self.runs.update(run_id, |r| {
+            *r.counts.entry(key.to_string()).or_default() += 1;
+            r.done += 1;
+            if let Some(e) = error {
+                r.errors.push(e);
+            }
+        });
+    }
+}
