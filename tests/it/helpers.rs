@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::Utc;
 use tempfile::TempDir;
 use tokenkeeper::app::Application;
+use tokenkeeper::clock::OffsetClock;
 use tokenkeeper::config::{Overrides, Settings};
 use tokenkeeper::secret::Secret;
 use tokenkeeper::store::{
@@ -59,6 +60,14 @@ pub fn logs() -> &'static LogBuffer {
 }
 
 pub fn test_settings(data_dir: &Path, extra_env: &[(&str, &str)]) -> Settings {
+    test_settings_with(data_dir, extra_env, None)
+}
+
+pub fn test_settings_with(
+    data_dir: &Path,
+    extra_env: &[(&str, &str)],
+    config_file: Option<&Path>,
+) -> Settings {
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("TOKENKEEPER_ENCRYPTION_KEY".into(), TEST_KEY.into());
     for (k, v) in extra_env {
@@ -67,7 +76,7 @@ pub fn test_settings(data_dir: &Path, extra_env: &[(&str, &str)]) -> Settings {
     Settings::load_from(
         Path::new("/nonexistent/local.toml"),
         &Overrides {
-            config_file: None,
+            config_file: config_file.map(Path::to_path_buf),
             addr: Some("127.0.0.1:0".into()),
             data_dir: Some(data_dir.to_path_buf()),
         },
@@ -95,8 +104,17 @@ impl TestApp {
     }
 
     pub async fn spawn_in(data_dir: &Path) -> Self {
+        Self::spawn_with(
+            test_settings(data_dir, &[]),
+            Arc::new(OffsetClock::default()),
+        )
+        .await
+    }
+
+    /// The app with the given settings and domain clock.
+    pub async fn spawn_with(settings: Settings, clock: Arc<OffsetClock>) -> Self {
         logs();
-        let app = Application::build(test_settings(data_dir, &[]))
+        let app = Application::build_with_clock(settings, clock)
             .await
             .expect("the app builds");
         let addr = app.addr();
@@ -111,6 +129,11 @@ impl TestApp {
             handle: Some(handle),
             _dir: None,
         }
+    }
+
+    /// Keeps a temporary folder alive as long as the app.
+    pub fn keep_dir(&mut self, dir: TempDir) {
+        self._dir = Some(dir);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,6 +1,8 @@
 //! Integration tests: one binary, one module per area.
 
 mod cli;
+mod facebook;
+mod fb_support;
 mod helpers;
 mod http;
 mod store_crash;

@@ -1,0 +1,179 @@
+//! Sweep benchmark: 10,000 Facebook user connections, all due for refresh,
+//! against the simulator with 20 ms latency per call. Prints wall time, the
+//! bound N × calls-per-connection × 20 ms / C, their ratio, upstream calls,
+//! store writes and peak memory. Run with `cargo bench --bench sweep`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use tokenkeeper::app::Application;
+use tokenkeeper::clock::SystemClock;
+use tokenkeeper::config::{Overrides, Settings};
+use tokenkeeper::secret::Secret;
+use tokenkeeper::simulator::{self, SimConfig};
+use tokenkeeper::store::{Connection, ConnectionKind, Provider, StoredSecrets};
+use tokenkeeper::tokens::SweepFilter;
+
+const N: usize = 10_000;
+const LATENCY_MS: u64 = 20;
+const CONCURRENCY: usize = 100;
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let sim_config = SimConfig {
+        fb_app_id: "111".into(),
+        fb_app_secret: "bench-secret-0123456789".into(),
+        demo_user: false,
+        ..SimConfig::default()
+    };
+    let sim = simulator::start(sim_config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = sim.base_url();
+    let http = reqwest::Client::new();
+    let users: Value = http
+        .post(format!("{base}/_sim/users"))
+        .json(&json!({ "count": N }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users = users["users"].as_array().unwrap().clone();
+
+    let data = tempfile::tempdir().unwrap();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[facebook]\ngraph_base_url = \"{base}\"\ndialog_base_url = \"{base}\"\n\
+             [refresh]\nenabled = false\nconcurrency = {CONCURRENCY}\n\
+             [logging]\nlevel = \"warn\"\n"
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("FB_APP_ID".to_string(), "111".to_string()),
+        (
+            "FB_APP_SECRET".to_string(),
+            "bench-secret-0123456789".to_string(),
+        ),
+        (
+            "TOKENKEEPER_ENCRYPTION_KEY".to_string(),
+            tokenkeeper::store::crypto::generate_key(),
+        ),
+    ]
+    .into();
+    let settings = Settings::load_from(
+        std::path::Path::new("/nonexistent"),
+        &Overrides {
+            config_file: Some(config),
+            addr: Some("127.0.0.1:0".into()),
+            data_dir: Some(data.path().to_path_buf()),
+        },
+        &env,
+    )
+    .unwrap();
+    let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let store = app.state().store.clone();
+    let tokens = app.state().tokens.clone();
+
+    // 10,000 user connections whose long-lived tokens have 10 days left: all due.
+    let now = Utc::now();
+    let mut puts = Vec::with_capacity(N);
+    for u in &users {
+        let id = u["id"].as_str().unwrap().to_string();
+        let token: Value = http
+            .post(format!("{base}/_sim/users/{id}/login"))
+            .json(&json!({ "long_lived": true }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let secret = Secret::new(token["access_token"].as_str().unwrap());
+        let mut c = Connection::new(
+            Provider::Facebook,
+            ConnectionKind::User,
+            id,
+            "bench user",
+            StoredSecrets {
+                access_token: store.encrypt(&secret).unwrap(),
+                refresh_token: None,
+            },
+            now,
+        );
+        c.expires_at = Some(now + Duration::days(10));
+        c.data_access_expires_at = Some(now + Duration::days(80));
+        let store = store.clone();
+        puts.push(tokio::spawn(async move { store.put(c).await.unwrap() }));
+    }
+    for p in puts {
+        p.await.unwrap();
+    }
+
+    http.delete(format!("{base}/_sim/stats"))
+        .send()
+        .await
+        .unwrap();
+    http.post(format!("{base}/_sim/faults"))
+        .json(&json!({ "path": "/", "latency_ms": LATENCY_MS }))
+        .send()
+        .await
+        .unwrap();
+    let writes_before = store.stats().file_writes;
+    let started = Instant::now();
+    let (_, handle) = tokens.start_sweep("bench", SweepFilter::default()).unwrap();
+    let run = handle.await.unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    let writes = store.stats().file_writes - writes_before;
+    let stats: Value = http
+        .get(format!("{base}/_sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let calls: u64 = stats
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !k.starts_with("/_sim"))
+        .filter_map(|(_, v)| v.as_u64())
+        .sum();
+    let per_conn = calls as f64 / N as f64;
+    let bound = N as f64 * per_conn * LATENCY_MS as f64 / 1000.0 / CONCURRENCY as f64;
+    println!(
+        "sweep of {N} connections, {LATENCY_MS} ms per upstream call, concurrency {CONCURRENCY}"
+    );
+    println!("  outcomes: {:?}", run.counts);
+    println!(
+        "  wall {wall:.2} s, bound {bound:.2} s (N x {per_conn:.2} calls x {LATENCY_MS} ms / C), ratio {:.2} (target <= 1.3)",
+        wall / bound
+    );
+    println!(
+        "  upstream calls {calls}, store writes {writes} (target <= {}), peak memory {:.0} MB",
+        N / 100,
+        peak_rss_mb()
+    );
+    store.close().await;
+}

@@ -1,0 +1,381 @@
+//! Support for tests against the simulator: the service wired to an
+//! in-process simulator, a client for the simulator's control API, a webhook
+//! receiver, and pollers with deadlines.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokenkeeper::clock::OffsetClock;
+use tokenkeeper::simulator::{self, SimConfig, SimHandle};
+
+use crate::helpers::{TestApp, test_settings_with};
+
+pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
+pub const INTERNAL_KEY: &str = "internal-key-0123456789abcdef";
+pub const READER_KEY: &str = "reader-key-0123456789abcdef";
+pub const USER_KEY: &str = "user-key-0123456789abcdef";
+pub const TEAM_A_KEY: &str = "team-a-key-0123456789abcdef";
+pub const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
+pub const APP_ID: &str = "987654321";
+pub const APP_SECRET: &str = "test-app-secret-0123456789";
+pub const REDIRECT_URI: &str = "http://localhost:8080/facebook/auth/callback";
+
+/// One webhook delivery as received.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Delivery {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// A real HTTP server that records what it receives.
+pub struct WebhookReceiver {
+    pub url: String,
+    pub deliveries: Arc<Mutex<Vec<Delivery>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> Self {
+        let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+        async fn receive(
+            State(d): State<Arc<Mutex<Vec<Delivery>>>>,
+            headers: HeaderMap,
+            body: String,
+        ) -> &'static str {
+            d.lock().unwrap().push(Delivery { headers, body });
+            "ok"
+        }
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(deliveries.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url,
+            deliveries,
+            _task: task,
+        }
+    }
+
+    pub fn events(&self) -> Vec<Delivery> {
+        self.deliveries.lock().unwrap().clone()
+    }
+
+    pub fn of_type(&self, kind: &str) -> Vec<Value> {
+        self.events()
+            .iter()
+            .map(Delivery::json)
+            .filter(|e| e["type"] == kind)
+            .collect()
+    }
+}
+
+/// Polls `check` until it returns `Some` or the deadline passes.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The simulator's control API.
+pub struct SimClient {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl SimClient {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "sim {path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn count(&self, key: &str) -> u64 {
+        self.stats().await[key].as_u64().unwrap_or(0)
+    }
+
+    pub async fn fault(&self, rule: Value) {
+        self.post("/_sim/faults", rule).await;
+    }
+
+    pub async fn clear_faults(&self) {
+        self.http
+            .delete(format!("{}/_sim/faults", self.base))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A fresh short-lived (or long-lived) user token, as the JS SDK would get.
+    pub async fn login(&self, user_id: &str, long_lived: bool) -> String {
+        let v = self
+            .post(
+                &format!("/_sim/users/{user_id}/login"),
+                json!({ "long_lived": long_lived }),
+            )
+            .await;
+        v["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+/// The service wired to an in-process simulator and a webhook receiver.
+pub struct FbApp {
+    pub app: TestApp,
+    pub sim: SimClient,
+    pub webhook: WebhookReceiver,
+    pub clock: Arc<OffsetClock>,
+    _sim: SimHandle,
+    _config_dir: TempDir,
+}
+
+/// Options for [`FbApp::start`].
+pub struct FbOptions {
+    pub sim: SimConfig,
+    /// Extra TOML appended to the test configuration.
+    pub extra_toml: String,
+    /// API rate limit: requests per second and burst.
+    pub rate_limit: (u64, u32),
+}
+
+impl Default for FbOptions {
+    fn default() -> Self {
+        Self {
+            sim: SimConfig {
+                fb_app_id: APP_ID.into(),
+                fb_app_secret: APP_SECRET.into(),
+                ..SimConfig::default()
+            },
+            extra_toml: String::new(),
+            rate_limit: (1000, 1000),
+        }
+    }
+}
+
+impl FbApp {
+    pub async fn start() -> Self {
+        Self::start_with(FbOptions::default()).await
+    }
+
+    pub async fn start_with(options: FbOptions) -> Self {
+        let sim = simulator::start(options.sim, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let webhook = WebhookReceiver::start().await;
+        let config_dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"
+[facebook]
+graph_base_url = "{base}"
+dialog_base_url = "{base}"
+redirect_uri = "{REDIRECT_URI}"
+usage_pause_secs = 1
+
+[refresh]
+enabled = false
+max_attempts = 3
+base_delay_ms = 10
+max_delay_ms = 50
+max_retry_wait_secs = 2
+
+[notifications]
+webhook_url = "{hook}"
+max_attempts = 3
+initial_backoff_ms = 10
+
+[api]
+rate_limit_per_second = {rate}
+rate_limit_burst = {burst}
+
+[[api.keys]]
+id = "reader"
+key = "{READER_KEY}"
+scopes = ["tokens:read"]
+
+[[api.keys]]
+id = "inbox"
+key = "{USER_KEY}"
+scopes = ["tokens:use", "tokens:read"]
+
+[[api.keys]]
+id = "team-a"
+key = "{TEAM_A_KEY}"
+scopes = ["tokens:admin"]
+teams = ["team-a"]
+{extra}
+"#,
+            base = sim.base_url(),
+            hook = webhook.url,
+            extra = options.extra_toml,
+            rate = options.rate_limit.0,
+            burst = options.rate_limit.1,
+        );
+        let path = config_dir.path().join("test.toml");
+        std::fs::write(&path, config).unwrap();
+        let data_dir = tempfile::tempdir().unwrap();
+        let settings = test_settings_with(
+            data_dir.path(),
+            &[
+                ("TOKENKEEPER_ADMIN_API_KEY", ADMIN_KEY),
+                ("TOKENKEEPER_INTERNAL_API_KEY", INTERNAL_KEY),
+                ("TOKENKEEPER_WEBHOOK_SECRET", WEBHOOK_SECRET),
+                ("FB_APP_ID", APP_ID),
+                ("FB_APP_SECRET", APP_SECRET),
+            ],
+            Some(&path),
+        );
+        let clock = Arc::new(OffsetClock::default());
+        let mut app = TestApp::spawn_with(settings, clock.clone()).await;
+        app.keep_dir(data_dir);
+        Self {
+            sim: SimClient {
+                base: sim.base_url(),
+                http: reqwest::Client::new(),
+            },
+            app,
+            webhook,
+            clock,
+            _sim: sim,
+            _config_dir: config_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.app.url(path)
+    }
+
+    /// A request with an API key.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.app.client.request(method, self.url(path));
+        if let Some(key) = key {
+            req = req.header("X-API-Key", key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(key), Some(body))
+            .await
+    }
+
+    /// The whole browser flow: auth URL → simulator dialog → callback.
+    pub async fn connect_via_dialog(&self, team_id: Option<&str>) -> Value {
+        let q = team_id.map(|t| format!("?team_id={t}")).unwrap_or_default();
+        let (status, body) = self.get(&format!("/facebook/auth/url{q}"), ADMIN_KEY).await;
+        assert_eq!(status, 200, "{body}");
+        let dialog = body["url"].as_str().unwrap().to_string();
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = browser.get(&dialog).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 302, "the dialog redirects back");
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with(REDIRECT_URI), "{location}");
+        let query = location.split_once('?').unwrap().1;
+        let r = self
+            .app
+            .client
+            .get(self.url(&format!("/facebook/auth/callback?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Connects a fresh simulator user with `pages` pages via
+    /// `/facebook/auth/exchange`; returns the service's answer.
+    pub async fn connect_user(&self, pages: usize, team_id: Option<&str>) -> Value {
+        let pages: Vec<Value> = (0..pages)
+            .map(|i| json!({ "name": format!("Page {i}") }))
+            .collect();
+        let user = self
+            .sim
+            .post(
+                "/_sim/users",
+                json!({ "name": "Test User", "pages": pages }),
+            )
+            .await;
+        let token = self.sim.login(user["id"].as_str().unwrap(), false).await;
+        let (status, body) = self
+            .post(
+                "/facebook/auth/exchange",
+                ADMIN_KEY,
+                json!({ "access_token": token, "team_id": team_id }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn stop(self) {
+        self.app.stop().await;
+    }
+}
+
+/// The connection of `kind` in a connect answer.
+pub fn connection_of_kind(answer: &Value, kind: &str) -> Value {
+    answer["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == kind)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} connection in {answer}"))
+}
