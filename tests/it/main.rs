@@ -3,5 +3,6 @@
 mod cli;
 mod helpers;
 mod http;
+mod simulator;
 mod store_crash;
 mod store_durability;
