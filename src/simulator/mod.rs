@@ -4,7 +4,31 @@
 //! knobs. Tests, benchmarks and `tokenkeeper demo` run against it; nothing
 //! touches the internet.
 
+mod control;
+mod errors;
+mod faults;
+mod graph;
+mod nodes;
+mod oauth;
+mod state;
+mod wire;
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use faults::Faults;
+use state::World;
+
+pub use wire::appsecret_proof;
+
+/// Id of the demo user that exists from the start when `demo_user` is set.
+pub const DEMO_USER_ID: &str = state::DEMO_USER_ID;
 
 /// Settings of a simulator instance. Lifetimes are seconds so tests can use
 /// short ones.
@@ -12,9 +36,14 @@ use std::net::SocketAddr;
 pub struct SimConfig {
     pub fb_app_id: String,
     pub fb_app_secret: String,
+    /// `application` in `debug_token`.
+    pub fb_app_name: String,
     pub short_lived_secs: i64,
     pub long_lived_secs: i64,
     pub data_access_secs: i64,
+    /// Creates "Demo User" (`DEMO_USER_ID`) with the pages "Demo Coffee" and
+    /// "Demo Books", and makes it the user the OAuth dialog approves.
+    pub demo_user: bool,
 }
 
 impl Default for SimConfig {
@@ -22,9 +51,11 @@ impl Default for SimConfig {
         Self {
             fb_app_id: "1234567890".into(),
             fb_app_secret: "sim-app-secret".into(),
+            fb_app_name: "tokenkeeper-sim".into(),
             short_lived_secs: 3600,
             long_lived_secs: 5_184_000,
             data_access_secs: 7_776_000,
+            demo_user: true,
         }
     }
 }
@@ -44,9 +75,57 @@ impl SimConfig {
     }
 }
 
-/// A running simulator.
+/// The state shared by every request of one simulator.
+pub(crate) struct Sim {
+    config: SimConfig,
+    /// Seconds added to real UTC time.
+    clock_offset: AtomicI64,
+    world: Mutex<World>,
+    faults: Mutex<Faults>,
+    stats: Mutex<HashMap<String, u64>>,
+}
+
+impl Sim {
+    fn new(config: SimConfig) -> Self {
+        let now = chrono::Utc::now().timestamp();
+        Self {
+            world: Mutex::new(World::new(config.clone(), now)),
+            config,
+            clock_offset: AtomicI64::new(0),
+            faults: Mutex::new(Faults::default()),
+            stats: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Simulator time: real UTC seconds plus the offset set by `/_sim/clock`.
+    pub(crate) fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp() + self.clock_offset.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn advance_clock(&self, secs: i64) -> i64 {
+        self.clock_offset.fetch_add(secs, Ordering::Relaxed);
+        self.now()
+    }
+
+    // A panic while holding a lock leaves plain data behind; keep serving.
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn stats(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running simulator; dropping it (or `stop`) shuts the server down.
 pub struct SimHandle {
     addr: SocketAddr,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
 }
 
 impl SimHandle {
@@ -54,9 +133,46 @@ impl SimHandle {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// The address the simulator listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting calls and waits (at most 5 s) for open ones to end.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
 }
 
 /// Starts the simulator on `addr` (port 0 picks a free port).
-pub async fn start(_config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHandle> {
-    Ok(SimHandle { addr })
+pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let sim = Arc::new(Sim::new(config));
+    let app = control::router().fallback(graph::handle).with_state(sim);
+    let cancel = CancellationToken::new();
+    let shutdown = cancel.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the simulator stopped serving");
+        }
+    });
+    Ok(SimHandle {
+        addr,
+        cancel,
+        task: Some(task),
+    })
 }

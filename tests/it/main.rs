@@ -5,5 +5,6 @@ mod facebook;
 mod fb_support;
 mod helpers;
 mod http;
+mod simulator;
 mod store_crash;
 mod store_durability;

@@ -1,0 +1,408 @@
+//! The Graph API over HTTP: version-prefixed routes, parameter and token
+//! extraction, `appsecret_proof`, faults, stats and the usage headers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::Sim;
+use super::errors::GraphError;
+use super::oauth::DialogRequest;
+use super::wire::{encode_component, parse_form, proof_matches, trace_id};
+
+/// Most pages `/me/accounts` returns at once.
+const MAX_LIMIT: usize = 100;
+const DEFAULT_LIMIT: usize = 25;
+
+enum Route {
+    Dialog,
+    AccessToken,
+    DebugToken,
+    Me,
+    MeAccounts,
+    Node(String),
+}
+
+impl Route {
+    /// `/{v}/…` with `v` like `v25.0`; the version comes back too.
+    fn parse(path: &str) -> Option<(String, Route)> {
+        let mut parts = path.trim_start_matches('/').split('/');
+        let version = parts.next()?;
+        if !is_version(version) {
+            return None;
+        }
+        let rest: Vec<&str> = parts.filter(|p| !p.is_empty()).collect();
+        let route = match rest.as_slice() {
+            ["dialog", "oauth"] => Route::Dialog,
+            ["oauth", "access_token"] => Route::AccessToken,
+            ["debug_token"] => Route::DebugToken,
+            ["me"] => Route::Me,
+            ["me", "accounts"] => Route::MeAccounts,
+            [id] => Route::Node(id.to_string()),
+            _ => return None,
+        };
+        Some((version.to_string(), route))
+    }
+
+    /// The `/_sim/stats` key.
+    fn stat_key(&self, params: &Params) -> String {
+        match self {
+            Route::Dialog => "/dialog/oauth".into(),
+            Route::AccessToken => {
+                let grant = match params.get("grant_type") {
+                    Some(grant) => grant,
+                    None if params.get("code").is_some() => "authorization_code",
+                    None => "none",
+                };
+                format!("/oauth/access_token:{grant}")
+            }
+            Route::DebugToken => "/debug_token".into(),
+            Route::Me => "/me".into(),
+            Route::MeAccounts => "/me/accounts".into(),
+            Route::Node(_) => "/{id}".into(),
+        }
+    }
+}
+
+fn is_version(segment: &str) -> bool {
+    let Some(rest) = segment.strip_prefix('v') else {
+        return false;
+    };
+    let Some((major, minor)) = rest.split_once('.') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor)
+}
+
+/// Query and form parameters (query wins), plus the token from
+/// `access_token` or `Authorization: Bearer`.
+struct Params {
+    map: HashMap<String, String>,
+    raw_query: String,
+    token: Option<String>,
+    token_in_query: bool,
+}
+
+impl Params {
+    fn new(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
+        let mut map = HashMap::new();
+        if let Ok(form) = std::str::from_utf8(body) {
+            map.extend(parse_form(form));
+        }
+        let raw_query = query.unwrap_or_default().to_string();
+        let query_pairs = parse_form(&raw_query);
+        let token_in_query = query_pairs.iter().any(|(k, _)| k == "access_token");
+        map.extend(query_pairs);
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .or_else(|| v.strip_prefix("OAuth "))
+            })
+            .map(|t| t.trim().to_string());
+        let token = map
+            .get("access_token")
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .or(bearer);
+        Self {
+            map,
+            raw_query,
+            token,
+            token_in_query,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.map.get(key).map(String::as_str)
+    }
+
+    fn fields(&self) -> Vec<&str> {
+        self.get("fields")
+            .map(|f| {
+                f.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Every Graph call: stats, faults, the endpoint, then the usage headers.
+pub(crate) async fn handle(
+    State(sim): State<Arc<Sim>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some((version, route)) = Route::parse(uri.path()) else {
+        let error = GraphError::new(
+            400,
+            2500,
+            "OAuthException",
+            format!("Unknown path components: {}", uri.path()),
+        );
+        return error_response(&error);
+    };
+    let params = Params::new(uri.query(), &headers, &body);
+    *sim.stats().entry(route.stat_key(&params)).or_default() += 1;
+    let decision = sim.faults().decide(uri.path());
+    if !decision.latency.is_zero() {
+        tokio::time::sleep(decision.latency).await;
+    }
+    let page_id = params
+        .token
+        .as_deref()
+        .and_then(|t| sim.world().page_of_token(t));
+    let mut response = match &decision.error {
+        Some(error) => error_response(error),
+        None => {
+            answer(&sim, &route, &params, &uri, &headers).unwrap_or_else(|e| error_response(&e))
+        }
+    };
+    let pct = decision.usage_pct.unwrap_or(1.0);
+    let out = response.headers_mut();
+    let usage =
+        json!({"call_count": number(pct), "total_cputime": number(pct), "total_time": number(pct)});
+    insert_header(out, "x-app-usage", &usage.to_string());
+    if page_id.is_some() || decision.regain_minutes.is_some() {
+        let key = page_id.unwrap_or_else(|| sim.config.fb_app_id.clone());
+        let call_count = if decision.regain_minutes.is_some() {
+            100.0
+        } else {
+            pct
+        };
+        let buc = json!({ key: [{
+            "type": "pages",
+            "call_count": number(call_count),
+            "total_cputime": number(pct),
+            "total_time": number(pct),
+            "estimated_time_to_regain_access": decision.regain_minutes.unwrap_or(0),
+        }]});
+        insert_header(out, "x-business-use-case-usage", &buc.to_string());
+    }
+    insert_header(out, "facebook-api-version", &version);
+    response
+}
+
+/// Whole percentages print as integers, as Meta's usually do.
+fn number(pct: f64) -> Value {
+    if pct.fract() == 0.0 && pct.abs() < 1e15 {
+        json!(pct as i64)
+    } else {
+        json!(pct)
+    }
+}
+
+fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+fn error_response(error: &GraphError) -> Response {
+    let trace = trace_id();
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, axum::Json(error.body(&trace))).into_response();
+    let headers = response.headers_mut();
+    if let Some(challenge) = error.challenge {
+        let value = format!(
+            "OAuth \"Facebook Platform\" \"{challenge}\" \"{}\"",
+            error.message.replace('"', "'")
+        );
+        insert_header(headers, "www-authenticate", &value);
+    }
+    insert_header(headers, "x-fb-trace-id", &trace);
+    response
+}
+
+fn answer(
+    sim: &Sim,
+    route: &Route,
+    params: &Params,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response, GraphError> {
+    let now = sim.now();
+    match route {
+        Route::Dialog => {
+            let request = DialogRequest {
+                client_id: params.get("client_id"),
+                redirect_uri: params.get("redirect_uri"),
+                state: params.get("state"),
+                rerequest: params.get("auth_type") == Some("rerequest"),
+            };
+            let location = sim.world().dialog(request, now)?;
+            let mut response = StatusCode::FOUND.into_response();
+            let value = HeaderValue::from_str(&location)
+                .map_err(|_| GraphError::param("Invalid redirect_uri parameter."))?;
+            response.headers_mut().insert(header::LOCATION, value);
+            Ok(response)
+        }
+        Route::AccessToken => access_token(sim, params, now).map(ok_json),
+        Route::DebugToken => {
+            let token = params.token.as_deref().unwrap_or_default();
+            if !sim.world().is_app_token(token) {
+                return Err(GraphError::param(
+                    "(#100) You must provide an app access token, or a user access token that is an owner or developer of the app",
+                ));
+            }
+            check_proof(sim, params, token)?;
+            let Some(input) = params.get("input_token") else {
+                return Err(GraphError::param(
+                    "(#100) The parameter input_token is required",
+                ));
+            };
+            Ok(ok_json(sim.world().debug_token(input, now)))
+        }
+        Route::Me => {
+            let token = user_token(sim, params)?;
+            Ok(ok_json(sim.world().me(token, &params.fields(), now)?))
+        }
+        Route::MeAccounts => {
+            let token = user_token(sim, params)?;
+            let limit = params
+                .get("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .unwrap_or(DEFAULT_LIMIT)
+                .clamp(1, MAX_LIMIT);
+            let start = params
+                .get("after")
+                .and_then(decode_cursor)
+                .map_or(0, |i| i + 1);
+            let page = sim
+                .world()
+                .accounts(token, &params.fields(), start, limit, now)?;
+            let mut body = json!({ "data": page.data });
+            if !page.data.is_empty() {
+                let last = page.first + page.data.len() - 1;
+                let after = encode_cursor(last);
+                let mut paging =
+                    json!({"cursors": {"before": encode_cursor(page.first), "after": after}});
+                if page.more {
+                    paging["next"] = json!(next_url(sim, params, uri, headers, token, &after));
+                }
+                body["paging"] = paging;
+            }
+            Ok(ok_json(body))
+        }
+        Route::Node(id) => {
+            let Some(token) = params.token.as_deref() else {
+                return Err(GraphError::missing_token(
+                    104,
+                    "An access token is required to request this resource.",
+                ));
+            };
+            check_proof(sim, params, token)?;
+            Ok(ok_json(sim.world().node(
+                token,
+                id,
+                &params.fields(),
+                now,
+            )?))
+        }
+    }
+}
+
+fn ok_json(body: Value) -> Response {
+    axum::Json(body).into_response()
+}
+
+fn access_token(sim: &Sim, params: &Params, now: i64) -> Result<Value, GraphError> {
+    let mut world = sim.world();
+    world.check_client(params.get("client_id"), params.get("client_secret"))?;
+    match params.get("grant_type") {
+        Some("fb_exchange_token") => {
+            let Some(token) = params.get("fb_exchange_token") else {
+                return Err(GraphError::param("Missing fb_exchange_token parameter."));
+            };
+            world.exchange_token(token, now)
+        }
+        Some("client_credentials") => Ok(world.client_credentials(now)),
+        None | Some("authorization_code") => {
+            let Some(code) = params.get("code") else {
+                return Err(GraphError::param("Missing code parameter."));
+            };
+            world.exchange_code(code, params.get("redirect_uri"), now)
+        }
+        Some(other) => Err(GraphError::param(format!(
+            "Unsupported grant_type: {other}"
+        ))),
+    }
+}
+
+/// The token of a `/me…` call, after the proof check.
+fn user_token<'a>(sim: &Sim, params: &'a Params) -> Result<&'a str, GraphError> {
+    let Some(token) = params.token.as_deref() else {
+        return Err(GraphError::missing_token(
+            2500,
+            "An active access token must be used to query information about the current user.",
+        ));
+    };
+    check_proof(sim, params, token)?;
+    Ok(token)
+}
+
+fn check_proof(sim: &Sim, params: &Params, token: &str) -> Result<(), GraphError> {
+    let Some(proof) = params.get("appsecret_proof") else {
+        return Err(GraphError::proof_missing());
+    };
+    let time = params.get("appsecret_time");
+    if proof_matches(&sim.config.fb_app_secret, token, proof, time) {
+        Ok(())
+    } else {
+        Err(GraphError::proof_invalid())
+    }
+}
+
+fn encode_cursor(index: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("sim-cursor:{index}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix("sim-cursor:")?.parse().ok()
+}
+
+/// The same request with `after` replaced; absolute, carrying the token and
+/// its proof as Meta's `next` links do.
+fn next_url(
+    sim: &Sim,
+    params: &Params,
+    uri: &Uri,
+    headers: &HeaderMap,
+    token: &str,
+    after: &str,
+) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let mut parts: Vec<String> = params
+        .raw_query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("after=") && !p.starts_with("before="))
+        .map(str::to_string)
+        .collect();
+    if !params.token_in_query {
+        parts.push(format!("access_token={}", encode_component(token)));
+        if !params.raw_query.contains("appsecret_proof=") {
+            let proof = super::appsecret_proof(&sim.config.fb_app_secret, token);
+            parts.push(format!("appsecret_proof={proof}"));
+        }
+    }
+    parts.push(format!("after={after}"));
+    format!("http://{host}{}?{}", uri.path(), parts.join("&"))
+}
