@@ -343,9 +343,9 @@ async fn access_tokens_work_upstream_refresh_first_when_due_and_need_their_scope
     let id = user["id"].as_str().unwrap();
 
     let (status, _) = fb
-        .get(&format!("/tokens/{id}/access-token"), ADMIN_KEY)
+        .get(&format!("/tokens/{id}/access-token"), OPERATOR_KEY)
         .await;
-    assert_eq!(status, 403, "admin does not imply tokens:use");
+    assert_eq!(status, 403, "tokens:admin does not imply tokens:use");
     let (status, _) = fb
         .get(&format!("/tokens/{id}/access-token"), READER_KEY)
         .await;
@@ -399,7 +399,7 @@ async fn access_tokens_work_upstream_refresh_first_when_due_and_need_their_scope
 
     // Audited, without the token.
     let audit = std::fs::read_to_string(fb.app.store.path().with_file_name("audit.log")).unwrap();
-    assert_eq!(audit.lines().count(), 4, "{audit}");
+    assert_eq!(audit.lines().count(), 2, "{audit}");
     assert!(audit.contains("\"key_id\":\"inbox\"") && audit.contains("issued"));
     assert!(!audit.contains(&token) && !audit.contains(&page_token));
 
@@ -501,7 +501,7 @@ async fn business_tokens_permissions_and_debug_info() {
     // A user token is not a business token.
     let user_token = fb
         .sim
-        .login(&user["external_id"].as_str().unwrap(), true)
+        .login(user["external_id"].as_str().unwrap(), true)
         .await;
     let (status, body) = fb
         .post(
@@ -549,5 +549,58 @@ async fn requests_over_the_rate_limit_get_429_with_retry_after() {
     // Another key has its own bucket.
     let (status, _) = fb.get("/facebook/tokens", ADMIN_KEY).await;
     assert_eq!(status, 200);
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn data_access_lapse_is_warned_in_stages_each_stage_once() {
+    let fb = FbApp::start().await;
+    let answer = fb.connect_user(1, None).await;
+    let page = connection_of_kind(&answer, "page");
+    let page_id = page["id"].as_str().unwrap();
+    let warnings_for = |stage: i64| {
+        fb.webhook
+            .of_type("connection.expiry_warning")
+            .into_iter()
+            .filter(|e| {
+                e["data"]["connection"]["id"] == page_id
+                    && e["data"]["warning"]["stage_days"] == stage
+            })
+            .count()
+    };
+
+    // Day 77 of 90: within the 14-day stage.
+    fb.advance_days(77).await;
+    sweep(&fb).await;
+    eventually("the 14-day warning", || {
+        (warnings_for(14) == 1).then_some(())
+    })
+    .await;
+    let (_, status) = fb
+        .get(&format!("/facebook/tokens/{page_id}"), READER_KEY)
+        .await;
+    assert_eq!(status["connection"]["health"], "expiring_soon");
+    let event = &fb.webhook.of_type("connection.expiry_warning")[0];
+    assert_eq!(event["data"]["warning"]["what"], "data_access");
+
+    sweep(&fb).await;
+    // Day 84: the 7-day stage, announced once more.
+    fb.advance_days(7).await;
+    sweep(&fb).await;
+    eventually("the 7-day warning", || (warnings_for(7) == 1).then_some(())).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(warnings_for(14), 1, "each stage is announced once");
+
+    // Day 91: lapsed; nothing can extend it.
+    fb.advance_days(7).await;
+    let (_, status) = fb
+        .get(&format!("/facebook/tokens/{page_id}"), READER_KEY)
+        .await;
+    assert_eq!(status["connection"]["health"], "cannot_refresh");
+    let (status, body) = fb
+        .get(&format!("/tokens/{page_id}/access-token"), USER_KEY)
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "cannot_refresh");
     fb.stop().await;
 }

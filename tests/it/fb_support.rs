@@ -18,6 +18,7 @@ pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 pub const INTERNAL_KEY: &str = "internal-key-0123456789abcdef";
 pub const READER_KEY: &str = "reader-key-0123456789abcdef";
 pub const USER_KEY: &str = "user-key-0123456789abcdef";
+pub const OPERATOR_KEY: &str = "operator-key-0123456789abcdef";
 pub const TEAM_A_KEY: &str = "team-a-key-0123456789abcdef";
 pub const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
 pub const APP_ID: &str = "987654321";
@@ -135,14 +136,6 @@ impl SimClient {
         self.post("/_sim/faults", rule).await;
     }
 
-    pub async fn clear_faults(&self) {
-        self.http
-            .delete(format!("{}/_sim/faults", self.base))
-            .send()
-            .await
-            .unwrap();
-    }
-
     /// A fresh short-lived (or long-lived) user token, as the JS SDK would get.
     pub async fn login(&self, user_id: &str, long_lived: bool) -> String {
         let v = self
@@ -232,6 +225,11 @@ scopes = ["tokens:read"]
 id = "inbox"
 key = "{USER_KEY}"
 scopes = ["tokens:use", "tokens:read"]
+
+[[api.keys]]
+id = "operator"
+key = "{OPERATOR_KEY}"
+scopes = ["tokens:admin"]
 
 [[api.keys]]
 id = "team-a"
@@ -362,6 +360,14 @@ teams = ["team-a"]
             .await;
         assert_eq!(status, 200, "{body}");
         body
+    }
+
+    /// Moves the service's clock and the simulator's clock together.
+    pub async fn advance_days(&self, days: i64) {
+        self.clock.advance(chrono::Duration::days(days));
+        self.sim
+            .post("/_sim/clock", json!({ "advance_secs": days * 86_400 }))
+            .await;
     }
 
     pub async fn stop(self) {
