@@ -65,18 +65,16 @@ impl TokenManager {
         team_id: Option<String>,
     ) -> Result<Vec<Arc<Connection>>, TokenError> {
         let graph = self.graph()?;
-        let long = self.retry.run(|| graph.exchange_long_lived(token)).await?;
+        let long = self.upstream(|| graph.exchange_long_lived(token)).await?;
         let info = self
-            .retry
-            .run(|| graph.debug_token(&long.access_token))
+            .upstream(|| graph.debug_token(&long.access_token))
             .await?;
         if !info.is_valid {
             return Err(invalid_token_error(&info).into());
         }
-        let me = self.retry.run(|| graph.me(&long.access_token)).await?;
+        let me = self.upstream(|| graph.me(&long.access_token)).await?;
         let pages = self
-            .retry
-            .run(|| graph.accounts(&long.access_token))
+            .upstream(|| graph.accounts(&long.access_token))
             .await?;
         let now = self.now();
         let expires_at = info
@@ -143,7 +141,7 @@ impl TokenManager {
         team_id: Option<String>,
     ) -> Result<Arc<Connection>, TokenError> {
         let graph = self.graph()?;
-        let info = self.retry.run(|| graph.debug_token(token)).await?;
+        let info = self.upstream(|| graph.debug_token(token)).await?;
         if !info.is_valid {
             let e = invalid_token_error(&info);
             return Err(TokenError::Invalid {
@@ -247,17 +245,15 @@ impl TokenManager {
         let graph = self.graph()?;
         let token = self.store.decrypt(&conn.secrets.access_token)?;
         let attempt = async {
-            let grant = self.retry.run(|| graph.exchange_long_lived(&token)).await?;
+            let grant = self.upstream(|| graph.exchange_long_lived(&token)).await?;
             let info = self
-                .retry
-                .run(|| graph.debug_token(&grant.access_token))
+                .upstream(|| graph.debug_token(&grant.access_token))
                 .await?;
             if !info.is_valid {
                 return Err(invalid_token_error(&info));
             }
             let pages = self
-                .retry
-                .run(|| graph.accounts(&grant.access_token))
+                .upstream(|| graph.accounts(&grant.access_token))
                 .await?;
             Ok((grant, info, pages))
         }
@@ -304,7 +300,7 @@ impl TokenManager {
         let conn = self.get(id)?;
         let graph = self.graph()?;
         let token = self.store.decrypt(&conn.secrets.access_token)?;
-        let info = match self.retry.run(|| graph.debug_token(&token)).await {
+        let info = match self.upstream(|| graph.debug_token(&token)).await {
             Ok(info) if info.is_valid => info,
             Ok(info) => {
                 let e = invalid_token_error(&info);
@@ -345,7 +341,7 @@ impl TokenManager {
         let conn = self.get(id)?;
         let graph = self.graph()?;
         let token = self.store.decrypt(&conn.secrets.access_token)?;
-        Ok(self.retry.run(|| graph.debug_token(&token)).await?)
+        Ok(self.upstream(|| graph.debug_token(&token)).await?)
     }
 
     /// The dialog URL asking again for declined permissions.

@@ -37,6 +37,10 @@ pub struct TokenManager {
     pub(super) retry: RetryPolicy,
     pub(super) flights: SingleFlight<Result<Arc<Connection>, TokenError>>,
     pub(super) runs: Runs,
+    /// Bounds upstream calls in flight (refresh.concurrency). Only the calls
+    /// hold it, not the store writes after them, so a sweep's writes pile up
+    /// and are committed together.
+    upstream_permits: tokio::sync::Semaphore,
 }
 
 impl TokenManager {
@@ -53,6 +57,7 @@ impl TokenManager {
         );
         let retry = RetryPolicy::from(&settings.refresh);
         let runs = Runs::new(settings.refresh.runs_kept);
+        let upstream_permits = tokio::sync::Semaphore::new(settings.refresh.concurrency);
         Self {
             store,
             clock,
@@ -63,7 +68,30 @@ impl TokenManager {
             retry,
             flights: SingleFlight::default(),
             runs,
+            upstream_permits,
         }
+    }
+
+    /// One upstream call, retried per the policy, each attempt within the
+    /// upstream concurrency bound.
+    pub(super) async fn upstream<T, F, Fut>(&self, mut call: F) -> Result<T, UpstreamError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, UpstreamError>>,
+    {
+        self.retry
+            .run(|| {
+                let attempt = call();
+                async {
+                    let _permit = self
+                        .upstream_permits
+                        .acquire()
+                        .await
+                        .expect("the semaphore is never closed");
+                    attempt.await
+                }
+            })
+            .await
     }
 
     pub fn store(&self) -> &Store {

@@ -224,7 +224,10 @@ impl TokenManager {
         filter: &SweepFilter,
         refreshed_parents: &[String],
     ) -> Vec<String> {
-        let permits = Arc::new(Semaphore::new(self.settings.refresh.concurrency));
+        // Upstream calls are bounded by the manager; this only bounds the
+        // connections in progress (memory), generously so that store writes
+        // of finished ones are committed together.
+        let permits = Arc::new(Semaphore::new(self.settings.refresh.concurrency * 10));
         let mut tasks = JoinSet::new();
         for conn in conns {
             if conn
