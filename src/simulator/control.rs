@@ -232,7 +232,9 @@ async fn advance_clock(State(sim): State<Arc<Sim>>, Json(req): Json<Advance>) ->
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
-    Json(json!(*sim.stats()))
+    let sorted: std::collections::BTreeMap<String, u64> =
+        sim.stats().iter().map(|(k, v)| (k.clone(), *v)).collect();
+    Json(json!(sorted))
 }
 
 async fn reset_stats(State(sim): State<Arc<Sim>>) -> StatusCode {

@@ -153,7 +153,10 @@ pub(crate) async fn handle(
             "OAuthException",
             format!("Unknown path components: {}", uri.path()),
         );
-        return error_response(&error);
+        let mut response = error_response(&error);
+        let usage = json!({"call_count": 1, "total_cputime": 1, "total_time": 1});
+        insert_header(response.headers_mut(), "x-app-usage", &usage.to_string());
+        return response;
     };
     let params = Params::new(uri.query(), &headers, &body);
     *sim.stats().entry(route.stat_key(&params)).or_default() += 1;

@@ -134,6 +134,7 @@ impl World {
 
     fn page_object(&mut self, token: &str, page_id: &str, fields: &[&str], now: i64) -> Value {
         let mut out = Map::new();
+        out.insert("id".into(), json!(page_id));
         for field in fields {
             let value = match *field {
                 "access_token" => {
@@ -153,7 +154,6 @@ impl World {
             };
             out.insert(field.to_string(), value);
         }
-        out.insert("id".into(), json!(page_id));
         Value::Object(out)
     }
 }

@@ -164,24 +164,37 @@ impl World {
                 "scopes": [],
             }});
         };
-        data.insert("app_id".into(), json!(config.fb_app_id));
-        data.insert("application".into(), json!(config.fb_app_name));
         let problem = self.problem(token, now);
-        data.insert("is_valid".into(), json!(problem.is_none()));
+        let about = self.describe(token);
+        let long_lived = match &token.subject {
+            Subject::User { long_lived, .. } => *long_lived,
+            _ => token.expires_at == 0,
+        };
+        // Keys in the order of Meta's fixtures.
+        data.insert("app_id".into(), json!(config.fb_app_id));
+        data.insert("type".into(), json!(about.kind));
+        data.insert("application".into(), json!(config.fb_app_name));
+        data.insert(
+            "data_access_expires_at".into(),
+            json!(about.data_access_expires_at),
+        );
         data.insert("expires_at".into(), json!(token.expires_at));
-        let (kind, user_id, scopes) = self.describe(token, &mut data);
-        data.insert("type".into(), json!(kind));
-        data.insert("user_id".into(), json!(user_id));
-        data.insert("granular_scopes".into(), self.granular(&scopes, token));
-        data.insert("scopes".into(), json!(scopes));
-        let long_lived =
-            token.expires_at == 0 || token.expires_at - token.issued_at > config.short_lived_secs;
+        data.insert("is_valid".into(), json!(problem.is_none()));
         if long_lived {
             data.insert("issued_at".into(), json!(token.issued_at));
         }
         if token.rerequest && !long_lived {
             data.insert("metadata".into(), json!({"auth_type": "rerequest"}));
         }
+        if let Some(page_id) = about.profile_id {
+            data.insert("profile_id".into(), json!(page_id));
+        }
+        data.insert("scopes".into(), json!(about.scopes));
+        data.insert(
+            "granular_scopes".into(),
+            self.granular(&about.scopes, token),
+        );
+        data.insert("user_id".into(), json!(about.user_id));
         if let Some(problem) = problem {
             data.insert(
                 "error".into(),
@@ -191,47 +204,41 @@ impl World {
         json!({ "data": data })
     }
 
-    /// Type-specific fields; returns (type, user_id, scopes).
-    fn describe(
-        &self,
-        token: &Token,
-        data: &mut Map<String, Value>,
-    ) -> (&'static str, String, Vec<String>) {
+    /// The type-specific facts `debug_token` reports.
+    fn describe(&self, token: &Token) -> About {
         match &token.subject {
             Subject::User { user_id, .. } => {
                 let user = &self.users[user_id];
-                data.insert(
-                    "data_access_expires_at".into(),
-                    json!(user.data_access_expires_at),
-                );
-                ("USER", user_id.clone(), user.scopes.clone())
-            }
-            Subject::Page { page_id, owner, .. } => {
-                data.insert("profile_id".into(), json!(page_id));
-                match owner {
-                    PageOwner::User { user_id, .. } => {
-                        let user = &self.users[user_id];
-                        data.insert(
-                            "data_access_expires_at".into(),
-                            json!(user.data_access_expires_at),
-                        );
-                        ("PAGE", user_id.clone(), user.scopes.clone())
-                    }
-                    PageOwner::Business { business_id } => {
-                        data.insert("data_access_expires_at".into(), json!(0));
-                        let business = &self.businesses[business_id];
-                        ("PAGE", business.system_user_id.clone(), system_scopes())
-                    }
+                About {
+                    kind: "USER",
+                    user_id: user_id.clone(),
+                    scopes: user.scopes.clone(),
+                    data_access_expires_at: user.data_access_expires_at,
+                    profile_id: None,
                 }
             }
+            Subject::Page { page_id, owner, .. } => {
+                let mut about = match owner {
+                    PageOwner::User { user_id, .. } => {
+                        let user = &self.users[user_id];
+                        About {
+                            kind: "PAGE",
+                            user_id: user_id.clone(),
+                            scopes: user.scopes.clone(),
+                            data_access_expires_at: user.data_access_expires_at,
+                            profile_id: None,
+                        }
+                    }
+                    PageOwner::Business { business_id } => {
+                        About::system_user(&self.businesses[business_id].system_user_id)
+                    }
+                };
+                about.kind = "PAGE";
+                about.profile_id = Some(page_id.clone());
+                about
+            }
             Subject::SystemUser { business_id } => {
-                data.insert("data_access_expires_at".into(), json!(0));
-                let business = &self.businesses[business_id];
-                (
-                    "SYSTEM_USER",
-                    business.system_user_id.clone(),
-                    system_scopes(),
-                )
+                About::system_user(&self.businesses[business_id].system_user_id)
             }
             Subject::App => unreachable!("app tokens are answered before"),
         }
@@ -262,11 +269,29 @@ impl World {
     }
 }
 
-fn system_scopes() -> Vec<String> {
-    super::state::DEFAULT_SCOPES
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+/// What `debug_token` says about a non-app token.
+struct About {
+    kind: &'static str,
+    user_id: String,
+    scopes: Vec<String>,
+    /// 0 for system users and their pages.
+    data_access_expires_at: i64,
+    profile_id: Option<String>,
+}
+
+impl About {
+    fn system_user(system_user_id: &str) -> Self {
+        Self {
+            kind: "SYSTEM_USER",
+            user_id: system_user_id.to_string(),
+            scopes: super::state::DEFAULT_SCOPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            data_access_expires_at: 0,
+            profile_id: None,
+        }
+    }
 }
 
 fn code_error(subcode: i64, message: &str) -> GraphError {
