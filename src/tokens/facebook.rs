@@ -73,9 +73,7 @@ impl TokenManager {
             return Err(invalid_token_error(&info).into());
         }
         let me = self.upstream(|| graph.me(&long.access_token)).await?;
-        let pages = self
-            .upstream(|| graph.accounts(&long.access_token))
-            .await?;
+        let pages = self.upstream(|| graph.accounts(&long.access_token)).await?;
         let now = self.now();
         let expires_at = info
             .expires_at

@@ -166,6 +166,20 @@ pub fn page_connection(store_cipher: &Cipher, external_id: &str, token: &str) ->
     )
 }
 
+/// Opens the store, waiting briefly if the lock is held: a child process
+/// that another test is spawning may hold a copy of a lock descriptor
+/// between fork and exec.
 pub fn open_store(dir: &Path) -> Store {
-    Store::open(&StoreOptions::new(dir), test_cipher()).expect("store opens")
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::open(&StoreOptions::new(dir), test_cipher()) {
+            Ok(store) => return store,
+            Err(tokenkeeper::store::StoreError::Locked { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("the store does not open: {e}"),
+        }
+    }
 }
