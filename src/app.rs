@@ -103,7 +103,12 @@ impl Application {
             graph,
             notifier,
         ));
+        let insights = Arc::new(crate::insights::InsightsService::new(
+            tokens.clone(),
+            settings.clone(),
+        ));
         let state = AppState {
+            insights,
             keys: Arc::new(ApiKeys::from_settings(&settings)),
             oauth: Arc::new(oauth),
             audit: Arc::new(AuditLog::new(&settings.store.data_dir)),

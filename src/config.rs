@@ -41,6 +41,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub api: ApiSettings,
     pub notifications: NotificationSettings,
+    pub insights: InsightsSettings,
+    pub exports: ExportSettings,
     #[serde(skip)]
     pub secrets: Secrets,
 }
@@ -133,6 +135,23 @@ pub struct NotificationSettings {
     pub max_attempts: u32,
     pub initial_backoff_ms: u64,
     pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InsightsSettings {
+    pub async_after_days: i64,
+    pub async_poll_initial_ms: u64,
+    pub async_poll_max_ms: u64,
+    pub async_timeout_secs: u64,
+    pub concurrency: usize,
+    pub cache_ttl_secs: u64,
+    pub max_months_back: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExportSettings {
+    pub retention_hours: u64,
+    pub concurrency: usize,
 }
 
 /// Secrets and app credentials, from the environment only (never from files
@@ -263,6 +282,18 @@ impl Settings {
         if self.refresh.concurrency == 0 {
             return Err(ConfigError::new(
                 "refresh.concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.insights.concurrency == 0 {
+            return Err(ConfigError::new(
+                "insights.concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.exports.concurrency == 0 {
+            return Err(ConfigError::new(
+                "exports.concurrency",
                 "must be at least 1",
             ));
         }

@@ -8,6 +8,8 @@ use serde_json::json;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 
+use crate::insights::InsightsError;
+use crate::insights::metrics::BadMetric;
 use crate::store::{ErrorClass, StoreError};
 use crate::tokens::TokenError;
 
@@ -37,6 +39,9 @@ pub enum ApiError {
     CannotRefresh(String),
     #[error("{message}")]
     Unprocessable { field: String, message: String },
+    /// Metrics that cannot be used, each named with why and its replacement.
+    #[error("{0}")]
+    BadMetrics(String, Vec<BadMetric>),
     #[error("rate limit exceeded, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
@@ -73,7 +78,9 @@ impl ApiError {
             | ApiError::RunInProgress(_)
             | ApiError::ReauthRequired(_)
             | ApiError::CannotRefresh(_) => StatusCode::CONFLICT,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } | ApiError::BadMetrics(..) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -92,6 +99,7 @@ impl ApiError {
             ApiError::ReauthRequired(_) => "reauth_required",
             ApiError::CannotRefresh(_) => "cannot_refresh",
             ApiError::Unprocessable { .. } => "validation_failed",
+            ApiError::BadMetrics(..) => "invalid_metrics",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Upstream(_) => "upstream_error",
             ApiError::Unavailable(_) => "unavailable",
@@ -117,6 +125,10 @@ impl IntoResponse for ApiError {
             }
             | ApiError::Unprocessable { field, .. } => {
                 error["field"] = json!(field);
+            }
+            ApiError::BadMetrics(_, metrics) => {
+                error["field"] = json!("metrics");
+                error["metrics"] = json!(metrics);
             }
             ApiError::RunInProgress(run_id) => {
                 error["run_id"] = json!(run_id);
@@ -166,6 +178,25 @@ impl From<TokenError> for ApiError {
                 tracing::error!(error = %m, "store failure");
                 ApiError::Unavailable("the token store is not writable; see the service log".into())
             }
+        }
+    }
+}
+
+impl From<InsightsError> for ApiError {
+    fn from(err: InsightsError) -> Self {
+        match err {
+            InsightsError::Invalid { field, message } => ApiError::Unprocessable { field, message },
+            e @ InsightsError::BadMetrics(_) => {
+                let text = e.to_string();
+                match e {
+                    InsightsError::BadMetrics(list) => ApiError::BadMetrics(text, list),
+                    _ => unreachable!(),
+                }
+            }
+            InsightsError::NoConnection(m) => ApiError::NotFound(m),
+            InsightsError::Token(t) => t.into(),
+            InsightsError::Upstream(u) => TokenError::Upstream(u).into(),
+            e @ InsightsError::ReportFailed(_) => ApiError::Upstream(e.to_string()),
         }
     }
 }

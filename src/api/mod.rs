@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 mod facebook;
 mod health;
+mod insights;
 pub mod oauth_state;
 mod rate_limit;
 mod tokens;
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 
 use crate::audit::AuditLog;
 use crate::config::Settings;
+use crate::insights::InsightsService;
 use crate::store::Store;
 use crate::tokens::TokenManager;
 
@@ -26,6 +28,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub tokens: Arc<TokenManager>,
+    pub insights: Arc<InsightsService>,
     pub keys: Arc<auth::ApiKeys>,
     pub oauth: Arc<oauth_state::StateSigner>,
     pub audit: Arc<AuditLog>,
@@ -78,6 +81,29 @@ pub fn router(state: AppState) -> Router {
             get(facebook::refresh_run),
         )
         .route("/tokens/{id}/access-token", get(tokens::access_token))
+        .route(
+            "/facebook/available_metrics",
+            get(insights::available_metrics),
+        )
+        .route("/facebook/campaigns", get(insights::campaigns))
+        .route(
+            "/facebook/campaign_metrics",
+            post(insights::campaign_metrics),
+        )
+        .route("/facebook/post_metrics", get(insights::post_metrics))
+        .route("/facebook/reel_metrics", get(insights::reel_metrics))
+        .route(
+            "/facebook/business_post_insights",
+            get(insights::business_post_insights),
+        )
+        .route(
+            "/facebook/business_posts_and_reels_insights",
+            get(insights::business_posts_and_reels_insights),
+        )
+        .route(
+            "/facebook/check_business_pages_access",
+            get(insights::check_business_pages_access),
+        )
         .layer(rate_limit::layer(&state.settings.api));
     Router::new()
         .route("/healthz", get(health::healthz))

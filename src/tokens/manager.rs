@@ -116,6 +116,11 @@ impl TokenManager {
             .ok_or_else(|| TokenError::NotFound(id.to_string()))
     }
 
+    /// The Graph client, for callers that read insights with tokens from here.
+    pub fn facebook_client(&self) -> Result<&GraphClient, TokenError> {
+        self.graph()
+    }
+
     pub(super) fn graph(&self) -> Result<&GraphClient, TokenError> {
         self.graph.as_deref().ok_or_else(|| {
             TokenError::NotConfigured(

@@ -277,6 +277,16 @@ impl GraphClient {
         self.request(Method::GET, path, Some(token), params).await
     }
 
+    /// A form-encoded POST on a Graph path with a token (async report runs).
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &Secret,
+        params: &[(&str, String)],
+    ) -> Result<Value, UpstreamError> {
+        self.request(Method::POST, path, Some(token), params).await
+    }
+
     /// Follows `paging.next` until it is absent, collecting `data` items.
     /// A short or empty page with a `next` is not the end (wire-spec 4).
     pub async fn get_all(

@@ -1,0 +1,166 @@
+//! Insights: campaigns and ads insights, page post and reel insights, and
+//! business-wide fan-out. Every call gets its token from the TokenManager
+//! (refreshed first, or a typed error); answers are cached in files.
+
+pub mod cache;
+pub mod campaigns;
+pub mod metrics;
+pub mod posts;
+pub mod values;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::Settings;
+use crate::providers::UpstreamError;
+use crate::providers::facebook::GraphClient;
+use crate::secret::Secret;
+use crate::store::{Connection, ConnectionKind, Provider};
+use crate::tokens::{Health, TokenError, TokenManager};
+use cache::FileCache;
+use metrics::BadMetric;
+
+/// One row of an insights answer.
+pub type Row = serde_json::Map<String, Value>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsightsError {
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("unusable metrics: {}", .0.iter().map(|m| format!("{} ({})", m.metric, m.reason)).collect::<Vec<_>>().join(", "))]
+    BadMetrics(Vec<BadMetric>),
+    #[error("{0}")]
+    NoConnection(String),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("the async report failed: {0}")]
+    ReportFailed(String),
+}
+
+pub fn invalid(field: &str, message: impl Into<String>) -> InsightsError {
+    InsightsError::Invalid {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Which connections a caller may use.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// The caller's teams, when its key is limited to some.
+    pub teams: Option<Vec<String>>,
+}
+
+impl Access {
+    fn allows(&self, c: &Connection) -> bool {
+        self.teams
+            .as_ref()
+            .is_none_or(|t| c.team_id.as_ref().is_some_and(|team| t.contains(team)))
+    }
+}
+
+pub struct InsightsService {
+    pub(crate) tokens: Arc<TokenManager>,
+    pub(crate) settings: Arc<Settings>,
+    cache: FileCache,
+}
+
+impl InsightsService {
+    pub fn new(tokens: Arc<TokenManager>, settings: Arc<Settings>) -> Self {
+        let cache = FileCache::new(
+            &settings.store.data_dir.join("cache"),
+            Duration::from_secs(settings.insights.cache_ttl_secs),
+        );
+        Self {
+            tokens,
+            settings,
+            cache,
+        }
+    }
+
+    pub(crate) fn graph(&self) -> Result<&GraphClient, InsightsError> {
+        Ok(self.tokens.facebook_client()?)
+    }
+
+    /// The answer for `key` from the cache, or computed and cached.
+    pub async fn cached<F, Fut>(
+        &self,
+        key: &str,
+        refresh: bool,
+        compute: F,
+    ) -> Result<Value, InsightsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Value, InsightsError>>,
+    {
+        let now = self.tokens.now();
+        if !refresh && let Some(hit) = self.cache.get(key, now).await {
+            return Ok(hit);
+        }
+        let value = compute().await?;
+        self.cache.put(key, &value, now).await;
+        Ok(value)
+    }
+
+    /// A token for reading ads and business data: the given connection, else
+    /// the first usable system-user connection, else user connection.
+    pub(crate) async fn account_token(
+        &self,
+        access: &Access,
+        connection_id: Option<&str>,
+        kinds: &[ConnectionKind],
+    ) -> Result<(Arc<Connection>, Secret), InsightsError> {
+        let chosen = match connection_id {
+            Some(id) => self
+                .tokens
+                .get(id)
+                .ok()
+                .filter(|c| access.allows(c))
+                .ok_or_else(|| InsightsError::NoConnection(format!("connection {id} not found")))?,
+            None => {
+                let mut candidates: Vec<Arc<Connection>> = self
+                    .tokens
+                    .store()
+                    .list()
+                    .into_iter()
+                    .filter(|c| c.provider == Provider::Facebook && kinds.contains(&c.kind))
+                    .filter(|c| access.allows(c) && self.tokens.health(c).is_usable())
+                    .collect();
+                candidates.sort_by_key(|c| {
+                    (
+                        kinds.iter().position(|k| *k == c.kind),
+                        self.tokens.health(c) != Health::Healthy,
+                    )
+                });
+                candidates.into_iter().next().ok_or_else(|| {
+                    InsightsError::NoConnection(
+                        "no usable Facebook connection: connect a user or register a business token"
+                            .into(),
+                    )
+                })?
+            }
+        };
+        let token = self.tokens.get_valid_token(&chosen.id).await?;
+        Ok((token.connection, token.access_token))
+    }
+
+    /// The token of a connected page.
+    pub(crate) async fn page_token(
+        &self,
+        access: &Access,
+        page_id: &str,
+    ) -> Result<Secret, InsightsError> {
+        let page = self
+            .tokens
+            .find_page(page_id, access.teams.as_deref())
+            .ok_or_else(|| {
+                InsightsError::NoConnection(format!("no connection for page {page_id}"))
+            })?;
+        Ok(self.tokens.get_valid_token(&page.id).await?.access_token)
+    }
+}

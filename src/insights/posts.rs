@@ -1,0 +1,554 @@
+//! Page post and reel insights. Posts come with their insights through field
+//! expansion (one call per page of posts, not per post); reels through
+//! `video_reels` then `video_insights` with bounded concurrency. A metric
+//! Meta rejects is found with one probe per metric and reported as dropped.
+
+use chrono::NaiveDate;
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::campaigns::parse_date;
+use super::metrics::{self, MetricObject};
+use super::values::accumulate;
+use super::{Access, InsightsError, InsightsService, Row, invalid};
+use crate::providers::UpstreamError;
+use crate::providers::facebook::parse_graph_time;
+use crate::secret::Secret;
+use crate::store::ConnectionKind;
+
+pub const DEFAULT_POST_METRICS: &[&str] = &["post_clicks", "post_reactions_by_type_total"];
+pub const DEFAULT_REEL_METRICS: &[&str] = &["blue_reels_play_count", "post_video_avg_time_watched"];
+
+/// `GET /facebook/post_metrics` and `/facebook/reel_metrics`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PageMetricsQuery {
+    pub page_id: String,
+    /// Comma-separated metric names.
+    pub metrics: Option<String>,
+    pub start_date: String,
+    pub end_date: String,
+}
+
+/// The business-wide endpoints.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BusinessQuery {
+    /// A system-user (or user) connection; default: the first usable one.
+    pub connection_id: Option<String>,
+    pub metrics: Option<String>,
+    pub reel_metrics: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+}
+
+/// A validated time window and metric list.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub since: i64,
+    pub until: i64,
+}
+
+pub fn window(start: &str, end: &str) -> Result<Window, InsightsError> {
+    let start: NaiveDate = parse_date("start_date", start)?;
+    let end: NaiveDate = parse_date("end_date", end)?;
+    if end < start {
+        return Err(invalid("end_date", "must not be before start_date"));
+    }
+    let midnight = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp()
+    };
+    Ok(Window {
+        since: midnight(start),
+        until: midnight(end.succ_opt().unwrap_or(end)),
+    })
+}
+
+pub fn metric_list(
+    field: &str,
+    given: Option<&str>,
+    default: &[&str],
+    object: MetricObject,
+) -> Result<Vec<String>, InsightsError> {
+    let list: Vec<String> = match given {
+        Some(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => default.iter().map(|m| m.to_string()).collect(),
+    };
+    if list.is_empty() {
+        return Err(invalid(field, "name at least one metric"));
+    }
+    metrics::check(object, &list).map_err(InsightsError::BadMetrics)?;
+    Ok(list)
+}
+
+/// `(#100)` without a subcode on an insights call: possibly a metric Meta
+/// no longer accepts (the message never says which).
+fn maybe_metric_rejection(e: &UpstreamError) -> bool {
+    e.code == Some(100) && e.subcode.is_none()
+}
+
+/// One page's outcome in a business-wide request: id, name, posts and reels.
+type PageOutcome = (
+    String,
+    String,
+    Result<(PageContent, Option<PageContent>), InsightsError>,
+);
+
+/// Rows plus the metrics Meta refused.
+pub struct PageContent {
+    pub rows: Vec<Row>,
+    pub dropped: Vec<Value>,
+}
+
+fn insight_values(item: &Value, metrics: &[String], row: &mut Row) {
+    for m in metrics {
+        row.insert(m.clone(), Value::Null);
+    }
+    if let Some(data) = item
+        .pointer("/insights/data")
+        .and_then(Value::as_array)
+        .or_else(|| item["data"].as_array())
+    {
+        for d in data {
+            if let (Some(name), Some(value)) = (d["name"].as_str(), d.pointer("/values/0/value")) {
+                row.insert(name.to_string(), value.clone());
+            }
+        }
+    }
+}
+
+fn time_text(v: &Value) -> Value {
+    v.as_str()
+        .and_then(parse_graph_time)
+        .map_or(v.clone(), |t| json!(t.to_rfc3339()))
+}
+
+impl InsightsService {
+    /// Posts of a page in the window, each with its insights.
+    pub async fn page_posts(
+        &self,
+        page_id: &str,
+        token: &Secret,
+        metrics: &[String],
+        w: &Window,
+    ) -> Result<PageContent, InsightsError> {
+        let mut good = metrics.to_vec();
+        let mut dropped = Vec::new();
+        loop {
+            match self.fetch_posts(page_id, token, &good, w, None).await {
+                Ok(items) => {
+                    let rows = items.iter().map(|p| post_row(page_id, p, &good)).collect();
+                    return Ok(PageContent { rows, dropped });
+                }
+                Err(InsightsError::Upstream(e))
+                    if maybe_metric_rejection(&e) && dropped.is_empty() =>
+                {
+                    let mut kept = Vec::new();
+                    for m in &good {
+                        match self.fetch_posts(page_id, token, std::slice::from_ref(m), w, Some(1)).await {
+                            Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
+                                "metric": m, "reason": "rejected by Facebook: (#100) The value must be a valid insights metric"
+                            })),
+                            _ => kept.push(m.clone()),
+                        }
+                    }
+                    if dropped.is_empty() || kept.is_empty() {
+                        return Err(e.into());
+                    }
+                    good = kept;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn fetch_posts(
+        &self,
+        page_id: &str,
+        token: &Secret,
+        metrics: &[String],
+        w: &Window,
+        limit: Option<u32>,
+    ) -> Result<Vec<Value>, InsightsError> {
+        let fields = format!(
+            "id,message,created_time,permalink_url,status_type,shares,reactions.summary(total_count).limit(0),comments.summary(true).limit(0),insights.metric({}).period(lifetime)",
+            metrics.join(",")
+        );
+        let params = [
+            ("fields", fields),
+            ("since", w.since.to_string()),
+            ("until", w.until.to_string()),
+            ("limit", limit.unwrap_or(100).to_string()),
+        ];
+        let graph = self.graph()?;
+        let path = format!("/{page_id}/published_posts");
+        Ok(match limit {
+            // A probe needs one page only.
+            Some(_) => graph.get(&path, token, &params).await?["data"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            None => graph.get_all(&path, token, &params).await?,
+        })
+    }
+
+    /// Reels of a page in the window, each with its insights.
+    pub async fn page_reels(
+        &self,
+        page_id: &str,
+        token: &Secret,
+        metrics: &[String],
+        w: &Window,
+    ) -> Result<PageContent, InsightsError> {
+        let graph = self.graph()?;
+        let params = [
+            (
+                "fields",
+                "id,description,created_time,permalink_url,length".to_string(),
+            ),
+            ("since", w.since.to_string()),
+            ("until", w.until.to_string()),
+            ("limit", "100".to_string()),
+        ];
+        let reels = graph
+            .get_all(&format!("/{page_id}/video_reels"), token, &params)
+            .await?;
+        let mut good = metrics.to_vec();
+        let mut dropped = Vec::new();
+        if let Some(first) = reels.first().and_then(|r| r["id"].as_str())
+            && let Err(InsightsError::Upstream(e)) = self.video_insights(first, token, &good).await
+            && maybe_metric_rejection(&e)
+        {
+            {
+                let mut kept = Vec::new();
+                for m in &good {
+                    match self.video_insights(first, token, std::slice::from_ref(m)).await {
+                        Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
+                            "metric": m, "reason": "rejected by Facebook: (#100) The value must be a valid insights metric"
+                        })),
+                        _ => kept.push(m.clone()),
+                    }
+                }
+                if kept.is_empty() {
+                    return Err(e.into());
+                }
+                good = kept;
+            }
+        }
+        let concurrency = self.settings.insights.concurrency;
+        let good_ref = &good;
+        let rows: Vec<Row> = futures::stream::iter(reels)
+            .map(|reel| async move {
+                let id = reel["id"].as_str().unwrap_or_default();
+                let insights = self.video_insights(id, token, good_ref).await?;
+                let mut row = Map::new();
+                row.insert("page_id".into(), json!(page_id));
+                row.insert("video_id".into(), json!(id));
+                row.insert("created_time".into(), time_text(&reel["created_time"]));
+                row.insert(
+                    "description".into(),
+                    reel.get("description").cloned().unwrap_or(Value::Null),
+                );
+                row.insert(
+                    "permalink_url".into(),
+                    reel.get("permalink_url").cloned().unwrap_or(Value::Null),
+                );
+                row.insert(
+                    "length".into(),
+                    reel.get("length").cloned().unwrap_or(Value::Null),
+                );
+                insight_values(&insights, good_ref, &mut row);
+                Ok::<Row, InsightsError>(row)
+            })
+            .buffered(concurrency)
+            .try_collect()
+            .await?;
+        Ok(PageContent { rows, dropped })
+    }
+
+    async fn video_insights(
+        &self,
+        video_id: &str,
+        token: &Secret,
+        metrics: &[String],
+    ) -> Result<Value, InsightsError> {
+        let params = [
+            ("metric", metrics.join(",")),
+            ("period", "lifetime".to_string()),
+        ];
+        Ok(self
+            .graph()?
+            .get(&format!("/{video_id}/video_insights"), token, &params)
+            .await?)
+    }
+
+    /// `GET /facebook/post_metrics`.
+    pub async fn post_metrics(
+        &self,
+        access: &Access,
+        q: &PageMetricsQuery,
+    ) -> Result<Value, InsightsError> {
+        let metrics = metric_list(
+            "metrics",
+            q.metrics.as_deref(),
+            DEFAULT_POST_METRICS,
+            MetricObject::Post,
+        )?;
+        let w = window(&q.start_date, &q.end_date)?;
+        let token = self.page_token(access, &q.page_id).await?;
+        let content = self.page_posts(&q.page_id, &token, &metrics, &w).await?;
+        Ok(answer(
+            &content.rows,
+            &metrics,
+            content.dropped,
+            json!({ "page_id": q.page_id }),
+        ))
+    }
+
+    /// `GET /facebook/reel_metrics`.
+    pub async fn reel_metrics(
+        &self,
+        access: &Access,
+        q: &PageMetricsQuery,
+    ) -> Result<Value, InsightsError> {
+        let metrics = metric_list(
+            "metrics",
+            q.metrics.as_deref(),
+            DEFAULT_REEL_METRICS,
+            MetricObject::Reel,
+        )?;
+        let w = window(&q.start_date, &q.end_date)?;
+        let token = self.page_token(access, &q.page_id).await?;
+        let content = self.page_reels(&q.page_id, &token, &metrics, &w).await?;
+        Ok(answer(
+            &content.rows,
+            &metrics,
+            content.dropped,
+            json!({ "page_id": q.page_id }),
+        ))
+    }
+
+    /// Posts (and reels) of every page the business token reaches, read
+    /// concurrently; a failing page is reported, not fatal.
+    pub async fn business_insights(
+        &self,
+        access: &Access,
+        q: &BusinessQuery,
+        with_reels: bool,
+    ) -> Result<Value, InsightsError> {
+        let post_metrics = metric_list(
+            "metrics",
+            q.metrics.as_deref(),
+            DEFAULT_POST_METRICS,
+            MetricObject::Post,
+        )?;
+        let reel_metrics = metric_list(
+            "reel_metrics",
+            q.reel_metrics.as_deref(),
+            DEFAULT_REEL_METRICS,
+            MetricObject::Reel,
+        )?;
+        let today = self.tokens.now().date_naive();
+        let start = q
+            .start_date
+            .clone()
+            .unwrap_or_else(|| (today - chrono::Duration::days(30)).to_string());
+        let end = q.end_date.clone().unwrap_or_else(|| today.to_string());
+        let w = window(&start, &end)?;
+        let (_, token) = self
+            .account_token(
+                access,
+                q.connection_id.as_deref(),
+                &[ConnectionKind::SystemUser, ConnectionKind::User],
+            )
+            .await?;
+        let pages = self.graph()?.accounts(&token).await?;
+        let concurrency = self.settings.insights.concurrency;
+        let (pm, rm, wr) = (&post_metrics, &reel_metrics, &w);
+        let results: Vec<PageOutcome> = futures::stream::iter(pages)
+            .map(|page| async move {
+                let posts = self.page_posts(&page.id, &page.access_token, pm, wr).await;
+                let result = match posts {
+                    Ok(posts) if with_reels => self
+                        .page_reels(&page.id, &page.access_token, rm, wr)
+                        .await
+                        .map(|reels| (posts, Some(reels))),
+                    Ok(posts) => Ok((posts, None)),
+                    Err(e) => Err(e),
+                };
+                (page.id, page.name, result)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let mut rows = Vec::new();
+        let mut page_reports = Vec::new();
+        let mut dropped = Vec::new();
+        let mut failed = 0;
+        for (page_id, page_name, result) in results {
+            match result {
+                Ok((posts, reels)) => {
+                    let mut count = 0;
+                    for (kind, content) in [("post", Some(posts)), ("reel", reels)] {
+                        let Some(content) = content else { continue };
+                        count += content.rows.len();
+                        dropped.extend(content.dropped);
+                        for mut row in content.rows {
+                            let mut out = Map::new();
+                            if with_reels {
+                                out.insert("content_type".into(), json!(kind));
+                            }
+                            out.insert("page_name".into(), json!(page_name));
+                            out.append(&mut row);
+                            rows.push(out);
+                        }
+                    }
+                    page_reports.push(json!({ "page_id": page_id, "page_name": page_name, "status": "ok", "rows": count }));
+                }
+                Err(e) => {
+                    failed += 1;
+                    page_reports.push(json!({ "page_id": page_id, "page_name": page_name, "status": "failed", "error": e.to_string() }));
+                }
+            }
+        }
+        rows.sort_by(|a, b| {
+            let key = |r: &Row| {
+                (
+                    r["page_id"].as_str().unwrap_or("").to_string(),
+                    r["created_time"].as_str().unwrap_or("").to_string(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        page_reports.sort_by(|a, b| a["page_id"].as_str().cmp(&b["page_id"].as_str()));
+        dropped.sort_by(|a, b| a["metric"].as_str().cmp(&b["metric"].as_str()));
+        dropped.dedup();
+        let mut all_metrics = post_metrics.clone();
+        if with_reels {
+            all_metrics.extend(reel_metrics.iter().cloned());
+        }
+        Ok(answer(
+            &rows,
+            &all_metrics,
+            dropped,
+            json!({ "pages": page_reports, "failed_pages": failed }),
+        ))
+    }
+
+    /// `GET /facebook/check_business_pages_access`: each page, whether its
+    /// insights can be read, and why not.
+    pub async fn check_business_pages_access(
+        &self,
+        access: &Access,
+        q: &BusinessQuery,
+    ) -> Result<Value, InsightsError> {
+        let (_, token) = self
+            .account_token(
+                access,
+                q.connection_id.as_deref(),
+                &[ConnectionKind::SystemUser, ConnectionKind::User],
+            )
+            .await?;
+        let pages = self.graph()?.accounts(&token).await?;
+        let total = pages.len();
+        let now = self.tokens.now().timestamp();
+        let w = Window {
+            since: now - 86_400 * 30,
+            until: now,
+        };
+        let w = &w;
+        let checks: Vec<Value> = futures::stream::iter(pages)
+            .map(|page| {
+                async move {
+                    let analyze = page.tasks.is_empty() || page.tasks.iter().any(|t| t == "ANALYZE");
+                    let (ok, reason) = if !analyze {
+                        (false, Some("the connected user lacks the ANALYZE task on this page".to_string()))
+                    } else {
+                        match self.fetch_posts(&page.id, &page.access_token, &["post_clicks".to_string()], w, Some(1)).await {
+                            Ok(_) => (true, None),
+                            Err(e) => (false, Some(e.to_string())),
+                        }
+                    };
+                    json!({ "page_id": page.id, "page_name": page.name, "tasks": page.tasks, "can_read_insights": ok, "reason": reason })
+                }
+            })
+            .buffered(self.settings.insights.concurrency)
+            .collect()
+            .await;
+        let readable = checks
+            .iter()
+            .filter(|c| c["can_read_insights"] == true)
+            .count();
+        Ok(json!({ "success": true, "pages": checks, "readable": readable, "total": total }))
+    }
+}
+
+fn post_row(page_id: &str, post: &Value, metrics: &[String]) -> Row {
+    let mut row = Map::new();
+    row.insert("page_id".into(), json!(page_id));
+    row.insert("post_id".into(), post["id"].clone());
+    row.insert("created_time".into(), time_text(&post["created_time"]));
+    row.insert(
+        "message".into(),
+        post.get("message").cloned().unwrap_or(Value::Null),
+    );
+    row.insert(
+        "permalink_url".into(),
+        post.get("permalink_url").cloned().unwrap_or(Value::Null),
+    );
+    row.insert(
+        "status_type".into(),
+        post.get("status_type").cloned().unwrap_or(Value::Null),
+    );
+    row.insert(
+        "shares".into(),
+        post.pointer("/shares/count").cloned().unwrap_or(json!(0)),
+    );
+    row.insert(
+        "reactions".into(),
+        post.pointer("/reactions/summary/total_count")
+            .cloned()
+            .unwrap_or(json!(0)),
+    );
+    row.insert(
+        "comments".into(),
+        post.pointer("/comments/summary/total_count")
+            .cloned()
+            .unwrap_or(json!(0)),
+    );
+    insight_values(post, metrics, &mut row);
+    row
+}
+
+fn answer(rows: &[Row], metrics: &[String], dropped: Vec<Value>, extra: Value) -> Value {
+    let mut totals = Map::new();
+    for row in rows {
+        for key in metrics
+            .iter()
+            .map(String::as_str)
+            .chain(["shares", "reactions", "comments"])
+        {
+            if let Some(v) = row.get(key) {
+                accumulate(&mut totals, key, v);
+            }
+        }
+    }
+    let mut out = json!({
+        "success": true,
+        "message": format!("{} rows", rows.len()),
+        "data": rows,
+        "summary": { "rows": rows.len(), "totals": totals },
+        "dropped_metrics": dropped,
+    });
+    if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
+        o.extend(e);
+    }
+    out
+}
