@@ -96,11 +96,24 @@ impl Application {
             store.cipher().derive_key("oauth-state"),
             settings.auth.state_ttl_secs,
         );
+        let mut lifecycles = crate::tokens::lifecycle::Lifecycles::new();
+        if let Some(graph) = &graph {
+            lifecycles.insert(
+                crate::store::Provider::Facebook,
+                Arc::new(
+                    crate::providers::facebook::lifecycle::FacebookLifecycle::new(
+                        graph.clone(),
+                        &settings.facebook,
+                    ),
+                ),
+            );
+        }
         let tokens = Arc::new(TokenManager::new(
             store.clone(),
             clock,
             settings.clone(),
             graph,
+            lifecycles,
             notifier,
         ));
         let insights = Arc::new(crate::insights::InsightsService::new(

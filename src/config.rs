@@ -42,6 +42,8 @@ pub struct Settings {
     pub api: ApiSettings,
     pub notifications: NotificationSettings,
     pub insights: InsightsSettings,
+    pub tiktok: TiktokSettings,
+    pub google: GoogleSettings,
     pub exports: ExportSettings,
     #[serde(skip)]
     pub secrets: Secrets,
@@ -135,6 +137,29 @@ pub struct NotificationSettings {
     pub max_attempts: u32,
     pub initial_backoff_ms: u64,
     pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TiktokSettings {
+    pub authorize_base_url: String,
+    pub auth_base_url: String,
+    pub api_base_url: String,
+    pub redirect_uri: String,
+    pub refresh_before_secs: i64,
+    pub expiring_soon_secs: i64,
+    pub cleanup_after_days: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GoogleSettings {
+    pub auth_base_url: String,
+    pub oauth_base_url: String,
+    pub ads_base_url: String,
+    pub ads_api_version: String,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub refresh_before_secs: i64,
+    pub login_customer_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +298,14 @@ impl Settings {
             ("facebook.graph_base_url", &self.facebook.graph_base_url),
             ("facebook.dialog_base_url", &self.facebook.dialog_base_url),
             ("facebook.redirect_uri", &self.facebook.redirect_uri),
+            ("tiktok.authorize_base_url", &self.tiktok.authorize_base_url),
+            ("tiktok.auth_base_url", &self.tiktok.auth_base_url),
+            ("tiktok.api_base_url", &self.tiktok.api_base_url),
+            ("tiktok.redirect_uri", &self.tiktok.redirect_uri),
+            ("google.auth_base_url", &self.google.auth_base_url),
+            ("google.oauth_base_url", &self.google.oauth_base_url),
+            ("google.ads_base_url", &self.google.ads_base_url),
+            ("google.redirect_uri", &self.google.redirect_uri),
         ] {
             check_url(key, url)?;
         }

@@ -226,21 +226,19 @@ impl InsightsService {
             && let Err(InsightsError::Upstream(e)) = self.video_insights(first, token, &good).await
             && maybe_metric_rejection(&e)
         {
-            {
-                let mut kept = Vec::new();
-                for m in &good {
-                    match self.video_insights(first, token, std::slice::from_ref(m)).await {
-                        Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
-                            "metric": m, "reason": "rejected by Facebook: (#100) The value must be a valid insights metric"
-                        })),
-                        _ => kept.push(m.clone()),
-                    }
+            let mut kept = Vec::new();
+            for m in &good {
+                match self.video_insights(first, token, std::slice::from_ref(m)).await {
+                    Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
+                        "metric": m, "reason": "rejected by Facebook: (#100) The value must be a valid insights metric"
+                    })),
+                    _ => kept.push(m.clone()),
                 }
-                if kept.is_empty() {
-                    return Err(e.into());
-                }
-                good = kept;
             }
+            if kept.is_empty() {
+                return Err(e.into());
+            }
+            good = kept;
         }
         let concurrency = self.settings.insights.concurrency;
         let good_ref = &good;

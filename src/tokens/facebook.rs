@@ -1,46 +1,17 @@
-//! Facebook's side of the lifecycle: connect (code or short-lived token),
-//! register a business token, refresh a user token (re-exchange, verify,
-//! re-derive page tokens), and validate any token with `debug_token`.
+//! Connecting Facebook: the Login callback (code), a short-lived user token a
+//! dashboard already holds, or a business (system-user) token. Renewal and
+//! validation are in `providers::facebook::lifecycle`.
 
 use std::sync::Arc;
 
 use chrono::Duration;
 
 use super::TokenError;
-use super::manager::TokenManager;
-use crate::providers::UpstreamError;
-use crate::providers::facebook::{DebugInfo, errors::classify};
+use super::manager::{TokenManager, Upsert};
+use crate::providers::facebook::DebugInfo;
+use crate::providers::facebook::lifecycle::invalid_token_error;
 use crate::secret::Secret;
-use crate::store::{Connection, ConnectionKind, Provider, StoredSecrets};
-
-/// What a connect or registration stored.
-pub struct Upsert {
-    pub kind: ConnectionKind,
-    pub external_id: String,
-    pub label: String,
-    pub token: Secret,
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub data_access_expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub scopes: Vec<String>,
-    pub parent_id: Option<String>,
-}
-
-/// Turns `data.error` of an invalid token into a classified error.
-fn invalid_token_error(info: &DebugInfo) -> UpstreamError {
-    let (code, subcode, message) =
-        info.error
-            .clone()
-            .unwrap_or((190, None, "the token is not valid".into()));
-    UpstreamError {
-        class: classify(Some(code), subcode, None),
-        code: Some(code),
-        subcode,
-        message,
-        retry_after: None,
-        http_status: Some(200),
-        endpoint: "/debug_token".into(),
-    }
-}
+use crate::store::{Connection, ConnectionKind, Provider};
 
 impl TokenManager {
     /// The Login callback: code → short-lived → long-lived, then store the
@@ -81,49 +52,32 @@ impl TokenManager {
         let user = self
             .upsert(
                 team_id.clone(),
-                Upsert {
-                    kind: ConnectionKind::User,
-                    external_id: me.id.clone(),
-                    label: me.name.clone(),
-                    token: long.access_token.clone(),
+                facebook(
+                    ConnectionKind::User,
+                    me.id,
+                    me.name,
+                    long.access_token,
                     expires_at,
-                    data_access_expires_at: info.data_access_expires_at,
-                    scopes: info.scopes.clone(),
-                    parent_id: None,
-                },
+                    &info,
+                    None,
+                ),
             )
             .await?;
         let mut stored = vec![user.clone()];
-        stored.extend(
-            self.store_pages(&user, pages, info.data_access_expires_at, &info.scopes)
-                .await?,
-        );
-        Ok(stored)
-    }
-
-    async fn store_pages(
-        &self,
-        user: &Arc<Connection>,
-        pages: Vec<crate::providers::facebook::PageAccount>,
-        data_access: Option<chrono::DateTime<chrono::Utc>>,
-        scopes: &[String],
-    ) -> Result<Vec<Arc<Connection>>, TokenError> {
-        let mut stored = Vec::with_capacity(pages.len());
         for page in pages {
             stored.push(
                 self.upsert(
-                    user.team_id.clone(),
-                    Upsert {
-                        kind: ConnectionKind::Page,
-                        external_id: page.id,
-                        label: page.name,
-                        token: page.access_token,
-                        // Derived from a long-lived user token: never expires.
-                        expires_at: None,
-                        data_access_expires_at: data_access,
-                        scopes: scopes.to_vec(),
-                        parent_id: Some(user.id.clone()),
-                    },
+                    team_id.clone(),
+                    // Derived from a long-lived user token: never expires.
+                    facebook(
+                        ConnectionKind::Page,
+                        page.id,
+                        page.name,
+                        page.access_token,
+                        None,
+                        &info,
+                        Some(user.id.clone()),
+                    ),
                 )
                 .await?,
             );
@@ -160,178 +114,20 @@ impl TokenManager {
             field: "access_token".into(),
             message: "debug_token names no user_id for this token".into(),
         })?;
+        let label = label.unwrap_or_else(|| format!("System user {external_id}"));
         self.upsert(
             team_id,
-            Upsert {
-                kind: ConnectionKind::SystemUser,
-                label: label.unwrap_or_else(|| format!("System user {external_id}")),
+            facebook(
+                ConnectionKind::SystemUser,
                 external_id,
-                token: token.clone(),
-                expires_at: info.expires_at,
-                data_access_expires_at: info.data_access_expires_at,
-                scopes: info.scopes,
-                parent_id: None,
-            },
+                label,
+                token.clone(),
+                info.expires_at,
+                &info,
+                None,
+            ),
         )
         .await
-    }
-
-    /// Inserts or updates the connection with this identity (provider, kind,
-    /// external id, team). A successful (re)connect clears every failure.
-    pub(super) async fn upsert(
-        &self,
-        team_id: Option<String>,
-        u: Upsert,
-    ) -> Result<Arc<Connection>, TokenError> {
-        let now = self.now();
-        let secrets = StoredSecrets {
-            access_token: self.store.encrypt(&u.token)?,
-            refresh_token: None,
-        };
-        let existing = self.store.list().into_iter().find(|c| {
-            c.provider == Provider::Facebook
-                && c.kind == u.kind
-                && c.external_id == u.external_id
-                && c.team_id == team_id
-        });
-        let stored = match existing {
-            Some(c) => {
-                self.store
-                    .update(&c.id, move |c| {
-                        c.label = u.label;
-                        c.secrets = secrets;
-                        c.expires_at = u.expires_at;
-                        c.data_access_expires_at = u.data_access_expires_at;
-                        c.scopes = u.scopes;
-                        c.parent_id = u.parent_id;
-                        c.last_refreshed_at = Some(now);
-                        c.next_refresh_at = None;
-                        c.consecutive_failures = 0;
-                        c.last_error = None;
-                        c.reauth_required = false;
-                    })
-                    .await?
-            }
-            None => {
-                let mut c = Connection::new(
-                    Provider::Facebook,
-                    u.kind,
-                    u.external_id,
-                    u.label,
-                    secrets,
-                    now,
-                );
-                c.team_id = team_id;
-                c.expires_at = u.expires_at;
-                c.data_access_expires_at = u.data_access_expires_at;
-                c.scopes = u.scopes;
-                c.parent_id = u.parent_id;
-                c.last_refreshed_at = Some(now);
-                self.store.put(c).await?
-            }
-        };
-        self.announce(&stored).await;
-        Ok(self.store.get(&stored.id).unwrap_or(stored))
-    }
-
-    /// Re-exchanges a user token while it is valid, verifies the new one, and
-    /// re-derives its page tokens.
-    pub(super) async fn refresh_facebook_user(
-        &self,
-        conn: &Connection,
-    ) -> Result<Arc<Connection>, TokenError> {
-        let graph = self.graph()?;
-        let token = self.store.decrypt(&conn.secrets.access_token)?;
-        let attempt = async {
-            let grant = self.upstream(|| graph.exchange_long_lived(&token)).await?;
-            let info = self
-                .upstream(|| graph.debug_token(&grant.access_token))
-                .await?;
-            if !info.is_valid {
-                return Err(invalid_token_error(&info));
-            }
-            let pages = self
-                .upstream(|| graph.accounts(&grant.access_token))
-                .await?;
-            Ok((grant, info, pages))
-        }
-        .await;
-        let (grant, info, pages) = match attempt {
-            Ok(v) => v,
-            Err(e) => {
-                self.record_failure(&conn.id, &e).await?;
-                return Err(e.into());
-            }
-        };
-        let now = self.now();
-        let secrets = StoredSecrets {
-            access_token: self.store.encrypt(&grant.access_token)?,
-            refresh_token: None,
-        };
-        let expires_at = info
-            .expires_at
-            .or_else(|| grant.expires_in.map(|s| now + Duration::seconds(s)));
-        let data_access = info.data_access_expires_at;
-        let scopes = info.scopes.clone();
-        let user = self
-            .store
-            .update(&conn.id, move |c| {
-                c.secrets = secrets;
-                c.expires_at = expires_at;
-                c.data_access_expires_at = data_access;
-                c.scopes = scopes;
-                c.last_refreshed_at = Some(now);
-                c.next_refresh_at = None;
-                c.consecutive_failures = 0;
-                c.last_error = None;
-                c.reauth_required = false;
-            })
-            .await?;
-        self.announce(&user).await;
-        self.store_pages(&user, pages, data_access, &info.scopes)
-            .await?;
-        self.get(&user.id)
-    }
-
-    /// Checks a stored token with `debug_token` and records what it says.
-    pub async fn validate(&self, id: &str) -> Result<Arc<Connection>, TokenError> {
-        let conn = self.get(id)?;
-        let graph = self.graph()?;
-        let token = self.store.decrypt(&conn.secrets.access_token)?;
-        let info = match self.upstream(|| graph.debug_token(&token)).await {
-            Ok(info) if info.is_valid => info,
-            Ok(info) => {
-                let e = invalid_token_error(&info);
-                self.record_failure(id, &e).await?;
-                return Err(e.into());
-            }
-            Err(e) => {
-                self.record_failure(id, &e).await?;
-                return Err(e.into());
-            }
-        };
-        let now = self.now();
-        let updated = self
-            .store
-            .update(id, move |c| {
-                c.expires_at = info.expires_at;
-                if info.data_access_expires_at.is_some() {
-                    c.data_access_expires_at = info.data_access_expires_at;
-                }
-                if !info.scopes.is_empty() {
-                    c.scopes = info.scopes;
-                }
-                if c.kind != ConnectionKind::User {
-                    c.last_refreshed_at = Some(now);
-                }
-                c.next_refresh_at = None;
-                c.consecutive_failures = 0;
-                c.last_error = None;
-                c.reauth_required = false;
-            })
-            .await?;
-        self.announce(&updated).await;
-        self.get(id)
     }
 
     /// `debug_token` for a stored connection, as Facebook reports it.
@@ -342,7 +138,8 @@ impl TokenManager {
         Ok(self.upstream(|| graph.debug_token(&token)).await?)
     }
 
-    /// The dialog URL asking again for declined permissions.
+    /// The Login dialog URL (with `auth_type=rerequest` to ask again for
+    /// declined permissions).
     pub fn facebook_dialog_url(
         &self,
         state: &str,
@@ -355,5 +152,29 @@ impl TokenManager {
             scopes,
             rerequest,
         ))
+    }
+}
+
+fn facebook(
+    kind: ConnectionKind,
+    external_id: String,
+    label: String,
+    token: Secret,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    info: &DebugInfo,
+    parent_id: Option<String>,
+) -> Upsert {
+    Upsert {
+        provider: Provider::Facebook,
+        kind,
+        external_id,
+        label,
+        token,
+        refresh_token: None,
+        expires_at,
+        refresh_token_expires_at: None,
+        data_access_expires_at: info.data_access_expires_at,
+        scopes: info.scopes.clone(),
+        parent_id,
     }
 }

@@ -44,21 +44,49 @@ impl Health {
     }
 }
 
-/// The windows health is judged by.
+/// Which connections of a provider can be renewed without the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewRule {
+    /// Facebook: a user token is re-exchanged while valid (no refresh token);
+    /// once expired it cannot be.
+    UserKind,
+    /// TikTok Shop, Google: a refresh token renews the access token, even
+    /// after it expired.
+    RefreshToken,
+}
+
+/// The windows health is judged by, per provider.
 #[derive(Debug, Clone)]
 pub struct HealthPolicy {
-    /// A user token is re-exchanged once it has less than this left.
+    pub renew: RenewRule,
+    /// A renewable token is refreshed once it has less than this left.
     pub refresh_before: Duration,
+    /// An access token with less than this left counts as expiring soon.
+    pub expiring_soon: Option<Duration>,
     /// Warning stages in days, largest first (e.g. 14, 7, 1).
     pub warning_days: Vec<i64>,
 }
 
 impl HealthPolicy {
-    pub fn new(refresh_before_days: i64, mut warning_days: Vec<i64>) -> Self {
+    pub fn new(
+        renew: RenewRule,
+        refresh_before: Duration,
+        expiring_soon: Option<Duration>,
+        mut warning_days: Vec<i64>,
+    ) -> Self {
         warning_days.sort_unstable_by(|a, b| b.cmp(a));
         Self {
-            refresh_before: Duration::days(refresh_before_days),
+            renew,
+            refresh_before,
+            expiring_soon,
             warning_days,
+        }
+    }
+
+    pub fn renewable(&self, conn: &Connection) -> bool {
+        match self.renew {
+            RenewRule::UserKind => conn.kind == ConnectionKind::User,
+            RenewRule::RefreshToken => conn.secrets.refresh_token.is_some(),
         }
     }
 }
@@ -80,8 +108,13 @@ pub fn health(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy) -> H
     {
         return Health::CannotRefresh;
     }
+    let renewable = policy.renewable(conn);
     if conn.expires_at.is_some_and(|t| t <= now) {
-        return Health::Expired;
+        return if renewable && policy.renew == RenewRule::RefreshToken {
+            Health::NeedsRefresh
+        } else {
+            Health::Expired
+        };
     }
     let failing = conn.consecutive_failures > 0
         && conn
@@ -91,14 +124,17 @@ pub fn health(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy) -> H
     if failing {
         return Health::Degraded;
     }
-    let refreshable_soon = conn.kind == ConnectionKind::User
+    let refreshable_soon = renewable
         && conn
             .expires_at
             .is_some_and(|t| t - now < policy.refresh_before);
     if refreshable_soon || conn.next_refresh_at.is_some_and(|t| t <= now) {
         return Health::NeedsRefresh;
     }
-    if warning(conn, now, policy).is_some() {
+    let access_soon = policy
+        .expiring_soon
+        .is_some_and(|w| conn.expires_at.is_some_and(|t| t - now < w));
+    if access_soon || warning(conn, now, policy).is_some() {
         return Health::ExpiringSoon;
     }
     Health::Healthy
@@ -107,8 +143,15 @@ pub fn health(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy) -> H
 /// The most urgent staged warning, if the token or data access lapses within
 /// a warning stage.
 pub fn warning(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy) -> Option<Warning> {
+    // A token the service renews on its own needs no warning; what only the
+    // user can renew does.
+    let token = if policy.renewable(conn) && policy.renew == RenewRule::RefreshToken {
+        None
+    } else {
+        conn.expires_at
+    };
     let candidates = [
-        ("token", conn.expires_at),
+        ("token", token),
         ("data_access", conn.data_access_expires_at),
         ("refresh_token", conn.refresh_token_expires_at),
     ];
@@ -168,7 +211,12 @@ mod tests {
     #[test]
     fn health_follows_the_facts_and_windows() {
         let now = Utc::now();
-        let p = HealthPolicy::new(30, vec![1, 14, 7]);
+        let p = HealthPolicy::new(
+            RenewRule::UserKind,
+            Duration::days(30),
+            None,
+            vec![1, 14, 7],
+        );
         let mut c = conn(ConnectionKind::User);
         c.expires_at = Some(now + Duration::days(50));
         c.data_access_expires_at = Some(now + Duration::days(80));
@@ -197,5 +245,50 @@ mod tests {
             at: now,
         });
         assert_eq!(health(&page, now, &p), Health::Degraded);
+    }
+}
+
+#[cfg(test)]
+mod refresh_token_tests {
+    use super::*;
+    use crate::store::{EncryptedSecret, Provider, StoredSecrets};
+
+    /// The TikTok Shop seed's windows: refresh within 5 minutes, expiring
+    /// soon within 30.
+    #[test]
+    fn refresh_token_providers_follow_the_seed_windows() {
+        let now = Utc::now();
+        let p = HealthPolicy::new(
+            RenewRule::RefreshToken,
+            Duration::minutes(5),
+            Some(Duration::minutes(30)),
+            vec![14, 7, 1],
+        );
+        let mut c = Connection::new(
+            Provider::TiktokShop,
+            ConnectionKind::Shop,
+            "o",
+            "s",
+            StoredSecrets {
+                access_token: EncryptedSecret("a".into()),
+                refresh_token: Some(EncryptedSecret("r".into())),
+            },
+            now,
+        );
+        c.refresh_token_expires_at = Some(now + Duration::days(300));
+        c.expires_at = Some(now + Duration::minutes(4));
+        assert_eq!(health(&c, now, &p), Health::NeedsRefresh);
+        c.expires_at = Some(now + Duration::minutes(20));
+        assert_eq!(health(&c, now, &p), Health::ExpiringSoon);
+        c.expires_at = Some(now + Duration::days(6));
+        assert_eq!(health(&c, now, &p), Health::Healthy);
+        c.expires_at = Some(now - Duration::minutes(1));
+        assert_eq!(
+            health(&c, now, &p),
+            Health::NeedsRefresh,
+            "a refresh token renews an expired access token"
+        );
+        c.refresh_token_expires_at = Some(now - Duration::seconds(1));
+        assert_eq!(health(&c, now, &p), Health::CannotRefresh);
     }
 }

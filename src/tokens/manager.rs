@@ -2,6 +2,7 @@
 //! Any caller that needs a token gets a fresh one or a typed error, never an
 //! expired token.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use serde_json::json;
 
 use super::TokenError;
 use super::health::{self, Health, HealthPolicy};
+use super::lifecycle::{Lifecycles, TokenLifecycle, Upstream};
 use super::retry::RetryPolicy;
 use super::single_flight::SingleFlight;
 use super::sweep::Runs;
@@ -18,7 +20,25 @@ use crate::notify::{Event, Notifier};
 use crate::providers::UpstreamError;
 use crate::providers::facebook::GraphClient;
 use crate::secret::Secret;
-use crate::store::{Connection, ConnectionKind, ErrorClass, LastError, Provider, Store};
+use crate::store::{
+    Connection, ConnectionKind, ErrorClass, LastError, Provider, Store, StoredSecrets,
+};
+
+/// What a connect, registration or derivation stores.
+#[derive(Debug, Clone)]
+pub struct Upsert {
+    pub provider: Provider,
+    pub kind: ConnectionKind,
+    pub external_id: String,
+    pub label: String,
+    pub token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    pub parent_id: Option<String>,
+}
 
 /// A token handed to a caller that must call the platform itself.
 #[derive(Debug, Clone)]
@@ -33,14 +53,13 @@ pub struct TokenManager {
     pub(super) settings: Arc<Settings>,
     pub(super) graph: Option<Arc<GraphClient>>,
     pub(super) notifier: Notifier,
-    pub(super) policy: HealthPolicy,
-    pub(super) retry: RetryPolicy,
+    /// Health windows of every provider, configured or not.
+    policies: HashMap<Provider, HealthPolicy>,
+    /// The providers whose app credentials are configured.
+    lifecycles: Lifecycles,
+    pub(super) upstream: Upstream,
     pub(super) flights: SingleFlight<Result<Arc<Connection>, TokenError>>,
     pub(super) runs: Runs,
-    /// Bounds upstream calls in flight (refresh.concurrency). Only the calls
-    /// hold it, not the store writes after them, so a sweep's writes pile up
-    /// and are committed together.
-    upstream_permits: tokio::sync::Semaphore,
 }
 
 impl TokenManager {
@@ -49,49 +68,52 @@ impl TokenManager {
         clock: SharedClock,
         settings: Arc<Settings>,
         graph: Option<Arc<GraphClient>>,
+        lifecycles: Lifecycles,
         notifier: Notifier,
     ) -> Self {
-        let policy = HealthPolicy::new(
-            settings.facebook.refresh_before_days,
-            settings.facebook.warning_days.clone(),
+        let policies = super::policies(&settings);
+        let upstream = Upstream::new(
+            RetryPolicy::from(&settings.refresh),
+            settings.refresh.concurrency,
         );
-        let retry = RetryPolicy::from(&settings.refresh);
         let runs = Runs::new(settings.refresh.runs_kept);
-        let upstream_permits = tokio::sync::Semaphore::new(settings.refresh.concurrency);
         Self {
             store,
             clock,
             settings,
             graph,
             notifier,
-            policy,
-            retry,
+            policies,
+            lifecycles,
+            upstream,
             flights: SingleFlight::default(),
             runs,
-            upstream_permits,
         }
     }
 
-    /// One upstream call, retried per the policy, each attempt within the
-    /// upstream concurrency bound.
-    pub(super) async fn upstream<T, F, Fut>(&self, mut call: F) -> Result<T, UpstreamError>
+    /// One upstream call with the manager's retries and concurrency bound.
+    pub(super) async fn upstream<T, F, Fut>(&self, call: F) -> Result<T, UpstreamError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, UpstreamError>>,
     {
-        self.retry
-            .run(|| {
-                let attempt = call();
-                async {
-                    let _permit = self
-                        .upstream_permits
-                        .acquire()
-                        .await
-                        .expect("the semaphore is never closed");
-                    attempt.await
-                }
-            })
-            .await
+        self.upstream.run(call).await
+    }
+
+    pub fn policy(&self, provider: Provider) -> &HealthPolicy {
+        &self.policies[&provider]
+    }
+
+    pub(super) fn lifecycle(
+        &self,
+        provider: Provider,
+    ) -> Result<&Arc<dyn TokenLifecycle>, TokenError> {
+        self.lifecycles.get(&provider).ok_or_else(|| {
+            TokenError::NotConfigured(format!(
+                "{} is not configured (set its app credentials)",
+                provider.as_str()
+            ))
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -102,12 +124,8 @@ impl TokenManager {
         self.clock.now()
     }
 
-    pub fn policy(&self) -> &HealthPolicy {
-        &self.policy
-    }
-
     pub fn health(&self, conn: &Connection) -> Health {
-        health::health(conn, self.now(), &self.policy)
+        health::health(conn, self.now(), self.policy(conn.provider))
     }
 
     pub fn get(&self, id: &str) -> Result<Arc<Connection>, TokenError> {
@@ -171,29 +189,201 @@ impl TokenManager {
                 if !force && !self.is_due(&conn) {
                     return Ok(conn);
                 }
-                match self.health(&conn) {
-                    Health::Expired | Health::CannotRefresh if conn.provider == Provider::Facebook => {
-                        return Err(TokenError::CannotRefresh {
-                            id: conn.id.clone(),
-                            reason: "the token or its data access has lapsed; Meta cannot extend it, the user must reconnect".into(),
-                        });
-                    }
-                    _ => {}
+                if matches!(self.health(&conn), Health::Expired | Health::CannotRefresh) {
+                    return Err(TokenError::CannotRefresh {
+                        id: conn.id.clone(),
+                        reason: format!(
+                            "the connection is {}: the platform cannot extend it, the user must reconnect",
+                            self.health(&conn).as_str()
+                        ),
+                    });
                 }
                 self.refresh_connection(&conn).await
             })
             .await
     }
 
+    /// Renews a renewable connection, or validates any other one.
     async fn refresh_connection(&self, conn: &Connection) -> Result<Arc<Connection>, TokenError> {
-        match (conn.provider, conn.kind) {
-            (Provider::Facebook, ConnectionKind::User) => self.refresh_facebook_user(conn).await,
-            (Provider::Facebook, _) => self.validate(&conn.id).await,
-            (provider, _) => Err(TokenError::NotConfigured(format!(
-                "refreshing {} connections is not supported yet",
-                provider.as_str()
-            ))),
+        if self.policy(conn.provider).renewable(conn) {
+            self.renew(conn).await
+        } else {
+            self.validate(&conn.id).await
         }
+    }
+
+    async fn renew(&self, conn: &Connection) -> Result<Arc<Connection>, TokenError> {
+        let lifecycle = self.lifecycle(conn.provider)?;
+        let access = self.store.decrypt(&conn.secrets.access_token)?;
+        let refresh = match &conn.secrets.refresh_token {
+            Some(r) => Some(self.store.decrypt(r)?),
+            None => None,
+        };
+        let renewal = match lifecycle.renew(&self.upstream, conn, access, refresh).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.record_failure(&conn.id, &e).await?;
+                return Err(e.into());
+            }
+        };
+        let now = self.now();
+        let access_token = self.store.encrypt(&renewal.access_token)?;
+        let refresh_token = match &renewal.refresh_token {
+            Some(r) => Some(self.store.encrypt(r)?),
+            None => None,
+        };
+        let r = renewal.clone();
+        let updated = self
+            .store
+            .update(&conn.id, move |c| {
+                c.secrets.access_token = access_token;
+                if refresh_token.is_some() {
+                    // Always keep the newest refresh token: some platforms rotate it.
+                    c.secrets.refresh_token = refresh_token;
+                }
+                c.expires_at = r.expires_at;
+                if r.refresh_token_expires_at.is_some() {
+                    c.refresh_token_expires_at = r.refresh_token_expires_at;
+                }
+                if r.data_access_expires_at.is_some() {
+                    c.data_access_expires_at = r.data_access_expires_at;
+                }
+                if let Some(scopes) = r.scopes {
+                    c.scopes = scopes;
+                }
+                c.last_refreshed_at = Some(now);
+                c.next_refresh_at = None;
+                c.consecutive_failures = 0;
+                c.last_error = None;
+                c.reauth_required = false;
+            })
+            .await?;
+        self.announce(&updated).await;
+        for d in renewal.derived {
+            self.upsert(
+                updated.team_id.clone(),
+                Upsert {
+                    provider: updated.provider,
+                    kind: d.kind,
+                    external_id: d.external_id,
+                    label: d.label,
+                    token: d.token,
+                    refresh_token: None,
+                    expires_at: d.expires_at,
+                    refresh_token_expires_at: None,
+                    data_access_expires_at: d.data_access_expires_at,
+                    scopes: d.scopes,
+                    parent_id: Some(updated.id.clone()),
+                },
+            )
+            .await?;
+        }
+        self.get(&updated.id)
+    }
+
+    /// Checks a stored token upstream and records what the platform says.
+    pub async fn validate(&self, id: &str) -> Result<Arc<Connection>, TokenError> {
+        let conn = self.get(id)?;
+        let lifecycle = self.lifecycle(conn.provider)?;
+        let token = self.store.decrypt(&conn.secrets.access_token)?;
+        let v = match lifecycle.validate(&self.upstream, &conn, token).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.record_failure(id, &e).await?;
+                return Err(e.into());
+            }
+        };
+        let now = self.now();
+        let updated = self
+            .store
+            .update(id, move |c| {
+                if let Some(expires_at) = v.expires_at {
+                    c.expires_at = expires_at;
+                }
+                if v.data_access_expires_at.is_some() {
+                    c.data_access_expires_at = v.data_access_expires_at;
+                }
+                if let Some(scopes) = v.scopes {
+                    c.scopes = scopes;
+                }
+                if c.kind != ConnectionKind::User {
+                    c.last_refreshed_at = Some(now);
+                }
+                c.next_refresh_at = None;
+                c.consecutive_failures = 0;
+                c.last_error = None;
+                c.reauth_required = false;
+            })
+            .await?;
+        self.announce(&updated).await;
+        self.get(id)
+    }
+
+    /// Inserts or updates the connection with this identity (provider, kind,
+    /// external id, team). A successful (re)connect clears every failure.
+    pub async fn upsert(
+        &self,
+        team_id: Option<String>,
+        u: Upsert,
+    ) -> Result<Arc<Connection>, TokenError> {
+        let now = self.now();
+        let access_token = self.store.encrypt(&u.token)?;
+        let refresh_token = match &u.refresh_token {
+            Some(r) => Some(self.store.encrypt(r)?),
+            None => None,
+        };
+        let existing = self.store.list().into_iter().find(|c| {
+            c.provider == u.provider
+                && c.kind == u.kind
+                && c.external_id == u.external_id
+                && c.team_id == team_id
+        });
+        let stored = match existing {
+            Some(c) => {
+                self.store
+                    .update(&c.id, move |c| {
+                        c.label = u.label;
+                        c.secrets.access_token = access_token;
+                        if refresh_token.is_some() {
+                            c.secrets.refresh_token = refresh_token;
+                        }
+                        c.expires_at = u.expires_at;
+                        c.refresh_token_expires_at = u.refresh_token_expires_at;
+                        c.data_access_expires_at = u.data_access_expires_at;
+                        c.scopes = u.scopes;
+                        c.parent_id = u.parent_id;
+                        c.last_refreshed_at = Some(now);
+                        c.next_refresh_at = None;
+                        c.consecutive_failures = 0;
+                        c.last_error = None;
+                        c.reauth_required = false;
+                    })
+                    .await?
+            }
+            None => {
+                let mut c = Connection::new(
+                    u.provider,
+                    u.kind,
+                    u.external_id,
+                    u.label,
+                    StoredSecrets {
+                        access_token,
+                        refresh_token,
+                    },
+                    now,
+                );
+                c.team_id = team_id;
+                c.expires_at = u.expires_at;
+                c.refresh_token_expires_at = u.refresh_token_expires_at;
+                c.data_access_expires_at = u.data_access_expires_at;
+                c.scopes = u.scopes;
+                c.parent_id = u.parent_id;
+                c.last_refreshed_at = Some(now);
+                self.store.put(c).await?
+            }
+        };
+        self.announce(&stored).await;
+        Ok(self.store.get(&stored.id).unwrap_or(stored))
     }
 
     /// A valid token for `id`, refreshed first when due.
@@ -275,7 +465,8 @@ impl TokenManager {
     /// the last one announced, and remembers the new state.
     pub(super) async fn announce(&self, conn: &Arc<Connection>) {
         let now = self.now();
-        let state = health::alert_state(conn, now, &self.policy);
+        let policy = self.policy(conn.provider);
+        let state = health::alert_state(conn, now, policy);
         let previous = conn.notified_state.as_deref().unwrap_or("ok");
         if previous == state {
             return;
@@ -293,7 +484,7 @@ impl TokenManager {
         };
         if !kind.is_empty() {
             let mut data = json!({ "connection": self.facts(conn) });
-            if let Some(w) = health::warning(conn, now, &self.policy) {
+            if let Some(w) = health::warning(conn, now, policy) {
                 data["warning"] =
                     json!({ "what": w.what, "stage_days": w.stage_days, "lapses_at": w.at });
             }

@@ -3,17 +3,54 @@
 
 mod facebook;
 pub mod health;
+pub mod lifecycle;
 mod manager;
 pub mod retry;
 pub mod single_flight;
 pub mod sweep;
 
 pub use health::{Health, HealthPolicy};
-pub use manager::{ConnectionFilter, TokenManager, ValidToken};
+pub use manager::{ConnectionFilter, TokenManager, Upsert, ValidToken};
 pub use sweep::{RefreshRun, RunError, SweepFilter};
 
 use crate::providers::UpstreamError;
 use crate::store::StoreError;
+
+/// Health windows for every provider, from configuration.
+pub fn policies(
+    settings: &crate::config::Settings,
+) -> std::collections::HashMap<crate::store::Provider, HealthPolicy> {
+    use crate::store::Provider;
+    use chrono::Duration;
+    use health::RenewRule;
+    let warn = settings.facebook.warning_days.clone();
+    [
+        (
+            Provider::Facebook,
+            crate::providers::facebook::lifecycle::policy(&settings.facebook),
+        ),
+        (
+            Provider::TiktokShop,
+            HealthPolicy::new(
+                RenewRule::RefreshToken,
+                Duration::seconds(settings.tiktok.refresh_before_secs),
+                Some(Duration::seconds(settings.tiktok.expiring_soon_secs)),
+                warn.clone(),
+            ),
+        ),
+        (
+            Provider::Google,
+            HealthPolicy::new(
+                RenewRule::RefreshToken,
+                Duration::seconds(settings.google.refresh_before_secs),
+                None,
+                warn,
+            ),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
 
 /// What can go wrong getting, connecting or refreshing a token. `Clone`, so
 /// one refresh's result can be shared by every caller of a single flight.

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod errors;
+pub mod lifecycle;
 pub mod usage;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,136 @@
+//! Facebook's token lifecycle: a user token is re-exchanged while valid,
+//! checked with `debug_token`, and its page tokens re-derived; every other
+//! token (page, system user) is checked with `debug_token`.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use super::GraphClient;
+use super::client::DebugInfo;
+use super::errors::classify;
+use crate::config::FacebookSettings;
+use crate::providers::UpstreamError;
+use crate::secret::Secret;
+use crate::store::{Connection, ConnectionKind, Provider};
+use crate::tokens::health::{HealthPolicy, RenewRule};
+use crate::tokens::lifecycle::{BoxFuture, Derived, Renewal, TokenLifecycle, Upstream, Validation};
+
+pub fn policy(settings: &FacebookSettings) -> HealthPolicy {
+    HealthPolicy::new(
+        RenewRule::UserKind,
+        Duration::days(settings.refresh_before_days),
+        None,
+        settings.warning_days.clone(),
+    )
+}
+
+/// Turns `data.error` of an invalid token into a classified error.
+pub fn invalid_token_error(info: &DebugInfo) -> UpstreamError {
+    let (code, subcode, message) =
+        info.error
+            .clone()
+            .unwrap_or((190, None, "the token is not valid".into()));
+    UpstreamError {
+        class: classify(Some(code), subcode, None),
+        code: Some(code),
+        subcode,
+        message,
+        retry_after: None,
+        http_status: Some(200),
+        endpoint: "/debug_token".into(),
+    }
+}
+
+pub struct FacebookLifecycle {
+    graph: Arc<GraphClient>,
+    policy: HealthPolicy,
+}
+
+impl FacebookLifecycle {
+    pub fn new(graph: Arc<GraphClient>, settings: &FacebookSettings) -> Self {
+        Self {
+            graph,
+            policy: policy(settings),
+        }
+    }
+}
+
+impl TokenLifecycle for FacebookLifecycle {
+    fn provider(&self) -> Provider {
+        Provider::Facebook
+    }
+
+    fn policy(&self) -> &HealthPolicy {
+        &self.policy
+    }
+
+    fn renew<'a>(
+        &'a self,
+        upstream: &'a Upstream,
+        _conn: &'a Connection,
+        access_token: Secret,
+        _refresh_token: Option<Secret>,
+    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>> {
+        Box::pin(async move {
+            let graph = &*self.graph;
+            let grant = upstream
+                .run(|| graph.exchange_long_lived(&access_token))
+                .await?;
+            let info = upstream
+                .run(|| graph.debug_token(&grant.access_token))
+                .await?;
+            if !info.is_valid {
+                return Err(invalid_token_error(&info));
+            }
+            let pages = upstream.run(|| graph.accounts(&grant.access_token)).await?;
+            let now = chrono::Utc::now();
+            let expires_at = info
+                .expires_at
+                .or_else(|| grant.expires_in.map(|s| now + Duration::seconds(s)));
+            let derived = pages
+                .into_iter()
+                .map(|p| Derived {
+                    kind: ConnectionKind::Page,
+                    external_id: p.id,
+                    label: p.name,
+                    token: p.access_token,
+                    // Derived from a long-lived user token: never expires.
+                    expires_at: None,
+                    data_access_expires_at: info.data_access_expires_at,
+                    scopes: info.scopes.clone(),
+                })
+                .collect();
+            Ok(Renewal {
+                access_token: grant.access_token,
+                refresh_token: None,
+                expires_at,
+                refresh_token_expires_at: None,
+                data_access_expires_at: info.data_access_expires_at,
+                scopes: Some(info.scopes),
+                derived,
+            })
+        })
+    }
+
+    fn validate<'a>(
+        &'a self,
+        upstream: &'a Upstream,
+        _conn: &'a Connection,
+        access_token: Secret,
+    ) -> BoxFuture<'a, Result<Validation, UpstreamError>> {
+        Box::pin(async move {
+            let info = upstream
+                .run(|| self.graph.debug_token(&access_token))
+                .await?;
+            if !info.is_valid {
+                return Err(invalid_token_error(&info));
+            }
+            Ok(Validation {
+                expires_at: Some(info.expires_at),
+                data_access_expires_at: info.data_access_expires_at,
+                scopes: (!info.scopes.is_empty()).then_some(info.scopes),
+            })
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! The provider seam: what the TokenManager asks of each platform. Health
+//! windows, renewal and validation live behind this trait, so the manager,
+//! store, scheduler and API treat every provider alike; adding a provider is
+//! one module implementing it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+
+use super::health::HealthPolicy;
+use super::retry::RetryPolicy;
+use crate::providers::UpstreamError;
+use crate::secret::Secret;
+use crate::store::{Connection, ConnectionKind, Provider};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A connection derived from another (a Facebook page from its user).
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub kind: ConnectionKind,
+    pub external_id: String,
+    pub label: String,
+    pub token: Secret,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+}
+
+/// What a renewal produced.
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    pub access_token: Secret,
+    /// A new refresh token, when the platform rotated it (always persisted).
+    pub refresh_token: Option<Secret>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Option<Vec<String>>,
+    pub derived: Vec<Derived>,
+}
+
+/// What a validation learned about a token that works.
+#[derive(Debug, Clone, Default)]
+pub struct Validation {
+    /// `Some(None)`: never expires; `None`: unknown, keep what is stored.
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Upstream calls with retries and a bound on how many run at once. Only
+/// the calls hold a permit, not the store writes after them, so a sweep's
+/// writes pile up and are committed together.
+pub struct Upstream {
+    pub retry: RetryPolicy,
+    permits: Semaphore,
+}
+
+impl Upstream {
+    pub fn new(retry: RetryPolicy, concurrency: usize) -> Self {
+        Self {
+            retry,
+            permits: Semaphore::new(concurrency),
+        }
+    }
+
+    /// One call, retried per the policy, each attempt within the bound.
+    pub async fn run<T, F, Fut>(&self, mut call: F) -> Result<T, UpstreamError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        self.retry
+            .run(|| {
+                let attempt = call();
+                async {
+                    let _permit = self
+                        .permits
+                        .acquire()
+                        .await
+                        .expect("the semaphore is never closed");
+                    attempt.await
+                }
+            })
+            .await
+    }
+}
+
+/// One platform's token lifecycle.
+pub trait TokenLifecycle: Send + Sync {
+    fn provider(&self) -> Provider;
+
+    /// The windows this provider's health is judged by.
+    fn policy(&self) -> &HealthPolicy;
+
+    /// Gets a new access token (and whatever comes with it).
+    fn renew<'a>(
+        &'a self,
+        upstream: &'a Upstream,
+        conn: &'a Connection,
+        access_token: Secret,
+        refresh_token: Option<Secret>,
+    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>>;
+
+    /// Checks that a token works with a cheap upstream call.
+    fn validate<'a>(
+        &'a self,
+        upstream: &'a Upstream,
+        conn: &'a Connection,
+        access_token: Secret,
+    ) -> BoxFuture<'a, Result<Validation, UpstreamError>>;
+}
+
+pub type Lifecycles = std::collections::HashMap<Provider, Arc<dyn TokenLifecycle>>;
