@@ -108,6 +108,47 @@ impl Application {
                 ),
             );
         }
+        let policies = crate::tokens::policies(&settings);
+        let secrets = &settings.secrets;
+        let tiktok = match (
+            &secrets.tiktok_shop_app_key,
+            &secrets.tiktok_shop_app_secret,
+        ) {
+            (Some(key), Some(secret)) => {
+                Some(Arc::new(crate::providers::tiktok::TiktokClient::new(
+                    &settings.tiktok,
+                    key.clone(),
+                    secret.clone(),
+                )))
+            }
+            _ => None,
+        };
+        if let Some(client) = &tiktok {
+            lifecycles.insert(
+                crate::store::Provider::TiktokShop,
+                Arc::new(crate::providers::tiktok::lifecycle::TiktokLifecycle::new(
+                    client.clone(),
+                    policies[&crate::store::Provider::TiktokShop].clone(),
+                )),
+            );
+        }
+        let google = match (&secrets.google_client_id, &secrets.google_client_secret) {
+            (Some(id), Some(secret)) => Some(Arc::new(crate::providers::google::GoogleOAuth::new(
+                &settings.google,
+                id.clone(),
+                secret.clone(),
+            ))),
+            _ => None,
+        };
+        if let Some(oauth) = &google {
+            lifecycles.insert(
+                crate::store::Provider::Google,
+                Arc::new(crate::providers::google::lifecycle::GoogleLifecycle::new(
+                    oauth.clone(),
+                    policies[&crate::store::Provider::Google].clone(),
+                )),
+            );
+        }
         let tokens = Arc::new(TokenManager::new(
             store.clone(),
             clock,

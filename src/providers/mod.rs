@@ -3,7 +3,9 @@
 //! message text.
 
 pub mod facebook;
+pub mod google;
 pub mod redact;
+pub mod tiktok;
 
 use std::time::Duration;
 

@@ -106,6 +106,11 @@ pub trait TokenLifecycle: Send + Sync {
         refresh_token: Option<Secret>,
     ) -> BoxFuture<'a, Result<Renewal, UpstreamError>>;
 
+    /// Whether `validate` asks the platform (false: only renewal does).
+    fn validates_upstream(&self) -> bool {
+        true
+    }
+
     /// Checks that a token works with a cheap upstream call.
     fn validate<'a>(
         &'a self,

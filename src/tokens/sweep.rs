@@ -14,7 +14,7 @@ use super::TokenError;
 use super::health::Health;
 use super::manager::TokenManager;
 use crate::notify::Event;
-use crate::store::{Connection, ConnectionKind, ErrorClass, Provider};
+use crate::store::{Connection, ErrorClass, Provider};
 
 /// Which connections a sweep covers.
 #[derive(Debug, Clone, Default)]
@@ -208,10 +208,9 @@ impl TokenManager {
             .filter(|c| filter.matches(c))
             .collect();
         self.runs.update(run_id, |r| r.total = selected.len());
-        // Users first: refreshing one re-derives its pages.
-        let (users, others): (Vec<_>, Vec<_>) = selected
-            .into_iter()
-            .partition(|c| c.kind == ConnectionKind::User);
+        // Parents first: renewing a user re-derives its pages.
+        let (users, others): (Vec<_>, Vec<_>) =
+            selected.into_iter().partition(|c| c.parent_id.is_none());
         let refreshed = self.sweep_phase(run_id, users, &filter, &[]).await;
         self.sweep_phase(run_id, others, &filter, &refreshed).await;
     }
@@ -269,15 +268,18 @@ impl TokenManager {
             Health::Expired | Health::CannotRefresh => return Outcome::Skipped("lapsed"),
             _ => {}
         }
-        if conn.provider != Provider::Facebook {
-            return Outcome::Skipped("unsupported_provider");
-        }
-        let result = if conn.kind == ConnectionKind::User && (force || self.is_due(conn)) {
+        let Ok(lifecycle) = self.lifecycle(conn.provider) else {
+            return Outcome::Skipped("provider_not_configured");
+        };
+        let renewable = self.policy(conn.provider).renewable(conn);
+        let result = if renewable && (force || self.is_due(conn)) {
             self.refresh(&conn.id, force)
                 .await
                 .map(|_| Outcome::Refreshed)
-        } else {
+        } else if lifecycle.validates_upstream() {
             self.validate(&conn.id).await.map(|_| Outcome::Checked)
+        } else {
+            Ok(Outcome::Skipped("not_due"))
         };
         result.unwrap_or_else(Outcome::Failed)
     }

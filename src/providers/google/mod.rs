@@ -1,0 +1,8 @@
+//! Google: OAuth (consent, code exchange, refresh, wire-spec 8.1), the Google
+//! Ads searchStream API (8.2), and the token lifecycle.
+
+pub mod ads;
+pub mod lifecycle;
+mod oauth;
+
+pub use oauth::{GoogleGrant, GoogleOAuth};
