@@ -162,6 +162,7 @@ impl Application {
             settings.clone(),
         ));
         let state = AppState {
+            next_runs: Arc::new(crate::scheduler::NextRuns::default()),
             insights,
             keys: Arc::new(ApiKeys::from_settings(&settings)),
             oauth: Arc::new(oauth),
@@ -193,13 +194,16 @@ impl Application {
         let store = self.state.store.clone();
         let tokens = self.state.tokens.clone();
         let scheduler_cancel = cancel.child_token();
-        let scheduler = self.state.settings.refresh.enabled.then(|| {
+        let schedules = if self.state.settings.refresh.enabled {
             crate::scheduler::spawn(
                 tokens.clone(),
-                self.state.settings.refresh.clone(),
+                &self.state.settings,
+                self.state.next_runs.clone(),
                 scheduler_cancel.clone(),
             )
-        });
+        } else {
+            Vec::new()
+        };
         let router = api::router(self.state);
         tracing::info!(addr = %self.addr, "tokenkeeper listening");
         let shutdown = cancel.clone();
@@ -213,7 +217,7 @@ impl Application {
             }
         };
         scheduler_cancel.cancel();
-        if let Some(s) = scheduler {
+        for s in schedules {
             let _ = s.await;
         }
         // A running sweep finishes its writes before the store closes.

@@ -44,6 +44,7 @@ pub struct Settings {
     pub insights: InsightsSettings,
     pub tiktok: TiktokSettings,
     pub google: GoogleSettings,
+    pub schedules: ScheduleSettings,
     pub exports: ExportSettings,
     #[serde(skip)]
     pub secrets: Secrets,
@@ -94,7 +95,6 @@ pub struct FacebookSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RefreshSettings {
-    pub interval_secs: u64,
     pub jitter_secs: u64,
     pub enabled: bool,
     pub concurrency: usize,
@@ -137,6 +137,23 @@ pub struct NotificationSettings {
     pub max_attempts: u32,
     pub initial_backoff_ms: u64,
     pub timeout_secs: u64,
+}
+
+/// When one provider's sweep runs: an interval or a cron expression.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSchedule {
+    #[serde(default)]
+    pub every_secs: Option<u64>,
+    #[serde(default)]
+    pub cron: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleSettings {
+    pub timezone: String,
+    pub facebook: ProviderSchedule,
+    pub tiktok_shop: ProviderSchedule,
+    pub google: ProviderSchedule,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -317,6 +334,20 @@ impl Settings {
                 "refresh.concurrency",
                 "must be at least 1",
             ));
+        }
+        if self.schedules.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::new(
+                "schedules.timezone",
+                format!("'{}' is not an IANA time zone", self.schedules.timezone),
+            ));
+        }
+        for (name, schedule) in [
+            ("facebook", &self.schedules.facebook),
+            ("tiktok_shop", &self.schedules.tiktok_shop),
+            ("google", &self.schedules.google),
+        ] {
+            crate::scheduler::Cadence::parse(schedule)
+                .map_err(|reason| ConfigError::new(format!("schedules.{name}"), reason))?;
         }
         if self.insights.concurrency == 0 {
             return Err(ConfigError::new(

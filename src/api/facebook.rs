@@ -32,7 +32,7 @@ pub async fn auth_url(
     caller.require(Scope::TokensAdmin)?;
     caller.require_team(q.team_id.as_deref())?;
     let now = state.tokens.now();
-    let (oauth_state, expires_at) = state.oauth.issue("facebook", q.team_id, None, now);
+    let (oauth_state, expires_at) = state.oauth.issue("facebook", q.team_id, None, None, now);
     let scopes = &state.settings.facebook.scopes;
     let url = state
         .tokens
@@ -363,7 +363,7 @@ pub async fn extend_permissions(
     let (oauth_state, expires_at) =
         state
             .oauth
-            .issue("facebook", body.team_id, None, state.tokens.now());
+            .issue("facebook", body.team_id, None, None, state.tokens.now());
     let url = state
         .tokens
         .facebook_dialog_url(&oauth_state, &scopes, true)?;

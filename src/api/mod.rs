@@ -29,6 +29,7 @@ pub struct AppState {
     pub store: Store,
     pub tokens: Arc<TokenManager>,
     pub insights: Arc<InsightsService>,
+    pub next_runs: Arc<crate::scheduler::NextRuns>,
     pub keys: Arc<auth::ApiKeys>,
     pub oauth: Arc<oauth_state::StateSigner>,
     pub audit: Arc<AuditLog>,

@@ -23,6 +23,10 @@ pub struct StatePayload {
     /// Redirect URI used for the dialog, when not the configured one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r: Option<String>,
+    /// Provider-specific data carried through the flow (e.g. a Google Ads
+    /// customer id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
     /// Nonce.
     pub n: String,
     /// Expiry, Unix seconds.
@@ -56,6 +60,7 @@ impl StateSigner {
         provider: &str,
         team: Option<String>,
         redirect_uri: Option<String>,
+        extra: Option<String>,
         now: DateTime<Utc>,
     ) -> (String, DateTime<Utc>) {
         let expires = now + self.ttl;
@@ -63,6 +68,7 @@ impl StateSigner {
             p: provider.to_string(),
             t: team,
             r: redirect_uri,
+            x: extra,
             n: uuid::Uuid::new_v4().simple().to_string(),
             e: expires.timestamp(),
         };
@@ -119,13 +125,13 @@ mod tests {
     fn state_is_accepted_once_and_checked() {
         let s = StateSigner::new([1; 32], 600);
         let now = Utc::now();
-        let (state, _) = s.issue("facebook", Some("acme".into()), None, now);
+        let (state, _) = s.issue("facebook", Some("acme".into()), None, None, now);
         assert!(s.accept(&state, "tiktok_shop", now).is_err());
         let p = s.accept(&state, "facebook", now).unwrap();
         assert_eq!(p.t.as_deref(), Some("acme"));
         assert!(s.accept(&state, "facebook", now).is_err(), "replay refused");
 
-        let (state, _) = s.issue("facebook", None, None, now);
+        let (state, _) = s.issue("facebook", None, None, None, now);
         assert!(
             s.accept(&state, "facebook", now + Duration::seconds(601))
                 .is_err()
