@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod export;
 pub mod notify;
 pub mod providers;
 pub mod scheduler;
