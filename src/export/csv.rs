@@ -213,7 +213,7 @@ pub fn format_number(number: &Number) -> String {
     match number.as_f64() {
         // Rust's `Display` for floats is the shortest round-trip form and
         // never uses an exponent; it prints integral values without ".0".
-        Some(float) if float == 0.0 => "0".to_string(),
+        Some(0.0) => "0".to_string(),
         Some(float) => float.to_string(),
         None => number.to_string(),
     }

@@ -24,7 +24,7 @@ fn sample_row(i: u64) -> Row {
         _ => Value::Null,
     };
     let mut actions = vec![json!({"action_type": "link_click", "value": i.to_string()})];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         actions.push(json!({"action_type": "video_view", "value": "2.50"}));
     }
     let row = json!({
@@ -58,7 +58,7 @@ fn expected_cells(i: u64) -> Vec<String> {
             ctr.to_string()
         },
         i.to_string(),
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             "2.5".into()
         } else {
             String::new()
