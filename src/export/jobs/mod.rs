@@ -101,13 +101,14 @@ impl Exports {
     ) -> Result<Self, ExportError> {
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         let now = clock.now();
-        let (dir, mut state) = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|e| ExportError::io(&dir, e))?;
-            let jobs = ledger::load(&dir.join(ledger::FILE_NAME))?;
-            Ok::<_, ExportError>((dir, resume(jobs, now, retention)))
+        let folder = dir.clone();
+        let mut state = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&folder).map_err(|e| ExportError::io(&folder, e))?;
+            let jobs = ledger::load(&folder.join(ledger::FILE_NAME))?;
+            Ok::<_, ExportError>(resume(jobs, now, retention))
         })
         .await
-        .map_err(|e| ExportError::Source(format!("opening the export folder: {e}")))??;
+        .map_err(|e| ExportError::io(&dir, std::io::Error::other(e)))??;
         let mut queued: Vec<&ExportJob> = state
             .jobs
             .values()
@@ -317,9 +318,10 @@ impl Inner {
         };
         jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         let path = self.dir.join(ledger::FILE_NAME);
-        tokio::task::spawn_blocking(move || ledger::save(&path, &jobs))
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || ledger::save(&target, &jobs))
             .await
-            .map_err(|e| ExportError::Source(format!("recording export jobs: {e}")))?
+            .map_err(|e| ExportError::io(&path, std::io::Error::other(e)))?
     }
 
     /// Persists, logging a failure: the job state in memory stays right and
