@@ -311,17 +311,40 @@ impl Inner {
 
     /// Writes the current jobs to `jobs.json`.
     async fn persist(&self) -> Result<(), ExportError> {
+        self.record(None).await
+    }
+
+    /// Writes `jobs.json` with `update` applied, then makes `update` visible
+    /// in memory, both under the write turn: a job reads as finished only
+    /// once that is on disk, and no later write can miss it.
+    async fn record(&self, update: Option<ExportJob>) -> Result<(), ExportError> {
         let _turn = self.persisting.lock().await;
         let mut jobs: Vec<ExportJob> = {
             let state = self.lock();
             state.jobs.values().map(|job| state.view(job)).collect()
         };
+        if let Some(update) = &update
+            && let Some(job) = jobs.iter_mut().find(|job| job.id == update.id)
+        {
+            *job = update.clone();
+        }
         jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         let path = self.dir.join(ledger::FILE_NAME);
         let target = path.clone();
-        tokio::task::spawn_blocking(move || ledger::save(&target, &jobs))
+        let written = tokio::task::spawn_blocking(move || ledger::save(&target, &jobs))
             .await
-            .map_err(|e| ExportError::io(&path, std::io::Error::other(e)))?
+            .map_err(|e| ExportError::io(&path, std::io::Error::other(e)))
+            .and_then(|saved| saved);
+        if let Some(update) = update {
+            // Even when the write failed: memory stays right, and the next
+            // write records it.
+            let mut state = self.lock();
+            state.progress.remove(&update.id);
+            if let Some(job) = state.jobs.get_mut(&update.id) {
+                *job = update;
+            }
+        }
+        written
     }
 
     /// Persists, logging a failure: the job state in memory stays right and
@@ -356,31 +379,27 @@ impl Inner {
 
         let outcome = self.produce(id, &kind, params, &rows).await;
 
+        let Some(mut job) = self.lock().jobs.get(id).cloned() else {
+            return;
+        };
         let now = self.clock.now();
-        {
-            let mut state = self.lock();
-            state.progress.remove(id);
-            let Some(job) = state.jobs.get_mut(id) else {
-                return;
-            };
-            job.rows_written = rows.load(Ordering::Relaxed);
-            match &outcome {
-                Outcome::Interrupted => {}
-                Outcome::Completed(count) => {
-                    job.status = ExportStatus::Completed;
-                    job.rows_written = *count;
-                    job.row_count = Some(*count);
-                    job.error = None;
-                }
-                Outcome::Failed(e) => {
-                    job.status = ExportStatus::Failed;
-                    job.error = Some(public_reason(e));
-                }
+        job.rows_written = rows.load(Ordering::Relaxed);
+        match &outcome {
+            Outcome::Interrupted => {}
+            Outcome::Completed(count) => {
+                job.status = ExportStatus::Completed;
+                job.rows_written = *count;
+                job.row_count = Some(*count);
+                job.error = None;
             }
-            if job.status.is_finished() {
-                job.finished_at = Some(now);
-                job.expires_at = Some(now + self.retention);
+            Outcome::Failed(e) => {
+                job.status = ExportStatus::Failed;
+                job.error = Some(public_reason(e));
             }
+        }
+        if job.status.is_finished() {
+            job.finished_at = Some(now);
+            job.expires_at = Some(now + self.retention);
         }
         match &outcome {
             Outcome::Completed(count) => {
@@ -391,7 +410,9 @@ impl Inner {
                 tracing::info!(export_id = %id, "export interrupted by shutdown; it resumes on the next start")
             }
         }
-        self.persist_or_log().await;
+        if let Err(e) = self.record(Some(job)).await {
+            tracing::error!(error = %e, "recording export jobs failed");
+        }
     }
 
     /// Spools the rows (interruptible by shutdown, with progress persisted
