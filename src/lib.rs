@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod insights;
+pub mod export;
 pub mod notify;
 pub mod providers;
 pub mod scheduler;

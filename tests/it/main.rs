@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod cli;
+mod export;
 mod facebook;
 mod fb_support;
 mod helpers;

@@ -1,0 +1,47 @@
+//! Atomic file replacement for export files and `jobs.json`: temp file in the
+//! same folder, fsync, rename, fsync the folder. A crash at any instant leaves
+//! either the old file (or none) or the complete new one.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+/// Replaces `path` with what `fill` writes, returning what `fill` returns.
+pub(crate) fn write_atomic_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<T>,
+) -> io::Result<T> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("export");
+    // Unique per call: several exports may be written into one folder at once.
+    let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(256 * 1024, File::create(&tmp)?);
+        let value = fill(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        // The rename is durable only once the folder itself is synced.
+        File::open(dir)?.sync_all()?;
+        Ok(value)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Replaces `path` with `bytes`.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |out| out.write_all(bytes))
+}
+
+/// Whether `name` is one of the temp files `write_atomic_with` leaves behind
+/// when the process dies mid-write.
+pub(crate) fn is_leftover_temp(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
