@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod campaigns;
+pub mod export_source;
 pub mod metrics;
 pub mod posts;
 pub mod values;
