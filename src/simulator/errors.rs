@@ -16,7 +16,7 @@ pub(crate) struct GraphError {
     /// `invalid_token` / `invalid_request` for the `WWW-Authenticate` header.
     pub challenge: Option<&'static str>,
     /// `error_user_title` and `error_user_msg`, when Meta sends them.
-    pub user_text: Option<(String, String)>,
+    pub user_text: Option<Box<(String, String)>>,
 }
 
 impl GraphError {
@@ -121,7 +121,7 @@ impl GraphError {
         if let Some(transient) = self.is_transient {
             error.insert("is_transient".into(), json!(transient));
         }
-        if let Some((title, msg)) = &self.user_text {
+        if let Some((title, msg)) = self.user_text.as_deref() {
             error.insert("error_user_title".into(), json!(title));
             error.insert("error_user_msg".into(), json!(msg));
         }

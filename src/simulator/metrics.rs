@@ -202,10 +202,10 @@ pub(crate) fn validate(
         let mut error =
             GraphError::new(400, 3001, "OAuthException", "Invalid query").with_subcode(1504028);
         error.is_transient = Some(false);
-        error.user_text = Some((
+        error.user_text = Some(Box::new((
             "No Metric Specified".into(),
             "No metric was specified to be fetched. Please specify one or more comma separated metrics to be fetched.".into(),
-        ));
+        )));
         return Err(error);
     }
     let bad = metrics.iter().any(|m| {
