@@ -156,6 +156,9 @@ struct NewBusiness {
     name: Option<String>,
     #[serde(default)]
     page_ids: Vec<String>,
+    /// Users who see the business in `/me/businesses`.
+    #[serde(default)]
+    user_ids: Vec<String>,
 }
 
 async fn create_business(
@@ -163,9 +166,16 @@ async fn create_business(
     Json(req): Json<NewBusiness>,
 ) -> Result<Response, ControlError> {
     let now = sim.now();
+    let mut world = sim.world();
+    if let Some(user) = req.user_ids.iter().find(|u| !world.users.contains_key(*u)) {
+        return Err(ControlError::NotFound(format!("no user {user}")));
+    }
     let (id, name, system_user_id, token) =
-        sim.world()
-            .create_business(req.id, req.name, req.page_ids, now)?;
+        world.create_business(req.id, req.name, req.page_ids, now)?;
+    world
+        .insights
+        .business_members
+        .insert(id.clone(), req.user_ids);
     let body = json!({
         "id": id,
         "name": name,

@@ -15,6 +15,8 @@ pub(crate) struct GraphError {
     pub is_transient: Option<bool>,
     /// `invalid_token` / `invalid_request` for the `WWW-Authenticate` header.
     pub challenge: Option<&'static str>,
+    /// `error_user_title` and `error_user_msg`, when Meta sends them.
+    pub user_text: Option<Box<(String, String)>>,
 }
 
 impl GraphError {
@@ -27,6 +29,7 @@ impl GraphError {
             message: message.into(),
             is_transient: None,
             challenge: None,
+            user_text: None,
         }
     }
 
@@ -117,6 +120,10 @@ impl GraphError {
         }
         if let Some(transient) = self.is_transient {
             error.insert("is_transient".into(), json!(transient));
+        }
+        if let Some((title, msg)) = self.user_text.as_deref() {
+            error.insert("error_user_title".into(), json!(title));
+            error.insert("error_user_msg".into(), json!(msg));
         }
         error.insert("fbtrace_id".into(), json!(trace_id));
         json!({ "error": error })

@@ -46,6 +46,10 @@ pub(crate) struct FaultSpec {
     pub probability: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_pct: Option<f64>,
+    /// Batch ops matching the rule come back as `null` (never applies to
+    /// calls outside a batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_null: Option<bool>,
     /// Also accepted next to `error` rather than inside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_time_to_regain_access: Option<u64>,
@@ -65,6 +69,8 @@ pub(crate) struct Decision {
     pub error: Option<GraphError>,
     pub usage_pct: Option<f64>,
     pub regain_minutes: Option<u64>,
+    /// The call is a batch op that answers `null`.
+    pub batch_null: bool,
 }
 
 #[derive(Debug, Default)]
@@ -80,8 +86,12 @@ impl Faults {
         {
             return Err("probability must be between 0 and 1".into());
         }
-        if spec.latency_ms.is_none() && spec.error.is_none() && spec.usage_pct.is_none() {
-            return Err("a fault needs latency_ms, error or usage_pct".into());
+        if spec.latency_ms.is_none()
+            && spec.error.is_none()
+            && spec.usage_pct.is_none()
+            && spec.batch_null != Some(true)
+        {
+            return Err("a fault needs latency_ms, error, usage_pct or batch_null".into());
         }
         self.next_id += 1;
         let id = self.next_id.to_string();
@@ -102,10 +112,23 @@ impl Faults {
 
     /// Applies the rules matching `path` to one call, using up counts.
     pub fn decide(&mut self, path: &str) -> Decision {
+        self.decide_call(path, false)
+    }
+
+    /// As `decide`, for one op of a batch, where `batch_null` rules apply.
+    pub fn decide_batch_op(&mut self, path: &str) -> Decision {
+        self.decide_call(path, true)
+    }
+
+    fn decide_call(&mut self, path: &str, batch_op: bool) -> Decision {
         let mut decision = Decision::default();
         for rule in &mut self.rules {
             let spec = &mut rule.spec;
             if !path.contains(spec.path.as_str()) {
+                continue;
+            }
+            let nulls = spec.batch_null == Some(true);
+            if nulls && (!batch_op || decision.batch_null) {
                 continue;
             }
             // An error is answered once; later error rules stay unused.
@@ -127,6 +150,7 @@ impl Faults {
             if let Some(ms) = spec.latency_ms {
                 decision.latency += Duration::from_millis(ms);
             }
+            decision.batch_null |= nulls;
             if let Some(pct) = spec.usage_pct {
                 decision.usage_pct = Some(pct);
             }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::Sim;
+use super::edges::EdgeRoute;
 use super::errors::GraphError;
 use super::oauth::DialogRequest;
 use super::wire::{encode_component, parse_form, proof_matches, trace_id};
@@ -28,6 +29,8 @@ enum Route {
     Me,
     MeAccounts,
     Node(String),
+    /// Ads, pages-insights and business edges (`edges.rs`).
+    Edge(EdgeRoute),
 }
 
 impl Route {
@@ -46,7 +49,7 @@ impl Route {
             ["me"] => Route::Me,
             ["me", "accounts"] => Route::MeAccounts,
             [id] => Route::Node(id.to_string()),
-            _ => return None,
+            other => Route::Edge(EdgeRoute::parse(other)?),
         };
         Some((version.to_string(), route))
     }
@@ -67,6 +70,7 @@ impl Route {
             Route::Me => "/me".into(),
             Route::MeAccounts => "/me/accounts".into(),
             Route::Node(_) => "/{id}".into(),
+            Route::Edge(edge) => edge.stat_key().into(),
         }
     }
 }
@@ -84,15 +88,15 @@ fn is_version(segment: &str) -> bool {
 
 /// Query and form parameters (query wins), plus the token from
 /// `access_token` or `Authorization: Bearer`.
-struct Params {
+pub(crate) struct Params {
     map: HashMap<String, String>,
     raw_query: String,
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     token_in_query: bool,
 }
 
 impl Params {
-    fn new(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
+    pub(crate) fn new(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
         let mut map = HashMap::new();
         if let Ok(form) = std::str::from_utf8(body) {
             map.extend(parse_form(form));
@@ -123,11 +127,11 @@ impl Params {
         }
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.map.get(key).map(String::as_str)
     }
 
-    fn fields(&self) -> Vec<&str> {
+    pub(crate) fn fields(&self) -> Vec<&str> {
         self.get("fields")
             .map(|f| {
                 f.split(',')
@@ -139,12 +143,30 @@ impl Params {
     }
 }
 
-/// Every Graph call: stats, faults, the endpoint, then the usage headers.
+/// Every Graph call: a batch (`POST /{v}/`) or one request.
 pub(crate) async fn handle(
     State(sim): State<Arc<Sim>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+) -> Response {
+    if method == Method::POST && super::batch::is_batch_path(uri.path()) {
+        return super::batch::run(&sim, &uri, &headers, &body).await;
+    }
+    respond(&sim, &method, &uri, &headers, &body, false).await
+}
+
+/// One Graph request (also one op of a batch): stats, faults, the endpoint,
+/// then the usage headers. A batch op hit by a `batch_null` fault answers
+/// with the `BatchNull` extension set.
+pub(crate) async fn respond(
+    sim: &Sim,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    batch_op: bool,
 ) -> Response {
     let Some((version, route)) = Route::parse(uri.path()) else {
         let error = GraphError::new(
@@ -158,11 +180,20 @@ pub(crate) async fn handle(
         insert_header(response.headers_mut(), "x-app-usage", &usage.to_string());
         return response;
     };
-    let params = Params::new(uri.query(), &headers, &body);
+    let params = Params::new(uri.query(), headers, body);
     *sim.stats().entry(route.stat_key(&params)).or_default() += 1;
-    let decision = sim.faults().decide(uri.path());
+    let decision = if batch_op {
+        sim.faults().decide_batch_op(uri.path())
+    } else {
+        sim.faults().decide(uri.path())
+    };
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
+    }
+    if decision.batch_null {
+        let mut response = StatusCode::GATEWAY_TIMEOUT.into_response();
+        response.extensions_mut().insert(super::batch::BatchNull);
+        return response;
     }
     let page_id = params
         .token
@@ -170,9 +201,8 @@ pub(crate) async fn handle(
         .and_then(|t| sim.world().page_of_token(t));
     let mut response = match &decision.error {
         Some(error) => error_response(error),
-        None => {
-            answer(&sim, &route, &params, &uri, &headers).unwrap_or_else(|e| error_response(&e))
-        }
+        None => answer(sim, method, &route, &params, uri, headers)
+            .unwrap_or_else(|e| error_response(&e)),
     };
     let pct = decision.usage_pct.unwrap_or(1.0);
     let out = response.headers_mut();
@@ -196,11 +226,14 @@ pub(crate) async fn handle(
         insert_header(out, "x-business-use-case-usage", &buc.to_string());
     }
     insert_header(out, "facebook-api-version", &version);
+    if let Route::Edge(edge) = &route {
+        edge.usage_headers(out, number(pct));
+    }
     response
 }
 
 /// Whole percentages print as integers, as Meta's usually do.
-fn number(pct: f64) -> Value {
+pub(crate) fn number(pct: f64) -> Value {
     if pct.fract() == 0.0 && pct.abs() < 1e15 {
         json!(pct as i64)
     } else {
@@ -208,13 +241,13 @@ fn number(pct: f64) -> Value {
     }
 }
 
-fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
+pub(crate) fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
     }
 }
 
-fn error_response(error: &GraphError) -> Response {
+pub(crate) fn error_response(error: &GraphError) -> Response {
     let trace = trace_id();
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = (status, axum::Json(error.body(&trace))).into_response();
@@ -232,6 +265,7 @@ fn error_response(error: &GraphError) -> Response {
 
 fn answer(
     sim: &Sim,
+    method: &Method,
     route: &Route,
     params: &Params,
     uri: &Uri,
@@ -308,6 +342,9 @@ fn answer(
                 ));
             };
             check_proof(sim, params, token)?;
+            if let Some(status) = super::ads::report_run_status(sim, token, id, now) {
+                return status.map(ok_json);
+            }
             Ok(ok_json(sim.world().node(
                 token,
                 id,
@@ -315,10 +352,11 @@ fn answer(
                 now,
             )?))
         }
+        Route::Edge(edge) => super::edges::answer(sim, method, edge, params, uri, headers),
     }
 }
 
-fn ok_json(body: Value) -> Response {
+pub(crate) fn ok_json(body: Value) -> Response {
     axum::Json(body).into_response()
 }
 
@@ -357,7 +395,7 @@ fn user_token<'a>(sim: &Sim, params: &'a Params) -> Result<&'a str, GraphError> 
     Ok(token)
 }
 
-fn check_proof(sim: &Sim, params: &Params, token: &str) -> Result<(), GraphError> {
+pub(crate) fn check_proof(sim: &Sim, params: &Params, token: &str) -> Result<(), GraphError> {
     let Some(proof) = params.get("appsecret_proof") else {
         return Err(GraphError::proof_missing());
     };
@@ -369,11 +407,11 @@ fn check_proof(sim: &Sim, params: &Params, token: &str) -> Result<(), GraphError
     }
 }
 
-fn encode_cursor(index: usize) -> String {
+pub(crate) fn encode_cursor(index: usize) -> String {
     URL_SAFE_NO_PAD.encode(format!("sim-cursor:{index}"))
 }
 
-fn decode_cursor(cursor: &str) -> Option<usize> {
+pub(crate) fn decode_cursor(cursor: &str) -> Option<usize> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     text.strip_prefix("sim-cursor:")?.parse().ok()
@@ -381,7 +419,7 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
 
 /// The same request with `after` replaced; absolute, carrying the token and
 /// its proof as Meta's `next` links do.
-fn next_url(
+pub(crate) fn next_url(
     sim: &Sim,
     params: &Params,
     uri: &Uri,

@@ -4,12 +4,22 @@
 //! knobs. Tests, benchmarks and `tokenkeeper demo` run against it; nothing
 //! touches the internet.
 
+mod ads;
+mod ads_insights;
+mod batch;
+mod business;
 mod control;
+mod control_insights;
+mod edges;
 mod errors;
 mod faults;
+mod fields;
 mod graph;
+mod insights_world;
+mod metrics;
 mod nodes;
 mod oauth;
+mod pages_insights;
 mod state;
 mod wire;
 
@@ -44,6 +54,15 @@ pub struct SimConfig {
     /// Creates "Demo User" (`DEMO_USER_ID`) with the pages "Demo Coffee" and
     /// "Demo Books", and makes it the user the OAuth dialog approves.
     pub demo_user: bool,
+    /// Most rows a sync Marketing insights call may return; above it the call
+    /// fails 100/1487534 ("Please reduce the amount of data …").
+    pub sync_max_rows: usize,
+    /// Status polls of an async report run that answer before it completes
+    /// ("Job Not Started", then "Job Running"); 0 completes at once.
+    pub report_polls_to_complete: u32,
+    /// Page/post/video insights metrics that fail with "(#100) The value must
+    /// be a valid insights metric".
+    pub retired_metrics: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -56,6 +75,9 @@ impl Default for SimConfig {
             long_lived_secs: 5_184_000,
             data_access_secs: 7_776_000,
             demo_user: true,
+            sync_max_rows: 1000,
+            report_polls_to_complete: 2,
+            retired_metrics: metrics::default_retired_metrics(),
         }
     }
 }
@@ -159,7 +181,10 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
-    let app = control::router().fallback(graph::handle).with_state(sim);
+    let app = control::router()
+        .merge(control_insights::router())
+        .fallback(graph::handle)
+        .with_state(sim);
     let cancel = CancellationToken::new();
     let shutdown = cancel.clone();
     let task = tokio::spawn(async move {

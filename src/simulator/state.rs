@@ -116,6 +116,8 @@ pub(crate) struct World {
     pub tokens: HashMap<String, Token>,
     pub codes: HashMap<String, Code>,
     pub dialog_user: Option<String>,
+    /// Ad accounts, posts, reels and the other insights-side data.
+    pub insights: super::insights_world::InsightsWorld,
     next_id: u64,
 }
 
@@ -129,6 +131,7 @@ impl World {
             tokens: HashMap::new(),
             codes: HashMap::new(),
             dialog_user: None,
+            insights: Default::default(),
             next_id: 100_000_000_000_100,
             config,
         };
