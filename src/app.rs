@@ -32,6 +32,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("exports: {0}")]
+    Exports(String),
 }
 
 pub struct Application {
@@ -149,6 +151,7 @@ impl Application {
                 )),
             );
         }
+        let tokens_clock = clock.clone();
         let tokens = Arc::new(TokenManager::new(
             store.clone(),
             clock,
@@ -161,7 +164,19 @@ impl Application {
             tokens.clone(),
             settings.clone(),
         ));
+        let exports = crate::export::jobs::Exports::open_with_clock(
+            settings.store.data_dir.join("exports"),
+            Duration::from_secs(settings.exports.retention_hours * 3600),
+            settings.exports.concurrency,
+            Arc::new(crate::insights::export_source::InsightsRows(
+                insights.clone(),
+            )),
+            tokens_clock.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Exports(e.to_string()))?;
         let state = AppState {
+            exports: Arc::new(exports),
             next_runs: Arc::new(crate::scheduler::NextRuns::default()),
             insights,
             keys: Arc::new(ApiKeys::from_settings(&settings)),
@@ -193,6 +208,7 @@ impl Application {
         let timeout = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
         let store = self.state.store.clone();
         let tokens = self.state.tokens.clone();
+        let exports = self.state.exports.clone();
         let scheduler_cancel = cancel.child_token();
         let schedules = if self.state.settings.refresh.enabled {
             crate::scheduler::spawn(
@@ -225,6 +241,7 @@ impl Application {
         while tokens.running_run().is_some() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        exports.shutdown().await;
         store.close().await;
         tracing::info!("store flushed; stopped");
         served

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 
+use crate::export::ExportError;
 use crate::insights::InsightsError;
 use crate::insights::metrics::BadMetric;
 use crate::store::{ErrorClass, StoreError};
@@ -197,6 +198,25 @@ impl From<InsightsError> for ApiError {
             InsightsError::Token(t) => t.into(),
             InsightsError::Upstream(u) => TokenError::Upstream(u).into(),
             e @ InsightsError::ReportFailed(_) => ApiError::Upstream(e.to_string()),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(err: ExportError) -> Self {
+        match err {
+            ExportError::UnknownKind { kind } => {
+                ApiError::unprocessable("kind", format!("unknown export kind '{kind}'"))
+            }
+            ExportError::InvalidParams { field, message } => {
+                ApiError::Unprocessable { field, message }
+            }
+            ExportError::NotFound(id) => ApiError::NotFound(format!("export {id} not found")),
+            ExportError::Source(m) => ApiError::Upstream(m),
+            ExportError::Closed => {
+                ApiError::Unavailable("the export service is shutting down".into())
+            }
+            other => ApiError::Internal(other.to_string()),
         }
     }
 }

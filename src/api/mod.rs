@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+mod exports;
 pub mod extract;
 mod facebook;
 mod health;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub tokens: Arc<TokenManager>,
     pub insights: Arc<InsightsService>,
     pub next_runs: Arc<crate::scheduler::NextRuns>,
+    pub exports: Arc<crate::export::jobs::Exports>,
     pub keys: Arc<auth::ApiKeys>,
     pub oauth: Arc<oauth_state::StateSigner>,
     pub audit: Arc<AuditLog>,
@@ -101,6 +103,23 @@ pub fn router(state: AppState) -> Router {
             "/facebook/business_posts_and_reels_insights",
             get(insights::business_posts_and_reels_insights),
         )
+        .route("/facebook/post_metrics_csv", get(exports::post_metrics_csv))
+        .route("/facebook/reel_metrics_csv", get(exports::reel_metrics_csv))
+        .route(
+            "/facebook/business_post_insights_csv",
+            get(exports::business_post_insights_csv),
+        )
+        .route(
+            "/facebook/business_posts_and_reels_insights_csv",
+            get(exports::business_posts_and_reels_insights_csv),
+        )
+        .route(
+            "/facebook/campaign_metrics_csv",
+            post(exports::campaign_metrics_csv),
+        )
+        .route("/exports", post(exports::create).get(exports::list))
+        .route("/exports/{id}", get(exports::get))
+        .route("/exports/{id}/download", get(exports::download))
         .route(
             "/facebook/check_business_pages_access",
             get(insights::check_business_pages_access),

@@ -19,6 +19,7 @@ pub const INTERNAL_KEY: &str = "internal-key-0123456789abcdef";
 pub const READER_KEY: &str = "reader-key-0123456789abcdef";
 pub const USER_KEY: &str = "user-key-0123456789abcdef";
 pub const OPERATOR_KEY: &str = "operator-key-0123456789abcdef";
+pub const ANALYST_KEY: &str = "analyst-key-0123456789abcdef";
 pub const TEAM_A_KEY: &str = "team-a-key-0123456789abcdef";
 pub const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
 pub const APP_ID: &str = "987654321";
@@ -151,6 +152,7 @@ impl SimClient {
 /// The service wired to an in-process simulator and a webhook receiver.
 pub struct FbApp {
     pub app: TestApp,
+    settings: tokenkeeper::config::Settings,
     pub sim: SimClient,
     pub webhook: WebhookReceiver,
     pub clock: Arc<OffsetClock>,
@@ -227,6 +229,11 @@ key = "{USER_KEY}"
 scopes = ["tokens:use", "tokens:read"]
 
 [[api.keys]]
+id = "analyst"
+key = "{ANALYST_KEY}"
+scopes = ["insights:read", "exports"]
+
+[[api.keys]]
 id = "operator"
 key = "{OPERATOR_KEY}"
 scopes = ["tokens:admin"]
@@ -259,9 +266,10 @@ teams = ["team-a"]
             Some(&path),
         );
         let clock = Arc::new(OffsetClock::default());
-        let mut app = TestApp::spawn_with(settings, clock.clone()).await;
+        let mut app = TestApp::spawn_with(settings.clone(), clock.clone()).await;
         app.keep_dir(data_dir);
         Self {
+            settings,
             sim: SimClient {
                 base: sim.base_url(),
                 http: reqwest::Client::new(),
@@ -372,6 +380,34 @@ teams = ["team-a"]
 
     pub async fn stop(self) {
         self.app.stop().await;
+    }
+
+    /// Stops the service gracefully and starts it again on the same data,
+    /// simulator and webhook.
+    pub async fn restart(self) -> Self {
+        let FbApp {
+            app,
+            settings,
+            sim,
+            webhook,
+            clock,
+            _sim,
+            _config_dir,
+        } = self;
+        let dir = app.stop().await;
+        let mut app = TestApp::spawn_with(settings.clone(), clock.clone()).await;
+        if let Some(dir) = dir {
+            app.keep_dir(dir);
+        }
+        FbApp {
+            app,
+            settings,
+            sim,
+            webhook,
+            clock,
+            _sim,
+            _config_dir,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod facebook;
 mod fb_support;
 mod helpers;
 mod http;
+mod insights;
 mod sim_insights;
 mod simulator;
 mod store_crash;

@@ -1,0 +1,193 @@
+//! CSV downloads: the `_csv` twins of the insights endpoints (streamed) and
+//! async exports (`/exports`), readable only by the key that created them or
+//! the admin key.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::auth::{Caller, Scope};
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use super::insights::access;
+use crate::export::jobs::ExportJob;
+use crate::insights::export_source::{ACCESS_PARAM, leading_columns};
+
+/// Streams the rows of insights endpoint `kind` as a CSV attachment.
+async fn csv(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    params: Value,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::InsightsRead)?;
+    let rows = state.insights.rows(&access(caller), kind, params).await?;
+    let stream = futures::stream::iter(rows.into_iter().map(Ok));
+    let spool_dir = state.settings.store.data_dir.join("exports").join("spool");
+    tokio::fs::create_dir_all(&spool_dir)
+        .await
+        .map_err(|e| ApiError::Internal(format!("creating {}: {e}", spool_dir.display())))?;
+    let spooled = crate::export::csv::spool(stream, leading_columns(kind), &spool_dir).await?;
+    let date = state.tokens.now().format("%Y%m%d");
+    Ok(spooled.into_response(&format!("{kind}-{date}.csv")))
+}
+
+/// Query parameters of a GET endpoint as JSON (for the shared row source).
+fn query_params(q: Map<String, Value>) -> Value {
+    Value::Object(q.into_iter().filter(|(k, _)| k != "refresh").collect())
+}
+
+pub async fn post_metrics_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    csv(&state, &caller, "post_metrics", query_params(q)).await
+}
+
+pub async fn reel_metrics_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    csv(&state, &caller, "reel_metrics", query_params(q)).await
+}
+
+pub async fn business_post_insights_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    csv(&state, &caller, "business_post_insights", query_params(q)).await
+}
+
+pub async fn business_posts_and_reels_insights_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    csv(
+        &state,
+        &caller,
+        "business_posts_and_reels_insights",
+        query_params(q),
+    )
+    .await
+}
+
+pub async fn campaign_metrics_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    csv(&state, &caller, "campaign_metrics", body).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateExport {
+    pub kind: String,
+    #[serde(default)]
+    pub params: Value,
+    pub format: Option<String>,
+}
+
+fn readable(caller: &Caller, job: &ExportJob) -> bool {
+    caller.key_id == job.owner || caller.key_id == "admin"
+}
+
+fn view(job: &ExportJob) -> Value {
+    let mut v = serde_json::to_value(job).unwrap_or(Value::Null);
+    if let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) {
+        params.remove(ACCESS_PARAM);
+    }
+    if job.status == crate::export::jobs::ExportStatus::Completed {
+        v["download_url"] = json!(format!("/exports/{}/download", job.id));
+    }
+    v
+}
+
+/// `POST /exports`: 202 with the job.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateExport>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Exports)?;
+    let mut params = match body.params {
+        Value::Null => Value::Object(Map::new()),
+        Value::Object(o) => Value::Object(o),
+        _ => return Err(ApiError::bad_request("params", "must be an object")),
+    };
+    // The job reads with the creating key's team limits, whatever the caller sent.
+    params[ACCESS_PARAM] = json!(caller.teams());
+    let job = state
+        .exports
+        .create(
+            &caller.key_id,
+            &body.kind,
+            params,
+            body.format.as_deref().unwrap_or("csv"),
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(view(&job))))
+}
+
+/// `GET /exports`: the caller's exports.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Exports)?;
+    let owner = (caller.key_id != "admin").then_some(caller.key_id.as_str());
+    let jobs: Vec<Value> = state.exports.list(owner).iter().map(view).collect();
+    Ok(Json(json!({ "count": jobs.len(), "exports": jobs })))
+}
+
+fn job_for(state: &AppState, caller: &Caller, id: &str) -> Result<ExportJob, ApiError> {
+    caller.require(Scope::Exports)?;
+    state
+        .exports
+        .get(id)
+        .filter(|job| readable(caller, job))
+        .ok_or_else(|| ApiError::NotFound(format!("export {id} not found")))
+}
+
+/// `GET /exports/{id}`: status, progress, rows, error.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&job_for(&state, &caller, &id)?)))
+}
+
+/// `GET /exports/{id}/download`: the finished file.
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = job_for(&state, &caller, &id)?;
+    let path = state.exports.file(&id).ok_or_else(|| {
+        ApiError::Conflict(format!("export {id} is {:?}, not completed", job.status).to_lowercase())
+    })?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("opening {}: {e}", path.display())))?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", job.file_name),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
