@@ -5,6 +5,7 @@ mod facebook;
 mod fb_support;
 mod helpers;
 mod http;
+mod sim_providers;
 mod simulator;
 mod store_crash;
 mod store_durability;
