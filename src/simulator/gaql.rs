@@ -608,7 +608,7 @@ fn to_json(query: &Query, customer_id: &str, row: &Row<'_>) -> Value {
         let value = match row.cell(*field) {
             Cell::Int(0) => continue,
             Cell::Int(n) => json!(n.to_string()),
-            Cell::Float(x) if x == 0.0 => continue,
+            Cell::Float(0.0) => continue,
             Cell::Float(x) => json!(x),
             Cell::Text(s) if s.is_empty() => continue,
             Cell::Text(s) => json!(s),
