@@ -53,7 +53,7 @@ impl IntoResponse for ControlError {
 }
 
 /// An optional JSON body: empty means all defaults.
-fn body_or_default<T: for<'de> Deserialize<'de> + Default>(
+pub(crate) fn body_or_default<T: for<'de> Deserialize<'de> + Default>(
     body: &Bytes,
 ) -> Result<T, ControlError> {
     if body.iter().all(u8::is_ascii_whitespace) {

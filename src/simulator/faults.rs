@@ -24,6 +24,13 @@ pub(crate) struct ErrorSpec {
     /// Minutes; adds `X-Business-Use-Case-Usage` at 100 %.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_time_to_regain_access: Option<u64>,
+    /// Google OAuth `error` (default `invalid_grant`); ignored by Graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_error: Option<String>,
+    /// Google Ads `errorCode`, a one-key object such as
+    /// `{"quotaError":"RESOURCE_EXHAUSTED"}`; ignored by Graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<serde_json::Value>,
 }
 
 fn default_status() -> u16 {
@@ -71,6 +78,8 @@ pub(crate) struct Decision {
     pub regain_minutes: Option<u64>,
     /// The call is a batch op that answers `null`.
     pub batch_null: bool,
+    /// The rule's error as written, for envelopes other than Graph's.
+    pub error_spec: Option<ErrorSpec>,
 }
 
 #[derive(Debug, Default)]
@@ -159,6 +168,7 @@ impl Faults {
                     .estimated_time_to_regain_access
                     .or(spec.estimated_time_to_regain_access);
                 decision.error = Some(graph_error(error));
+                decision.error_spec = Some(error.clone());
             }
         }
         self.rules.retain(|r| r.spec.count != Some(0));

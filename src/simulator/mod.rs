@@ -1,5 +1,5 @@
-//! The upstream simulator: faithful copies of the Facebook Graph API (and
-//! later TikTok Shop auth and Google OAuth + Ads) endpoints the service uses,
+//! The upstream simulator: faithful copies of the Facebook Graph API, TikTok
+//! Shop auth and Google OAuth + Ads endpoints the service uses,
 //! with a real token state machine, a control API under `/_sim/` and fault
 //! knobs. Tests, benchmarks and `tokenkeeper demo` run against it; nothing
 //! touches the internet.
@@ -14,13 +14,19 @@ mod edges;
 mod errors;
 mod faults;
 mod fields;
+mod gaql;
+mod google;
+mod google_http;
 mod graph;
 mod insights_world;
 mod metrics;
 mod nodes;
 mod oauth;
 mod pages_insights;
+mod providers;
 mod state;
+mod tiktok;
+mod tiktok_http;
 mod wire;
 
 use std::collections::HashMap;
@@ -39,6 +45,8 @@ pub use wire::appsecret_proof;
 
 /// Id of the demo user that exists from the start when `demo_user` is set.
 pub const DEMO_USER_ID: &str = state::DEMO_USER_ID;
+pub use google::{DEMO_CUSTOMER_ID, DEMO_GOOGLE_USER_ID};
+pub use tiktok::DEMO_OPEN_ID as DEMO_TIKTOK_OPEN_ID;
 
 /// Settings of a simulator instance. Lifetimes are seconds so tests can use
 /// short ones.
@@ -63,6 +71,19 @@ pub struct SimConfig {
     /// Page/post/video insights metrics that fail with "(#100) The value must
     /// be a valid insights metric".
     pub retired_metrics: Vec<String>,
+    /// TikTok Shop app credentials (`TIKTOK_SHOP_APP_KEY` / `_SECRET`).
+    pub tiktok_app_key: String,
+    pub tiktok_app_secret: String,
+    /// TikTok access and refresh token lifetimes.
+    pub tiktok_access_secs: i64,
+    pub tiktok_refresh_secs: i64,
+    /// Google OAuth client (`GOOGLE_CLIENT_ID` / `GOOGLE_CLIENT_SECRET`).
+    pub google_client_id: String,
+    pub google_client_secret: String,
+    /// The `developer-token` header searchStream accepts.
+    pub google_developer_token: String,
+    /// Google access token lifetime (`expires_in`).
+    pub google_access_secs: i64,
 }
 
 impl Default for SimConfig {
@@ -78,20 +99,41 @@ impl Default for SimConfig {
             sync_max_rows: 1000,
             report_polls_to_complete: 2,
             retired_metrics: metrics::default_retired_metrics(),
+            tiktok_app_key: "sim-tiktok-app-key".into(),
+            tiktok_app_secret: "sim-tiktok-app-secret".into(),
+            tiktok_access_secs: 7 * 86_400,
+            tiktok_refresh_secs: 365 * 86_400,
+            google_client_id: "sim-client.apps.googleusercontent.com".into(),
+            google_client_secret: "sim-google-client-secret".into(),
+            google_developer_token: "sim-dev-token".into(),
+            google_access_secs: 3599,
         }
     }
 }
 
 impl SimConfig {
-    /// Defaults, with the app credentials from `FB_APP_ID` / `FB_APP_SECRET`
-    /// when set (the same variables the service reads).
+    /// Defaults, with the app credentials from `FB_APP_ID` / `FB_APP_SECRET`,
+    /// `TIKTOK_SHOP_APP_KEY` / `TIKTOK_SHOP_APP_SECRET`, `GOOGLE_CLIENT_ID` /
+    /// `GOOGLE_CLIENT_SECRET` and `GOOGLE_ADS_DEVELOPER_TOKEN` when set (the
+    /// same variables the service reads).
     pub fn from_env() -> Self {
         let mut config = Self::default();
-        if let Ok(id) = std::env::var("FB_APP_ID") {
-            config.fb_app_id = id;
-        }
-        if let Ok(secret) = std::env::var("FB_APP_SECRET") {
-            config.fb_app_secret = secret;
+        let vars: [(&str, &mut String); 7] = [
+            ("FB_APP_ID", &mut config.fb_app_id),
+            ("FB_APP_SECRET", &mut config.fb_app_secret),
+            ("TIKTOK_SHOP_APP_KEY", &mut config.tiktok_app_key),
+            ("TIKTOK_SHOP_APP_SECRET", &mut config.tiktok_app_secret),
+            ("GOOGLE_CLIENT_ID", &mut config.google_client_id),
+            ("GOOGLE_CLIENT_SECRET", &mut config.google_client_secret),
+            (
+                "GOOGLE_ADS_DEVELOPER_TOKEN",
+                &mut config.google_developer_token,
+            ),
+        ];
+        for (name, field) in vars {
+            if let Ok(value) = std::env::var(name) {
+                *field = value;
+            }
         }
         config
     }
@@ -105,6 +147,8 @@ pub(crate) struct Sim {
     world: Mutex<World>,
     faults: Mutex<Faults>,
     stats: Mutex<HashMap<String, u64>>,
+    /// TikTok Shop and Google state, apart from the Facebook world.
+    providers: Mutex<providers::Providers>,
 }
 
 impl Sim {
@@ -112,6 +156,7 @@ impl Sim {
         let now = chrono::Utc::now().timestamp();
         Self {
             world: Mutex::new(World::new(config.clone(), now)),
+            providers: Mutex::new(providers::Providers::new(&config, now)),
             config,
             clock_offset: AtomicI64::new(0),
             faults: Mutex::new(Faults::default()),
@@ -140,6 +185,10 @@ impl Sim {
 
     pub(crate) fn stats(&self) -> MutexGuard<'_, HashMap<String, u64>> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn providers(&self) -> MutexGuard<'_, providers::Providers> {
+        self.providers.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -181,8 +230,10 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let sim = Arc::new(Sim::new(config));
+    // Provider routes are explicit, so they win over the Graph fallback.
     let app = control::router()
         .merge(control_insights::router())
+        .merge(providers::router())
         .fallback(graph::handle)
         .with_state(sim);
     let cancel = CancellationToken::new();

@@ -8,6 +8,7 @@ mod helpers;
 mod http;
 mod insights;
 mod sim_insights;
+mod sim_providers;
 mod simulator;
 mod store_crash;
 mod store_durability;
