@@ -160,9 +160,20 @@ impl Application {
             lifecycles,
             notifier,
         ));
+        let google_ads = settings
+            .secrets
+            .google_ads_developer_token
+            .clone()
+            .map(|t| {
+                Arc::new(crate::providers::google::ads::GoogleAds::new(
+                    &settings.google,
+                    t,
+                ))
+            });
         let insights = Arc::new(crate::insights::InsightsService::new(
             tokens.clone(),
             settings.clone(),
+            google_ads.clone(),
         ));
         let exports = crate::export::jobs::Exports::open_with_clock(
             settings.store.data_dir.join("exports"),
@@ -175,7 +186,13 @@ impl Application {
         )
         .await
         .map_err(|e| StartError::Exports(e.to_string()))?;
+        let connectors = api::Connectors {
+            tiktok,
+            google,
+            google_ads,
+        };
         let state = AppState {
+            connectors: Arc::new(connectors),
             exports: Arc::new(exports),
             next_runs: Arc::new(crate::scheduler::NextRuns::default()),
             insights,

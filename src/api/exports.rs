@@ -18,7 +18,7 @@ use crate::export::jobs::ExportJob;
 use crate::insights::export_source::{ACCESS_PARAM, leading_columns};
 
 /// Streams the rows of insights endpoint `kind` as a CSV attachment.
-async fn csv(
+pub async fn csv(
     state: &AppState,
     caller: &Caller,
     kind: &str,

@@ -6,10 +6,12 @@ pub mod error;
 mod exports;
 pub mod extract;
 mod facebook;
+mod google;
 mod health;
 mod insights;
 pub mod oauth_state;
 mod rate_limit;
+mod tiktok;
 mod tokens;
 
 use std::sync::Arc;
@@ -23,6 +25,15 @@ use crate::insights::InsightsService;
 use crate::store::Store;
 use crate::tokens::TokenManager;
 
+/// Provider clients used by connect flows and insights outside the
+/// TokenManager (each `None` when its credentials are not configured).
+#[derive(Default)]
+pub struct Connectors {
+    pub tiktok: Option<Arc<crate::providers::tiktok::TiktokClient>>,
+    pub google: Option<Arc<crate::providers::google::GoogleOAuth>>,
+    pub google_ads: Option<Arc<crate::providers::google::ads::GoogleAds>>,
+}
+
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -32,6 +43,7 @@ pub struct AppState {
     pub insights: Arc<InsightsService>,
     pub next_runs: Arc<crate::scheduler::NextRuns>,
     pub exports: Arc<crate::export::jobs::Exports>,
+    pub connectors: Arc<Connectors>,
     pub keys: Arc<auth::ApiKeys>,
     pub oauth: Arc<oauth_state::StateSigner>,
     pub audit: Arc<AuditLog>,
@@ -117,6 +129,44 @@ pub fn router(state: AppState) -> Router {
             "/facebook/campaign_metrics_csv",
             post(exports::campaign_metrics_csv),
         )
+        .route("/tiktok/auth/url", get(tiktok::auth_url))
+        .route(
+            "/tiktok/integrations",
+            get(tiktok::list_integrations).post(tiktok::create_integration),
+        )
+        .route(
+            "/tiktok/integrations/{id}/status",
+            get(tiktok::integration_status),
+        )
+        .route(
+            "/tiktok/integrations/{id}/refresh",
+            post(tiktok::refresh_integration),
+        )
+        .route("/tiktok/health", get(tiktok::health))
+        .route(
+            "/tiktok/internal/scheduled-refresh",
+            post(tiktok::scheduled_refresh),
+        )
+        .route("/tiktok/internal/cleanup", post(tiktok::cleanup))
+        .route("/google/auth/url", get(google::auth_url))
+        .route("/google/campaigns", get(google::campaigns))
+        .route("/google/campaign_metrics", post(google::campaign_metrics))
+        .route(
+            "/google/campaign_metrics_csv",
+            post(google::campaign_metrics_csv),
+        )
+        .route("/tokens", get(tokens::list))
+        .route("/tokens/health", get(tokens::health))
+        .route("/tokens/{id}/refresh", post(tokens::refresh))
+        .route(
+            "/internal/scheduled-refresh",
+            post(tokens::scheduled_refresh),
+        )
+        .route("/internal/refresh-runs", get(tokens::runs))
+        .route(
+            "/internal/refresh-runs/{run_id}",
+            get(facebook::refresh_run),
+        )
         .route("/exports", post(exports::create).get(exports::list))
         .route("/exports/{id}", get(exports::get))
         .route("/exports/{id}/download", get(exports::download))
@@ -129,6 +179,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/facebook/auth/callback", get(facebook::auth_callback))
+        .route("/tiktok/auth/callback", get(tiktok::auth_callback))
+        .route("/google/auth/callback", get(google::auth_callback))
         .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)

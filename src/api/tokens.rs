@@ -8,8 +8,12 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
-use super::facebook::visible;
+use super::extract::ApiQuery;
+use super::facebook::{parse_health, parse_kind, run_sweep, visible};
 use crate::audit::AuditEntry;
+use crate::store::Provider;
+use crate::tokens::ConnectionFilter;
+use axum::response::Response;
 
 /// `GET /tokens/{id}/access-token`.
 pub async fn access_token(
@@ -62,4 +66,145 @@ async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Va
         "expires_at": conn.expires_at,
         "health": state.tokens.health(conn),
     })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    pub provider: Option<String>,
+    pub team_id: Option<String>,
+    pub health: Option<String>,
+    pub kind: Option<String>,
+}
+
+pub fn parse_provider(text: &str) -> Result<Provider, ApiError> {
+    serde_json::from_value(json!(text)).map_err(|_| {
+        ApiError::bad_request("provider", "must be one of facebook, tiktok_shop, google")
+    })
+}
+
+/// `GET /tokens`: connections of every provider (facts only).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensRead)?;
+    let filter = ConnectionFilter {
+        provider: q.provider.as_deref().map(parse_provider).transpose()?,
+        kind: q.kind.as_deref().map(parse_kind).transpose()?,
+        health: q.health.as_deref().map(parse_health).transpose()?,
+        team_id: q.team_id,
+        visible_teams: caller.teams().map(<[String]>::to_vec),
+    };
+    let items: Vec<Value> = state
+        .tokens
+        .list(&filter)
+        .iter()
+        .map(|c| state.tokens.facts(c))
+        .collect();
+    Ok(Json(json!({ "count": items.len(), "connections": items })))
+}
+
+/// `GET /tokens/health`: counts by provider and health, the soonest expiries,
+/// and each provider's next scheduled sweep.
+pub async fn health(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensRead)?;
+    let filter = ConnectionFilter {
+        visible_teams: caller.teams().map(<[String]>::to_vec),
+        ..ConnectionFilter::default()
+    };
+    let conns = state.tokens.list(&filter);
+    let next_runs = state.next_runs.get();
+    let mut providers = serde_json::Map::new();
+    for provider in [Provider::Facebook, Provider::TiktokShop, Provider::Google] {
+        let mine: Vec<_> = conns.iter().filter(|c| c.provider == provider).collect();
+        let mut by_health = serde_json::Map::new();
+        for c in &mine {
+            let h = state.tokens.health(c).as_str();
+            let n = by_health.get(h).and_then(Value::as_u64).unwrap_or(0);
+            by_health.insert(h.into(), json!(n + 1));
+        }
+        let mut soonest: Vec<_> = mine
+            .iter()
+            .filter_map(|c| {
+                let at = [
+                    c.expires_at,
+                    c.data_access_expires_at,
+                    c.refresh_token_expires_at,
+                ]
+                .into_iter()
+                .flatten()
+                .min()?;
+                Some((at, c))
+            })
+            .collect();
+        soonest.sort_by_key(|(at, _)| *at);
+        let soonest: Vec<Value> = soonest
+            .iter()
+            .take(5)
+            .map(|(at, c)| json!({ "id": c.id, "label": c.label, "team_id": c.team_id, "lapses_at": at, "health": state.tokens.health(c) }))
+            .collect();
+        providers.insert(
+            provider.as_str().into(),
+            json!({
+                "total": mine.len(),
+                "by_health": by_health,
+                "soonest_expiries": soonest,
+                "next_scheduled_run": next_runs.get(&provider),
+            }),
+        );
+    }
+    Ok(Json(json!({
+        "total": conns.len(),
+        "providers": providers,
+        "running_run": state.tokens.running_run(),
+    })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ForceQuery {
+    pub force: Option<bool>,
+}
+
+/// `POST /tokens/{id}/refresh?force=true`: any provider.
+pub async fn refresh(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ForceQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensRefresh)?;
+    let before = visible(&state, &caller, &id)?;
+    let after = state.tokens.refresh(&id, q.force.unwrap_or(false)).await?;
+    Ok(Json(json!({
+        "refreshed": after.last_refreshed_at != before.last_refreshed_at,
+        "connection": state.tokens.facts(&after),
+    })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct SweepQuery {
+    pub wait: Option<bool>,
+    pub provider: Option<String>,
+}
+
+/// `POST /internal/scheduled-refresh`: a sweep over every provider (or one).
+pub async fn scheduled_refresh(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SweepQuery>,
+) -> Result<Response, ApiError> {
+    let provider = q.provider.as_deref().map(parse_provider).transpose()?;
+    run_sweep(&state, &caller, provider, q.wait.unwrap_or(true)).await
+}
+
+/// `GET /internal/refresh-runs`: recent runs, newest first.
+pub async fn runs(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller
+        .require(Scope::Internal)
+        .or_else(|_| caller.require(Scope::TokensRead))?;
+    Ok(Json(json!({ "runs": state.tokens.recent_runs() })))
 }

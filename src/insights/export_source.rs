@@ -19,6 +19,7 @@ use crate::export::jobs::RowSource;
 /// The insights endpoints that can be exported.
 pub const KINDS: &[&str] = &[
     "campaign_metrics",
+    "google_campaign_metrics",
     "post_metrics",
     "reel_metrics",
     "business_post_insights",
@@ -99,6 +100,10 @@ impl InsightsService {
                 let r: CampaignMetricsRequest = parse(params)?;
                 return Ok(self.campaign_rows(access, &r).await?.0);
             }
+            "google_campaign_metrics" => {
+                let r: super::google::GoogleMetricsRequest = parse(params)?;
+                return self.google()?.rows(access, &r).await;
+            }
             "post_metrics" => {
                 self.post_metrics(access, &parse::<PageMetricsQuery>(normalize(&params))?)
                     .await?
@@ -149,6 +154,9 @@ impl RowSource for InsightsRows {
         let p = normalize(params);
         let checked = match kind {
             "campaign_metrics" => parse::<CampaignMetricsRequest>(params.clone()).map(|_| ()),
+            "google_campaign_metrics" => {
+                parse::<super::google::GoogleMetricsRequest>(params.clone()).map(|_| ())
+            }
             "post_metrics" | "reel_metrics" => parse::<PageMetricsQuery>(p).map(|_| ()),
             _ => parse::<BusinessQuery>(p).map(|_| ()),
         };

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod campaigns;
 pub mod export_source;
+pub mod google;
 pub mod metrics;
 pub mod posts;
 pub mod values;
@@ -69,10 +70,15 @@ pub struct InsightsService {
     pub(crate) tokens: Arc<TokenManager>,
     pub(crate) settings: Arc<Settings>,
     cache: FileCache,
+    google_ads: Option<Arc<crate::providers::google::ads::GoogleAds>>,
 }
 
 impl InsightsService {
-    pub fn new(tokens: Arc<TokenManager>, settings: Arc<Settings>) -> Self {
+    pub fn new(
+        tokens: Arc<TokenManager>,
+        settings: Arc<Settings>,
+        google_ads: Option<Arc<crate::providers::google::ads::GoogleAds>>,
+    ) -> Self {
         let cache = FileCache::new(
             &settings.store.data_dir.join("cache"),
             Duration::from_secs(settings.insights.cache_ttl_secs),
@@ -81,7 +87,21 @@ impl InsightsService {
             tokens,
             settings,
             cache,
+            google_ads,
         }
+    }
+
+    /// Google Ads reads, when the developer token is configured.
+    pub fn google(&self) -> Result<google::GoogleInsights<'_>, InsightsError> {
+        let ads = self.google_ads.as_deref().ok_or_else(|| {
+            InsightsError::NoConnection(
+                "Google Ads is not configured: set GOOGLE_ADS_DEVELOPER_TOKEN".into(),
+            )
+        })?;
+        Ok(google::GoogleInsights {
+            tokens: &self.tokens,
+            ads,
+        })
     }
 
     pub(crate) fn graph(&self) -> Result<&GraphClient, InsightsError> {

@@ -2,6 +2,7 @@
 //! Ads searchStream API (8.2), and the token lifecycle.
 
 pub mod ads;
+pub mod connect;
 pub mod lifecycle;
 mod oauth;
 

@@ -2,6 +2,7 @@
 //! classification by `code`, and the token lifecycle.
 
 mod client;
+pub mod connect;
 pub mod lifecycle;
 
 pub use client::{TiktokClient, TiktokGrant};

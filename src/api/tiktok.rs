@@ -1,0 +1,313 @@
+//! `/tiktok/...`: connect a TikTok Shop, list integrations and their token
+//! status (the seed's wording), refresh, health counts, scheduled refresh and
+//! opt-in cleanup.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::{Caller, Scope};
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use super::facebook::{SweepQuery, run_sweep, visible};
+use crate::providers::tiktok::{TiktokClient, connect};
+use crate::store::{Connection, Provider};
+use crate::tokens::{ConnectionFilter, Health};
+
+fn client(state: &AppState) -> Result<&Arc<TiktokClient>, ApiError> {
+    state.connectors.tiktok.as_ref().ok_or_else(|| {
+        ApiError::Unavailable(
+            "TikTok Shop is not configured: set TIKTOK_SHOP_APP_KEY and TIKTOK_SHOP_APP_SECRET"
+                .into(),
+        )
+    })
+}
+
+/// The seed's status words.
+pub fn status_label(h: Health) -> &'static str {
+    match h {
+        Health::Healthy => "Healthy",
+        Health::ExpiringSoon => "Expiring Soon",
+        Health::NeedsRefresh => "Needs Refresh",
+        Health::Degraded => "Degraded",
+        Health::Expired => "Expired",
+        Health::CannotRefresh => "Cannot Refresh",
+        Health::ReauthRequired => "Reauth Required",
+    }
+}
+
+/// An integration with its token status, as the seed's `token_status`.
+fn integration(state: &AppState, c: &Connection) -> Value {
+    let now = state.tokens.now();
+    let health = state.tokens.health(c);
+    let mut v = state.tokens.facts(c);
+    v["token_status"] = json!({
+        "status": status_label(health),
+        "is_access_token_expired": c.expires_at.is_some_and(|t| t <= now),
+        "is_refresh_token_expired": c.refresh_token_expires_at.is_some_and(|t| t <= now),
+        "needs_refresh": health == Health::NeedsRefresh,
+        "can_refresh": !matches!(health, Health::CannotRefresh | Health::ReauthRequired) && c.secrets.refresh_token.is_some(),
+        "access_token_expires_at": c.expires_at,
+        "refresh_token_expires_at": c.refresh_token_expires_at,
+    });
+    v
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthUrlQuery {
+    pub team_id: Option<String>,
+    pub redirect_uri: Option<String>,
+}
+
+/// `GET /tiktok/auth/url`.
+pub async fn auth_url(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuthUrlQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensAdmin)?;
+    caller.require_team(q.team_id.as_deref())?;
+    let client = client(&state)?;
+    let redirect = q
+        .redirect_uri
+        .unwrap_or_else(|| state.settings.tiktok.redirect_uri.clone());
+    if reqwest::Url::parse(&redirect).is_err() {
+        return Err(ApiError::bad_request(
+            "redirect_uri",
+            "must be an absolute URL",
+        ));
+    }
+    let (oauth_state, expires_at) = state.oauth.issue(
+        "tiktok_shop",
+        q.team_id,
+        Some(redirect.clone()),
+        None,
+        state.tokens.now(),
+    );
+    Ok(Json(json!({
+        "url": client.authorize_url(&oauth_state, &redirect),
+        "state": oauth_state,
+        "state_expires_at": expires_at,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+/// `GET /tiktok/auth/callback`: public; the signed state authenticates it.
+pub async fn auth_callback(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<CallbackQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(error) = q.error {
+        return Err(ApiError::bad_request(
+            "error",
+            format!("the seller did not authorize: {error}"),
+        ));
+    }
+    let oauth_state = q
+        .state
+        .ok_or_else(|| ApiError::bad_request("state", "is required"))?;
+    let code = q
+        .code
+        .ok_or_else(|| ApiError::bad_request("code", "is required"))?;
+    let payload = state
+        .oauth
+        .accept(&oauth_state, "tiktok_shop", state.tokens.now())?;
+    let conn = connect::connect(&state.tokens, client(&state)?, &code, payload.t).await?;
+    Ok(Json(json!({ "integration": integration(&state, &conn) })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateIntegration {
+    pub auth_code: String,
+    pub team_id: Option<String>,
+}
+
+/// `POST /tiktok/integrations`: connect with an auth code.
+pub async fn create_integration(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateIntegration>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::TokensAdmin)?;
+    caller.require_team(body.team_id.as_deref())?;
+    if body.auth_code.trim().is_empty() || body.auth_code.chars().any(char::is_whitespace) {
+        return Err(ApiError::bad_request(
+            "auth_code",
+            "must be a non-empty code without whitespace",
+        ));
+    }
+    let conn = connect::connect(
+        &state.tokens,
+        client(&state)?,
+        &body.auth_code,
+        body.team_id,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "integration": integration(&state, &conn) })),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TeamQuery {
+    pub team_id: Option<String>,
+}
+
+/// `GET /tiktok/integrations?team_id=`.
+pub async fn list_integrations(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TeamQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensRead)?;
+    let filter = ConnectionFilter {
+        provider: Some(Provider::TiktokShop),
+        team_id: q.team_id,
+        visible_teams: caller.teams().map(<[String]>::to_vec),
+        ..ConnectionFilter::default()
+    };
+    let items: Vec<Value> = state
+        .tokens
+        .list(&filter)
+        .iter()
+        .map(|c| integration(&state, c))
+        .collect();
+    Ok(Json(json!({ "count": items.len(), "integrations": items })))
+}
+
+fn tiktok_connection(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Arc<Connection>, ApiError> {
+    visible(state, caller, id)
+        .ok()
+        .filter(|c| c.provider == Provider::TiktokShop)
+        .ok_or_else(|| ApiError::NotFound(format!("integration {id} not found")))
+}
+
+/// `GET /tiktok/integrations/{id}/status`.
+pub async fn integration_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensRead)?;
+    let conn = tiktok_connection(&state, &caller, &id)?;
+    Ok(Json(json!({ "integration": integration(&state, &conn) })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ForceQuery {
+    pub force: Option<bool>,
+}
+
+/// `POST /tiktok/integrations/{id}/refresh?force=true`.
+pub async fn refresh_integration(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ForceQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensRefresh)?;
+    let before = tiktok_connection(&state, &caller, &id)?;
+    let after = state.tokens.refresh(&id, q.force.unwrap_or(false)).await?;
+    Ok(Json(json!({
+        "refreshed": after.last_refreshed_at != before.last_refreshed_at,
+        "integration": integration(&state, &after),
+    })))
+}
+
+/// `GET /tiktok/health`: integrations counted by state (seed: getTokenHealthStatus).
+pub async fn health(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensRead)?;
+    let filter = ConnectionFilter {
+        provider: Some(Provider::TiktokShop),
+        visible_teams: caller.teams().map(<[String]>::to_vec),
+        ..ConnectionFilter::default()
+    };
+    let conns = state.tokens.list(&filter);
+    let mut counts = serde_json::Map::new();
+    for h in [
+        Health::Healthy,
+        Health::ExpiringSoon,
+        Health::NeedsRefresh,
+        Health::Degraded,
+        Health::Expired,
+        Health::CannotRefresh,
+        Health::ReauthRequired,
+    ] {
+        counts.insert(
+            h.as_str().into(),
+            json!(conns.iter().filter(|c| state.tokens.health(c) == h).count()),
+        );
+    }
+    Ok(Json(json!({ "total": conns.len(), "by_status": counts })))
+}
+
+/// `POST /tiktok/internal/scheduled-refresh`.
+pub async fn scheduled_refresh(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SweepQuery>,
+) -> Result<Response, ApiError> {
+    run_sweep(
+        &state,
+        &caller,
+        Some(Provider::TiktokShop),
+        q.wait.unwrap_or(true),
+    )
+    .await
+}
+
+/// `POST /tiktok/internal/cleanup`: removes integrations expired for longer
+/// than `tiktok.cleanup_after_days` (opt-in; seed: cleanupExpiredIntegrations).
+pub async fn cleanup(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Internal)?;
+    let days = state.settings.tiktok.cleanup_after_days;
+    if days <= 0 {
+        return Err(ApiError::Conflict(
+            "cleanup is off: set tiktok.cleanup_after_days to enable it".into(),
+        ));
+    }
+    let cutoff = state.tokens.now() - chrono::Duration::days(days);
+    let filter = ConnectionFilter {
+        provider: Some(Provider::TiktokShop),
+        visible_teams: caller.teams().map(<[String]>::to_vec),
+        ..ConnectionFilter::default()
+    };
+    let mut removed = Vec::new();
+    for c in state.tokens.list(&filter) {
+        let health = state.tokens.health(&c);
+        let lapsed_since = c.refresh_token_expires_at.or(c.expires_at);
+        if matches!(health, Health::Expired | Health::CannotRefresh)
+            && lapsed_since.is_some_and(|t| t < cutoff)
+        {
+            state.tokens.delete(&c.id).await?;
+            tracing::warn!(integration = %c.id, label = %c.label, "removed an integration expired for over {days} days");
+            removed.push(json!({ "id": c.id, "label": c.label, "external_id": c.external_id, "team_id": c.team_id, "expired_at": lapsed_since }));
+        }
+    }
+    Ok(Json(
+        json!({ "removed": removed.len(), "integrations": removed, "older_than_days": days }),
+    ))
+}
