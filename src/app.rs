@@ -54,155 +54,19 @@ impl Application {
         settings: Settings,
         clock: SharedClock,
     ) -> Result<Self, StartError> {
-        let options = StoreOptions::from(&settings.store);
-        let (cipher, source) =
-            Cipher::load_or_create(settings.secrets.encryption_key.as_ref(), &options.data_dir)?;
-        if let KeySource::Generated(path) = &source {
-            tracing::warn!(
-                path = %path.display(),
-                "TOKENKEEPER_ENCRYPTION_KEY is not set: generated a master key file; \
-                 production should set the variable (and back the key up)"
-            );
-        }
-        let store = Store::open(&options, cipher)?;
         let addr = settings.socket_addr()?;
+        let server_addr = settings.server.addr.clone();
+        let state = open_services(settings, clock).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind {
-                addr: settings.server.addr.clone(),
+                addr: server_addr.clone(),
                 source,
             })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.server.addr.clone(),
+            addr: server_addr,
             source,
         })?;
-        let settings = Arc::new(settings);
-        let graph = match (&settings.secrets.fb_app_id, &settings.secrets.fb_app_secret) {
-            (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
-                &settings.facebook,
-                id.clone(),
-                secret.clone(),
-            ))),
-            _ => {
-                tracing::warn!(
-                    "FB_APP_ID / FB_APP_SECRET are not set: Facebook endpoints answer 503"
-                );
-                None
-            }
-        };
-        let notifier = Notifier::new(
-            &settings.notifications,
-            settings.secrets.webhook_secret.clone(),
-        );
-        let oauth = StateSigner::new(
-            store.cipher().derive_key("oauth-state"),
-            settings.auth.state_ttl_secs,
-        );
-        let mut lifecycles = crate::tokens::lifecycle::Lifecycles::new();
-        if let Some(graph) = &graph {
-            lifecycles.insert(
-                crate::store::Provider::Facebook,
-                Arc::new(
-                    crate::providers::facebook::lifecycle::FacebookLifecycle::new(
-                        graph.clone(),
-                        &settings.facebook,
-                    ),
-                ),
-            );
-        }
-        let policies = crate::tokens::policies(&settings);
-        let secrets = &settings.secrets;
-        let tiktok = match (
-            &secrets.tiktok_shop_app_key,
-            &secrets.tiktok_shop_app_secret,
-        ) {
-            (Some(key), Some(secret)) => {
-                Some(Arc::new(crate::providers::tiktok::TiktokClient::new(
-                    &settings.tiktok,
-                    key.clone(),
-                    secret.clone(),
-                )))
-            }
-            _ => None,
-        };
-        if let Some(client) = &tiktok {
-            lifecycles.insert(
-                crate::store::Provider::TiktokShop,
-                Arc::new(crate::providers::tiktok::lifecycle::TiktokLifecycle::new(
-                    client.clone(),
-                    policies[&crate::store::Provider::TiktokShop].clone(),
-                )),
-            );
-        }
-        let google = match (&secrets.google_client_id, &secrets.google_client_secret) {
-            (Some(id), Some(secret)) => Some(Arc::new(crate::providers::google::GoogleOAuth::new(
-                &settings.google,
-                id.clone(),
-                secret.clone(),
-            ))),
-            _ => None,
-        };
-        if let Some(oauth) = &google {
-            lifecycles.insert(
-                crate::store::Provider::Google,
-                Arc::new(crate::providers::google::lifecycle::GoogleLifecycle::new(
-                    oauth.clone(),
-                    policies[&crate::store::Provider::Google].clone(),
-                )),
-            );
-        }
-        let tokens_clock = clock.clone();
-        let tokens = Arc::new(TokenManager::new(
-            store.clone(),
-            clock,
-            settings.clone(),
-            graph,
-            lifecycles,
-            notifier,
-        ));
-        let google_ads = settings
-            .secrets
-            .google_ads_developer_token
-            .clone()
-            .map(|t| {
-                Arc::new(crate::providers::google::ads::GoogleAds::new(
-                    &settings.google,
-                    t,
-                ))
-            });
-        let insights = Arc::new(crate::insights::InsightsService::new(
-            tokens.clone(),
-            settings.clone(),
-            google_ads.clone(),
-        ));
-        let exports = crate::export::jobs::Exports::open_with_clock(
-            settings.store.data_dir.join("exports"),
-            Duration::from_secs(settings.exports.retention_hours * 3600),
-            settings.exports.concurrency,
-            Arc::new(crate::insights::export_source::InsightsRows(
-                insights.clone(),
-            )),
-            tokens_clock.clone(),
-        )
-        .await
-        .map_err(|e| StartError::Exports(e.to_string()))?;
-        let connectors = api::Connectors {
-            tiktok,
-            google,
-            google_ads,
-        };
-        let state = AppState {
-            connectors: Arc::new(connectors),
-            exports: Arc::new(exports),
-            next_runs: Arc::new(crate::scheduler::NextRuns::default()),
-            insights,
-            keys: Arc::new(ApiKeys::from_settings(&settings)),
-            oauth: Arc::new(oauth),
-            audit: Arc::new(AuditLog::new(&settings.store.data_dir)),
-            settings,
-            store,
-            tokens,
-        };
         Ok(Self {
             listener,
             addr,
@@ -262,5 +126,168 @@ impl Application {
         store.close().await;
         tracing::info!("store flushed; stopped");
         served
+    }
+}
+
+/// Opens the store and builds every service (no HTTP): what `serve` runs
+/// and what the operator CLI works with.
+pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<AppState, StartError> {
+    let options = StoreOptions::from(&settings.store);
+    let (cipher, source) =
+        Cipher::load_or_create(settings.secrets.encryption_key.as_ref(), &options.data_dir)?;
+    if let KeySource::Generated(path) = &source {
+        tracing::warn!(
+            path = %path.display(),
+            "TOKENKEEPER_ENCRYPTION_KEY is not set: generated a master key file; \
+             production should set the variable (and back the key up)"
+        );
+    }
+    let store = Store::open(&options, cipher)?;
+    let settings = Arc::new(settings);
+    let TokenServices {
+        tokens,
+        connectors,
+        clock: tokens_clock,
+    } = token_services(settings.clone(), store.clone(), clock);
+    let google_ads = connectors.google_ads.clone();
+    let oauth = StateSigner::new(
+        store.cipher().derive_key("oauth-state"),
+        settings.auth.state_ttl_secs,
+    );
+    let insights = Arc::new(crate::insights::InsightsService::new(
+        tokens.clone(),
+        settings.clone(),
+        google_ads.clone(),
+    ));
+    let exports = crate::export::jobs::Exports::open_with_clock(
+        settings.store.data_dir.join("exports"),
+        Duration::from_secs(settings.exports.retention_hours * 3600),
+        settings.exports.concurrency,
+        Arc::new(crate::insights::export_source::InsightsRows(
+            insights.clone(),
+        )),
+        tokens_clock.clone(),
+    )
+    .await
+    .map_err(|e| StartError::Exports(e.to_string()))?;
+    let state = AppState {
+        connectors: Arc::new(connectors),
+        exports: Arc::new(exports),
+        next_runs: Arc::new(crate::scheduler::NextRuns::default()),
+        insights,
+        keys: Arc::new(ApiKeys::from_settings(&settings)),
+        oauth: Arc::new(oauth),
+        audit: Arc::new(AuditLog::new(&settings.store.data_dir)),
+        settings,
+        store,
+        tokens,
+    };
+    Ok(state)
+}
+
+/// The TokenManager and the provider clients, from configuration.
+pub struct TokenServices {
+    pub tokens: Arc<TokenManager>,
+    pub connectors: api::Connectors,
+    pub clock: SharedClock,
+}
+
+/// Builds the TokenManager with a lifecycle for every provider whose app
+/// credentials are configured.
+pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock) -> TokenServices {
+    let tokens_clock = clock.clone();
+    let graph = match (&settings.secrets.fb_app_id, &settings.secrets.fb_app_secret) {
+        (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
+            &settings.facebook,
+            id.clone(),
+            secret.clone(),
+        ))),
+        _ => {
+            tracing::warn!("FB_APP_ID / FB_APP_SECRET are not set: Facebook endpoints answer 503");
+            None
+        }
+    };
+    let notifier = Notifier::new(
+        &settings.notifications,
+        settings.secrets.webhook_secret.clone(),
+    );
+    let mut lifecycles = crate::tokens::lifecycle::Lifecycles::new();
+    if let Some(graph) = &graph {
+        lifecycles.insert(
+            crate::store::Provider::Facebook,
+            Arc::new(
+                crate::providers::facebook::lifecycle::FacebookLifecycle::new(
+                    graph.clone(),
+                    &settings.facebook,
+                ),
+            ),
+        );
+    }
+    let policies = crate::tokens::policies(&settings);
+    let secrets = &settings.secrets;
+    let tiktok = match (
+        &secrets.tiktok_shop_app_key,
+        &secrets.tiktok_shop_app_secret,
+    ) {
+        (Some(key), Some(secret)) => Some(Arc::new(crate::providers::tiktok::TiktokClient::new(
+            &settings.tiktok,
+            key.clone(),
+            secret.clone(),
+        ))),
+        _ => None,
+    };
+    if let Some(client) = &tiktok {
+        lifecycles.insert(
+            crate::store::Provider::TiktokShop,
+            Arc::new(crate::providers::tiktok::lifecycle::TiktokLifecycle::new(
+                client.clone(),
+                policies[&crate::store::Provider::TiktokShop].clone(),
+            )),
+        );
+    }
+    let google = match (&secrets.google_client_id, &secrets.google_client_secret) {
+        (Some(id), Some(secret)) => Some(Arc::new(crate::providers::google::GoogleOAuth::new(
+            &settings.google,
+            id.clone(),
+            secret.clone(),
+        ))),
+        _ => None,
+    };
+    if let Some(oauth) = &google {
+        lifecycles.insert(
+            crate::store::Provider::Google,
+            Arc::new(crate::providers::google::lifecycle::GoogleLifecycle::new(
+                oauth.clone(),
+                policies[&crate::store::Provider::Google].clone(),
+            )),
+        );
+    }
+    let tokens = Arc::new(TokenManager::new(
+        store.clone(),
+        clock,
+        settings.clone(),
+        graph,
+        lifecycles,
+        notifier,
+    ));
+    let google_ads = settings
+        .secrets
+        .google_ads_developer_token
+        .clone()
+        .map(|t| {
+            Arc::new(crate::providers::google::ads::GoogleAds::new(
+                &settings.google,
+                t,
+            ))
+        });
+    let connectors = api::Connectors {
+        tiktok,
+        google,
+        google_ads,
+    };
+    TokenServices {
+        tokens,
+        connectors,
+        clock: tokens_clock,
     }
 }

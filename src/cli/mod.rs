@@ -3,6 +3,7 @@
 
 mod serve;
 mod store_cmd;
+mod tokens_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,11 @@ enum Command {
     },
     /// Print a fresh base64url 256-bit encryption key
     Keygen,
+    /// Show, refresh or check stored tokens (exit 1 when any failed)
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
     /// Check or recover the token store
     Store {
         #[command(subcommand)]
@@ -65,6 +71,69 @@ enum StoreCommand {
         #[arg(long)]
         from: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// One line per connection (table), counts (summary), or JSON for scripts
+    Status {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: tokens_cmd::Format,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Refresh what is due (or everything with --force); --dry-run lists what would happen
+    Refresh {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Every selected connection
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// One connection
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Refresh even what is not due
+        #[arg(long)]
+        force: bool,
+        /// Show what would be refreshed and why, changing nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Validate every connection upstream and update its health
+    Check {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct FilterArgs {
+    /// Only this provider (facebook, tiktok_shop, google)
+    #[arg(long)]
+    provider: Option<String>,
+    /// Only this team
+    #[arg(long)]
+    team_id: Option<String>,
+}
+
+impl FilterArgs {
+    fn selection(&self, id: Option<String>) -> Result<tokens_cmd::Selection, String> {
+        Ok(tokens_cmd::Selection {
+            provider: self
+                .provider
+                .as_deref()
+                .map(tokens_cmd::parse_provider)
+                .transpose()?,
+            team_id: self.team_id.clone(),
+            id,
+        })
+    }
 }
 
 /// Flags every command that touches the store accepts.
@@ -103,6 +172,7 @@ pub fn run() -> ExitCode {
             println!("{}", crate::store::crypto::generate_key());
             ExitCode::SUCCESS
         }
+        Command::Tokens { command } => tokens(command),
         Command::Store { command } => match command {
             StoreCommand::Verify { common } => match common.settings(None) {
                 Ok(settings) => store_cmd::verify(&settings),
@@ -114,6 +184,88 @@ pub fn run() -> ExitCode {
             },
         },
     }
+}
+
+fn tokens(command: TokensCommand) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("tokenkeeper: {message}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    match command {
+        TokensCommand::Status {
+            common,
+            format,
+            filter,
+        } => {
+            let selection = match filter.selection(None) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            match common.settings(None) {
+                Ok(settings) => tokens_cmd::status(&settings, format, &selection),
+                Err(e) => config_failure(e),
+            }
+        }
+        TokensCommand::Refresh {
+            common,
+            all,
+            id,
+            filter,
+            force,
+            dry_run,
+        } => {
+            if !all && id.is_none() {
+                return usage("choose --all or --id ID".into());
+            }
+            let selection = match filter.selection(id) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            let settings = match common.settings(None) {
+                Ok(s) => s,
+                Err(e) => return config_failure(e),
+            };
+            quiet_logs(&settings);
+            tokens_cmd::run(
+                settings,
+                tokens_cmd::RunOptions {
+                    selection,
+                    force,
+                    dry_run,
+                    check_only: false,
+                },
+            )
+        }
+        TokensCommand::Check { common, filter } => {
+            let selection = match filter.selection(None) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            let settings = match common.settings(None) {
+                Ok(s) => s,
+                Err(e) => return config_failure(e),
+            };
+            quiet_logs(&settings);
+            tokens_cmd::run(
+                settings,
+                tokens_cmd::RunOptions {
+                    selection,
+                    force: false,
+                    dry_run: false,
+                    check_only: true,
+                },
+            )
+        }
+    }
+}
+
+/// Commands print their own results; the log only says what went wrong.
+fn quiet_logs(settings: &Settings) {
+    let logging = crate::config::LoggingSettings {
+        format: settings.logging.format,
+        level: "warn".into(),
+    };
+    crate::telemetry::init(&logging, std::io::stderr);
 }
 
 fn config_failure(err: ConfigError) -> ExitCode {

@@ -10,8 +10,8 @@ pub mod single_flight;
 pub mod sweep;
 
 pub use health::{Health, HealthPolicy};
-pub use manager::{ConnectionFilter, TokenManager, Upsert, ValidToken};
-pub use sweep::{RefreshRun, RunError, SweepFilter};
+pub use manager::{ConnectionFilter, TokenManager, Upsert, ValidToken, facts};
+pub use sweep::{Plan, RefreshRun, RunError, SweepFilter};
 
 use crate::providers::UpstreamError;
 use crate::store::StoreError;

@@ -25,6 +25,8 @@ pub struct SweepFilter {
     pub ids: Option<Vec<String>>,
     /// Refresh every selected connection, due or not.
     pub force: bool,
+    /// Only check each token upstream (renew where checking is renewing).
+    pub check_only: bool,
 }
 
 impl SweepFilter {
@@ -119,6 +121,14 @@ impl Runs {
             }
         });
     }
+}
+
+/// What a sweep will do with one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    Refresh { force: bool },
+    Check,
+    Skip(&'static str),
 }
 
 /// What happened to one connection in a sweep.
@@ -240,10 +250,10 @@ impl TokenManager {
             }
             let manager = self.clone();
             let permits = permits.clone();
-            let force = filter.force;
+            let (force, check_only) = (filter.force, filter.check_only);
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await.expect("semaphore open");
-                let outcome = manager.sweep_one(&conn, force).await;
+                let outcome = manager.sweep_one(&conn, force, check_only).await;
                 (conn, outcome)
             });
         }
@@ -260,26 +270,41 @@ impl TokenManager {
         refreshed
     }
 
-    async fn sweep_one(&self, conn: &Connection, force: bool) -> Outcome {
+    /// What a sweep will do with a connection, and why (also shown by
+    /// `tokens refresh --dry-run`).
+    pub fn plan(&self, conn: &Connection, force: bool, check_only: bool) -> Plan {
         // Known states were announced when entered; a sweep does not retry
         // what only the user can fix.
         match self.health(conn) {
-            Health::ReauthRequired => return Outcome::Skipped("awaiting_reconnect"),
-            Health::Expired | Health::CannotRefresh => return Outcome::Skipped("lapsed"),
+            Health::ReauthRequired => return Plan::Skip("awaiting_reconnect"),
+            Health::Expired | Health::CannotRefresh => return Plan::Skip("lapsed"),
             _ => {}
         }
         let Ok(lifecycle) = self.lifecycle(conn.provider) else {
-            return Outcome::Skipped("provider_not_configured");
+            return Plan::Skip("provider_not_configured");
         };
         let renewable = self.policy(conn.provider).renewable(conn);
-        let result = if renewable && (force || self.is_due(conn)) {
-            self.refresh(&conn.id, force)
+        let checks = lifecycle.validates_upstream();
+        match (
+            check_only,
+            renewable && (force || self.is_due(conn)),
+            checks,
+        ) {
+            (true, _, true) | (false, false, true) => Plan::Check,
+            (true, _, false) => Plan::Refresh { force: true },
+            (false, true, _) => Plan::Refresh { force },
+            (false, false, false) => Plan::Skip("not_due"),
+        }
+    }
+
+    async fn sweep_one(&self, conn: &Connection, force: bool, check_only: bool) -> Outcome {
+        let result = match self.plan(conn, force, check_only) {
+            Plan::Skip(reason) => return Outcome::Skipped(reason),
+            Plan::Refresh { force } => self
+                .refresh(&conn.id, force)
                 .await
-                .map(|_| Outcome::Refreshed)
-        } else if lifecycle.validates_upstream() {
-            self.validate(&conn.id).await.map(|_| Outcome::Checked)
-        } else {
-            Ok(Outcome::Skipped("not_due"))
+                .map(|_| Outcome::Refreshed),
+            Plan::Check => self.validate(&conn.id).await.map(|_| Outcome::Checked),
         };
         result.unwrap_or_else(Outcome::Failed)
     }
