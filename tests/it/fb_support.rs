@@ -160,6 +160,52 @@ pub struct FbApp {
     _config_dir: TempDir,
 }
 
+/// The data and configuration of a stopped app, with its simulator running.
+pub struct StoppedApp {
+    pub data_dir: TempDir,
+    pub config: std::path::PathBuf,
+    pub settings: tokenkeeper::config::Settings,
+    _config_dir: TempDir,
+    _sim: SimHandle,
+}
+
+impl StoppedApp {
+    /// Runs the tokenkeeper binary with the app's configuration and secrets.
+    /// Blocks: call it from a multi-threaded runtime so the in-process
+    /// simulator keeps serving.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
+        cmd.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .env("TOKENKEEPER_ENCRYPTION_KEY", crate::helpers::TEST_KEY)
+            .env("FB_APP_ID", APP_ID)
+            .env("FB_APP_SECRET", APP_SECRET)
+            .env("NO_COLOR", "1");
+        let s = &self.settings.secrets;
+        for (k, v) in [
+            ("TIKTOK_SHOP_APP_KEY", s.tiktok_shop_app_key.clone()),
+            ("GOOGLE_CLIENT_ID", s.google_client_id.clone()),
+        ] {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        for (k, v) in [
+            ("TIKTOK_SHOP_APP_SECRET", &s.tiktok_shop_app_secret),
+            ("GOOGLE_CLIENT_SECRET", &s.google_client_secret),
+            ("GOOGLE_ADS_DEVELOPER_TOKEN", &s.google_ads_developer_token),
+        ] {
+            if let Some(v) = v {
+                cmd.env(k, v.expose());
+            }
+        }
+        cmd.output().unwrap()
+    }
+}
+
 /// Options for [`FbApp::start`].
 pub struct FbOptions {
     pub sim: SimConfig,
@@ -189,6 +235,15 @@ impl FbApp {
     }
 
     pub async fn start_with(options: FbOptions) -> Self {
+        let (tiktok_key, tiktok_secret) = (
+            options.sim.tiktok_app_key.clone(),
+            options.sim.tiktok_app_secret.clone(),
+        );
+        let (google_id, google_secret, google_dev) = (
+            options.sim.google_client_id.clone(),
+            options.sim.google_client_secret.clone(),
+            options.sim.google_developer_token.clone(),
+        );
         let sim = simulator::start(options.sim, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -201,6 +256,18 @@ graph_base_url = "{base}"
 dialog_base_url = "{base}"
 redirect_uri = "{REDIRECT_URI}"
 usage_pause_secs = 1
+
+[tiktok]
+authorize_base_url = "{base}"
+auth_base_url = "{base}"
+api_base_url = "{base}"
+redirect_uri = "http://localhost:8080/tiktok/auth/callback"
+
+[google]
+auth_base_url = "{base}"
+oauth_base_url = "{base}"
+ads_base_url = "{base}"
+redirect_uri = "http://localhost:8080/google/auth/callback"
 
 [refresh]
 enabled = false
@@ -262,6 +329,11 @@ teams = ["team-a"]
                 ("TOKENKEEPER_WEBHOOK_SECRET", WEBHOOK_SECRET),
                 ("FB_APP_ID", APP_ID),
                 ("FB_APP_SECRET", APP_SECRET),
+                ("TIKTOK_SHOP_APP_KEY", &tiktok_key),
+                ("TIKTOK_SHOP_APP_SECRET", &tiktok_secret),
+                ("GOOGLE_CLIENT_ID", &google_id),
+                ("GOOGLE_CLIENT_SECRET", &google_secret),
+                ("GOOGLE_ADS_DEVELOPER_TOKEN", &google_dev),
             ],
             Some(&path),
         );
@@ -372,10 +444,77 @@ teams = ["team-a"]
 
     /// Moves the service's clock and the simulator's clock together.
     pub async fn advance_days(&self, days: i64) {
-        self.clock.advance(chrono::Duration::days(days));
+        self.advance_secs(days * 86_400).await;
+    }
+
+    /// The service's (moved) time.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use tokenkeeper::clock::Clock;
+        self.clock.now()
+    }
+
+    pub async fn advance_secs(&self, secs: i64) {
+        self.clock.advance(chrono::Duration::seconds(secs));
         self.sim
-            .post("/_sim/clock", json!({ "advance_secs": days * 86_400 }))
+            .post("/_sim/clock", json!({ "advance_secs": secs }))
             .await;
+    }
+
+    /// Follows a provider's consent page (a 302 back to our callback) and
+    /// calls the callback; returns the callback's answer.
+    pub async fn follow_consent(&self, auth_url_path: &str, callback_path: &str) -> Value {
+        let (status, body) = self.get(auth_url_path, ADMIN_KEY).await;
+        assert_eq!(status, 200, "{body}");
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = browser
+            .get(body["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 302, "the consent page redirects back");
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let query = location
+            .split_once('?')
+            .unwrap()
+            .1
+            .split('#')
+            .next()
+            .unwrap()
+            .to_string();
+        let r = self
+            .app
+            .client
+            .get(self.url(&format!("{callback_path}?{query}")))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Stops the service but keeps its data, configuration and the
+    /// simulator, for running the CLI on the same store.
+    pub async fn stop_service(self) -> StoppedApp {
+        let FbApp {
+            app,
+            settings,
+            _sim,
+            _config_dir,
+            ..
+        } = self;
+        let data_dir = app.stop().await.expect("the data folder");
+        StoppedApp {
+            data_dir,
+            config: _config_dir.path().join("test.toml"),
+            _config_dir,
+            _sim,
+            settings,
+        }
     }
 
     pub async fn stop(self) {

@@ -1,12 +1,14 @@
 //! Integration tests: one binary, one module per area.
 
 mod cli;
+mod cli_tokens;
 mod export;
 mod facebook;
 mod fb_support;
 mod helpers;
 mod http;
 mod insights;
+mod providers;
 mod sim_insights;
 mod sim_providers;
 mod simulator;
