@@ -1,6 +1,7 @@
 //! The command line: parses arguments and runs one command. Exit codes:
 //! 0 success, 1 the command failed, 2 bad arguments or configuration.
 
+mod demo;
 mod serve;
 mod store_cmd;
 mod tokens_cmd;
@@ -32,6 +33,12 @@ enum Command {
         /// Listen address (HOST:PORT), overriding server.addr
         #[arg(long)]
         addr: Option<String>,
+    },
+    /// Start the simulator and the service wired to it with demo data (no platform account needed)
+    Demo {
+        /// Address of the demo service
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
     },
     /// Run the upstream simulator (Facebook Graph, TikTok Shop, Google) for demos and tests
     Simulate {
@@ -167,6 +174,7 @@ pub fn run() -> ExitCode {
             Ok(settings) => serve::run(settings),
             Err(e) => config_failure(e),
         },
+        Command::Demo { addr } => demo::run(addr),
         Command::Simulate { port, host } => serve::simulate(std::net::SocketAddr::new(host, port)),
         Command::Keygen => {
             println!("{}", crate::store::crypto::generate_key());

@@ -1,0 +1,278 @@
+//! `tokenkeeper demo`: the simulator and the service wired to it on a
+//! temporary data folder, with demo connections across two teams (one of them
+//! revoked), a sweep, and the URLs to look at. Nothing leaves the machine.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Application;
+use crate::clock::SystemClock;
+use crate::config::{Overrides, Settings};
+use crate::simulator::{self, DEMO_CUSTOMER_ID, SimConfig};
+
+/// The demo's connections, made through the service's own HTTP API.
+struct Demo {
+    http: reqwest::Client,
+    browser: reqwest::Client,
+    service: String,
+    sim: String,
+    admin: String,
+}
+
+impl Demo {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut req = self.http.request(method, &url);
+        if let Some(k) = key {
+            req = req.header("X-API-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("{url}: {status} {body}"));
+        }
+        Ok(body)
+    }
+
+    /// Auth URL → the simulator's consent page → our callback.
+    async fn consent(&self, auth_path: &str, callback: &str) -> Result<Value, String> {
+        let auth = self
+            .call(
+                reqwest::Method::GET,
+                format!("{}{auth_path}", self.service),
+                Some(&self.admin),
+                None,
+            )
+            .await?;
+        let url = auth["url"].as_str().ok_or("no url")?;
+        let r = self
+            .browser
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .ok_or("the consent page did not redirect")?;
+        let query = location
+            .split_once('?')
+            .map(|(_, q)| q.split('#').next().unwrap_or(""))
+            .unwrap_or("");
+        self.call(
+            reqwest::Method::GET,
+            format!("{}{callback}?{query}", self.service),
+            None,
+            None,
+        )
+        .await
+    }
+
+    async fn sim_post(&self, path: &str, body: Value) -> Result<Value, String> {
+        self.call(
+            reqwest::Method::POST,
+            format!("{}{path}", self.sim),
+            None,
+            Some(body),
+        )
+        .await
+    }
+}
+
+pub fn run(addr: SocketAddr) -> ExitCode {
+    let logging = crate::config::LoggingSettings {
+        format: crate::config::LogFormat::Human,
+        level: "warn".into(),
+    };
+    crate::telemetry::init(&logging, std::io::stderr);
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    runtime.block_on(async move {
+        match demo(addr).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tokenkeeper demo: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn demo(addr: SocketAddr) -> Result<(), String> {
+    let sim_config = SimConfig::default();
+    let sim = simulator::start(
+        sim_config.clone(),
+        "127.0.0.1:0".parse().expect("an address"),
+    )
+    .await
+    .map_err(|e| format!("starting the simulator: {e}"))?;
+    let data = tempfile::Builder::new()
+        .prefix("tokenkeeper-demo-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let service = format!("http://{addr}");
+    let sim_url = sim.base_url();
+    let config_path = data.path().join("demo.toml");
+    let config = format!(
+        "[facebook]\ngraph_base_url = \"{sim_url}\"\ndialog_base_url = \"{sim_url}\"\nredirect_uri = \"{service}/facebook/auth/callback\"\n\
+         [tiktok]\nauthorize_base_url = \"{sim_url}\"\nauth_base_url = \"{sim_url}\"\napi_base_url = \"{sim_url}\"\nredirect_uri = \"{service}/tiktok/auth/callback\"\n\
+         [google]\nauth_base_url = \"{sim_url}\"\noauth_base_url = \"{sim_url}\"\nads_base_url = \"{sim_url}\"\nredirect_uri = \"{service}/google/auth/callback\"\n"
+    );
+    std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+    let admin = format!("demo-admin-{}", &crate::store::crypto::generate_key()[..16]);
+    let internal = format!(
+        "demo-internal-{}",
+        &crate::store::crypto::generate_key()[..16]
+    );
+    let env: HashMap<String, String> = [
+        (
+            "TOKENKEEPER_ENCRYPTION_KEY",
+            crate::store::crypto::generate_key(),
+        ),
+        ("TOKENKEEPER_ADMIN_API_KEY", admin.clone()),
+        ("TOKENKEEPER_INTERNAL_API_KEY", internal.clone()),
+        ("FB_APP_ID", sim_config.fb_app_id.clone()),
+        ("FB_APP_SECRET", sim_config.fb_app_secret.clone()),
+        ("TIKTOK_SHOP_APP_KEY", sim_config.tiktok_app_key.clone()),
+        (
+            "TIKTOK_SHOP_APP_SECRET",
+            sim_config.tiktok_app_secret.clone(),
+        ),
+        ("GOOGLE_CLIENT_ID", sim_config.google_client_id.clone()),
+        (
+            "GOOGLE_CLIENT_SECRET",
+            sim_config.google_client_secret.clone(),
+        ),
+        (
+            "GOOGLE_ADS_DEVELOPER_TOKEN",
+            sim_config.google_developer_token.clone(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let settings = Settings::load_from(
+        std::path::Path::new("/nonexistent/local.toml"),
+        &Overrides {
+            config_file: Some(config_path),
+            addr: Some(addr.to_string()),
+            data_dir: Some(data.path().to_path_buf()),
+        },
+        &env,
+    )
+    .map_err(|e| e.to_string())?;
+    let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(app.run(cancel.clone()));
+
+    let d = Demo {
+        http: reqwest::Client::new(),
+        browser: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?,
+        service: service.clone(),
+        sim: sim_url.clone(),
+        admin: admin.clone(),
+    };
+    println!("Connecting demo accounts through the simulator...");
+    let fb = d
+        .consent(
+            "/facebook/auth/url?team_id=agency-north",
+            "/facebook/auth/callback",
+        )
+        .await?;
+    println!(
+        "  Facebook: {} connections (team agency-north)",
+        fb["connected"]
+    );
+    let tt = d
+        .consent(
+            "/tiktok/auth/url?team_id=agency-south",
+            "/tiktok/auth/callback",
+        )
+        .await?;
+    println!(
+        "  TikTok Shop: {} (team agency-south)",
+        tt["integration"]["label"]
+    );
+    let g = d
+        .consent(
+            &format!("/google/auth/url?team_id=agency-north&customer_id={DEMO_CUSTOMER_ID}"),
+            "/google/auth/callback",
+        )
+        .await?;
+    println!(
+        "  Google Ads: {} (team agency-north)",
+        g["connection"]["label"]
+    );
+
+    // Some numbers to read, and one page whose admin changed their password.
+    let pages: Vec<String> = fb["connections"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter(|c| c["kind"] == "page")
+                .filter_map(|c| c["external_id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for page in &pages {
+        d.sim_post(
+            &format!("/_sim/pages/{page}/posts"),
+            json!({ "count": 12, "message": "Xin chào từ {n}" }),
+        )
+        .await?;
+        d.sim_post(&format!("/_sim/pages/{page}/reels"), json!({ "count": 3 }))
+            .await?;
+    }
+    if let Some(revoked) = pages.last() {
+        d.sim_post(
+            "/_sim/revoke",
+            json!({ "page_id": revoked, "subcode": 460 }),
+        )
+        .await?;
+        println!("  Revoked page {revoked} (password changed, code 190/460)");
+    }
+    let run = d
+        .call(
+            reqwest::Method::POST,
+            format!("{service}/internal/scheduled-refresh"),
+            Some(&internal),
+            None,
+        )
+        .await?;
+    println!("Sweep: {}", run["run"]["counts"]);
+
+    println!();
+    println!(
+        "tokenkeeper is running on {service} (data in {})",
+        data.path().display()
+    );
+    println!("  API docs:   {service}/docs");
+    println!("  Dashboard:  {service}/dashboard   (API key: {admin})");
+    println!("  Simulator:  {sim_url}");
+    println!("  Try:        curl -H 'X-API-Key: {admin}' {service}/tokens/health");
+    println!("Press Ctrl-C to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    cancel.cancel();
+    let _ = server.await;
+    drop(sim);
+    Ok(())
+}
