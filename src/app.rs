@@ -65,6 +65,7 @@ impl Application {
             );
         }
         let store = Store::open(&options, cipher)?;
+        crate::metrics::install();
         let addr = settings.socket_addr()?;
         let listener = TcpListener::bind(addr)
             .await
