@@ -56,6 +56,7 @@ impl Application {
     ) -> Result<Self, StartError> {
         let addr = settings.socket_addr()?;
         let server_addr = settings.server.addr.clone();
+        crate::metrics::install();
         let state = open_services(settings, clock).await?;
         let listener = TcpListener::bind(addr)
             .await

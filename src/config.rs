@@ -46,6 +46,7 @@ pub struct Settings {
     pub google: GoogleSettings,
     pub schedules: ScheduleSettings,
     pub exports: ExportSettings,
+    pub metrics: MetricsSettings,
     #[serde(skip)]
     pub secrets: Secrets,
 }
@@ -194,6 +195,13 @@ pub struct InsightsSettings {
 pub struct ExportSettings {
     pub retention_hours: u64,
     pub concurrency: usize,
+}
+
+/// The Prometheus endpoint `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// Whether scraping needs an API key with the `internal` scope.
+    pub require_key: bool,
 }
 
 /// Secrets and app credentials, from the environment only (never from files

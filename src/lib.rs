@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod export;
 pub mod insights;
+pub mod metrics;
 pub mod notify;
 pub mod providers;
 pub mod scheduler;

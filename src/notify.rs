@@ -114,19 +114,25 @@ impl Webhook {
             }
             match request.send().await {
                 Ok(r) if r.status().is_success() => {
+                    crate::metrics::webhook_delivery("delivered");
                     tracing::debug!(event = %event.kind, attempt, "webhook delivered");
                     return;
                 }
                 Ok(r) => {
+                    crate::metrics::webhook_delivery("refused");
                     tracing::warn!(event = %event.kind, attempt, status = r.status().as_u16(), "webhook refused")
                 }
-                Err(_) => tracing::warn!(event = %event.kind, attempt, "webhook unreachable"),
+                Err(_) => {
+                    crate::metrics::webhook_delivery("unreachable");
+                    tracing::warn!(event = %event.kind, attempt, "webhook unreachable")
+                }
             }
             if attempt < self.max_attempts {
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
         }
+        crate::metrics::webhook_delivery("gave_up");
         tracing::error!(event = %event.kind, id = %event.id, "webhook delivery gave up");
     }
 }

@@ -178,10 +178,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/facebook/auth/callback", get(facebook::auth_callback))
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/google/auth/callback", get(google::auth_callback))
         .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

@@ -219,7 +219,9 @@ impl TokenManager {
             Some(r) => Some(self.store.decrypt(r)?),
             None => None,
         };
-        let renewal = match lifecycle.renew(&self.upstream, conn, access, refresh).await {
+        let result = lifecycle.renew(&self.upstream, conn, access, refresh).await;
+        crate::metrics::refresh_attempt(conn.provider, "refreshed", &result);
+        let renewal = match result {
             Ok(r) => r,
             Err(e) => {
                 self.record_failure(&conn.id, &e).await?;
@@ -286,7 +288,9 @@ impl TokenManager {
         let conn = self.get(id)?;
         let lifecycle = self.lifecycle(conn.provider)?;
         let token = self.store.decrypt(&conn.secrets.access_token)?;
-        let v = match lifecycle.validate(&self.upstream, &conn, token).await {
+        let result = lifecycle.validate(&self.upstream, &conn, token).await;
+        crate::metrics::refresh_attempt(conn.provider, "checked", &result);
+        let v = match result {
             Ok(v) => v,
             Err(e) => {
                 self.record_failure(id, &e).await?;

@@ -188,8 +188,11 @@ impl TokenManager {
         let manager = self.clone();
         let run_id = id.clone();
         let handle = tokio::spawn(async move {
+            let started = std::time::Instant::now();
             manager.sweep(&run_id, filter).await;
             let finished_at = manager.now();
+            let failures = manager.run(&run_id).map_or(0, |r| r.failed());
+            crate::metrics::sweep_finished(started, failures, finished_at);
             manager.runs.update(&run_id, |r| {
                 r.status = RunStatus::Finished;
                 r.finished_at = Some(finished_at);

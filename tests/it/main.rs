@@ -8,6 +8,7 @@ mod fb_support;
 mod helpers;
 mod http;
 mod insights;
+mod metrics;
 mod providers;
 mod sim_insights;
 mod sim_providers;

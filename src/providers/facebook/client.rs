@@ -379,6 +379,7 @@ impl GraphClient {
             tokio::time::sleep(delay).await;
         }
         let started = Instant::now();
+        let _timer = crate::metrics::upstream_timer(crate::store::Provider::Facebook, path);
         let response = builder.send().await.map_err(|e| {
             // reqwest errors can quote the URL; keep only the kind of failure.
             let kind = if e.is_timeout() {

@@ -42,6 +42,7 @@ impl GoogleAds {
         query: &str,
     ) -> Result<Vec<Value>, UpstreamError> {
         let path = "/customers/{id}/googleAds:searchStream";
+        let _timer = crate::metrics::upstream_timer(crate::store::Provider::Google, path);
         let customer = customer_id.replace('-', "");
         let mut request = self
             .http

@@ -90,6 +90,7 @@ impl GoogleOAuth {
         secret: &str,
     ) -> Result<GoogleGrant, UpstreamError> {
         let path = "/token";
+        let _timer = crate::metrics::upstream_timer(crate::store::Provider::Google, path);
         let mut form: Vec<(&str, &str)> = vec![
             ("client_id", &self.client_id),
             ("client_secret", self.client_secret.expose()),

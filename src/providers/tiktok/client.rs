@@ -183,6 +183,7 @@ impl TiktokClient {
             .build()
             .map_err(|_| UpstreamError::transient(path, "request could not be built"))?;
         let url = request.url().to_string();
+        let _timer = crate::metrics::upstream_timer(crate::store::Provider::TiktokShop, path);
         let response = self.http.execute(request).await.map_err(|e| {
             UpstreamError::transient(
                 path,
