@@ -2,6 +2,7 @@
 //! and error mapping.
 
 pub mod auth;
+mod dashboard;
 pub mod error;
 mod exports;
 pub mod extract;
@@ -181,6 +182,7 @@ pub fn router(state: AppState) -> Router {
         .route("/facebook/auth/callback", get(facebook::auth_callback))
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/google/auth/callback", get(google::auth_callback))
+        .merge(dashboard::router())
         .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
