@@ -22,7 +22,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 /// `GET /dashboard` and its two assets under `/dashboard/`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/dashboard", get(|| asset("text/html; charset=utf-8", INDEX_HTML)))
+        .route(
+            "/dashboard",
+            get(|| asset("text/html; charset=utf-8", INDEX_HTML)),
+        )
         .route(
             "/dashboard/dashboard.css",
             get(|| asset("text/css; charset=utf-8", DASHBOARD_CSS)),

@@ -85,7 +85,7 @@ function relative(iso) {
 }
 
 function timeCell(iso) {
-  return el("td", { title: iso || "" }, formatTime(iso),
+  return el("td", { class: "time", title: iso || "" }, formatTime(iso),
     iso ? el("div", { class: "muted" }, relative(iso)) : null);
 }
 
