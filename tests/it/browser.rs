@@ -12,7 +12,9 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::fb_support::{ADMIN_KEY, FbApp, INTERNAL_KEY, USER_KEY, connection_of_kind};
+use crate::fb_support::{
+    ADMIN_KEY, FbApp, INTERNAL_KEY, REDIRECT_URI, USER_KEY, connection_of_kind,
+};
 use crate::helpers::TestApp;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -333,6 +335,31 @@ async fn the_dashboard_flags_a_revoked_page_and_shows_why_automatic_refresh_fail
         assert!(!source.contains(&token), "a token value reached the page");
         let png = browser.screenshot().await.unwrap();
         std::fs::write(artifacts_dir().join("dashboard.png"), png).unwrap();
+
+        browser
+            .find(Locator::Css(&format!("{} a.reconnect", reauth_banner(&id))))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let dashboard_tab = browser.window().await.unwrap();
+        let login_tab = poll("a new tab", async || {
+            let windows = browser.windows().await.ok()?;
+            windows.into_iter().find(|w| *w != dashboard_tab)
+        })
+        .await;
+        browser.switch_to_window(login_tab).await.unwrap();
+        let url = poll("the provider's login URL in the new tab", async || {
+            let url = browser.current_url().await.ok()?;
+            (url.as_str() != "about:blank").then_some(url)
+        })
+        .await;
+        // The simulator's dialog answers at once with a redirect to the callback.
+        assert!(
+            url.as_str().contains("/dialog/oauth") || url.as_str().starts_with(REDIRECT_URI),
+            "{url}"
+        );
     })
     .await;
     fb.stop().await;
