@@ -2,6 +2,7 @@
 //! and error mapping.
 
 pub mod auth;
+mod dashboard;
 pub mod error;
 mod exports;
 pub mod extract;
@@ -182,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .route("/facebook/auth/callback", get(facebook::auth_callback))
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/google/auth/callback", get(google::auth_callback))
+        .merge(dashboard::router())
         .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
