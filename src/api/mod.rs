@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+mod examples;
 mod exports;
 pub mod extract;
 mod facebook;
@@ -10,7 +11,9 @@ mod google;
 mod health;
 mod insights;
 pub mod oauth_state;
+pub mod openapi;
 mod rate_limit;
+pub mod schemas;
 mod tiktok;
 mod tokens;
 
@@ -181,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .route("/facebook/auth/callback", get(facebook::auth_callback))
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/google/auth/callback", get(google::auth_callback))
+        .merge(openapi::routes())
         .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
