@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::schemas::responses;
+use super::schemas::{ErrorBody, responses};
 use super::{AppState, exports, facebook, google, health, insights, tiktok, tokens};
 
 /// Where the document is served.
@@ -82,7 +82,9 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         google::campaign_metrics,
         google::campaign_metrics_csv,
     ),
-    components(responses(
+    components(
+        schemas(ErrorBody),
+        responses(
         responses::BadRequest,
         responses::Unauthorized,
         responses::Forbidden,
@@ -92,7 +94,8 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         responses::RateLimited,
         responses::BadGateway,
         responses::Unavailable,
-    )),
+        )
+    ),
     modifiers(&SecuritySchemes, &SharedRunPath),
     tags(
         (name = "facebook", description = "Facebook Login, page and business tokens, insights"),

@@ -7,6 +7,7 @@ mod fb_support;
 mod helpers;
 mod http;
 mod insights;
+mod openapi;
 mod sim_insights;
 mod sim_providers;
 mod simulator;
