@@ -1,6 +1,7 @@
 //! OpenAPI shapes of the answers that handlers build as `serde_json::Value`.
 //! Documentation only: nothing constructs these; each mirrors the `json!` it
-//! names, field for field (`Option` fields are present and `null` when unset).
+//! names, field for field: an `Option` field marked `required` is always
+//! present (`null` when unset); the others are left out when unset.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -105,20 +106,28 @@ pub struct ConnectionFacts {
     pub kind: ConnectionKindSchema,
     /// Facebook user or page id, TikTok open_id, Google customer id.
     pub external_id: String,
+    #[schema(required = true)]
     pub team_id: Option<String>,
     pub label: String,
     pub health: HealthSchema,
     /// `null`: the token does not expire.
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub data_access_expires_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
+    #[schema(required = true)]
     pub last_refreshed_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub next_refresh_at: Option<DateTime<Utc>>,
     pub consecutive_failures: u32,
+    #[schema(required = true)]
     pub last_error: Option<LastErrorSchema>,
     pub reauth_required: bool,
     /// For a page connection: the user connection it was derived from.
+    #[schema(required = true)]
     pub parent_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -187,14 +196,22 @@ pub struct DebugTokenResponse {
     pub connection_id: String,
     pub is_valid: bool,
     #[serde(rename = "type")]
+    #[schema(required = true)]
     pub token_type: Option<String>,
+    #[schema(required = true)]
     pub app_id: Option<String>,
+    #[schema(required = true)]
     pub user_id: Option<String>,
+    #[schema(required = true)]
     pub profile_id: Option<String>,
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub data_access_expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub issued_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
+    #[schema(required = true)]
     pub error: Option<DebugTokenError>,
 }
 
@@ -202,6 +219,7 @@ pub struct DebugTokenResponse {
 #[derive(Serialize, ToSchema)]
 pub struct DebugTokenError {
     pub code: i64,
+    #[schema(required = true)]
     pub subcode: Option<i64>,
     pub message: String,
 }
@@ -225,6 +243,7 @@ pub struct AccessTokenResponse {
     pub external_id: String,
     /// The token value itself: keep it out of logs.
     pub access_token: String,
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
     pub health: HealthSchema,
 }
@@ -243,8 +262,11 @@ pub enum RunStatusSchema {
 pub struct RunErrorSchema {
     pub connection_id: String,
     pub label: String,
+    #[schema(required = true)]
     pub class: Option<ErrorClassSchema>,
+    #[schema(required = true)]
     pub code: Option<i64>,
+    #[schema(required = true)]
     pub subcode: Option<i64>,
     pub message: String,
 }
@@ -258,6 +280,7 @@ pub struct RefreshRunSchema {
     pub trigger: String,
     pub status: RunStatusSchema,
     pub started_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
     pub total: u64,
     pub done: u64,
@@ -292,6 +315,7 @@ pub struct RunList {
 pub struct SoonestExpiry {
     pub id: String,
     pub label: String,
+    #[schema(required = true)]
     pub team_id: Option<String>,
     pub lapses_at: DateTime<Utc>,
     pub health: HealthSchema,
@@ -304,6 +328,7 @@ pub struct ProviderHealth {
     /// Connection counts by health; absent healths are not listed.
     pub by_health: BTreeMap<String, u64>,
     pub soonest_expiries: Vec<SoonestExpiry>,
+    #[schema(required = true)]
     pub next_scheduled_run: Option<DateTime<Utc>>,
 }
 
@@ -314,6 +339,7 @@ pub struct TokensHealth {
     /// Keyed by provider: `facebook`, `tiktok_shop`, `google`.
     pub providers: BTreeMap<String, ProviderHealth>,
     /// The id of the sweep running now.
+    #[schema(required = true)]
     pub running_run: Option<String>,
 }
 
@@ -341,7 +367,9 @@ pub struct TokenStatus {
     pub is_refresh_token_expired: bool,
     pub needs_refresh: bool,
     pub can_refresh: bool,
+    #[schema(required = true)]
     pub access_token_expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub refresh_token_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -384,7 +412,9 @@ pub struct RemovedIntegration {
     pub id: String,
     pub label: String,
     pub external_id: String,
+    #[schema(required = true)]
     pub team_id: Option<String>,
+    #[schema(required = true)]
     pub expired_at: Option<DateTime<Utc>>,
 }
 
@@ -403,6 +433,7 @@ pub struct RetiredMetric {
     /// campaign, post, reel or page.
     pub object: String,
     pub retired_on: String,
+    #[schema(required = true)]
     pub replacement: Option<String>,
 }
 
@@ -420,6 +451,7 @@ pub struct MetricsCatalogue {
 #[derive(Serialize, ToSchema)]
 pub struct Paging {
     /// The cursor for the next page; `null` on the last.
+    #[schema(required = true)]
     pub after: Option<String>,
 }
 
@@ -472,10 +504,12 @@ pub struct PageInsightsAnswer {
 #[derive(Serialize, ToSchema)]
 pub struct PageReport {
     pub page_id: String,
-    pub page_name: Option<String>,
+    pub page_name: String,
     /// `ok` or `failed`.
     pub status: String,
+    /// With `ok`.
     pub rows: Option<u64>,
+    /// With `failed`.
     pub error: Option<String>,
 }
 
@@ -495,9 +529,10 @@ pub struct BusinessInsightsAnswer {
 #[derive(Serialize, ToSchema)]
 pub struct PageAccess {
     pub page_id: String,
-    pub page_name: Option<String>,
+    pub page_name: String,
     pub tasks: Vec<String>,
     pub can_read_insights: bool,
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
@@ -511,8 +546,11 @@ pub struct PagesAccess {
 
 #[derive(Serialize, ToSchema)]
 pub struct GoogleCampaign {
+    #[schema(required = true)]
     pub id: Option<String>,
+    #[schema(required = true)]
     pub name: Option<String>,
+    #[schema(required = true)]
     pub status: Option<String>,
 }
 
@@ -556,13 +594,18 @@ pub struct ExportJobSchema {
     pub format: String,
     pub status: ExportStatusSchema,
     pub rows_written: u64,
+    #[schema(required = true)]
     pub row_count: Option<u64>,
+    #[schema(required = true)]
     pub error: Option<String>,
     /// The id of the API key that asked for the export.
     pub owner: String,
     pub created_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub started_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
     pub file_name: String,
     pub attempts: u32,

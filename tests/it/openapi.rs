@@ -305,7 +305,11 @@ async fn docs_serve_the_swagger_ui_from_the_binary_and_the_spec_declares_securit
             assert!(!html.contains(attr), "{path} loads an external asset");
         }
     }
-    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "swagger-initializer.js"] {
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
         let r = app
             .client
             .get(app.url(&format!("/docs/{asset}")))
@@ -436,9 +440,7 @@ fn check_object(
         match properties.and_then(|p| p.get(name)) {
             Some(p) => validate(spec, p, v, &here, errors),
             None => match s.get("additionalProperties") {
-                Some(Value::Bool(false)) => {
-                    errors.push(format!("{here}: not an allowed property"))
-                }
+                Some(Value::Bool(false)) => errors.push(format!("{here}: not an allowed property")),
                 Some(extra @ Value::Object(_)) => validate(spec, extra, v, &here, errors),
                 _ => {}
             },
