@@ -168,9 +168,12 @@ pub async fn campaign_metrics_csv(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateExport {
+    /// The insights endpoint to export: post_metrics, reel_metrics, business_post_insights, business_posts_and_reels_insights, campaign_metrics, google_campaign_metrics.
     pub kind: String,
     #[serde(default)]
+    /// That endpoint's parameters (its query or body fields), as an object.
     pub params: Value,
+    /// Only `csv` (the default).
     pub format: Option<String>,
 }
 

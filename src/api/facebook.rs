@@ -23,6 +23,7 @@ use crate::tokens::{ConnectionFilter, Health, SweepFilter};
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TeamQuery {
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
@@ -63,9 +64,13 @@ pub async fn auth_url(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code the platform sent back.
     pub code: Option<String>,
+    /// The signed, single-use state issued with the authorization URL.
     pub state: Option<String>,
+    /// Set by the platform when access was refused.
     pub error: Option<String>,
+    /// The platform's explanation of `error`.
     pub error_description: Option<String>,
 }
 
@@ -117,7 +122,9 @@ pub async fn auth_callback(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExchangeBody {
+    /// The token to store; checked for plausibility, never logged.
     pub access_token: String,
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
@@ -154,8 +161,11 @@ pub async fn auth_exchange(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BusinessTokenBody {
+    /// The token to store; checked for plausibility, never logged.
     pub access_token: String,
+    /// A name to show for the connection.
     pub label: Option<String>,
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
@@ -203,8 +213,11 @@ fn connected(state: &AppState, connections: &[Arc<Connection>]) -> Value {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this team's connections.
     pub team_id: Option<String>,
+    /// Only this health: healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required.
     pub health: Option<String>,
+    /// Only this kind: user, page, system_user, shop, ads.
     pub kind: Option<String>,
 }
 
@@ -426,7 +439,9 @@ pub async fn delete_token(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConnectionQuery {
+    /// The connection to inspect (required).
     pub connection_id: Option<String>,
+    /// Comma-separated permissions to check; default: the configured scopes.
     pub required: Option<String>,
 }
 
@@ -522,7 +537,9 @@ pub async fn check_permissions(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExtendBody {
+    /// Permissions to ask for again; default: the configured scopes.
     pub scopes: Option<Vec<String>>,
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
@@ -574,6 +591,7 @@ pub async fn extend_permissions(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SweepQuery {
+    /// Wait for the sweep to finish (default true); false answers 202 with the run id.
     pub wait: Option<bool>,
 }
 

@@ -30,6 +30,7 @@ fn oauth(state: &AppState) -> Result<&Arc<GoogleOAuth>, ApiError> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthUrlQuery {
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
     /// The Google Ads customer the connection is for.
     pub customer_id: Option<String>,
@@ -86,8 +87,11 @@ pub async fn auth_url(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code the platform sent back.
     pub code: Option<String>,
+    /// The signed, single-use state issued with the authorization URL.
     pub state: Option<String>,
+    /// Set by the platform when access was refused.
     pub error: Option<String>,
 }
 

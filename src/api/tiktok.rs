@@ -64,7 +64,9 @@ fn integration(state: &AppState, c: &Connection) -> Value {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthUrlQuery {
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
+    /// Where TikTok sends the seller back; default: the configured URI.
     pub redirect_uri: Option<String>,
 }
 
@@ -118,8 +120,11 @@ pub async fn auth_url(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code the platform sent back.
     pub code: Option<String>,
+    /// The signed, single-use state issued with the authorization URL.
     pub state: Option<String>,
+    /// Set by the platform when access was refused.
     pub error: Option<String>,
 }
 
@@ -162,7 +167,9 @@ pub async fn auth_callback(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateIntegration {
+    /// The TikTok Shop authorization code.
     pub auth_code: String,
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
@@ -211,6 +218,7 @@ pub async fn create_integration(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TeamQuery {
+    /// Only this team's connections.
     pub team_id: Option<String>,
 }
 
@@ -290,6 +298,7 @@ pub async fn integration_status(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ForceQuery {
+    /// Refresh even when not due.
     pub force: Option<bool>,
 }
 

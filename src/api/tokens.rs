@@ -103,9 +103,13 @@ async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Va
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this provider: facebook, tiktok_shop, google.
     pub provider: Option<String>,
+    /// Only this team's connections.
     pub team_id: Option<String>,
+    /// Only this health: healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required.
     pub health: Option<String>,
+    /// Only this kind: user, page, system_user, shop, ads.
     pub kind: Option<String>,
 }
 
@@ -228,6 +232,7 @@ pub async fn health(
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ForceQuery {
+    /// Refresh even when not due.
     pub force: Option<bool>,
 }
 
@@ -265,7 +270,9 @@ pub async fn refresh(
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SweepQuery {
+    /// Wait for the sweep to finish (default true); false answers 202 with the run id.
     pub wait: Option<bool>,
+    /// Only this provider: facebook, tiktok_shop, google.
     pub provider: Option<String>,
 }
 

@@ -6,7 +6,14 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::helpers::TestApp;
+use std::sync::Arc;
+
+use tokenkeeper::clock::OffsetClock;
+
+use crate::helpers::{TestApp, page_connection, test_cipher, test_settings};
+
+const ADMIN_KEY: &str = "openapi-admin-key-0123456789";
+const INTERNAL_KEY: &str = "openapi-internal-key-0123456789";
 
 /// The router's source: routes are read from it, so the check cannot drift.
 const ROUTER_SOURCE: &str = include_str!("../../src/api/mod.rs");
@@ -255,6 +262,10 @@ async fn every_documented_example_validates_against_its_schema() {
             for (media, m) in content {
                 if let Some(example) = m.get("example") {
                     checked += 1;
+                    if !m["schema"].is_object() {
+                        failures.push(format!("{name} {which} {media}: example without a schema"));
+                        continue;
+                    }
                     let mut errors = Vec::new();
                     validate(&spec, &m["schema"], example, "$", &mut errors);
                     for e in errors {
@@ -265,6 +276,202 @@ async fn every_documented_example_validates_against_its_schema() {
         }
     }
     assert!(checked > 60, "only {checked} examples found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    app.stop().await;
+}
+
+/// What the running app answers fits what the document says it answers.
+#[tokio::test]
+async fn live_answers_fit_their_documented_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(
+        dir.path(),
+        &[
+            ("TOKENKEEPER_ADMIN_API_KEY", ADMIN_KEY),
+            ("TOKENKEEPER_INTERNAL_API_KEY", INTERNAL_KEY),
+        ],
+    );
+    let mut app = TestApp::spawn_with(settings, Arc::new(OffsetClock::default())).await;
+    app.keep_dir(dir);
+    let conn = page_connection(&test_cipher(), "104729381234567", "EAAB-openapi-live-check");
+    let id = conn.id.clone();
+    app.store.put(conn).await.unwrap();
+    let spec = spec(&app).await;
+
+    let run: Value = app
+        .client
+        .post(app.url("/internal/scheduled-refresh"))
+        .header("X-API-Key", INTERNAL_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = run["run"]["id"].as_str().expect("a run id").to_string();
+
+    // (method, documented path, actual path, key, expected status)
+    let calls = [
+        ("get", "/healthz", "/healthz".to_string(), None, 200),
+        ("get", "/readyz", "/readyz".to_string(), None, 200),
+        (
+            "get",
+            "/tokens",
+            "/tokens".to_string(),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        ("get", "/tokens", "/tokens".to_string(), None, 401),
+        (
+            "get",
+            "/tokens",
+            "/tokens".to_string(),
+            Some("nope-nope-nope"),
+            403,
+        ),
+        (
+            "get",
+            "/tokens",
+            "/tokens?health=bogus".to_string(),
+            Some(ADMIN_KEY),
+            400,
+        ),
+        (
+            "get",
+            "/tokens/health",
+            "/tokens/health".to_string(),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/facebook/tokens",
+            "/facebook/tokens".to_string(),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/facebook/tokens/{id}",
+            format!("/facebook/tokens/{id}"),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/facebook/tokens/{id}",
+            "/facebook/tokens/nope".to_string(),
+            Some(ADMIN_KEY),
+            404,
+        ),
+        (
+            "get",
+            "/facebook/pages/{page_id}/token-status",
+            "/facebook/pages/104729381234567/token-status".to_string(),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/facebook/check-permissions",
+            format!("/facebook/check-permissions?connection_id={id}&required=read_insights"),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/tokens/{id}/access-token",
+            format!("/tokens/{id}/access-token"),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/facebook/available_metrics",
+            "/facebook/available_metrics".to_string(),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/tiktok/integrations",
+            "/tiktok/integrations".to_string(),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/tiktok/health",
+            "/tiktok/health".to_string(),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/exports",
+            "/exports".to_string(),
+            Some(ADMIN_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/internal/refresh-runs",
+            "/internal/refresh-runs".to_string(),
+            Some(INTERNAL_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/internal/refresh-runs/{run_id}",
+            format!("/internal/refresh-runs/{run_id}"),
+            Some(INTERNAL_KEY),
+            200,
+        ),
+        (
+            "get",
+            "/facebook/internal/refresh-runs/{run_id}",
+            format!("/facebook/internal/refresh-runs/{run_id}"),
+            Some(INTERNAL_KEY),
+            200,
+        ),
+        (
+            "post",
+            "/tiktok/internal/cleanup",
+            "/tiktok/internal/cleanup".to_string(),
+            Some(INTERNAL_KEY),
+            409,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, documented, actual, key, status) in calls {
+        let mut request = match method {
+            "post" => app.client.post(app.url(&actual)),
+            _ => app.client.get(app.url(&actual)),
+        };
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        let r = request.send().await.unwrap();
+        let name = format!("{} {actual}", method.to_uppercase());
+        if r.status() != status {
+            failures.push(format!("{name}: answered {} not {status}", r.status()));
+            continue;
+        }
+        let body: Value = r.json().await.unwrap();
+        let Some(response) = spec["paths"][documented][method]["responses"].get(status.to_string())
+        else {
+            failures.push(format!("{name}: status {status} is not documented"));
+            continue;
+        };
+        let schema = &resolve(&spec, response)["content"]["application/json"]["schema"];
+        if !schema.is_object() {
+            failures.push(format!("{name}: no JSON schema documented for {status}"));
+            continue;
+        }
+        let mut errors = Vec::new();
+        validate(&spec, schema, &body, "$", &mut errors);
+        failures.extend(errors.into_iter().map(|e| format!("{name} {status}: {e}")));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     app.stop().await;
 }
