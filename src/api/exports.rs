@@ -50,7 +50,7 @@ fn query_params(q: Map<String, Value>) -> Value {
     path = "/facebook/post_metrics_csv",
     operation_id = "facebook_post_metrics_csv",
     tags = ["facebook", "exports"],
-    summary = "`GET /facebook/post_metrics` as CSV",
+    summary = "GET /facebook/post_metrics as CSV",
     description = "The rows of `GET /facebook/post_metrics` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
     params(PageMetricsQuery),
     responses(
@@ -73,7 +73,7 @@ pub async fn post_metrics_csv(
     path = "/facebook/reel_metrics_csv",
     operation_id = "facebook_reel_metrics_csv",
     tags = ["facebook", "exports"],
-    summary = "`GET /facebook/reel_metrics` as CSV",
+    summary = "GET /facebook/reel_metrics as CSV",
     description = "The rows of `GET /facebook/reel_metrics` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
     params(PageMetricsQuery),
     responses(
@@ -96,7 +96,7 @@ pub async fn reel_metrics_csv(
     path = "/facebook/business_post_insights_csv",
     operation_id = "facebook_business_post_insights_csv",
     tags = ["facebook", "exports"],
-    summary = "`GET /facebook/business_post_insights` as CSV",
+    summary = "GET /facebook/business_post_insights as CSV",
     description = "The rows of `GET /facebook/business_post_insights` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
     params(BusinessQuery),
     responses(
@@ -119,7 +119,7 @@ pub async fn business_post_insights_csv(
     path = "/facebook/business_posts_and_reels_insights_csv",
     operation_id = "facebook_business_posts_and_reels_insights_csv",
     tags = ["facebook", "exports"],
-    summary = "`GET /facebook/business_posts_and_reels_insights` as CSV",
+    summary = "GET /facebook/business_posts_and_reels_insights as CSV",
     description = "The rows of `GET /facebook/business_posts_and_reels_insights` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
     params(BusinessQuery),
     responses(
@@ -148,7 +148,7 @@ pub async fn business_posts_and_reels_insights_csv(
     path = "/facebook/campaign_metrics_csv",
     operation_id = "facebook_campaign_metrics_csv",
     tags = ["facebook", "exports"],
-    summary = "`POST /facebook/campaign_metrics` as CSV",
+    summary = "POST /facebook/campaign_metrics as CSV",
     description = "The rows of `POST /facebook/campaign_metrics` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
     request_body(content = CampaignMetricsRequest, example = json!(ex::campaign_metrics_request())),
     responses(
