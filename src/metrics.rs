@@ -271,6 +271,22 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 
 /// `GET /metrics`: the recorder's families, then the gauges computed from
 /// this application's store and clients.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tags = ["health"],
+    summary = "Prometheus metrics",
+    description = "Prometheus text format: refresh attempts, upstream latency, connections by health, \
+soonest expiry, sweeps, rate-limit usage, webhook deliveries, HTTP requests (docs/metrics.md). \
+Public unless `metrics.require_key` is set, then it needs a key with the `internal` scope.",
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4",
+         body = String, example = "# TYPE tokenkeeper_connections gauge\ntokenkeeper_connections{provider=\"facebook\",health=\"healthy\"} 3\n"),
+        (status = 401, response = crate::api::schemas::responses::Unauthorized),
+        (status = 403, response = crate::api::schemas::responses::Forbidden)
+    ),
+)]
 pub async fn scrape(State(state): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
     if state.settings.metrics.require_key {
         Caller::from_request_parts(&mut parts, &state)

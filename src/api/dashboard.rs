@@ -22,10 +22,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 /// `GET /dashboard` and its two assets under `/dashboard/`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route(
-            "/dashboard",
-            get(|| asset("text/html; charset=utf-8", INDEX_HTML)),
-        )
+        .route("/dashboard", get(page))
         .route(
             "/dashboard/dashboard.css",
             get(|| asset("text/css; charset=utf-8", DASHBOARD_CSS)),
@@ -34,6 +31,23 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/dashboard/dashboard.js",
             get(|| asset("text/javascript; charset=utf-8", DASHBOARD_JS)),
         )
+}
+
+/// The dashboard page.
+#[utoipa::path(
+    get,
+    path = "/dashboard",
+    operation_id = "dashboard",
+    tags = ["health"],
+    summary = "Health dashboard",
+    description = "An HTML page listing every connection with its health, banners for connections that \
+need reconnecting or are about to lapse, and recent refresh runs. It asks for an API key once and keeps it \
+in the browser session; it never shows token values.",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String,
+               example = "<!doctype html>..."))
+)]
+pub async fn page() -> impl IntoResponse {
+    asset("text/html; charset=utf-8", INDEX_HTML).await
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

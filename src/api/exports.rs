@@ -12,10 +12,14 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::insights::access;
+use super::schemas::{self as s, responses as r};
 use crate::export::jobs::ExportJob;
+use crate::insights::campaigns::CampaignMetricsRequest;
 use crate::insights::export_source::{ACCESS_PARAM, leading_columns};
+use crate::insights::posts::{BusinessQuery, PageMetricsQuery};
 
 /// Streams the rows of insights endpoint `kind` as a CSV attachment.
 pub async fn csv(
@@ -41,6 +45,21 @@ fn query_params(q: Map<String, Value>) -> Value {
     Value::Object(q.into_iter().filter(|(k, _)| k != "refresh").collect())
 }
 
+#[utoipa::path(
+    get,
+    path = "/facebook/post_metrics_csv",
+    operation_id = "facebook_post_metrics_csv",
+    tags = ["facebook", "exports"],
+    summary = "GET /facebook/post_metrics as CSV",
+    description = "The rows of `GET /facebook/post_metrics` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
+    params(PageMetricsQuery),
+    responses(
+        (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn post_metrics_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -49,6 +68,21 @@ pub async fn post_metrics_csv(
     csv(&state, &caller, "post_metrics", query_params(q)).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/facebook/reel_metrics_csv",
+    operation_id = "facebook_reel_metrics_csv",
+    tags = ["facebook", "exports"],
+    summary = "GET /facebook/reel_metrics as CSV",
+    description = "The rows of `GET /facebook/reel_metrics` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
+    params(PageMetricsQuery),
+    responses(
+        (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn reel_metrics_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +91,21 @@ pub async fn reel_metrics_csv(
     csv(&state, &caller, "reel_metrics", query_params(q)).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/facebook/business_post_insights_csv",
+    operation_id = "facebook_business_post_insights_csv",
+    tags = ["facebook", "exports"],
+    summary = "GET /facebook/business_post_insights as CSV",
+    description = "The rows of `GET /facebook/business_post_insights` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
+    params(BusinessQuery),
+    responses(
+        (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn business_post_insights_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,6 +114,21 @@ pub async fn business_post_insights_csv(
     csv(&state, &caller, "business_post_insights", query_params(q)).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/facebook/business_posts_and_reels_insights_csv",
+    operation_id = "facebook_business_posts_and_reels_insights_csv",
+    tags = ["facebook", "exports"],
+    summary = "GET /facebook/business_posts_and_reels_insights as CSV",
+    description = "The rows of `GET /facebook/business_posts_and_reels_insights` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
+    params(BusinessQuery),
+    responses(
+        (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn business_posts_and_reels_insights_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,6 +143,21 @@ pub async fn business_posts_and_reels_insights_csv(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/facebook/campaign_metrics_csv",
+    operation_id = "facebook_campaign_metrics_csv",
+    tags = ["facebook", "exports"],
+    summary = "POST /facebook/campaign_metrics as CSV",
+    description = "The rows of `POST /facebook/campaign_metrics` as a CSV attachment (streamed from a spool file). Takes the same parameters. Scope `insights:read`.",
+    request_body(content = CampaignMetricsRequest, example = json!(ex::campaign_metrics_request())),
+    responses(
+        (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn campaign_metrics_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,11 +166,14 @@ pub async fn campaign_metrics_csv(
     csv(&state, &caller, "campaign_metrics", body).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateExport {
+    /// The insights endpoint to export: post_metrics, reel_metrics, business_post_insights, business_posts_and_reels_insights, campaign_metrics, google_campaign_metrics.
     pub kind: String,
     #[serde(default)]
+    /// That endpoint's parameters (its query or body fields), as an object.
     pub params: Value,
+    /// Only `csv` (the default).
     pub format: Option<String>,
 }
 
@@ -111,6 +193,21 @@ fn view(job: &ExportJob) -> Value {
 }
 
 /// `POST /exports`: 202 with the job.
+#[utoipa::path(
+    post,
+    path = "/exports",
+    operation_id = "exports_create",
+    tags = ["exports"],
+    summary = "Start an async export",
+    description = "Queues an export of an insights endpoint (`kind`, e.g. `post_metrics`) with that endpoint's parameters; answers 202 with the job. Poll `GET /exports/{id}`, then download. Scope `exports`.",
+    request_body(content = CreateExport, example = json!(ex::export_request())),
+    responses(
+        (status = 202, description = "Queued", body = s::ExportJobSchema, example = json!(ex::export_queued())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 422, response = r::Unprocessable), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,6 +234,19 @@ pub async fn create(
 }
 
 /// `GET /exports`: the caller's exports.
+#[utoipa::path(
+    get,
+    path = "/exports",
+    operation_id = "exports_list",
+    tags = ["exports"],
+    summary = "The caller's exports",
+    description = "Exports created by the calling key (every export for the admin key). Scope `exports`.",
+    responses(
+        (status = 200, description = "OK", body = s::ExportList, example = json!(ex::export_list())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+    ),
+    security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Exports)?;
     let owner = (caller.key_id != "admin").then_some(caller.key_id.as_str());
@@ -154,6 +264,21 @@ fn job_for(state: &AppState, caller: &Caller, id: &str) -> Result<ExportJob, Api
 }
 
 /// `GET /exports/{id}`: status, progress, rows, error.
+#[utoipa::path(
+    get,
+    path = "/exports/{id}",
+    operation_id = "exports_get",
+    tags = ["exports"],
+    summary = "One export",
+    description = "Status, progress, rows and error; `download_url` once completed. Readable by the key that created it or the admin key. Scope `exports`.",
+    params(("id" = String, Path, description = "The export id", example = "exp_1a2b3c4d")),
+    responses(
+        (status = 200, description = "OK", body = s::ExportJobSchema, example = json!(ex::export_completed())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound)
+    ),
+    security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -163,6 +288,21 @@ pub async fn get(
 }
 
 /// `GET /exports/{id}/download`: the finished file.
+#[utoipa::path(
+    get,
+    path = "/exports/{id}/download",
+    operation_id = "exports_download",
+    tags = ["exports"],
+    summary = "Download a finished export",
+    description = "The CSV file of a completed export; 409 while it is queued or running. Scope `exports`.",
+    params(("id" = String, Path, description = "The export id", example = "exp_1a2b3c4d")),
+    responses(
+        (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict)
+    ),
+    security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
+)]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,

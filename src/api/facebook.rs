@@ -13,17 +13,36 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery, check_token_input};
+use super::schemas::{self as s, responses as r};
 use crate::secret::Secret;
 use crate::store::{Connection, ConnectionKind, Provider};
 use crate::tokens::{ConnectionFilter, Health, SweepFilter};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TeamQuery {
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
 /// `GET /facebook/auth/url`: the Login dialog URL with a signed, single-use state.
+#[utoipa::path(
+    get,
+    path = "/facebook/auth/url",
+    operation_id = "facebook_auth_url",
+    tags = ["facebook"],
+    summary = "Facebook Login dialog URL",
+    description = "The Facebook Login dialog URL with a signed, expiring, single-use `state`. Send the user there; Facebook redirects to `/facebook/auth/callback`. Scope `tokens:admin`.",
+    params(TeamQuery),
+    responses(
+        (status = 200, description = "OK", body = s::AuthUrlResponse, example = json!(ex::facebook_auth_url())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
 pub async fn auth_url(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,16 +61,34 @@ pub async fn auth_url(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code the platform sent back.
     pub code: Option<String>,
+    /// The signed, single-use state issued with the authorization URL.
     pub state: Option<String>,
+    /// Set by the platform when access was refused.
     pub error: Option<String>,
+    /// The platform's explanation of `error`.
     pub error_description: Option<String>,
 }
 
 /// `GET /facebook/auth/callback`: the browser comes back from the dialog.
 /// Public: the signed state is its authentication.
+#[utoipa::path(
+    get,
+    path = "/facebook/auth/callback",
+    operation_id = "facebook_auth_callback",
+    tags = ["facebook"],
+    summary = "Facebook OAuth callback",
+    description = "Where the browser comes back from the Login dialog. Public: the signed `state` is its authentication. Stores the user connection and one connection per page, and answers with their facts.",
+    params(CallbackQuery),
+    responses(
+        (status = 200, description = "OK", body = s::ConnectedResponse, example = json!(ex::connected())),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+)]
 pub async fn auth_callback(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CallbackQuery>,
@@ -83,13 +120,30 @@ pub async fn auth_callback(
     Ok(Json(connected(&state, &connections)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExchangeBody {
+    /// The token to store; checked for plausibility, never logged.
     pub access_token: String,
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
 /// `POST /facebook/auth/exchange`: connect from a short-lived user token.
+#[utoipa::path(
+    post,
+    path = "/facebook/auth/exchange",
+    operation_id = "facebook_auth_exchange",
+    tags = ["facebook"],
+    summary = "Connect from a short-lived user token",
+    description = "Exchanges a short-lived user token for a long-lived one and stores the user and its pages. A token that is empty, has whitespace or is implausibly short or long is refused with 400 naming `access_token`. Scope `tokens:admin`.",
+    request_body(content = ExchangeBody, example = json!(ex::exchange_request())),
+    responses(
+        (status = 200, description = "OK", body = s::ConnectedResponse, example = json!(ex::connected())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
 pub async fn auth_exchange(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,14 +159,32 @@ pub async fn auth_exchange(
     Ok(Json(connected(&state, &connections)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BusinessTokenBody {
+    /// The token to store; checked for plausibility, never logged.
     pub access_token: String,
+    /// A name to show for the connection.
     pub label: Option<String>,
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
 /// `POST /facebook/business-tokens`: register a system-user token.
+#[utoipa::path(
+    post,
+    path = "/facebook/business-tokens",
+    operation_id = "facebook_register_business_token",
+    tags = ["facebook"],
+    summary = "Register a business (system-user) token",
+    description = "Validates a system-user token with `debug_token` and stores it. Scope `tokens:admin`.",
+    request_body(content = BusinessTokenBody, example = json!(ex::business_token_request())),
+    responses(
+        (status = 201, description = "Registered", body = s::ConnectionEnvelope, example = json!(ex::connection())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
 pub async fn register_business_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,14 +210,33 @@ fn connected(state: &AppState, connections: &[Arc<Connection>]) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this team's connections.
     pub team_id: Option<String>,
+    /// Only this health: healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required.
     pub health: Option<String>,
+    /// Only this kind: user, page, system_user, shop, ads.
     pub kind: Option<String>,
 }
 
 /// `GET /facebook/tokens`: connections' facts, never token values.
+#[utoipa::path(
+    get,
+    path = "/facebook/tokens",
+    operation_id = "facebook_list_tokens",
+    tags = ["facebook", "tokens"],
+    summary = "List Facebook connections",
+    description = "Facebook connections the key may see: facts only, never token values. Scope `tokens:read`.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = s::ConnectionList, example = json!(ex::connection_list())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,6 +285,21 @@ pub fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<Connec
 }
 
 /// `GET /facebook/tokens/{id}`.
+#[utoipa::path(
+    get,
+    path = "/facebook/tokens/{id}",
+    operation_id = "facebook_get_token",
+    tags = ["facebook", "tokens"],
+    summary = "One connection",
+    description = "A connection's facts. Scope `tokens:read`.",
+    params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
+    responses(
+        (status = 200, description = "OK", body = s::ConnectionEnvelope, example = json!(ex::connection())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn get_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -205,6 +311,21 @@ pub async fn get_token(
 }
 
 /// `GET /facebook/pages/{page_id}/token-status`.
+#[utoipa::path(
+    get,
+    path = "/facebook/pages/{page_id}/token-status",
+    operation_id = "facebook_page_token_status",
+    tags = ["facebook", "tokens"],
+    summary = "Token status of a page",
+    description = "The health of the connection that serves a Facebook page, and whether it is usable. Scope `tokens:read`.",
+    params(("page_id" = String, Path, description = "The Facebook page id", example = "104729381234567")),
+    responses(
+        (status = 200, description = "OK", body = s::PageTokenStatus, example = json!(ex::page_token_status())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn page_token_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -241,6 +362,21 @@ async fn refresh(
 }
 
 /// `POST /facebook/tokens/{id}/refresh`: refresh if due.
+#[utoipa::path(
+    post,
+    path = "/facebook/tokens/{id}/refresh",
+    operation_id = "facebook_refresh_token",
+    tags = ["facebook", "tokens"],
+    summary = "Refresh if due",
+    description = "Refreshes the connection if it is due (`refreshed: false` otherwise). Scope `tokens:refresh`.",
+    params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
+    responses(
+        (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:refresh"]), ("bearer" = ["tokens:refresh"])),
+)]
 pub async fn refresh_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -250,6 +386,21 @@ pub async fn refresh_token(
 }
 
 /// `POST /facebook/tokens/{id}/force-refresh`: refresh now.
+#[utoipa::path(
+    post,
+    path = "/facebook/tokens/{id}/force-refresh",
+    operation_id = "facebook_force_refresh_token",
+    tags = ["facebook", "tokens"],
+    summary = "Refresh now",
+    description = "Refreshes the connection now, due or not. Scope `tokens:refresh`.",
+    params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
+    responses(
+        (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:refresh"]), ("bearer" = ["tokens:refresh"])),
+)]
 pub async fn force_refresh_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -259,6 +410,21 @@ pub async fn force_refresh_token(
 }
 
 /// `DELETE /facebook/tokens/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/facebook/tokens/{id}",
+    operation_id = "facebook_delete_token",
+    tags = ["facebook", "tokens"],
+    summary = "Delete a connection",
+    description = "Removes the connection and its secrets. Scope `tokens:admin`.",
+    params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
 pub async fn delete_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -270,9 +436,12 @@ pub async fn delete_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConnectionQuery {
+    /// The connection to inspect (required).
     pub connection_id: Option<String>,
+    /// Comma-separated permissions to check; default: the configured scopes.
     pub required: Option<String>,
 }
 
@@ -283,6 +452,21 @@ fn connection_id(q: &ConnectionQuery) -> Result<&str, ApiError> {
 }
 
 /// `GET /facebook/debug_token?connection_id=`: what Facebook says of the token.
+#[utoipa::path(
+    get,
+    path = "/facebook/debug_token",
+    operation_id = "facebook_debug_token",
+    tags = ["facebook", "tokens"],
+    summary = "What Facebook says of a token",
+    description = "Calls Facebook `debug_token` for the connection's token. Scope `tokens:read`.",
+    params(ConnectionQuery),
+    responses(
+        (status = 200, description = "OK", body = s::DebugTokenResponse, example = json!(ex::debug_token())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn debug_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -307,6 +491,21 @@ pub async fn debug_token(
 }
 
 /// `GET /facebook/check-permissions?connection_id=&required=a,b`.
+#[utoipa::path(
+    get,
+    path = "/facebook/check-permissions",
+    operation_id = "facebook_check_permissions",
+    tags = ["facebook", "tokens"],
+    summary = "Granted against required permissions",
+    description = "Compares the connection's granted permissions with `required` (comma-separated; default: the configured scopes). Scope `tokens:read`.",
+    params(ConnectionQuery),
+    responses(
+        (status = 200, description = "OK", body = s::PermissionCheck, example = json!(ex::permission_check())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn check_permissions(
     State(state): State<AppState>,
     caller: Caller,
@@ -336,14 +535,31 @@ pub async fn check_permissions(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExtendBody {
+    /// Permissions to ask for again; default: the configured scopes.
     pub scopes: Option<Vec<String>>,
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
 /// `POST /facebook/extend-permissions`: a dialog URL that asks again for
 /// declined permissions (`auth_type=rerequest`).
+#[utoipa::path(
+    post,
+    path = "/facebook/extend-permissions",
+    operation_id = "facebook_extend_permissions",
+    tags = ["facebook"],
+    summary = "Ask again for declined permissions",
+    description = "A Login dialog URL with `auth_type=rerequest` for `scopes` (default: the configured scopes). Scope `tokens:admin`.",
+    request_body(content = ExtendBody, example = json!(ex::extend_request())),
+    responses(
+        (status = 200, description = "OK", body = s::ExtendPermissionsResponse, example = json!(ex::extend_permissions())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 422, response = r::Unprocessable), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
 pub async fn extend_permissions(
     State(state): State<AppState>,
     caller: Caller,
@@ -372,12 +588,30 @@ pub async fn extend_permissions(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SweepQuery {
+    /// Wait for the sweep to finish (default true); false answers 202 with the run id.
     pub wait: Option<bool>,
 }
 
 /// `POST /facebook/internal/scheduled-refresh`: run a sweep now.
+#[utoipa::path(
+    post,
+    path = "/facebook/internal/scheduled-refresh",
+    operation_id = "facebook_scheduled_refresh",
+    tags = ["facebook", "internal"],
+    summary = "Run a Facebook sweep now",
+    description = "Refreshes every due Facebook connection and checks the others, as the scheduler does. Takes the internal key (scope `internal`). Answers with the run when `wait` (default), else 202 with its id; 409 `run_in_progress` names a sweep already running.",
+    params(SweepQuery),
+    responses(
+        (status = 200, description = "The finished run", body = s::RunEnvelope, example = json!(ex::run())),
+        (status = 202, description = "Started; poll the run", body = s::RunStarted, example = json!(ex::run_started())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict)
+    ),
+    security(("api_key" = ["internal"]), ("bearer" = ["internal"])),
+)]
 pub async fn scheduled_refresh(
     State(state): State<AppState>,
     caller: Caller,
@@ -423,6 +657,21 @@ pub async fn run_sweep(
 }
 
 /// `GET /facebook/internal/refresh-runs/{run_id}`.
+#[utoipa::path(
+    get,
+    path = "/facebook/internal/refresh-runs/{run_id}",
+    operation_id = "facebook_refresh_run",
+    tags = ["facebook", "internal"],
+    summary = "One refresh run",
+    description = "The record of one sweep. Takes the internal key (scope `internal`). The same run is served at `/internal/refresh-runs/{run_id}`.",
+    params(("run_id" = String, Path, description = "The refresh run id", example = "run_5c1e")),
+    responses(
+        (status = 200, description = "OK", body = s::RunEnvelope, example = json!(ex::run())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound)
+    ),
+    security(("api_key" = ["internal"]), ("bearer" = ["internal"])),
+)]
 pub async fn refresh_run(
     State(state): State<AppState>,
     caller: Caller,

@@ -12,8 +12,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::insights::{RefreshQuery, access};
+use super::schemas::{self as s, responses as r};
 use crate::insights::google::{GoogleCampaignsQuery, GoogleMetricsRequest};
 use crate::providers::google::{GoogleOAuth, connect};
 
@@ -25,14 +27,31 @@ fn oauth(state: &AppState) -> Result<&Arc<GoogleOAuth>, ApiError> {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthUrlQuery {
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
     /// The Google Ads customer the connection is for.
     pub customer_id: Option<String>,
 }
 
 /// `GET /google/auth/url`: consent with offline access and a signed state.
+#[utoipa::path(
+    get,
+    path = "/google/auth/url",
+    operation_id = "google_auth_url",
+    tags = ["google"],
+    summary = "Google consent URL",
+    description = "The consent URL with offline access and a signed, single-use `state`; Google redirects to `/google/auth/callback`. Scope `tokens:admin`.",
+    params(AuthUrlQuery),
+    responses(
+        (status = 200, description = "OK", body = s::AuthUrlResponse, example = json!(ex::google_auth_url())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
 pub async fn auth_url(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,14 +84,31 @@ pub async fn auth_url(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code the platform sent back.
     pub code: Option<String>,
+    /// The signed, single-use state issued with the authorization URL.
     pub state: Option<String>,
+    /// Set by the platform when access was refused.
     pub error: Option<String>,
 }
 
 /// `GET /google/auth/callback`: public; the signed state authenticates it.
+#[utoipa::path(
+    get,
+    path = "/google/auth/callback",
+    operation_id = "google_auth_callback",
+    tags = ["google"],
+    summary = "Google OAuth callback",
+    description = "Where the browser comes back from consent. Public: the signed `state` is its authentication. Stores the Google Ads connection.",
+    params(CallbackQuery),
+    responses(
+        (status = 200, description = "OK", body = s::ConnectionEnvelope, example = json!(ex::google_connection())),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+)]
 pub async fn auth_callback(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CallbackQuery>,
@@ -105,6 +141,21 @@ pub async fn auth_callback(
 }
 
 /// `GET /google/campaigns?customer_id=`.
+#[utoipa::path(
+    get,
+    path = "/google/campaigns",
+    operation_id = "google_campaigns",
+    tags = ["google", "insights"],
+    summary = "Google Ads campaigns",
+    description = "A customer's campaigns. Scope `insights:read`.",
+    params(GoogleCampaignsQuery),
+    responses(
+        (status = 200, description = "OK", body = s::GoogleCampaignList, example = json!(ex::google_campaigns())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn campaigns(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,6 +172,22 @@ pub async fn campaigns(
 }
 
 /// `POST /google/campaign_metrics`.
+#[utoipa::path(
+    post,
+    path = "/google/campaign_metrics",
+    operation_id = "google_campaign_metrics",
+    tags = ["google", "insights"],
+    summary = "Google Ads campaign metrics",
+    description = "Rows and totals for a date range (cached; `refresh=true` bypasses the cache). Scope `insights:read`.",
+    params(RefreshQuery),
+    request_body(content = GoogleMetricsRequest, example = json!(ex::google_metrics_request())),
+    responses(
+        (status = 200, description = "OK", body = s::GoogleMetricsAnswer, example = json!(ex::google_metrics())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn campaign_metrics(
     State(state): State<AppState>,
     caller: Caller,
@@ -151,6 +218,21 @@ pub async fn campaign_metrics(
 }
 
 /// `POST /google/campaign_metrics_csv`.
+#[utoipa::path(
+    post,
+    path = "/google/campaign_metrics_csv",
+    operation_id = "google_campaign_metrics_csv",
+    tags = ["google", "exports"],
+    summary = "Google Ads campaign metrics as CSV",
+    description = "The rows of `POST /google/campaign_metrics` as a CSV attachment. Scope `insights:read`.",
+    request_body(content = GoogleMetricsRequest, example = json!(ex::google_metrics_request())),
+    responses(
+        (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn campaign_metrics_csv(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,12 +10,15 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
+use super::schemas::{self as s, responses as r};
 use crate::insights::campaigns::{CampaignMetricsRequest, CampaignsQuery};
 use crate::insights::posts::{BusinessQuery, PageMetricsQuery};
 use crate::insights::{Access, metrics};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RefreshQuery {
     /// Bypass the cache.
     pub refresh: Option<bool>,
@@ -37,12 +40,40 @@ fn key(endpoint: &str, params: &impl serde::Serialize, caller: &Caller) -> Strin
 }
 
 /// `GET /facebook/available_metrics`.
+#[utoipa::path(
+    get,
+    path = "/facebook/available_metrics",
+    operation_id = "facebook_available_metrics",
+    tags = ["facebook", "insights"],
+    summary = "The metric registry",
+    description = "Which metrics campaigns, posts, reels and pages accept, the breakdowns, and each retired metric with its replacement. Scope `insights:read`.",
+    responses(
+        (status = 200, description = "OK", body = s::MetricsCatalogue, example = json!(ex::metrics_catalogue())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn available_metrics(caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::InsightsRead)?;
     Ok(Json(metrics::catalogue()))
 }
 
 /// `GET /facebook/campaigns`.
+#[utoipa::path(
+    get,
+    path = "/facebook/campaigns",
+    operation_id = "facebook_campaigns",
+    tags = ["facebook", "insights"],
+    summary = "An ad account's campaigns",
+    description = "Campaigns of an ad account, paged with `after`. Scope `insights:read`.",
+    params(CampaignsQuery),
+    responses(
+        (status = 200, description = "OK", body = s::CampaignList, example = json!(ex::campaign_list())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn campaigns(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,6 +84,22 @@ pub async fn campaigns(
 }
 
 /// `POST /facebook/campaign_metrics`.
+#[utoipa::path(
+    post,
+    path = "/facebook/campaign_metrics",
+    operation_id = "facebook_campaign_metrics",
+    tags = ["facebook", "insights"],
+    summary = "Campaign insights",
+    description = "Rows and totals for a date range; long ranges run as an async report. Retired or unknown metrics are refused with 422 `invalid_metrics`, each named with its replacement. Cached; `refresh=true` bypasses the cache. Scope `insights:read`.",
+    params(RefreshQuery),
+    request_body(content = CampaignMetricsRequest, example = json!(ex::campaign_metrics_request())),
+    responses(
+        (status = 200, description = "OK", body = s::CampaignMetricsAnswer, example = json!(ex::campaign_metrics())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn campaign_metrics(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,6 +143,21 @@ fn page_key<'a>(q: &'a PageMetricsQuery) -> PageKey<'a> {
 }
 
 /// `GET /facebook/post_metrics`.
+#[utoipa::path(
+    get,
+    path = "/facebook/post_metrics",
+    operation_id = "facebook_post_metrics",
+    tags = ["facebook", "insights"],
+    summary = "Post insights of a page",
+    description = "Metrics of each post of a page in a date range. A metric Facebook rejects is dropped and listed in `dropped_metrics`. Cached; `refresh=true` bypasses the cache. Scope `insights:read`.",
+    params(RefreshQuery, PageMetricsQuery),
+    responses(
+        (status = 200, description = "OK", body = s::PageInsightsAnswer, example = json!(ex::page_insights())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn post_metrics(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,6 +178,21 @@ pub async fn post_metrics(
 }
 
 /// `GET /facebook/reel_metrics`.
+#[utoipa::path(
+    get,
+    path = "/facebook/reel_metrics",
+    operation_id = "facebook_reel_metrics",
+    tags = ["facebook", "insights"],
+    summary = "Reel insights of a page",
+    description = "Metrics of each reel of a page in a date range. Cached; `refresh=true` bypasses the cache. Scope `insights:read`.",
+    params(RefreshQuery, PageMetricsQuery),
+    responses(
+        (status = 200, description = "OK", body = s::PageInsightsAnswer, example = json!(ex::page_insights())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn reel_metrics(
     State(state): State<AppState>,
     caller: Caller,
@@ -146,6 +223,21 @@ fn business_key(q: &BusinessQuery) -> Value {
 }
 
 /// `GET /facebook/business_post_insights`.
+#[utoipa::path(
+    get,
+    path = "/facebook/business_post_insights",
+    operation_id = "facebook_business_post_insights",
+    tags = ["facebook", "insights"],
+    summary = "Post insights of every page of a business",
+    description = "Posts of every page the business token reaches, read concurrently; a failing page is reported in `pages`, not fatal. Scope `insights:read`.",
+    params(RefreshQuery, BusinessQuery),
+    responses(
+        (status = 200, description = "OK", body = s::BusinessInsightsAnswer, example = json!(ex::business_insights())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn business_post_insights(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,6 +258,21 @@ pub async fn business_post_insights(
 }
 
 /// `GET /facebook/business_posts_and_reels_insights`.
+#[utoipa::path(
+    get,
+    path = "/facebook/business_posts_and_reels_insights",
+    operation_id = "facebook_business_posts_and_reels_insights",
+    tags = ["facebook", "insights"],
+    summary = "Post and reel insights of every page of a business",
+    description = "As `business_post_insights`, with reels (`reel_metrics`). Scope `insights:read`.",
+    params(RefreshQuery, BusinessQuery),
+    responses(
+        (status = 200, description = "OK", body = s::BusinessInsightsAnswer, example = json!(ex::business_insights())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn business_posts_and_reels_insights(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,6 +297,21 @@ pub async fn business_posts_and_reels_insights(
 }
 
 /// `GET /facebook/check_business_pages_access`.
+#[utoipa::path(
+    get,
+    path = "/facebook/check_business_pages_access",
+    operation_id = "facebook_check_business_pages_access",
+    tags = ["facebook", "insights"],
+    summary = "Which pages' insights can be read",
+    description = "Each page the business token reaches, whether its insights can be read, and why not. Scope `insights:read`.",
+    params(BusinessQuery),
+    responses(
+        (status = 200, description = "OK", body = s::PagesAccess, example = json!(ex::pages_access())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
+)]
 pub async fn check_business_pages_access(
     State(state): State<AppState>,
     caller: Caller,

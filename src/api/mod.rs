@@ -4,6 +4,7 @@
 pub mod auth;
 mod dashboard;
 pub mod error;
+mod examples;
 mod exports;
 pub mod extract;
 mod facebook;
@@ -11,7 +12,9 @@ mod google;
 mod health;
 mod insights;
 pub mod oauth_state;
+pub mod openapi;
 mod rate_limit;
+pub mod schemas;
 mod tiktok;
 mod tokens;
 
@@ -184,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/google/auth/callback", get(google::auth_callback))
         .merge(dashboard::router())
+        .merge(openapi::routes())
         .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn(crate::metrics::track_http))

@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::facebook::{SweepQuery, run_sweep, visible};
+use super::schemas::{self as s, responses as r};
 use crate::providers::tiktok::{TiktokClient, connect};
 use crate::store::{Connection, Provider};
 use crate::tokens::{ConnectionFilter, Health};
@@ -59,13 +61,31 @@ fn integration(state: &AppState, c: &Connection) -> Value {
     v
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthUrlQuery {
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
+    /// Where TikTok sends the seller back; default: the configured URI.
     pub redirect_uri: Option<String>,
 }
 
 /// `GET /tiktok/auth/url`.
+#[utoipa::path(
+    get,
+    path = "/tiktok/auth/url",
+    operation_id = "tiktok_auth_url",
+    tags = ["tiktok"],
+    summary = "TikTok Shop authorization URL",
+    description = "The seller authorization URL with a signed, single-use `state`; TikTok redirects to `/tiktok/auth/callback`. Scope `tokens:admin`.",
+    params(AuthUrlQuery),
+    responses(
+        (status = 200, description = "OK", body = s::AuthUrlResponse, example = json!(ex::tiktok_auth_url())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
 pub async fn auth_url(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,14 +117,31 @@ pub async fn auth_url(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code the platform sent back.
     pub code: Option<String>,
+    /// The signed, single-use state issued with the authorization URL.
     pub state: Option<String>,
+    /// Set by the platform when access was refused.
     pub error: Option<String>,
 }
 
 /// `GET /tiktok/auth/callback`: public; the signed state authenticates it.
+#[utoipa::path(
+    get,
+    path = "/tiktok/auth/callback",
+    operation_id = "tiktok_auth_callback",
+    tags = ["tiktok"],
+    summary = "TikTok Shop OAuth callback",
+    description = "Where the seller comes back. Public: the signed `state` is its authentication. Stores the shop and answers with the integration.",
+    params(CallbackQuery),
+    responses(
+        (status = 200, description = "OK", body = s::IntegrationEnvelope, example = json!(ex::integration())),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+)]
 pub async fn auth_callback(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CallbackQuery>,
@@ -128,13 +165,30 @@ pub async fn auth_callback(
     Ok(Json(json!({ "integration": integration(&state, &conn) })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateIntegration {
+    /// The TikTok Shop authorization code.
     pub auth_code: String,
+    /// The team the connection will belong to.
     pub team_id: Option<String>,
 }
 
 /// `POST /tiktok/integrations`: connect with an auth code.
+#[utoipa::path(
+    post,
+    path = "/tiktok/integrations",
+    operation_id = "tiktok_create_integration",
+    tags = ["tiktok"],
+    summary = "Connect a shop with an auth code",
+    description = "Exchanges a TikTok Shop auth code for tokens and stores the integration. Scope `tokens:admin`.",
+    request_body(content = CreateIntegration, example = json!(ex::create_integration_request())),
+    responses(
+        (status = 201, description = "Connected", body = s::IntegrationEnvelope, example = json!(ex::integration())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
 pub async fn create_integration(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,12 +215,28 @@ pub async fn create_integration(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TeamQuery {
+    /// Only this team's connections.
     pub team_id: Option<String>,
 }
 
 /// `GET /tiktok/integrations?team_id=`.
+#[utoipa::path(
+    get,
+    path = "/tiktok/integrations",
+    operation_id = "tiktok_list_integrations",
+    tags = ["tiktok", "tokens"],
+    summary = "List TikTok Shop integrations",
+    description = "Integrations with their `token_status` (the seed's wording). Scope `tokens:read`.",
+    params(TeamQuery),
+    responses(
+        (status = 200, description = "OK", body = s::IntegrationList, example = json!(ex::integration_list())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn list_integrations(
     State(state): State<AppState>,
     caller: Caller,
@@ -200,6 +270,21 @@ fn tiktok_connection(
 }
 
 /// `GET /tiktok/integrations/{id}/status`.
+#[utoipa::path(
+    get,
+    path = "/tiktok/integrations/{id}/status",
+    operation_id = "tiktok_integration_status",
+    tags = ["tiktok", "tokens"],
+    summary = "One integration's token status",
+    description = "Scope `tokens:read`.",
+    params(("id" = String, Path, description = "The integration (connection) id", example = "conn_tt41e0")),
+    responses(
+        (status = 200, description = "OK", body = s::IntegrationEnvelope, example = json!(ex::integration())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn integration_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,12 +295,29 @@ pub async fn integration_status(
     Ok(Json(json!({ "integration": integration(&state, &conn) })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ForceQuery {
+    /// Refresh even when not due.
     pub force: Option<bool>,
 }
 
 /// `POST /tiktok/integrations/{id}/refresh?force=true`.
+#[utoipa::path(
+    post,
+    path = "/tiktok/integrations/{id}/refresh",
+    operation_id = "tiktok_refresh_integration",
+    tags = ["tiktok", "tokens"],
+    summary = "Refresh an integration",
+    description = "Refreshes if due, or now with `force=true`. Scope `tokens:refresh`.",
+    params(("id" = String, Path, description = "The integration (connection) id", example = "conn_tt41e0"), ForceQuery),
+    responses(
+        (status = 200, description = "OK", body = s::IntegrationRefresh, example = json!(ex::integration_refresh())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:refresh"]), ("bearer" = ["tokens:refresh"])),
+)]
 pub async fn refresh_integration(
     State(state): State<AppState>,
     caller: Caller,
@@ -232,6 +334,19 @@ pub async fn refresh_integration(
 }
 
 /// `GET /tiktok/health`: integrations counted by state (seed: getTokenHealthStatus).
+#[utoipa::path(
+    get,
+    path = "/tiktok/health",
+    operation_id = "tiktok_health",
+    tags = ["tiktok", "tokens"],
+    summary = "TikTok Shop integrations by health",
+    description = "Every health with its count. Scope `tokens:read`.",
+    responses(
+        (status = 200, description = "OK", body = s::TiktokHealth, example = json!(ex::tiktok_health())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn health(
     State(state): State<AppState>,
     caller: Caller,
@@ -262,6 +377,22 @@ pub async fn health(
 }
 
 /// `POST /tiktok/internal/scheduled-refresh`.
+#[utoipa::path(
+    post,
+    path = "/tiktok/internal/scheduled-refresh",
+    operation_id = "tiktok_scheduled_refresh",
+    tags = ["tiktok", "internal"],
+    summary = "Run a TikTok Shop sweep now",
+    description = "Takes the internal key (scope `internal`). Answers with the run when `wait` (default), else 202 with its id.",
+    params(SweepQuery),
+    responses(
+        (status = 200, description = "The finished run", body = s::RunEnvelope, example = json!(ex::run())),
+        (status = 202, description = "Started; poll the run", body = s::RunStarted, example = json!(ex::run_started())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict)
+    ),
+    security(("api_key" = ["internal"]), ("bearer" = ["internal"])),
+)]
 pub async fn scheduled_refresh(
     State(state): State<AppState>,
     caller: Caller,
@@ -278,6 +409,20 @@ pub async fn scheduled_refresh(
 
 /// `POST /tiktok/internal/cleanup`: removes integrations expired for longer
 /// than `tiktok.cleanup_after_days` (opt-in; seed: cleanupExpiredIntegrations).
+#[utoipa::path(
+    post,
+    path = "/tiktok/internal/cleanup",
+    operation_id = "tiktok_cleanup",
+    tags = ["tiktok", "internal"],
+    summary = "Remove long-expired integrations",
+    description = "Removes integrations expired for longer than `tiktok.cleanup_after_days` (opt-in: 409 when off). Takes the internal key (scope `internal`).",
+    responses(
+        (status = 200, description = "OK", body = s::CleanupResult, example = json!(ex::cleanup())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 409, response = r::Conflict), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["internal"]), ("bearer" = ["internal"])),
+)]
 pub async fn cleanup(
     State(state): State<AppState>,
     caller: Caller,

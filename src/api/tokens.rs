@@ -8,14 +8,31 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::examples as ex;
 use super::extract::ApiQuery;
 use super::facebook::{parse_health, parse_kind, run_sweep, visible};
+use super::schemas::{self as s, responses as r};
 use crate::audit::AuditEntry;
 use crate::store::Provider;
 use crate::tokens::ConnectionFilter;
 use axum::response::Response;
 
 /// `GET /tokens/{id}/access-token`.
+#[utoipa::path(
+    get,
+    path = "/tokens/{id}/access-token",
+    operation_id = "tokens_access_token",
+    tags = ["tokens"],
+    summary = "Hand out a usable access token",
+    description = "The one response that carries a token value: refreshed first when due, and audited. Scope `tokens:use` (implied by no other scope).",
+    params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
+    responses(
+        (status = 200, description = "OK", body = s::AccessTokenResponse, example = json!(ex::access_token())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:use"]), ("bearer" = ["tokens:use"])),
+)]
 pub async fn access_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -25,6 +42,21 @@ pub async fn access_token(
 }
 
 /// `GET /facebook/pages/{page_id}/access-token`.
+#[utoipa::path(
+    get,
+    path = "/facebook/pages/{page_id}/access-token",
+    operation_id = "facebook_page_access_token",
+    tags = ["facebook", "tokens"],
+    summary = "Hand out a page access token",
+    description = "The usable access token of the connection serving a Facebook page; audited. Scope `tokens:use`.",
+    params(("page_id" = String, Path, description = "The Facebook page id", example = "104729381234567")),
+    responses(
+        (status = 200, description = "OK", body = s::AccessTokenResponse, example = json!(ex::access_token())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:use"]), ("bearer" = ["tokens:use"])),
+)]
 pub async fn page_access_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,11 +100,16 @@ async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Va
     })))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this provider: facebook, tiktok_shop, google.
     pub provider: Option<String>,
+    /// Only this team's connections.
     pub team_id: Option<String>,
+    /// Only this health: healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required.
     pub health: Option<String>,
+    /// Only this kind: user, page, system_user, shop, ads.
     pub kind: Option<String>,
 }
 
@@ -83,6 +120,21 @@ pub fn parse_provider(text: &str) -> Result<Provider, ApiError> {
 }
 
 /// `GET /tokens`: connections of every provider (facts only).
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    operation_id = "tokens_list",
+    tags = ["tokens"],
+    summary = "List connections of every provider",
+    description = "Connections the key may see, of every provider: facts only, never token values. Scope `tokens:read`.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = s::ConnectionList, example = json!(ex::connection_list())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,6 +159,19 @@ pub async fn list(
 
 /// `GET /tokens/health`: counts by provider and health, the soonest expiries,
 /// and each provider's next scheduled sweep.
+#[utoipa::path(
+    get,
+    path = "/tokens/health",
+    operation_id = "tokens_health",
+    tags = ["tokens"],
+    summary = "Token health overview",
+    description = "Counts by provider and health, the soonest expiries, each provider's next scheduled sweep and the sweep running now. Scope `tokens:read`.",
+    responses(
+        (status = 200, description = "OK", body = s::TokensHealth, example = json!(ex::tokens_health())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
 pub async fn health(
     State(state): State<AppState>,
     caller: Caller,
@@ -164,12 +229,29 @@ pub async fn health(
     })))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ForceQuery {
+    /// Refresh even when not due.
     pub force: Option<bool>,
 }
 
 /// `POST /tokens/{id}/refresh?force=true`: any provider.
+#[utoipa::path(
+    post,
+    path = "/tokens/{id}/refresh",
+    operation_id = "tokens_refresh",
+    tags = ["tokens"],
+    summary = "Refresh a connection of any provider",
+    description = "Refreshes if due, or now with `force=true`. Scope `tokens:refresh`.",
+    params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c"), ForceQuery),
+    responses(
+        (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:refresh"]), ("bearer" = ["tokens:refresh"])),
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     caller: Caller,
@@ -185,13 +267,32 @@ pub async fn refresh(
     })))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SweepQuery {
+    /// Wait for the sweep to finish (default true); false answers 202 with the run id.
     pub wait: Option<bool>,
+    /// Only this provider: facebook, tiktok_shop, google.
     pub provider: Option<String>,
 }
 
 /// `POST /internal/scheduled-refresh`: a sweep over every provider (or one).
+#[utoipa::path(
+    post,
+    path = "/internal/scheduled-refresh",
+    operation_id = "internal_scheduled_refresh",
+    tags = ["internal", "tokens"],
+    summary = "Run a sweep now",
+    description = "A sweep over every provider (or `provider`), as the scheduler runs. Takes the internal key (scope `internal`). Answers with the run when `wait` (default), else 202 with its id; 409 `run_in_progress` names a sweep already running.",
+    params(SweepQuery),
+    responses(
+        (status = 200, description = "The finished run", body = s::RunEnvelope, example = json!(ex::run())),
+        (status = 202, description = "Started; poll the run", body = s::RunStarted, example = json!(ex::run_started())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict)
+    ),
+    security(("api_key" = ["internal"]), ("bearer" = ["internal"])),
+)]
 pub async fn scheduled_refresh(
     State(state): State<AppState>,
     caller: Caller,
@@ -202,6 +303,19 @@ pub async fn scheduled_refresh(
 }
 
 /// `GET /internal/refresh-runs`: recent runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/internal/refresh-runs",
+    operation_id = "internal_refresh_runs",
+    tags = ["internal", "tokens"],
+    summary = "Recent refresh runs",
+    description = "Recent sweeps, newest first. Takes the internal key (scope `internal`) or `tokens:read`.",
+    responses(
+        (status = 200, description = "OK", body = s::RunList, example = json!(ex::runs())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+    ),
+    security(("api_key" = ["internal"]), ("bearer" = ["internal"])),
+)]
 pub async fn runs(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller
         .require(Scope::Internal)

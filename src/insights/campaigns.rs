@@ -17,14 +17,14 @@ use crate::store::ConnectionKind;
 
 const ACCOUNT_KINDS: &[ConnectionKind] = &[ConnectionKind::SystemUser, ConnectionKind::User];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct DateRange {
     pub start_date: String,
     pub end_date: String,
 }
 
 /// `POST /facebook/campaign_metrics`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct CampaignMetricsRequest {
     pub ad_account_id: String,
     pub campaign_ids: Option<Vec<String>>,
@@ -38,7 +38,8 @@ pub struct CampaignMetricsRequest {
 }
 
 /// `GET /facebook/campaigns`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CampaignsQuery {
     pub ad_account_id: String,
     pub effective_status: Option<String>,

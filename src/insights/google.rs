@@ -24,14 +24,15 @@ pub const METRICS: &[(&str, &str)] = &[
     ("ctr", "metrics.ctr"),
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GoogleCampaignsQuery {
     pub customer_id: String,
     pub connection_id: Option<String>,
 }
 
 /// `POST /google/campaign_metrics`: the Facebook request's shape.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct GoogleMetricsRequest {
     pub customer_id: String,
     pub campaign_ids: Option<Vec<String>>,

@@ -21,7 +21,8 @@ pub const DEFAULT_POST_METRICS: &[&str] = &["post_clicks", "post_reactions_by_ty
 pub const DEFAULT_REEL_METRICS: &[&str] = &["blue_reels_play_count", "post_video_avg_time_watched"];
 
 /// `GET /facebook/post_metrics` and `/facebook/reel_metrics`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageMetricsQuery {
     pub page_id: String,
     /// Comma-separated metric names.
@@ -31,7 +32,8 @@ pub struct PageMetricsQuery {
 }
 
 /// The business-wide endpoints.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BusinessQuery {
     /// A system-user (or user) connection; default: the first usable one.
     pub connection_id: Option<String>,

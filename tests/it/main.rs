@@ -10,6 +10,7 @@ mod helpers;
 mod http;
 mod insights;
 mod metrics;
+mod openapi;
 mod providers;
 mod sim_insights;
 mod sim_providers;

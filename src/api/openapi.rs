@@ -1,0 +1,173 @@
+//! The OpenAPI document (`GET /openapi.json`) and the Swagger UI that reads
+//! it (`GET /docs`), both served by the binary: the UI's assets are vendored
+//! at build time, nothing is fetched at run time.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::schemas::{ErrorBody, responses};
+use super::{AppState, exports, facebook, google, health, insights, tiktok, tokens};
+
+/// Where the document is served.
+pub const SPEC_PATH: &str = "/openapi.json";
+/// Where the Swagger UI is served.
+pub const UI_PATH: &str = "/docs";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tokenkeeper",
+        description = "Keeps Facebook, TikTok Shop and Google tokens alive and serves insights.\n\n\
+Every endpoint except `/healthz`, `/readyz` and the OAuth callbacks needs an API key, sent as \
+`X-API-Key: KEY` (scheme `api_key`) or `Authorization: Bearer KEY` (scheme `bearer`). Each \
+operation's security requirement names the scope it needs. The `internal` endpoints take the \
+internal key (`TOKENKEEPER_INTERNAL_API_KEY`, scope `internal`) or the admin key.\n\n\
+Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}` (`ErrorBody`)."
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        crate::metrics::scrape,
+        super::dashboard::page,
+        facebook::auth_url,
+        facebook::auth_callback,
+        facebook::auth_exchange,
+        facebook::register_business_token,
+        facebook::list_tokens,
+        facebook::get_token,
+        facebook::delete_token,
+        facebook::refresh_token,
+        facebook::force_refresh_token,
+        facebook::page_token_status,
+        facebook::debug_token,
+        facebook::check_permissions,
+        facebook::extend_permissions,
+        facebook::scheduled_refresh,
+        facebook::refresh_run,
+        tokens::page_access_token,
+        tokens::access_token,
+        tokens::list,
+        tokens::health,
+        tokens::refresh,
+        tokens::scheduled_refresh,
+        tokens::runs,
+        insights::available_metrics,
+        insights::campaigns,
+        insights::campaign_metrics,
+        insights::post_metrics,
+        insights::reel_metrics,
+        insights::business_post_insights,
+        insights::business_posts_and_reels_insights,
+        insights::check_business_pages_access,
+        exports::post_metrics_csv,
+        exports::reel_metrics_csv,
+        exports::business_post_insights_csv,
+        exports::business_posts_and_reels_insights_csv,
+        exports::campaign_metrics_csv,
+        exports::create,
+        exports::list,
+        exports::get,
+        exports::download,
+        tiktok::auth_url,
+        tiktok::auth_callback,
+        tiktok::list_integrations,
+        tiktok::create_integration,
+        tiktok::integration_status,
+        tiktok::refresh_integration,
+        tiktok::health,
+        tiktok::scheduled_refresh,
+        tiktok::cleanup,
+        google::auth_url,
+        google::auth_callback,
+        google::campaigns,
+        google::campaign_metrics,
+        google::campaign_metrics_csv,
+    ),
+    components(
+        schemas(ErrorBody),
+        responses(
+        responses::BadRequest,
+        responses::Unauthorized,
+        responses::Forbidden,
+        responses::NotFound,
+        responses::Conflict,
+        responses::Unprocessable,
+        responses::RateLimited,
+        responses::BadGateway,
+        responses::Unavailable,
+        )
+    ),
+    modifiers(&SecuritySchemes, &SharedRunPath),
+    tags(
+        (name = "facebook", description = "Facebook Login, page and business tokens, insights"),
+        (name = "tiktok", description = "TikTok Shop integrations"),
+        (name = "google", description = "Google Ads connections and insights"),
+        (name = "tokens", description = "Connections of every provider: facts, refresh, hand-out"),
+        (name = "insights", description = "Campaign, post and reel insights (JSON)"),
+        (name = "exports", description = "CSV twins of the insights endpoints and async exports"),
+        (name = "internal", description = "Scheduled refresh and run records; take the internal key"),
+        (name = "health", description = "Liveness and readiness probes (public)"),
+    )
+)]
+pub struct ApiDoc;
+
+/// `api_key` (`X-API-Key`) and `bearer` (`Authorization: Bearer`): the same
+/// keys either way.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key. Internal endpoints take the internal key (scope `internal`).",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The same API key as `Authorization: Bearer KEY`.".to_string(),
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /internal/refresh-runs/{run_id}` is served by the same handler as
+/// its `/facebook/internal/...` twin; documents it under its own path.
+struct SharedRunPath;
+
+impl Modify for SharedRunPath {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = &mut openapi.paths.paths;
+        let Some(mut item) = paths
+            .get("/facebook/internal/refresh-runs/{run_id}")
+            .cloned()
+        else {
+            return;
+        };
+        if let Some(op) = item.get.as_mut() {
+            op.operation_id = Some("internal_refresh_run".into());
+            op.tags = Some(vec!["internal".into(), "tokens".into()]);
+            op.description = Some(
+                "The record of one sweep of any provider. Takes the internal key (scope `internal`)."
+                    .into(),
+            );
+        }
+        paths.insert("/internal/refresh-runs/{run_id}".into(), item);
+    }
+}
+
+/// `GET /openapi.json` and the Swagger UI at `GET /docs` (public).
+pub fn routes() -> axum::Router<AppState> {
+    SwaggerUi::new(UI_PATH)
+        .url(SPEC_PATH, ApiDoc::openapi())
+        .into()
+}

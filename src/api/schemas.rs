@@ -1,0 +1,710 @@
+//! OpenAPI shapes of the answers that handlers build as `serde_json::Value`.
+//! Documentation only: nothing constructs these; each mirrors the `json!` it
+//! names, field for field: an `Option` field marked `required` is always
+//! present (`null` when unset); the others are left out when unset.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{ToResponse, ToSchema};
+
+/// The error envelope every failure uses.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `validation_failed`.
+    pub code: String,
+    pub message: String,
+    /// The input at fault, when one is.
+    pub field: Option<String>,
+    /// With `invalid_metrics`: each refused metric, why, and its replacement.
+    pub metrics: Option<Vec<BadMetricSchema>>,
+    /// With `run_in_progress`: the run already going.
+    pub run_id: Option<String>,
+}
+
+/// A metric that cannot be used.
+#[derive(Serialize, ToSchema)]
+#[schema(as = BadMetric)]
+pub struct BadMetricSchema {
+    pub metric: String,
+    pub reason: String,
+    pub retired_on: Option<String>,
+    pub replacement: Option<String>,
+}
+
+/// The platform a connection belongs to.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Provider)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderSchema {
+    Facebook,
+    TiktokShop,
+    Google,
+}
+
+/// What the credential stands for at its provider.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ConnectionKind)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionKindSchema {
+    User,
+    Page,
+    SystemUser,
+    Shop,
+    Ads,
+}
+
+/// How usable a connection is now.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Health)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthSchema {
+    Healthy,
+    ExpiringSoon,
+    NeedsRefresh,
+    Degraded,
+    Expired,
+    CannotRefresh,
+    ReauthRequired,
+}
+
+/// The class of an upstream failure.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorClass)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClassSchema {
+    Transient,
+    RateLimited,
+    PermissionMissing,
+    ReauthRequired,
+    InvalidRequest,
+}
+
+/// The last failure seen for a connection.
+#[derive(Serialize, ToSchema)]
+#[schema(as = LastError)]
+pub struct LastErrorSchema {
+    pub class: ErrorClassSchema,
+    pub code: Option<i64>,
+    pub subcode: Option<i64>,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A connection's facts (`TokenManager::facts`): never a token value.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionFacts {
+    pub id: String,
+    pub provider: ProviderSchema,
+    pub kind: ConnectionKindSchema,
+    /// Facebook user or page id, TikTok open_id, Google customer id.
+    pub external_id: String,
+    #[schema(required = true)]
+    pub team_id: Option<String>,
+    pub label: String,
+    pub health: HealthSchema,
+    /// `null`: the token does not expire.
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    #[schema(required = true)]
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+    #[schema(required = true)]
+    pub last_error: Option<LastErrorSchema>,
+    pub reauth_required: bool,
+    /// For a page connection: the user connection it was derived from.
+    #[schema(required = true)]
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Increments on every write of this record.
+    pub version: u64,
+}
+
+/// `{"connection": facts}`.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionEnvelope {
+    pub connection: ConnectionFacts,
+}
+
+/// Connections stored by a connect flow.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectedResponse {
+    pub connected: u64,
+    pub connections: Vec<ConnectionFacts>,
+}
+
+/// A listing of connections.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionList {
+    pub count: u64,
+    pub connections: Vec<ConnectionFacts>,
+}
+
+/// An OAuth dialog URL with its signed, single-use state.
+#[derive(Serialize, ToSchema)]
+pub struct AuthUrlResponse {
+    pub url: String,
+    pub state: String,
+    pub state_expires_at: DateTime<Utc>,
+}
+
+/// A dialog URL asking again for permissions (`auth_type=rerequest`).
+#[derive(Serialize, ToSchema)]
+pub struct ExtendPermissionsResponse {
+    pub url: String,
+    pub state: String,
+    pub state_expires_at: DateTime<Utc>,
+    pub scopes: Vec<String>,
+}
+
+/// The token status of a Facebook page's connection.
+#[derive(Serialize, ToSchema)]
+pub struct PageTokenStatus {
+    pub page_id: String,
+    pub health: HealthSchema,
+    pub usable: bool,
+    pub reauth_required: bool,
+    pub connection: ConnectionFacts,
+}
+
+/// The outcome of a refresh.
+#[derive(Serialize, ToSchema)]
+pub struct RefreshResult {
+    /// Whether a new token was obtained (false: not due, nothing changed).
+    pub refreshed: bool,
+    pub connection: ConnectionFacts,
+}
+
+/// What Facebook's `debug_token` says of a connection's token.
+#[derive(Serialize, ToSchema)]
+pub struct DebugTokenResponse {
+    pub connection_id: String,
+    pub is_valid: bool,
+    #[serde(rename = "type")]
+    #[schema(required = true)]
+    pub token_type: Option<String>,
+    #[schema(required = true)]
+    pub app_id: Option<String>,
+    #[schema(required = true)]
+    pub user_id: Option<String>,
+    #[schema(required = true)]
+    pub profile_id: Option<String>,
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub issued_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    #[schema(required = true)]
+    pub error: Option<DebugTokenError>,
+}
+
+/// `data.error` of an invalid token.
+#[derive(Serialize, ToSchema)]
+pub struct DebugTokenError {
+    pub code: i64,
+    #[schema(required = true)]
+    pub subcode: Option<i64>,
+    pub message: String,
+}
+
+/// Granted against required permissions.
+#[derive(Serialize, ToSchema)]
+pub struct PermissionCheck {
+    pub connection_id: String,
+    pub granted: Vec<String>,
+    pub required: Vec<String>,
+    pub missing: Vec<String>,
+    pub ok: bool,
+}
+
+/// A usable access token, handed out and audited.
+#[derive(Serialize, ToSchema)]
+pub struct AccessTokenResponse {
+    pub connection_id: String,
+    pub provider: ProviderSchema,
+    pub kind: ConnectionKindSchema,
+    pub external_id: String,
+    /// The token value itself: keep it out of logs.
+    pub access_token: String,
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub health: HealthSchema,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = RunStatus)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatusSchema {
+    Running,
+    Finished,
+}
+
+/// One connection a sweep could not refresh.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RunError)]
+pub struct RunErrorSchema {
+    pub connection_id: String,
+    pub label: String,
+    #[schema(required = true)]
+    pub class: Option<ErrorClassSchema>,
+    #[schema(required = true)]
+    pub code: Option<i64>,
+    #[schema(required = true)]
+    pub subcode: Option<i64>,
+    pub message: String,
+}
+
+/// The record of one sweep (`tokens::sweep::RefreshRun`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RefreshRun)]
+pub struct RefreshRunSchema {
+    pub id: String,
+    /// What started it: `api`, `schedule`, `cli`.
+    pub trigger: String,
+    pub status: RunStatusSchema,
+    pub started_at: DateTime<Utc>,
+    #[schema(required = true)]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub total: u64,
+    pub done: u64,
+    /// Outcomes: refreshed, checked, failed, reauth_required, rate_limited,
+    /// cannot_refresh, awaiting_reconnect, lapsed.
+    pub counts: BTreeMap<String, u64>,
+    pub errors: Vec<RunErrorSchema>,
+}
+
+/// `{"run": ...}`.
+#[derive(Serialize, ToSchema)]
+pub struct RunEnvelope {
+    pub run: RefreshRunSchema,
+}
+
+/// A sweep started without waiting (`wait=false`).
+#[derive(Serialize, ToSchema)]
+pub struct RunStarted {
+    pub run_id: String,
+    /// Always `running`.
+    pub status: String,
+}
+
+/// Recent sweeps, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RefreshRunSchema>,
+}
+
+/// A connection whose token lapses soonest.
+#[derive(Serialize, ToSchema)]
+pub struct SoonestExpiry {
+    pub id: String,
+    pub label: String,
+    #[schema(required = true)]
+    pub team_id: Option<String>,
+    pub lapses_at: DateTime<Utc>,
+    pub health: HealthSchema,
+}
+
+/// One provider in `GET /tokens/health`.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderHealth {
+    pub total: u64,
+    /// Connection counts by health; absent healths are not listed.
+    pub by_health: BTreeMap<String, u64>,
+    pub soonest_expiries: Vec<SoonestExpiry>,
+    #[schema(required = true)]
+    pub next_scheduled_run: Option<DateTime<Utc>>,
+}
+
+/// Counts by provider and health.
+#[derive(Serialize, ToSchema)]
+pub struct TokensHealth {
+    pub total: u64,
+    /// Keyed by provider: `facebook`, `tiktok_shop`, `google`.
+    pub providers: BTreeMap<String, ProviderHealth>,
+    /// The id of the sweep running now.
+    #[schema(required = true)]
+    pub running_run: Option<String>,
+}
+
+/// The seed's token status words.
+#[derive(Serialize, ToSchema)]
+pub enum TokenStatusLabel {
+    Healthy,
+    #[serde(rename = "Expiring Soon")]
+    ExpiringSoon,
+    #[serde(rename = "Needs Refresh")]
+    NeedsRefresh,
+    Degraded,
+    Expired,
+    #[serde(rename = "Cannot Refresh")]
+    CannotRefresh,
+    #[serde(rename = "Reauth Required")]
+    ReauthRequired,
+}
+
+/// A TikTok Shop integration's token status, in the seed's wording.
+#[derive(Serialize, ToSchema)]
+pub struct TokenStatus {
+    pub status: TokenStatusLabel,
+    pub is_access_token_expired: bool,
+    pub is_refresh_token_expired: bool,
+    pub needs_refresh: bool,
+    pub can_refresh: bool,
+    #[schema(required = true)]
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+}
+
+/// A TikTok Shop connection's facts plus its `token_status`.
+#[derive(Serialize, ToSchema)]
+pub struct Integration {
+    #[serde(flatten)]
+    pub facts: ConnectionFacts,
+    pub token_status: TokenStatus,
+}
+
+/// `{"integration": ...}`.
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationEnvelope {
+    pub integration: Integration,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationList {
+    pub count: u64,
+    pub integrations: Vec<Integration>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationRefresh {
+    pub refreshed: bool,
+    pub integration: Integration,
+}
+
+/// TikTok Shop integrations counted by health.
+#[derive(Serialize, ToSchema)]
+pub struct TiktokHealth {
+    pub total: u64,
+    /// Every health, with its count (zero included).
+    pub by_status: BTreeMap<String, u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemovedIntegration {
+    pub id: String,
+    pub label: String,
+    pub external_id: String,
+    #[schema(required = true)]
+    pub team_id: Option<String>,
+    #[schema(required = true)]
+    pub expired_at: Option<DateTime<Utc>>,
+}
+
+/// What the opt-in cleanup removed.
+#[derive(Serialize, ToSchema)]
+pub struct CleanupResult {
+    pub removed: u64,
+    pub integrations: Vec<RemovedIntegration>,
+    pub older_than_days: i64,
+}
+
+/// A retired metric: when, and what replaces it.
+#[derive(Serialize, ToSchema)]
+pub struct RetiredMetric {
+    pub metric: String,
+    /// campaign, post, reel or page.
+    pub object: String,
+    pub retired_on: String,
+    #[schema(required = true)]
+    pub replacement: Option<String>,
+}
+
+/// The metric registry.
+#[derive(Serialize, ToSchema)]
+pub struct MetricsCatalogue {
+    pub campaign: Vec<String>,
+    pub post: Vec<String>,
+    pub reel: Vec<String>,
+    pub page: Vec<String>,
+    pub breakdowns: Vec<String>,
+    pub retired: Vec<RetiredMetric>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Paging {
+    /// The cursor for the next page; `null` on the last.
+    #[schema(required = true)]
+    pub after: Option<String>,
+}
+
+/// An ad account's campaigns as Facebook lists them (budgets as numbers).
+#[derive(Serialize, ToSchema)]
+pub struct CampaignList {
+    pub success: bool,
+    pub count: u64,
+    pub data: Vec<HashMap<String, Value>>,
+    pub paging: Paging,
+}
+
+/// Row count and metric totals (ratios computed from the sums).
+#[derive(Serialize, ToSchema)]
+pub struct InsightsSummary {
+    pub rows: u64,
+    pub totals: HashMap<String, Value>,
+}
+
+/// A requested metric the platform refused, dropped from the answer.
+#[derive(Serialize, ToSchema)]
+pub struct DroppedMetric {
+    pub metric: String,
+    pub reason: String,
+}
+
+/// Campaign insights rows and their totals.
+#[derive(Serialize, ToSchema)]
+pub struct CampaignMetricsAnswer {
+    pub success: bool,
+    pub message: String,
+    /// `sync` or `async` (a report job, for long date ranges).
+    pub report: String,
+    pub data: Vec<HashMap<String, Value>>,
+    pub summary: InsightsSummary,
+}
+
+/// Post or reel insights of one page.
+#[derive(Serialize, ToSchema)]
+pub struct PageInsightsAnswer {
+    pub success: bool,
+    pub message: String,
+    pub data: Vec<HashMap<String, Value>>,
+    pub summary: InsightsSummary,
+    pub dropped_metrics: Vec<DroppedMetric>,
+    pub page_id: String,
+}
+
+/// How one page of a business fared.
+#[derive(Serialize, ToSchema)]
+pub struct PageReport {
+    pub page_id: String,
+    pub page_name: String,
+    /// `ok` or `failed`.
+    pub status: String,
+    /// With `ok`.
+    pub rows: Option<u64>,
+    /// With `failed`.
+    pub error: Option<String>,
+}
+
+/// Posts (and reels) of every page a business token reaches.
+#[derive(Serialize, ToSchema)]
+pub struct BusinessInsightsAnswer {
+    pub success: bool,
+    pub message: String,
+    pub data: Vec<HashMap<String, Value>>,
+    pub summary: InsightsSummary,
+    pub dropped_metrics: Vec<DroppedMetric>,
+    pub pages: Vec<PageReport>,
+    pub failed_pages: u64,
+}
+
+/// Whether one page's insights can be read, and why not.
+#[derive(Serialize, ToSchema)]
+pub struct PageAccess {
+    pub page_id: String,
+    pub page_name: String,
+    pub tasks: Vec<String>,
+    pub can_read_insights: bool,
+    #[schema(required = true)]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PagesAccess {
+    pub success: bool,
+    pub pages: Vec<PageAccess>,
+    pub readable: u64,
+    pub total: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GoogleCampaign {
+    #[schema(required = true)]
+    pub id: Option<String>,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    #[schema(required = true)]
+    pub status: Option<String>,
+}
+
+/// A Google Ads customer's campaigns.
+#[derive(Serialize, ToSchema)]
+pub struct GoogleCampaignList {
+    pub success: bool,
+    pub count: u64,
+    pub data: Vec<GoogleCampaign>,
+}
+
+/// Google Ads campaign metrics rows and totals.
+#[derive(Serialize, ToSchema)]
+pub struct GoogleMetricsAnswer {
+    pub success: bool,
+    pub message: String,
+    pub data: Vec<HashMap<String, Value>>,
+    pub summary: InsightsSummary,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = ExportStatus)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportStatusSchema {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+}
+
+/// One async export (`export::jobs::ExportJob`, plus `download_url`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = ExportJob)]
+pub struct ExportJobSchema {
+    pub id: String,
+    /// The insights endpoint, e.g. `post_metrics`.
+    pub kind: String,
+    /// The endpoint's parameters.
+    pub params: HashMap<String, Value>,
+    /// Always `csv` for now.
+    pub format: String,
+    pub status: ExportStatusSchema,
+    pub rows_written: u64,
+    #[schema(required = true)]
+    pub row_count: Option<u64>,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    /// The id of the API key that asked for the export.
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    #[schema(required = true)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub file_name: String,
+    pub attempts: u32,
+    /// Present once completed.
+    pub download_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportList {
+    pub count: u64,
+    pub exports: Vec<ExportJobSchema>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreFacts {
+    pub connections: u64,
+    pub generation: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    pub status: String,
+    pub store: StoreFacts,
+}
+
+/// The error responses, defined once and referenced by each operation.
+pub mod responses {
+    use super::*;
+    use crate::api::examples::error;
+
+    /// The request is malformed: bad JSON, a missing or implausible parameter.
+    #[derive(ToResponse)]
+    #[response(
+        description = "Malformed request (`bad_request`)",
+        example = json!(error("bad_request", "is required", Some("connection_id")))
+    )]
+    pub struct BadRequest(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "No API key (`unauthorized`)",
+        example = json!(error("unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)", None))
+    )]
+    pub struct Unauthorized(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "Unknown key, or the key lacks the scope or team (`forbidden`)",
+        example = json!(error("forbidden", "the API key 'reporting' lacks the scope tokens:admin", None))
+    )]
+    pub struct Forbidden(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "Not found, or not visible to the key's teams (`not_found`)",
+        example = json!(error("not_found", "connection conn_8f3a not found", None))
+    )]
+    pub struct NotFound(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "Conflict: `conflict`, `run_in_progress`, `reauth_required` or `cannot_refresh`",
+        example = json!(error("reauth_required", "connection conn_8f3a must be reconnected by its user", None))
+    )]
+    pub struct Conflict(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "Valid JSON that fails validation (`validation_failed`, `invalid_metrics`)",
+        example = json!(error("validation_failed", "must not be before start_date", Some("date_range.end_date")))
+    )]
+    pub struct Unprocessable(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "Over the key's rate limit (`rate_limited`); see `Retry-After`",
+        headers(("Retry-After" = u64, description = "Seconds to wait")),
+        example = json!(error("rate_limited", "rate limit exceeded, retry after 3 s", None))
+    )]
+    pub struct RateLimited(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "The platform failed or refused (`upstream_error`)",
+        example = json!(error("upstream_error", "Facebook answered 500 (code 2): An unexpected error has occurred", None))
+    )]
+    pub struct BadGateway(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "Not configured, store not writable, or shutting down (`unavailable`)",
+        example = json!(error("unavailable", "the token store is not writable; see the service log", None))
+    )]
+    pub struct Unavailable(pub ErrorBody);
+}
