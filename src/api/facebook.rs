@@ -346,7 +346,8 @@ pub async fn page_token_status(
     })))
 }
 
-async fn refresh(
+/// Refreshes a visible connection; answers whether it was refreshed and its facts.
+pub async fn refresh(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -258,13 +258,7 @@ pub async fn refresh(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ForceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRefresh)?;
-    let before = visible(&state, &caller, &id)?;
-    let after = state.tokens.refresh(&id, q.force.unwrap_or(false)).await?;
-    Ok(Json(json!({
-        "refreshed": after.last_refreshed_at != before.last_refreshed_at,
-        "connection": state.tokens.facts(&after),
-    })))
+    super::facebook::refresh(&state, &caller, &id, q.force.unwrap_or(false)).await
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

@@ -82,8 +82,8 @@ async fn first_start_creates_an_empty_verifiable_store() {
     // Even an empty store names its key, so a wrong key is caught.
     let other = Cipher::new([9u8; 32]);
     assert!(matches!(
-        Store::open(&StoreOptions::new(dir.path()), other),
-        Err(StoreError::WrongKey { .. })
+        refusal(dir.path(), other),
+        StoreError::WrongKey { .. }
     ));
 }
 
@@ -148,11 +148,23 @@ async fn store_with_backups(dir: &std::path::Path) -> Vec<u8> {
     std::fs::read(dir.join("tokens.json")).unwrap()
 }
 
+/// Why the store in `dir` does not open, waiting out a lock copy that a child
+/// process another test is spawning may briefly hold.
+fn refusal(dir: &std::path::Path, cipher: Cipher) -> StoreError {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::open(&StoreOptions::new(dir), cipher.clone()) {
+            Ok(_) => panic!("the store opened"),
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return e,
+        }
+    }
+}
+
 fn assert_refused_untouched(dir: &std::path::Path, bytes: &[u8], expect: &str) {
-    let err = match Store::open(&StoreOptions::new(dir), test_cipher()) {
-        Ok(_) => panic!("a damaged store opened"),
-        Err(e) => e.to_string(),
-    };
+    let err = refusal(dir, test_cipher()).to_string();
     assert!(err.contains(expect), "unclear error: {err}");
     assert!(!err.contains("EAAB"), "secret in error: {err}");
     assert_eq!(std::fs::read(dir.join("tokens.json")).unwrap(), bytes);
@@ -172,18 +184,13 @@ async fn damaged_files_are_refused_untouched_and_restore_recovers() {
     let at = flipped.len() / 2;
     flipped[at] ^= 0x01;
     std::fs::write(&path, &flipped).unwrap();
-    let err = Store::open(&StoreOptions::new(dir.path()), test_cipher())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal(dir.path(), test_cipher()).to_string();
     assert!(err.contains("checksum") || err.contains("corrupt"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), flipped);
 
     std::fs::write(&path, &good).unwrap();
     let wrong = Cipher::new([3u8; 32]);
-    let err = Store::open(&StoreOptions::new(dir.path()), wrong)
-        .err()
-        .unwrap();
+    let err = refusal(dir.path(), wrong);
     assert!(err.to_string().contains("written with key"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), good);
 
