@@ -36,7 +36,11 @@ pub struct Renewal {
     pub access_token: Secret,
     /// A new refresh token, when the platform rotated it (always persisted).
     pub refresh_token: Option<Secret>,
+    /// The expiry, when the platform gave it as a time.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Seconds from now, when the platform gave a lifetime instead; the
+    /// manager turns it into a time with its own clock.
+    pub expires_in: Option<i64>,
     pub refresh_token_expires_at: Option<DateTime<Utc>>,
     pub data_access_expires_at: Option<DateTime<Utc>>,
     pub scopes: Option<Vec<String>>,

@@ -234,7 +234,10 @@ impl TokenManager {
             Some(r) => Some(self.store.encrypt(r)?),
             None => None,
         };
-        let r = renewal.clone();
+        let mut r = renewal.clone();
+        if r.expires_at.is_none() {
+            r.expires_at = r.expires_in.map(|s| now + chrono::Duration::seconds(s));
+        }
         let updated = self
             .store
             .update(&conn.id, move |c| {

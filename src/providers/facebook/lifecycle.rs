@@ -84,10 +84,6 @@ impl TokenLifecycle for FacebookLifecycle {
                 return Err(invalid_token_error(&info));
             }
             let pages = upstream.run(|| graph.accounts(&grant.access_token)).await?;
-            let now = chrono::Utc::now();
-            let expires_at = info
-                .expires_at
-                .or_else(|| grant.expires_in.map(|s| now + Duration::seconds(s)));
             let derived = pages
                 .into_iter()
                 .map(|p| Derived {
@@ -104,7 +100,9 @@ impl TokenLifecycle for FacebookLifecycle {
             Ok(Renewal {
                 access_token: grant.access_token,
                 refresh_token: None,
-                expires_at,
+                // debug_token's time is authoritative; the grant's lifetime is the fallback.
+                expires_at: info.expires_at,
+                expires_in: grant.expires_in,
                 refresh_token_expires_at: None,
                 data_access_expires_at: info.data_access_expires_at,
                 scopes: Some(info.scopes),

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
-
 use super::GoogleOAuth;
 use crate::providers::UpstreamError;
 use crate::secret::Secret;
@@ -46,9 +44,8 @@ impl TokenLifecycle for GoogleLifecycle {
             Ok(Renewal {
                 access_token: grant.access_token,
                 refresh_token: grant.refresh_token,
-                expires_at: grant
-                    .expires_in
-                    .map(|s| chrono::Utc::now() + Duration::seconds(s)),
+                expires_at: None,
+                expires_in: grant.expires_in,
                 refresh_token_expires_at: None,
                 data_access_expires_at: None,
                 scopes: (!grant.scopes.is_empty()).then_some(grant.scopes),

@@ -46,6 +46,7 @@ impl TokenLifecycle for TiktokLifecycle {
                 access_token: grant.access_token,
                 refresh_token: Some(grant.refresh_token),
                 expires_at: grant.access_token_expires_at,
+                expires_in: None,
                 refresh_token_expires_at: grant.refresh_token_expires_at,
                 data_access_expires_at: None,
                 scopes: (!grant.scopes.is_empty()).then_some(grant.scopes),
