@@ -30,10 +30,6 @@ impl AuditLog {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends one entry (and logs it). A failure to write is logged, not
     /// returned: the caller's request already happened.
     pub async fn record(&self, entry: AuditEntry) {

@@ -84,10 +84,6 @@ impl Notifier {
         }
     }
 
-    pub fn disabled() -> Self {
-        Self { inner: None }
-    }
-
     /// Queues delivery and returns at once.
     pub fn send(&self, event: Event) {
         let Some(hook) = self.inner.clone() else {

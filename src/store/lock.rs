@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::StoreError;
 
@@ -13,7 +13,6 @@ pub const LOCK_FILE_NAME: &str = "tokens.lock";
 #[derive(Debug)]
 pub struct StoreLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl StoreLock {
@@ -51,11 +50,7 @@ impl StoreLock {
             file.sync_all()
         };
         write_pid(&mut file).map_err(|e| StoreError::io(&path, e))?;
-        Ok(Self { _file: file, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { _file: file })
     }
 }
 

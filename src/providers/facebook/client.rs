@@ -108,10 +108,6 @@ impl GraphClient {
         }
     }
 
-    pub fn app_id(&self) -> &str {
-        &self.app_id
-    }
-
     /// The latest usage percentage the platform reported.
     pub fn usage_pct(&self) -> f64 {
         self.throttle.last_pct()
