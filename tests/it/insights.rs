@@ -501,3 +501,43 @@ async fn an_export_survives_a_restart_and_only_its_creator_reads_it() {
     assert_eq!(body["error"]["field"], "kind");
     fb.stop().await;
 }
+
+#[tokio::test]
+async fn reel_insights_come_in_batches_and_unanswered_ops_are_asked_again() {
+    let fb = FbApp::start().await;
+    let (_, pages) = user_with_pages(&fb, 1).await;
+    let page = &pages[0];
+    fb.sim
+        .post(&format!("/_sim/pages/{page}/reels"), json!({ "count": 60 }))
+        .await;
+    // The platform leaves one op unanswered (null) once.
+    fb.sim
+        .fault(json!({ "path": "/video_insights", "batch_null": true, "count": 1 }))
+        .await;
+    let before = fb.sim.stats().await;
+    let window = format!("start_date={}&end_date={}", month_ago(), today());
+    let (status, body) = fb
+        .get(
+            &format!(
+                "/facebook/reel_metrics?page_id={page}&metrics=blue_reels_play_count&{window}"
+            ),
+            ANALYST_KEY,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 60);
+    assert!(
+        rows.iter().all(|r| r["blue_reels_play_count"]
+            .as_i64()
+            .is_some_and(|v| v >= 1000)),
+        "{rows:?}"
+    );
+    let after = fb.sim.stats().await;
+    let batches = after["/batch"].as_u64().unwrap_or(0) - before["/batch"].as_u64().unwrap_or(0);
+    assert_eq!(
+        batches, 3,
+        "two chunks of up to 50, and one more for the unanswered op"
+    );
+    fb.stop().await;
+}

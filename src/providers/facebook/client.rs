@@ -283,6 +283,56 @@ impl GraphClient {
         self.request(Method::POST, path, Some(token), params).await
     }
 
+    /// Runs up to 50 GETs in one batch request (wire-spec 6.5). Each answer
+    /// is `None` when the platform gave no response for it (retry those),
+    /// else the op's own result.
+    pub async fn batch(
+        &self,
+        token: &Secret,
+        relative_urls: &[String],
+    ) -> Result<Vec<Option<Result<Value, UpstreamError>>>, UpstreamError> {
+        let ops: Vec<Value> = relative_urls
+            .iter()
+            .map(|url| serde_json::json!({ "method": "GET", "relative_url": format!("{}/{}", self.version, url.trim_start_matches('/')) }))
+            .collect();
+        let params = [
+            ("batch", Value::Array(ops).to_string()),
+            ("include_headers", "false".to_string()),
+        ];
+        let body = self
+            .request(Method::POST, "/", Some(token), &params)
+            .await?;
+        let answers = body
+            .as_array()
+            .ok_or_else(|| UpstreamError::transient("/", "a batch answer is not an array"))?;
+        Ok(answers
+            .iter()
+            .map(|answer| {
+                if answer.is_null() {
+                    return None;
+                }
+                let status = answer["code"].as_u64().unwrap_or(0) as u16;
+                let inner: Value = answer["body"]
+                    .as_str()
+                    .and_then(|b| serde_json::from_str(b).ok())
+                    .unwrap_or(Value::Null);
+                Some(
+                    if (200..300).contains(&status) && inner.get("error").is_none() {
+                        Ok(inner)
+                    } else {
+                        Err(errors::from_response(
+                            "/batch",
+                            status,
+                            &inner,
+                            None,
+                            &[token.expose()],
+                        ))
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// Follows `paging.next` until it is absent, collecting `data` items.
     /// A short or empty page with a `next` is not the end (wire-spec 4).
     pub async fn get_all(
