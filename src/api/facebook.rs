@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,10 +15,12 @@ use super::auth::{Caller, Scope};
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery, check_token_input};
+use super::oauth_state::CallbackQuery;
 use super::schemas::{self as s, responses as r};
+use super::tokens::{parse_health, parse_kind, refresh_visible, run_sweep, visible};
 use crate::secret::Secret;
-use crate::store::{Connection, ConnectionKind, Provider};
-use crate::tokens::{ConnectionFilter, Health, SweepFilter};
+use crate::store::{Connection, Provider};
+use crate::tokens::ConnectionFilter;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -61,19 +63,6 @@ pub async fn auth_url(
     ))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallbackQuery {
-    /// The authorization code the platform sent back.
-    pub code: Option<String>,
-    /// The signed, single-use state issued with the authorization URL.
-    pub state: Option<String>,
-    /// Set by the platform when access was refused.
-    pub error: Option<String>,
-    /// The platform's explanation of `error`.
-    pub error_description: Option<String>,
-}
-
 /// `GET /facebook/auth/callback`: the browser comes back from the dialog.
 /// Public: the signed state is its authentication.
 #[utoipa::path(
@@ -93,26 +82,12 @@ pub async fn auth_callback(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CallbackQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(error) = q.error {
-        return Err(ApiError::bad_request(
-            "error",
-            format!(
-                "Facebook did not grant access: {error}{}",
-                q.error_description
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            ),
-        ));
-    }
-    let oauth_state = q
-        .state
-        .ok_or_else(|| ApiError::bad_request("state", "is required"))?;
-    let code = q
-        .code
-        .ok_or_else(|| ApiError::bad_request("code", "is required"))?;
-    let payload = state
-        .oauth
-        .accept(&oauth_state, "facebook", state.tokens.now())?;
+    let (code, payload) = q.accept(
+        &state.oauth,
+        "facebook",
+        "Facebook did not grant access",
+        state.tokens.now(),
+    )?;
     let connections = state
         .tokens
         .connect_facebook_code(&code, &state.settings.facebook.redirect_uri, payload.t)
@@ -259,31 +234,6 @@ pub async fn list_tokens(
     Ok(Json(json!({ "count": items.len(), "connections": items })))
 }
 
-pub fn parse_kind(text: &str) -> Result<ConnectionKind, ApiError> {
-    serde_json::from_value(json!(text)).map_err(|_| {
-        ApiError::bad_request("kind", "must be one of user, page, system_user, shop, ads")
-    })
-}
-
-pub fn parse_health(text: &str) -> Result<Health, ApiError> {
-    Health::parse(text).ok_or_else(|| {
-        ApiError::bad_request(
-            "health",
-            "must be one of healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required",
-        )
-    })
-}
-
-/// A connection the caller may see, or 404 (never revealing other teams').
-pub fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<Connection>, ApiError> {
-    state
-        .tokens
-        .get(id)
-        .ok()
-        .filter(|c| caller.can_see(c.team_id.as_deref()))
-        .ok_or_else(|| ApiError::NotFound(format!("connection {id} not found")))
-}
-
 /// `GET /facebook/tokens/{id}`.
 #[utoipa::path(
     get,
@@ -346,22 +296,6 @@ pub async fn page_token_status(
     })))
 }
 
-/// Refreshes a visible connection; answers whether it was refreshed and its facts.
-pub async fn refresh(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    force: bool,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRefresh)?;
-    let before = visible(state, caller, id)?;
-    let after = state.tokens.refresh(id, force).await?;
-    Ok(Json(json!({
-        "refreshed": after.last_refreshed_at != before.last_refreshed_at,
-        "connection": state.tokens.facts(&after),
-    })))
-}
-
 /// `POST /facebook/tokens/{id}/refresh`: refresh if due.
 #[utoipa::path(
     post,
@@ -383,7 +317,7 @@ pub async fn refresh_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    refresh(&state, &caller, &id, false).await
+    refresh_visible(&state, &caller, &id, false).await
 }
 
 /// `POST /facebook/tokens/{id}/force-refresh`: refresh now.
@@ -407,7 +341,7 @@ pub async fn force_refresh_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    refresh(&state, &caller, &id, true).await
+    refresh_visible(&state, &caller, &id, true).await
 }
 
 /// `DELETE /facebook/tokens/{id}`.
@@ -625,36 +559,6 @@ pub async fn scheduled_refresh(
         q.wait.unwrap_or(true),
     )
     .await
-}
-
-/// Starts a sweep; answers with its summary, or 202 and its id when not waiting.
-pub async fn run_sweep(
-    state: &AppState,
-    caller: &Caller,
-    provider: Option<Provider>,
-    wait: bool,
-) -> Result<Response, ApiError> {
-    caller.require(Scope::Internal)?;
-    let filter = SweepFilter {
-        provider,
-        teams: caller.teams().map(<[String]>::to_vec),
-        ..SweepFilter::default()
-    };
-    let (run_id, handle) = state
-        .tokens
-        .start_sweep("api", filter)
-        .map_err(ApiError::RunInProgress)?;
-    if !wait {
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "run_id": run_id, "status": "running" })),
-        )
-            .into_response());
-    }
-    let run = handle
-        .await
-        .map_err(|e| ApiError::Internal(format!("sweep task failed: {e}")))?;
-    Ok(Json(json!({ "run": run })).into_response())
 }
 
 /// `GET /facebook/internal/refresh-runs/{run_id}`.

@@ -14,7 +14,8 @@ use super::auth::{Caller, Scope};
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
-use super::insights::{RefreshQuery, access};
+use super::insights::{RefreshQuery, access, cached_answer};
+use super::oauth_state::CallbackQuery;
 use super::schemas::{self as s, responses as r};
 use crate::insights::google::{GoogleCampaignsQuery, GoogleMetricsRequest};
 use crate::providers::google::{GoogleOAuth, connect};
@@ -84,17 +85,6 @@ pub async fn auth_url(
     ))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallbackQuery {
-    /// The authorization code the platform sent back.
-    pub code: Option<String>,
-    /// The signed, single-use state issued with the authorization URL.
-    pub state: Option<String>,
-    /// Set by the platform when access was refused.
-    pub error: Option<String>,
-}
-
 /// `GET /google/auth/callback`: public; the signed state authenticates it.
 #[utoipa::path(
     get,
@@ -113,21 +103,12 @@ pub async fn auth_callback(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CallbackQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(error) = q.error {
-        return Err(ApiError::bad_request(
-            "error",
-            format!("Google consent was not given: {error}"),
-        ));
-    }
-    let oauth_state = q
-        .state
-        .ok_or_else(|| ApiError::bad_request("state", "is required"))?;
-    let code = q
-        .code
-        .ok_or_else(|| ApiError::bad_request("code", "is required"))?;
-    let payload = state
-        .oauth
-        .accept(&oauth_state, "google", state.tokens.now())?;
+    let (code, payload) = q.accept(
+        &state.oauth,
+        "google",
+        "Google consent was not given",
+        state.tokens.now(),
+    )?;
     let conn = connect::connect(
         &state.tokens,
         oauth(&state)?,
@@ -194,27 +175,16 @@ pub async fn campaign_metrics(
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiJson(body): ApiJson<GoogleMetricsRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::InsightsRead)?;
-    let a = access(&caller);
-    let key = format!(
-        "google_campaign_metrics|{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        body.customer_id,
-        body.date_range.start_date,
-        body.date_range.end_date,
-        body.metrics,
-        body.campaign_ids,
-        body.dimensions,
-        body.connection_id,
-        caller.teams()
-    );
-    let insights = state.insights.clone();
-    let value = state
-        .insights
-        .cached(&key, r.refresh.unwrap_or(false), || async move {
-            insights.google()?.campaign_metrics(&a, &body).await
-        })
-        .await?;
-    Ok(Json(value))
+    let (insights, body) = (&state.insights, &body);
+    cached_answer(
+        &state,
+        &caller,
+        "google_campaign_metrics",
+        body,
+        r.refresh,
+        |a| async move { insights.google()?.campaign_metrics(&a, body).await },
+    )
+    .await
 }
 
 /// `POST /google/campaign_metrics_csv`.

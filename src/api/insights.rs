@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use super::auth::{Caller, Scope};
@@ -30,13 +30,32 @@ pub fn access(caller: &Caller) -> Access {
     }
 }
 
-/// The cache key: endpoint, parameters, and what the caller may see.
-fn key(endpoint: &str, params: &impl serde::Serialize, caller: &Caller) -> String {
-    format!(
+/// An insights answer for `caller`, from the cache unless `refresh`; the
+/// cache key is the endpoint, its parameters and what the caller may see.
+pub async fn cached_answer<F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    endpoint: &str,
+    params: &impl serde::Serialize,
+    refresh: Option<bool>,
+    compute: F,
+) -> Result<Json<Value>, ApiError>
+where
+    F: FnOnce(Access) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, crate::insights::InsightsError>>,
+{
+    caller.require(Scope::InsightsRead)?;
+    let key = format!(
         "{endpoint}|{}|{:?}",
         serde_json::to_string(params).unwrap_or_default(),
         caller.teams()
-    )
+    );
+    let access = access(caller);
+    let value = state
+        .insights
+        .cached(&key, refresh.unwrap_or(false), || compute(access))
+        .await?;
+    Ok(Json(value))
 }
 
 /// `GET /facebook/available_metrics`.
@@ -106,40 +125,16 @@ pub async fn campaign_metrics(
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiJson(body): ApiJson<CampaignMetricsRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::InsightsRead)?;
-    let k = key(
-        "campaign_metrics",
-        &json!({"ad_account_id": body.ad_account_id, "campaign_ids": body.campaign_ids,
-        "date_range": [body.date_range.start_date, body.date_range.end_date], "metrics": body.metrics,
-        "dimensions": body.dimensions, "level": body.level, "time_increment": body.time_increment,
-        "connection_id": body.connection_id}),
+    let (insights, body) = (&state.insights, &body);
+    cached_answer(
+        &state,
         &caller,
-    );
-    let a = access(&caller);
-    let value = state
-        .insights
-        .cached(&k, r.refresh.unwrap_or(false), || {
-            state.insights.campaign_metrics(&a, &body)
-        })
-        .await?;
-    Ok(Json(value))
-}
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-struct PageKey<'a> {
-    page_id: &'a str,
-    metrics: Option<&'a str>,
-    start_date: &'a str,
-    end_date: &'a str,
-}
-
-fn page_key<'a>(q: &'a PageMetricsQuery) -> PageKey<'a> {
-    PageKey {
-        page_id: &q.page_id,
-        metrics: q.metrics.as_deref(),
-        start_date: &q.start_date,
-        end_date: &q.end_date,
-    }
+        "campaign_metrics",
+        body,
+        r.refresh,
+        |a| async move { insights.campaign_metrics(&a, body).await },
+    )
+    .await
 }
 
 /// `GET /facebook/post_metrics`.
@@ -164,17 +159,16 @@ pub async fn post_metrics(
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiQuery(q): ApiQuery<PageMetricsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::InsightsRead)?;
-    let a = access(&caller);
-    let k = key("post_metrics", &page_key(&q), &caller);
-    Ok(Json(
-        state
-            .insights
-            .cached(&k, r.refresh.unwrap_or(false), || {
-                state.insights.post_metrics(&a, &q)
-            })
-            .await?,
-    ))
+    let (insights, q) = (&state.insights, &q);
+    cached_answer(
+        &state,
+        &caller,
+        "post_metrics",
+        q,
+        r.refresh,
+        |a| async move { insights.post_metrics(&a, q).await },
+    )
+    .await
 }
 
 /// `GET /facebook/reel_metrics`.
@@ -199,27 +193,16 @@ pub async fn reel_metrics(
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiQuery(q): ApiQuery<PageMetricsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::InsightsRead)?;
-    let a = access(&caller);
-    let k = key("reel_metrics", &page_key(&q), &caller);
-    Ok(Json(
-        state
-            .insights
-            .cached(&k, r.refresh.unwrap_or(false), || {
-                state.insights.reel_metrics(&a, &q)
-            })
-            .await?,
-    ))
-}
-
-fn business_key(q: &BusinessQuery) -> Value {
-    json!([
-        q.connection_id,
-        q.metrics,
-        q.reel_metrics,
-        q.start_date,
-        q.end_date
-    ])
+    let (insights, q) = (&state.insights, &q);
+    cached_answer(
+        &state,
+        &caller,
+        "reel_metrics",
+        q,
+        r.refresh,
+        |a| async move { insights.reel_metrics(&a, q).await },
+    )
+    .await
 }
 
 /// `GET /facebook/business_post_insights`.
@@ -244,17 +227,16 @@ pub async fn business_post_insights(
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiQuery(q): ApiQuery<BusinessQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::InsightsRead)?;
-    let a = access(&caller);
-    let k = key("business_post_insights", &business_key(&q), &caller);
-    Ok(Json(
-        state
-            .insights
-            .cached(&k, r.refresh.unwrap_or(false), || {
-                state.insights.business_insights(&a, &q, false)
-            })
-            .await?,
-    ))
+    let (insights, q) = (&state.insights, &q);
+    cached_answer(
+        &state,
+        &caller,
+        "business_post_insights",
+        q,
+        r.refresh,
+        |a| async move { insights.business_insights(&a, q, false).await },
+    )
+    .await
 }
 
 /// `GET /facebook/business_posts_and_reels_insights`.
@@ -279,21 +261,16 @@ pub async fn business_posts_and_reels_insights(
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiQuery(q): ApiQuery<BusinessQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::InsightsRead)?;
-    let a = access(&caller);
-    let k = key(
-        "business_posts_and_reels_insights",
-        &business_key(&q),
+    let (insights, q) = (&state.insights, &q);
+    cached_answer(
+        &state,
         &caller,
-    );
-    Ok(Json(
-        state
-            .insights
-            .cached(&k, r.refresh.unwrap_or(false), || {
-                state.insights.business_insights(&a, &q, true)
-            })
-            .await?,
-    ))
+        "business_posts_and_reels_insights",
+        q,
+        r.refresh,
+        |a| async move { insights.business_insights(&a, q, true).await },
+    )
+    .await
 }
 
 /// `GET /facebook/check_business_pages_access`.

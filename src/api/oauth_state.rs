@@ -33,6 +33,52 @@ pub struct StatePayload {
     pub e: i64,
 }
 
+/// What a provider sends the browser back with, on every OAuth callback.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    /// The authorization code the platform sent back.
+    pub code: Option<String>,
+    /// The signed, single-use state issued with the authorization URL.
+    pub state: Option<String>,
+    /// Set by the platform when access was refused.
+    pub error: Option<String>,
+    /// The platform's explanation of `error`.
+    pub error_description: Option<String>,
+}
+
+impl CallbackQuery {
+    /// The code and the accepted state, or a 400 naming what is wrong;
+    /// `refused` words a refusal by the platform (e.g. "Facebook did not
+    /// grant access").
+    pub fn accept(
+        self,
+        signer: &StateSigner,
+        provider: &str,
+        refused: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, StatePayload), ApiError> {
+        if let Some(error) = self.error {
+            let detail = self
+                .error_description
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            return Err(ApiError::bad_request(
+                "error",
+                format!("{refused}: {error}{detail}"),
+            ));
+        }
+        let state = self
+            .state
+            .ok_or_else(|| ApiError::bad_request("state", "is required"))?;
+        let code = self
+            .code
+            .ok_or_else(|| ApiError::bad_request("code", "is required"))?;
+        let payload = signer.accept(&state, provider, now)?;
+        Ok((code, payload))
+    }
+}
+
 pub struct StateSigner {
     key: [u8; 32],
     ttl: Duration,

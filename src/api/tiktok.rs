@@ -16,8 +16,10 @@ use super::auth::{Caller, Scope};
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
-use super::facebook::{SweepQuery, run_sweep, visible};
+use super::facebook::SweepQuery;
+use super::oauth_state::CallbackQuery;
 use super::schemas::{self as s, responses as r};
+use super::tokens::{run_sweep, visible};
 use crate::providers::tiktok::{TiktokClient, connect};
 use crate::store::{Connection, Provider};
 use crate::tokens::{ConnectionFilter, Health};
@@ -117,17 +119,6 @@ pub async fn auth_url(
     })))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallbackQuery {
-    /// The authorization code the platform sent back.
-    pub code: Option<String>,
-    /// The signed, single-use state issued with the authorization URL.
-    pub state: Option<String>,
-    /// Set by the platform when access was refused.
-    pub error: Option<String>,
-}
-
 /// `GET /tiktok/auth/callback`: public; the signed state authenticates it.
 #[utoipa::path(
     get,
@@ -146,21 +137,12 @@ pub async fn auth_callback(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CallbackQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(error) = q.error {
-        return Err(ApiError::bad_request(
-            "error",
-            format!("the seller did not authorize: {error}"),
-        ));
-    }
-    let oauth_state = q
-        .state
-        .ok_or_else(|| ApiError::bad_request("state", "is required"))?;
-    let code = q
-        .code
-        .ok_or_else(|| ApiError::bad_request("code", "is required"))?;
-    let payload = state
-        .oauth
-        .accept(&oauth_state, "tiktok_shop", state.tokens.now())?;
+    let (code, payload) = q.accept(
+        &state.oauth,
+        "tiktok_shop",
+        "the seller did not authorize",
+        state.tokens.now(),
+    )?;
     let conn = connect::connect(&state.tokens, client(&state)?, &code, payload.t).await?;
     Ok(Json(json!({ "integration": integration(&state, &conn) })))
 }

@@ -1,8 +1,13 @@
-//! Cross-provider token endpoints, including the one response that may carry
-//! a token value: the audited hand-out to services that call the platform.
+//! Cross-provider token endpoints (including the one response that may carry
+//! a token value: the audited hand-out to services that call the platform),
+//! and the helpers every provider's handlers share.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -10,12 +15,10 @@ use super::auth::{Caller, Scope};
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::ApiQuery;
-use super::facebook::{parse_health, parse_kind, run_sweep, visible};
 use super::schemas::{self as s, responses as r};
 use crate::audit::AuditEntry;
-use crate::store::Provider;
-use crate::tokens::ConnectionFilter;
-use axum::response::Response;
+use crate::store::{Connection, ConnectionKind, Provider};
+use crate::tokens::{ConnectionFilter, Health, SweepFilter};
 
 /// `GET /tokens/{id}/access-token`.
 #[utoipa::path(
@@ -258,7 +261,7 @@ pub async fn refresh(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ForceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    super::facebook::refresh(&state, &caller, &id, q.force.unwrap_or(false)).await
+    refresh_visible(&state, &caller, &id, q.force.unwrap_or(false)).await
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -315,4 +318,75 @@ pub async fn runs(State(state): State<AppState>, caller: Caller) -> Result<Json<
         .require(Scope::Internal)
         .or_else(|_| caller.require(Scope::TokensRead))?;
     Ok(Json(json!({ "runs": state.tokens.recent_runs() })))
+}
+
+pub fn parse_kind(text: &str) -> Result<ConnectionKind, ApiError> {
+    serde_json::from_value(json!(text)).map_err(|_| {
+        ApiError::bad_request("kind", "must be one of user, page, system_user, shop, ads")
+    })
+}
+
+pub fn parse_health(text: &str) -> Result<Health, ApiError> {
+    Health::parse(text).ok_or_else(|| {
+        ApiError::bad_request(
+            "health",
+            "must be one of healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required",
+        )
+    })
+}
+
+/// A connection the caller may see, or 404 (never revealing other teams').
+pub fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<Connection>, ApiError> {
+    state
+        .tokens
+        .get(id)
+        .ok()
+        .filter(|c| caller.can_see(c.team_id.as_deref()))
+        .ok_or_else(|| ApiError::NotFound(format!("connection {id} not found")))
+}
+
+/// Refreshes a visible connection; answers whether it was refreshed and its facts.
+pub async fn refresh_visible(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    force: bool,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::TokensRefresh)?;
+    let before = visible(state, caller, id)?;
+    let after = state.tokens.refresh(id, force).await?;
+    Ok(Json(json!({
+        "refreshed": after.last_refreshed_at != before.last_refreshed_at,
+        "connection": state.tokens.facts(&after),
+    })))
+}
+
+/// Starts a sweep; answers with its summary, or 202 and its id when not waiting.
+pub async fn run_sweep(
+    state: &AppState,
+    caller: &Caller,
+    provider: Option<Provider>,
+    wait: bool,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Internal)?;
+    let filter = SweepFilter {
+        provider,
+        teams: caller.teams().map(<[String]>::to_vec),
+        ..SweepFilter::default()
+    };
+    let (run_id, handle) = state
+        .tokens
+        .start_sweep("api", filter)
+        .map_err(ApiError::RunInProgress)?;
+    if !wait {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "run_id": run_id, "status": "running" })),
+        )
+            .into_response());
+    }
+    let run = handle
+        .await
+        .map_err(|e| ApiError::Internal(format!("sweep task failed: {e}")))?;
+    Ok(Json(json!({ "run": run })).into_response())
 }

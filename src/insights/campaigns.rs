@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::metrics::{self, MetricObject};
@@ -17,14 +17,14 @@ use crate::store::ConnectionKind;
 
 const ACCOUNT_KINDS: &[ConnectionKind] = &[ConnectionKind::SystemUser, ConnectionKind::User];
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct DateRange {
     pub start_date: String,
     pub end_date: String,
 }
 
 /// `POST /facebook/campaign_metrics`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CampaignMetricsRequest {
     pub ad_account_id: String,
     pub campaign_ids: Option<Vec<String>>,
@@ -38,7 +38,7 @@ pub struct CampaignMetricsRequest {
 }
 
 /// `GET /facebook/campaigns`.
-#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CampaignsQuery {
     pub ad_account_id: String,

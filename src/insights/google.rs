@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::campaigns::{DateRange, parse_date, summarize};
@@ -24,7 +24,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("ctr", "metrics.ctr"),
 ];
 
-#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GoogleCampaignsQuery {
     pub customer_id: String,
@@ -32,7 +32,7 @@ pub struct GoogleCampaignsQuery {
 }
 
 /// `POST /google/campaign_metrics`: the Facebook request's shape.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct GoogleMetricsRequest {
     pub customer_id: String,
     pub campaign_ids: Option<Vec<String>>,

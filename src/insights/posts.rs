@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::campaigns::parse_date;
@@ -21,7 +21,7 @@ pub const DEFAULT_POST_METRICS: &[&str] = &["post_clicks", "post_reactions_by_ty
 pub const DEFAULT_REEL_METRICS: &[&str] = &["blue_reels_play_count", "post_video_avg_time_watched"];
 
 /// `GET /facebook/post_metrics` and `/facebook/reel_metrics`.
-#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageMetricsQuery {
     pub page_id: String,
@@ -32,7 +32,7 @@ pub struct PageMetricsQuery {
 }
 
 /// The business-wide endpoints.
-#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BusinessQuery {
     /// A system-user (or user) connection; default: the first usable one.
