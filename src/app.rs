@@ -145,12 +145,8 @@ pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<App
     }
     let store = Store::open(&options, cipher)?;
     let settings = Arc::new(settings);
-    let TokenServices {
-        tokens,
-        connectors,
-        clock: tokens_clock,
-    } = token_services(settings.clone(), store.clone(), clock);
-    let google_ads = connectors.google_ads.clone();
+    let TokenServices { tokens, connectors } =
+        token_services(settings.clone(), store.clone(), clock.clone());
     let oauth = StateSigner::new(
         store.cipher().derive_key("oauth-state"),
         settings.auth.state_ttl_secs,
@@ -158,7 +154,7 @@ pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<App
     let insights = Arc::new(crate::insights::InsightsService::new(
         tokens.clone(),
         settings.clone(),
-        google_ads.clone(),
+        connectors.google_ads.clone(),
     ));
     let exports = crate::export::jobs::Exports::open_with_clock(
         settings.store.data_dir.join("exports"),
@@ -167,7 +163,7 @@ pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<App
         Arc::new(crate::insights::export_source::InsightsRows(
             insights.clone(),
         )),
-        tokens_clock.clone(),
+        clock,
     )
     .await
     .map_err(|e| StartError::Exports(e.to_string()))?;
@@ -190,13 +186,11 @@ pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<App
 pub struct TokenServices {
     pub tokens: Arc<TokenManager>,
     pub connectors: api::Connectors,
-    pub clock: SharedClock,
 }
 
 /// Builds the TokenManager with a lifecycle for every provider whose app
 /// credentials are configured.
 pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock) -> TokenServices {
-    let tokens_clock = clock.clone();
     let graph = match (&settings.secrets.fb_app_id, &settings.secrets.fb_app_secret) {
         (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
             &settings.facebook,
@@ -286,9 +280,5 @@ pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock)
         google,
         google_ads,
     };
-    TokenServices {
-        tokens,
-        connectors,
-        clock: tokens_clock,
-    }
+    TokenServices { tokens, connectors }
 }
