@@ -103,6 +103,30 @@ type PageOutcome = (
     Result<(PageContent, Option<PageContent>), InsightsError>,
 );
 
+/// Asks for each metric alone (one call per metric) and returns those Meta
+/// accepts; the rejected ones are added to `dropped`.
+async fn probe<'a, T, F, Fut>(
+    metrics: &'a [String],
+    dropped: &mut Vec<Value>,
+    call: F,
+) -> Vec<String>
+where
+    F: Fn(&'a [String]) -> Fut,
+    Fut: std::future::Future<Output = Result<T, InsightsError>>,
+{
+    let mut kept = Vec::new();
+    for m in metrics {
+        match call(std::slice::from_ref(m)).await {
+            Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
+                "metric": m,
+                "reason": "rejected by Facebook: (#100) The value must be a valid insights metric",
+            })),
+            _ => kept.push(m.clone()),
+        }
+    }
+    kept
+}
+
 /// Rows plus the metrics Meta refused.
 pub struct PageContent {
     pub rows: Vec<Row>,
@@ -152,15 +176,10 @@ impl InsightsService {
                 Err(InsightsError::Upstream(e))
                     if maybe_metric_rejection(&e) && dropped.is_empty() =>
                 {
-                    let mut kept = Vec::new();
-                    for m in &good {
-                        match self.fetch_posts(page_id, token, std::slice::from_ref(m), w, Some(1)).await {
-                            Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
-                                "metric": m, "reason": "rejected by Facebook: (#100) The value must be a valid insights metric"
-                            })),
-                            _ => kept.push(m.clone()),
-                        }
-                    }
+                    let kept = probe(&good, &mut dropped, |m| {
+                        self.fetch_posts(page_id, token, m, w, Some(1))
+                    })
+                    .await;
                     if dropped.is_empty() || kept.is_empty() {
                         return Err(e.into());
                     }
@@ -228,15 +247,10 @@ impl InsightsService {
             && let Err(InsightsError::Upstream(e)) = self.video_insights(first, token, &good).await
             && maybe_metric_rejection(&e)
         {
-            let mut kept = Vec::new();
-            for m in &good {
-                match self.video_insights(first, token, std::slice::from_ref(m)).await {
-                    Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
-                        "metric": m, "reason": "rejected by Facebook: (#100) The value must be a valid insights metric"
-                    })),
-                    _ => kept.push(m.clone()),
-                }
-            }
+            let kept = probe(&good, &mut dropped, |m| {
+                self.video_insights(first, token, m)
+            })
+            .await;
             if kept.is_empty() {
                 return Err(e.into());
             }
