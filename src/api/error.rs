@@ -40,6 +40,14 @@ pub enum ApiError {
     CannotRefresh(String),
     #[error("{message}")]
     Unprocessable { field: String, message: String },
+    /// The connection named by `field` is of another platform or kind than
+    /// the operation needs; `expected` says which.
+    #[error("{message}")]
+    WrongConnection {
+        field: String,
+        message: String,
+        expected: serde_json::Value,
+    },
     /// Metrics that cannot be used, each named with why and its replacement.
     #[error("{0}")]
     BadMetrics(String, Vec<BadMetric>),
@@ -79,9 +87,9 @@ impl ApiError {
             | ApiError::RunInProgress(_)
             | ApiError::ReauthRequired(_)
             | ApiError::CannotRefresh(_) => StatusCode::CONFLICT,
-            ApiError::Unprocessable { .. } | ApiError::BadMetrics(..) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Unprocessable { .. }
+            | ApiError::WrongConnection { .. }
+            | ApiError::BadMetrics(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -99,7 +107,9 @@ impl ApiError {
             ApiError::RunInProgress(_) => "run_in_progress",
             ApiError::ReauthRequired(_) => "reauth_required",
             ApiError::CannotRefresh(_) => "cannot_refresh",
-            ApiError::Unprocessable { .. } => "validation_failed",
+            ApiError::Unprocessable { .. } | ApiError::WrongConnection { .. } => {
+                "validation_failed"
+            }
             ApiError::BadMetrics(..) => "invalid_metrics",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Upstream(_) => "upstream_error",
@@ -126,6 +136,12 @@ impl IntoResponse for ApiError {
             }
             | ApiError::Unprocessable { field, .. } => {
                 error["field"] = json!(field);
+            }
+            ApiError::WrongConnection {
+                field, expected, ..
+            } => {
+                error["field"] = json!(field);
+                error["expected"] = expected.clone();
             }
             ApiError::BadMetrics(_, metrics) => {
                 error["field"] = json!("metrics");
@@ -174,6 +190,16 @@ impl From<TokenError> for ApiError {
                 _ => ApiError::Upstream(u.to_string()),
             },
             TokenError::Invalid { field, message } => ApiError::Unprocessable { field, message },
+            ref e @ TokenError::WrongConnection {
+                ref field,
+                expected_provider,
+                ref expected_kinds,
+                ..
+            } => ApiError::WrongConnection {
+                field: field.clone(),
+                message: e.to_string(),
+                expected: json!({ "provider": expected_provider, "kinds": expected_kinds }),
+            },
             TokenError::NotConfigured(m) => ApiError::Unavailable(m),
             TokenError::Store(m) => {
                 tracing::error!(error = %m, "store failure");

@@ -283,7 +283,6 @@ pub fn campaign_metrics_request() -> Value {
         "campaign_ids": ["23851234567890123"],
         "date_range": { "start_date": "2025-11-01", "end_date": "2025-11-07" },
         "metrics": ["impressions", "clicks", "spend", "ctr"],
-        "dimensions": ["date"],
         "level": "campaign",
         "time_increment": 1
     })

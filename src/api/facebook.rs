@@ -20,7 +20,7 @@ use super::schemas::{self as s, responses as r};
 use super::tokens::{parse_health, parse_kind, refresh_visible, run_sweep, visible};
 use crate::secret::Secret;
 use crate::store::{Connection, Provider};
-use crate::tokens::ConnectionFilter;
+use crate::tokens::{ConnectionFilter, Need};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -256,7 +256,7 @@ pub async fn get_token(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::TokensRead)?;
-    let conn = visible(&state, &caller, &id)?;
+    let conn = visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
     Ok(Json(json!({ "connection": state.tokens.facts(&conn) })))
 }
 
@@ -317,7 +317,7 @@ pub async fn refresh_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    refresh_visible(&state, &caller, &id, false).await
+    refresh_visible(&state, &caller, &id, Some(Provider::Facebook), false).await
 }
 
 /// `POST /facebook/tokens/{id}/force-refresh`: refresh now.
@@ -341,7 +341,7 @@ pub async fn force_refresh_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    refresh_visible(&state, &caller, &id, true).await
+    refresh_visible(&state, &caller, &id, Some(Provider::Facebook), true).await
 }
 
 /// `DELETE /facebook/tokens/{id}`.
@@ -366,7 +366,7 @@ pub async fn delete_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::TokensAdmin)?;
-    visible(&state, &caller, &id)?;
+    visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
     state.tokens.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -408,8 +408,9 @@ pub async fn debug_token(
     ApiQuery(q): ApiQuery<ConnectionQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::TokensRead)?;
-    let conn = visible(&state, &caller, connection_id(&q)?)?;
-    let info = state.tokens.debug_facebook_token(&conn.id).await?;
+    let need = Need::of("connection_id", Provider::Facebook, &[], caller.teams());
+    let conn = state.tokens.connection_for(connection_id(&q)?, &need)?;
+    let info = state.tokens.debug_facebook_token(&conn.id, &need).await?;
     Ok(Json(json!({
         "connection_id": conn.id,
         "is_valid": info.is_valid,
@@ -447,7 +448,13 @@ pub async fn check_permissions(
     ApiQuery(q): ApiQuery<ConnectionQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::TokensRead)?;
-    let conn = visible(&state, &caller, connection_id(&q)?)?;
+    let conn = visible(
+        &state,
+        &caller,
+        "connection_id",
+        connection_id(&q)?,
+        Some(Provider::Facebook),
+    )?;
     let required: Vec<String> = match &q.required {
         Some(list) => list
             .split(',')

@@ -245,10 +245,7 @@ fn tiktok_connection(
     caller: &Caller,
     id: &str,
 ) -> Result<Arc<Connection>, ApiError> {
-    visible(state, caller, id)
-        .ok()
-        .filter(|c| c.provider == Provider::TiktokShop)
-        .ok_or_else(|| ApiError::NotFound(format!("integration {id} not found")))
+    visible(state, caller, "id", id, Some(Provider::TiktokShop))
 }
 
 /// `GET /tiktok/integrations/{id}/status`.

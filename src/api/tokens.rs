@@ -18,7 +18,7 @@ use super::extract::ApiQuery;
 use super::schemas::{self as s, responses as r};
 use crate::audit::AuditEntry;
 use crate::store::{Connection, ConnectionKind, Provider};
-use crate::tokens::{ConnectionFilter, Health, SweepFilter};
+use crate::tokens::{ConnectionFilter, Health, Need, SweepFilter};
 
 /// `GET /tokens/{id}/access-token`.
 #[utoipa::path(
@@ -75,8 +75,10 @@ pub async fn page_access_token(
 
 async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::TokensUse)?;
-    visible(state, caller, id)?;
-    let result = state.tokens.get_valid_token(id).await;
+    // The token goes to the caller, not to a platform: any provider will do.
+    let need = Need::any("id", caller.teams());
+    state.tokens.connection_for(id, &need)?;
+    let result = state.tokens.token_for(id, &need).await;
     state
         .audit
         .record(AuditEntry {
@@ -261,7 +263,7 @@ pub async fn refresh(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ForceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    refresh_visible(&state, &caller, &id, q.force.unwrap_or(false)).await
+    refresh_visible(&state, &caller, &id, None, q.force.unwrap_or(false)).await
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -335,14 +337,24 @@ pub fn parse_health(text: &str) -> Result<Health, ApiError> {
     })
 }
 
-/// A connection the caller may see, or 404 (never revealing other teams').
-pub fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<Connection>, ApiError> {
-    state
-        .tokens
-        .get(id)
-        .ok()
-        .filter(|c| caller.can_see(c.team_id.as_deref()))
-        .ok_or_else(|| ApiError::NotFound(format!("connection {id} not found")))
+/// The connection `id` for an operation on `provider`'s platform (`None`:
+/// any platform): another team's is not found (never confirming it exists);
+/// another platform's is refused with 422 naming `field`. Every handler that
+/// takes a connection id comes through here, before any token is touched.
+pub fn visible(
+    state: &AppState,
+    caller: &Caller,
+    field: &str,
+    id: &str,
+    provider: Option<Provider>,
+) -> Result<Arc<Connection>, ApiError> {
+    let need = Need {
+        field,
+        provider,
+        kinds: &[],
+        teams: caller.teams(),
+    };
+    Ok(state.tokens.connection_for(id, &need)?)
 }
 
 /// Refreshes a visible connection; answers whether it was refreshed and its facts.
@@ -350,10 +362,11 @@ pub async fn refresh_visible(
     state: &AppState,
     caller: &Caller,
     id: &str,
+    provider: Option<Provider>,
     force: bool,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::TokensRefresh)?;
-    let before = visible(state, caller, id)?;
+    let before = visible(state, caller, "id", id, provider)?;
     let after = state.tokens.refresh(id, force).await?;
     Ok(Json(json!({
         "refreshed": after.last_refreshed_at != before.last_refreshed_at,

@@ -112,12 +112,15 @@ impl InsightsService {
         if let Some(after) = &q.after {
             params.push(("after", after.clone()));
         }
-        let (_, token) = self
+        let (conn, token) = self
             .account_token(access, q.connection_id.as_deref(), ACCOUNT_KINDS)
             .await?;
+        let graph = self.graph()?;
+        let path = format!("/{account}/campaigns");
         let body = self
-            .graph()?
-            .get(&format!("/{account}/campaigns"), &token, &params)
+            .using(&conn, async {
+                Ok(graph.get(&path, &token, &params).await?)
+            })
             .await?;
         let data: Vec<Value> = body["data"]
             .as_array()
@@ -244,27 +247,43 @@ impl InsightsService {
         r: &CampaignMetricsRequest,
     ) -> Result<(Vec<Row>, &'static str), InsightsError> {
         let v = self.validate(r)?;
-        let (_, token) = self
+        let (conn, token) = self
             .account_token(access, r.connection_id.as_deref(), ACCOUNT_KINDS)
             .await?;
+        let (rows, path) = self.using(&conn, self.fetch_rows(&token, &v)).await?;
+        let rows = rows
+            .iter()
+            .filter_map(Value::as_object)
+            .map(parse_ads_row)
+            .collect();
+        Ok((rows, path))
+    }
+
+    /// The raw insights rows of a validated request: synchronously, or as an
+    /// async report for long ranges and answers too large to give at once.
+    async fn fetch_rows(
+        &self,
+        token: &Secret,
+        v: &Validated,
+    ) -> Result<(Vec<Value>, &'static str), InsightsError> {
         let days = (v.end - v.start).num_days() + 1;
-        let (rows, path) = if days > self.settings.insights.async_after_days {
+        let fetched = if days > self.settings.insights.async_after_days {
             (
-                self.async_rows(&token, &v.account, &v.params, v.start, v.end, 0)
+                self.async_rows(token, &v.account, &v.params, v.start, v.end, 0)
                     .await?,
                 "async",
             )
         } else {
             match self
                 .graph()?
-                .get_all(&format!("/{}/insights", v.account), &token, &v.params)
+                .get_all(&format!("/{}/insights", v.account), token, &v.params)
                 .await
             {
                 Ok(rows) => (rows, "sync"),
                 Err(e) if asks_for_less_data(&e) => {
                     tracing::info!(account = %v.account, "sync insights too large; using an async report");
                     (
-                        self.async_rows(&token, &v.account, &v.params, v.start, v.end, 0)
+                        self.async_rows(token, &v.account, &v.params, v.start, v.end, 0)
                             .await?,
                         "async",
                     )
@@ -272,12 +291,7 @@ impl InsightsService {
                 Err(e) => return Err(e.into()),
             }
         };
-        let rows = rows
-            .iter()
-            .filter_map(Value::as_object)
-            .map(parse_ads_row)
-            .collect();
-        Ok((rows, path))
+        Ok(fetched)
     }
 
     /// `POST /facebook/campaign_metrics`: rows and totals.

@@ -12,8 +12,8 @@ use super::values::{as_f64, rounded};
 use super::{Access, InsightsError, Row, invalid};
 use crate::providers::google::ads::GoogleAds;
 use crate::secret::Secret;
-use crate::store::{Connection, Provider};
-use crate::tokens::TokenManager;
+use crate::store::{Connection, ConnectionKind, Provider};
+use crate::tokens::{ConnectionFilter, TokenManager};
 
 /// Metrics a request may name, and their GAQL fields.
 pub const METRICS: &[(&str, &str)] = &[
@@ -170,36 +170,51 @@ impl GoogleInsights<'_> {
         customer_id: &str,
         connection_id: Option<&str>,
     ) -> Result<(Arc<Connection>, Secret), InsightsError> {
-        let candidates = self.tokens.store().list();
-        let allowed = |c: &Connection| {
-            access
-                .teams
-                .as_ref()
-                .is_none_or(|t| c.team_id.as_ref().is_some_and(|team| t.contains(team)))
-        };
-        let chosen = match connection_id {
-            Some(id) => candidates.into_iter().find(|c| c.id == id && allowed(c)),
+        let need = access.need(Provider::Google, &[ConnectionKind::Ads]);
+        let id = match connection_id {
+            Some(id) => id.to_string(),
             None => {
-                let mut google: Vec<Arc<Connection>> = candidates
-                    .into_iter()
-                    .filter(|c| {
-                        c.provider == Provider::Google
-                            && allowed(c)
-                            && self.tokens.health(c).is_usable()
+                let mut google: Vec<Arc<Connection>> = self
+                    .tokens
+                    .list(&ConnectionFilter {
+                        provider: Some(Provider::Google),
+                        visible_teams: access.teams.clone(),
+                        ..ConnectionFilter::default()
                     })
+                    .into_iter()
+                    .filter(|c| need.fits(c) && self.tokens.health(c).is_usable())
                     .collect();
                 // Prefer the connection made for this customer.
                 google.sort_by_key(|c| c.external_id != customer_id);
-                google.into_iter().next()
+                google
+                    .into_iter()
+                    .next()
+                    .map(|c| c.id.clone())
+                    .ok_or_else(|| {
+                        InsightsError::NoConnection(
+                            "no usable Google connection: connect Google Ads first".into(),
+                        )
+                    })?
             }
-        }
-        .ok_or_else(|| {
-            InsightsError::NoConnection(
-                "no usable Google connection: connect Google Ads first".into(),
-            )
-        })?;
-        let token = self.tokens.get_valid_token(&chosen.id).await?;
+        };
+        let token = self.tokens.token_for(&id, &need).await?;
         Ok((token.connection, token.access_token))
+    }
+
+    /// One GAQL search with `conn`'s token; a rejected token is recorded on
+    /// the connection.
+    async fn search(
+        &self,
+        conn: &Connection,
+        token: &Secret,
+        customer_id: &str,
+        query: &str,
+    ) -> Result<Vec<Value>, InsightsError> {
+        let result = self.ads.search_stream(token, customer_id, query).await;
+        if let Err(e) = &result {
+            self.tokens.observe(&conn.id, e).await;
+        }
+        Ok(result?)
     }
 
     pub async fn campaigns(
@@ -208,12 +223,11 @@ impl GoogleInsights<'_> {
         q: &GoogleCampaignsQuery,
     ) -> Result<Value, InsightsError> {
         let customer_id = customer(&q.customer_id)?;
-        let (_, token) = self
+        let (conn, token) = self
             .token(access, &customer_id, q.connection_id.as_deref())
             .await?;
         let results = self
-            .ads
-            .search_stream(&token, &customer_id, "SELECT campaign.id, campaign.name, campaign.status FROM campaign ORDER BY campaign.id")
+            .search(&conn, &token, &customer_id, "SELECT campaign.id, campaign.name, campaign.status FROM campaign ORDER BY campaign.id")
             .await?;
         let data: Vec<Value> = results
             .iter()
@@ -229,10 +243,10 @@ impl GoogleInsights<'_> {
     ) -> Result<Vec<Row>, InsightsError> {
         let customer_id = customer(&r.customer_id)?;
         let query = metrics_query(r)?;
-        let (_, token) = self
+        let (conn, token) = self
             .token(access, &customer_id, r.connection_id.as_deref())
             .await?;
-        let results = self.ads.search_stream(&token, &customer_id, &query).await?;
+        let results = self.search(&conn, &token, &customer_id, &query).await?;
         Ok(results.iter().map(|res| row(&customer_id, res)).collect())
     }
 

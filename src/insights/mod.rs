@@ -21,7 +21,7 @@ use crate::providers::UpstreamError;
 use crate::providers::facebook::GraphClient;
 use crate::secret::Secret;
 use crate::store::{Connection, ConnectionKind, Provider};
-use crate::tokens::{Health, TokenError, TokenManager};
+use crate::tokens::{ConnectionFilter, Health, Need, TokenError, TokenManager};
 use cache::FileCache;
 use metrics::BadMetric;
 
@@ -59,10 +59,9 @@ pub struct Access {
 }
 
 impl Access {
-    fn allows(&self, c: &Connection) -> bool {
-        self.teams
-            .as_ref()
-            .is_none_or(|t| c.team_id.as_ref().is_some_and(|team| t.contains(team)))
+    /// What an insights call needs of the connection named by `connection_id`.
+    pub(crate) fn need<'a>(&'a self, provider: Provider, kinds: &'a [ConnectionKind]) -> Need<'a> {
+        Need::of("connection_id", provider, kinds, self.teams.as_deref())
     }
 }
 
@@ -136,21 +135,19 @@ impl InsightsService {
         connection_id: Option<&str>,
         kinds: &[ConnectionKind],
     ) -> Result<(Arc<Connection>, Secret), InsightsError> {
-        let chosen = match connection_id {
-            Some(id) => self
-                .tokens
-                .get(id)
-                .ok()
-                .filter(|c| access.allows(c))
-                .ok_or_else(|| InsightsError::NoConnection(format!("connection {id} not found")))?,
+        let need = access.need(Provider::Facebook, kinds);
+        let id = match connection_id {
+            Some(id) => id.to_string(),
             None => {
                 let mut candidates: Vec<Arc<Connection>> = self
                     .tokens
-                    .store()
-                    .list()
+                    .list(&ConnectionFilter {
+                        provider: Some(Provider::Facebook),
+                        visible_teams: access.teams.clone(),
+                        ..ConnectionFilter::default()
+                    })
                     .into_iter()
-                    .filter(|c| c.provider == Provider::Facebook && kinds.contains(&c.kind))
-                    .filter(|c| access.allows(c) && self.tokens.health(c).is_usable())
+                    .filter(|c| need.fits(c) && self.tokens.health(c).is_usable())
                     .collect();
                 candidates.sort_by_key(|c| {
                     (
@@ -158,30 +155,51 @@ impl InsightsService {
                         self.tokens.health(c) != Health::Healthy,
                     )
                 });
-                candidates.into_iter().next().ok_or_else(|| {
-                    InsightsError::NoConnection(
+                candidates
+                    .into_iter()
+                    .next()
+                    .map(|c| c.id.clone())
+                    .ok_or_else(|| {
+                        InsightsError::NoConnection(
                         "no usable Facebook connection: connect a user or register a business token"
                             .into(),
                     )
-                })?
+                    })?
             }
         };
-        let token = self.tokens.get_valid_token(&chosen.id).await?;
+        let token = self.tokens.token_for(&id, &need).await?;
         Ok((token.connection, token.access_token))
     }
 
-    /// The token of a connected page.
+    /// The connection and token of a connected page.
     pub(crate) async fn page_token(
         &self,
         access: &Access,
         page_id: &str,
-    ) -> Result<Secret, InsightsError> {
+    ) -> Result<(Arc<Connection>, Secret), InsightsError> {
         let page = self
             .tokens
             .find_page(page_id, access.teams.as_deref())
             .ok_or_else(|| {
                 InsightsError::NoConnection(format!("no connection for page {page_id}"))
             })?;
-        Ok(self.tokens.get_valid_token(&page.id).await?.access_token)
+        let need = access.need(Provider::Facebook, &[ConnectionKind::Page]);
+        let token = self.tokens.token_for(&page.id, &need).await?;
+        Ok((token.connection, token.access_token))
+    }
+
+    /// Awaits `work`, an upstream call made with `conn`'s token, and records
+    /// on the connection a rejection of that token (code 190 and the like),
+    /// so the next hand-out or health check knows it at once.
+    pub(crate) async fn using<T>(
+        &self,
+        conn: &Connection,
+        work: impl Future<Output = Result<T, InsightsError>>,
+    ) -> Result<T, InsightsError> {
+        let result = work.await;
+        if let Err(InsightsError::Upstream(e)) = &result {
+            self.tokens.observe(&conn.id, e).await;
+        }
+        result
     }
 }

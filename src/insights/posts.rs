@@ -367,8 +367,10 @@ impl InsightsService {
             MetricObject::Post,
         )?;
         let w = window(&q.start_date, &q.end_date)?;
-        let token = self.page_token(access, &q.page_id).await?;
-        let content = self.page_posts(&q.page_id, &token, &metrics, &w).await?;
+        let (page, token) = self.page_token(access, &q.page_id).await?;
+        let content = self
+            .using(&page, self.page_posts(&q.page_id, &token, &metrics, &w))
+            .await?;
         Ok(answer(
             &content.rows,
             &metrics,
@@ -390,8 +392,10 @@ impl InsightsService {
             MetricObject::Reel,
         )?;
         let w = window(&q.start_date, &q.end_date)?;
-        let token = self.page_token(access, &q.page_id).await?;
-        let content = self.page_reels(&q.page_id, &token, &metrics, &w).await?;
+        let (page, token) = self.page_token(access, &q.page_id).await?;
+        let content = self
+            .using(&page, self.page_reels(&q.page_id, &token, &metrics, &w))
+            .await?;
         Ok(answer(
             &content.rows,
             &metrics,
@@ -427,14 +431,17 @@ impl InsightsService {
             .unwrap_or_else(|| (today - chrono::Duration::days(30)).to_string());
         let end = q.end_date.clone().unwrap_or_else(|| today.to_string());
         let w = window(&start, &end)?;
-        let (_, token) = self
+        let (conn, token) = self
             .account_token(
                 access,
                 q.connection_id.as_deref(),
                 &[ConnectionKind::SystemUser, ConnectionKind::User],
             )
             .await?;
-        let pages = self.graph()?.accounts(&token).await?;
+        let graph = self.graph()?;
+        let pages = self
+            .using(&conn, async { Ok(graph.accounts(&token).await?) })
+            .await?;
         let concurrency = self.settings.insights.concurrency;
         let (pm, rm, wr) = (&post_metrics, &reel_metrics, &w);
         let results: Vec<PageOutcome> = futures::stream::iter(pages)
@@ -514,14 +521,17 @@ impl InsightsService {
         access: &Access,
         q: &BusinessQuery,
     ) -> Result<Value, InsightsError> {
-        let (_, token) = self
+        let (conn, token) = self
             .account_token(
                 access,
                 q.connection_id.as_deref(),
                 &[ConnectionKind::SystemUser, ConnectionKind::User],
             )
             .await?;
-        let pages = self.graph()?.accounts(&token).await?;
+        let graph = self.graph()?;
+        let pages = self
+            .using(&conn, async { Ok(graph.accounts(&token).await?) })
+            .await?;
         let total = pages.len();
         let now = self.tokens.now().timestamp();
         let w = Window {

@@ -8,6 +8,7 @@ use chrono::Duration;
 
 use super::TokenError;
 use super::manager::{TokenManager, Upsert};
+use super::need::Need;
 use crate::providers::facebook::DebugInfo;
 use crate::providers::facebook::lifecycle::invalid_token_error;
 use crate::secret::Secret;
@@ -130,12 +131,28 @@ impl TokenManager {
         .await
     }
 
-    /// `debug_token` for a stored connection, as Facebook reports it.
-    pub async fn debug_facebook_token(&self, id: &str) -> Result<DebugInfo, TokenError> {
-        let conn = self.get(id)?;
+    /// `debug_token` for a stored Facebook connection, as Facebook reports
+    /// it. A token Facebook calls invalid for a reauth reason is recorded on
+    /// the connection, as a refresh would record it.
+    pub async fn debug_facebook_token(
+        &self,
+        id: &str,
+        need: &Need<'_>,
+    ) -> Result<DebugInfo, TokenError> {
+        let need = Need {
+            provider: Some(Provider::Facebook),
+            ..*need
+        };
+        let conn = self.connection_for(id, &need)?;
         let graph = self.graph()?;
         let token = self.store.decrypt(&conn.secrets.access_token)?;
-        Ok(self.upstream(|| graph.debug_token(&token)).await?)
+        // An error of the call itself is about the app token it is made
+        // with; only `is_valid: false` speaks of the connection's token.
+        let info = self.upstream(|| graph.debug_token(&token)).await?;
+        if !info.is_valid {
+            self.observe(&conn.id, &invalid_token_error(&info)).await;
+        }
+        Ok(info)
     }
 
     /// The Login dialog URL (with `auth_type=rerequest` to ask again for

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::TokenError;
 use super::health::{self, Health, HealthPolicy};
 use super::lifecycle::{Lifecycles, TokenLifecycle, Upstream};
+use super::need::Need;
 use super::retry::RetryPolicy;
 use super::single_flight::SingleFlight;
 use super::sweep::Runs;
@@ -132,6 +133,36 @@ impl TokenManager {
         self.store
             .get(id)
             .ok_or_else(|| TokenError::NotFound(id.to_string()))
+    }
+
+    /// The connection `id` if `need` allows it: not found when the caller may
+    /// not see it, a wrong-connection error when it is of another platform
+    /// or kind. Every operation that names a connection comes through here.
+    pub fn connection_for(&self, id: &str, need: &Need<'_>) -> Result<Arc<Connection>, TokenError> {
+        let conn = self.get(id)?;
+        need.check(&conn)?;
+        Ok(conn)
+    }
+
+    /// A valid token of `id` for the operation `need` describes, refreshed
+    /// first when due. Nothing is decrypted unless `need` allows the
+    /// connection, so a token never goes to another platform.
+    pub async fn token_for(&self, id: &str, need: &Need<'_>) -> Result<ValidToken, TokenError> {
+        self.connection_for(id, need)?;
+        self.get_valid_token(id).await
+    }
+
+    /// Records what the platform said of a connection's token on a path
+    /// other than a refresh (insights, debug, hand-out checks): a
+    /// reauth-class error flags the connection, keeps the error and notifies
+    /// once per change. Other classes say nothing about the token itself.
+    pub async fn observe(&self, id: &str, error: &UpstreamError) {
+        if error.class != ErrorClass::ReauthRequired {
+            return;
+        }
+        if let Err(e) = self.record_failure(id, error).await {
+            tracing::warn!(connection = %id, error = %e, "could not record that the token was rejected");
+        }
     }
 
     /// The Graph client, for callers that read insights with tokens from here.
@@ -393,8 +424,9 @@ impl TokenManager {
         Ok(self.store.get(&stored.id).unwrap_or(stored))
     }
 
-    /// A valid token for `id`, refreshed first when due.
-    pub async fn get_valid_token(&self, id: &str) -> Result<ValidToken, TokenError> {
+    /// A valid token for `id`, refreshed first when due (callers go through
+    /// [`TokenManager::token_for`]).
+    async fn get_valid_token(&self, id: &str) -> Result<ValidToken, TokenError> {
         let mut conn = self.get(id)?;
         match self.health(&conn) {
             Health::ReauthRequired => {

@@ -5,12 +5,14 @@ mod facebook;
 pub mod health;
 pub mod lifecycle;
 mod manager;
+pub mod need;
 pub mod retry;
 pub mod single_flight;
 pub mod sweep;
 
 pub use health::{Health, HealthPolicy};
 pub use manager::{ConnectionFilter, TokenManager, Upsert, ValidToken, facts};
+pub use need::Need;
 pub use sweep::{Plan, RefreshRun, RunError, SweepFilter};
 
 use crate::providers::UpstreamError;
@@ -66,10 +68,33 @@ pub enum TokenError {
     Upstream(#[from] UpstreamError),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// The connection belongs to another platform, or is of a kind the
+    /// operation cannot use: its token is not decrypted, nothing is sent.
+    #[error("connection {id} is {found}; this operation needs {}", describe_expected(*.expected_provider, .expected_kinds))]
+    WrongConnection {
+        field: String,
+        id: String,
+        found: String,
+        expected_provider: Option<crate::store::Provider>,
+        expected_kinds: Vec<crate::store::ConnectionKind>,
+    },
     #[error("{0}")]
     NotConfigured(String),
     #[error("store: {0}")]
     Store(String),
+}
+
+fn describe_expected(
+    provider: Option<crate::store::Provider>,
+    kinds: &[crate::store::ConnectionKind],
+) -> String {
+    Need {
+        field: "",
+        provider,
+        kinds,
+        teams: None,
+    }
+    .wanted()
 }
 
 impl From<StoreError> for TokenError {
