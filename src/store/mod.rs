@@ -203,6 +203,21 @@ impl Store {
         .map(|c| c.expect("update returns the record"))
     }
 
+    /// Changes the connection with `new`'s natural key with `apply`, or
+    /// inserts `new` with `apply` applied; atomic against concurrent upserts.
+    pub async fn upsert(
+        &self,
+        new: Connection,
+        apply: impl FnOnce(&mut Connection) + Send + 'static,
+    ) -> Result<Arc<Connection>, StoreError> {
+        self.submit(Mutation::Upsert {
+            new: Box::new(new),
+            apply: Box::new(apply),
+        })
+        .await
+        .map(|c| c.expect("upsert returns the record"))
+    }
+
     pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
         self.submit(Mutation::Delete(id.to_string()))
             .await

@@ -152,6 +152,17 @@ impl Document {
 
 impl Connection {
     /// A new record with no history; the store sets `version` on write.
+    /// What identifies a connection besides its id: one record per
+    /// (provider, kind, external id, team).
+    pub fn natural_key(&self) -> (Provider, ConnectionKind, &str, Option<&str>) {
+        (
+            self.provider,
+            self.kind,
+            &self.external_id,
+            self.team_id.as_deref(),
+        )
+    }
+
     pub fn new(
         provider: Provider,
         kind: ConnectionKind,

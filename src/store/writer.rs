@@ -28,6 +28,14 @@ pub enum Mutation {
         expected_version: Option<u64>,
         apply: Box<dyn FnOnce(&mut Connection) + Send>,
     },
+    /// Change the connection with `new`'s natural key (provider, kind,
+    /// external id, team) with `apply`, or insert `new` with `apply` applied
+    /// when there is none: concurrent connects of one account converge on
+    /// one record because the writer applies mutations one at a time.
+    Upsert {
+        new: Box<Connection>,
+        apply: Box<dyn FnOnce(&mut Connection) + Send>,
+    },
     Delete(String),
 }
 
@@ -231,6 +239,29 @@ fn apply(doc: &mut Document, mutation: Mutation, now: chrono::DateTime<Utc>) -> 
             let conn = Arc::new(conn);
             doc.connections.insert(id, conn.clone());
             Ok(Some(conn))
+        }
+        Mutation::Upsert { new, apply } => {
+            let existing = doc
+                .connections
+                .values()
+                .find(|c| c.natural_key() == new.natural_key())
+                .map(|c| c.id.clone());
+            match existing {
+                Some(id) => self::apply(
+                    doc,
+                    Mutation::Update {
+                        id,
+                        expected_version: None,
+                        apply,
+                    },
+                    now,
+                ),
+                None => {
+                    let mut conn = *new;
+                    apply(&mut conn);
+                    self::apply(doc, Mutation::Put(Box::new(conn)), now)
+                }
+            }
         }
         Mutation::Delete(id) => doc
             .connections

@@ -370,56 +370,40 @@ impl TokenManager {
             Some(r) => Some(self.store.encrypt(r)?),
             None => None,
         };
-        let existing = self.store.list().into_iter().find(|c| {
-            c.provider == u.provider
-                && c.kind == u.kind
-                && c.external_id == u.external_id
-                && c.team_id == team_id
-        });
-        let stored = match existing {
-            Some(c) => {
-                self.store
-                    .update(&c.id, move |c| {
-                        c.label = u.label;
-                        c.secrets.access_token = access_token;
-                        if refresh_token.is_some() {
-                            c.secrets.refresh_token = refresh_token;
-                        }
-                        c.expires_at = u.expires_at;
-                        c.refresh_token_expires_at = u.refresh_token_expires_at;
-                        c.data_access_expires_at = u.data_access_expires_at;
-                        c.scopes = u.scopes;
-                        c.parent_id = u.parent_id;
-                        c.last_refreshed_at = Some(now);
-                        c.next_refresh_at = None;
-                        c.consecutive_failures = 0;
-                        c.last_error = None;
-                        c.reauth_required = false;
-                    })
-                    .await?
-            }
-            None => {
-                let mut c = Connection::new(
-                    u.provider,
-                    u.kind,
-                    u.external_id,
-                    u.label,
-                    StoredSecrets {
-                        access_token,
-                        refresh_token,
-                    },
-                    now,
-                );
-                c.team_id = team_id;
+        let mut new = Connection::new(
+            u.provider,
+            u.kind,
+            u.external_id,
+            u.label.clone(),
+            StoredSecrets {
+                access_token: access_token.clone(),
+                refresh_token: None,
+            },
+            now,
+        );
+        new.team_id = team_id;
+        // The same account connected again (or twice at once) updates its
+        // one record: the writer matches the natural key atomically.
+        let stored = self
+            .store
+            .upsert(new, move |c| {
+                c.label = u.label;
+                c.secrets.access_token = access_token;
+                if refresh_token.is_some() {
+                    c.secrets.refresh_token = refresh_token;
+                }
                 c.expires_at = u.expires_at;
                 c.refresh_token_expires_at = u.refresh_token_expires_at;
                 c.data_access_expires_at = u.data_access_expires_at;
                 c.scopes = u.scopes;
                 c.parent_id = u.parent_id;
                 c.last_refreshed_at = Some(now);
-                self.store.put(c).await?
-            }
-        };
+                c.next_refresh_at = None;
+                c.consecutive_failures = 0;
+                c.last_error = None;
+                c.reauth_required = false;
+            })
+            .await?;
         self.announce(&stored).await;
         Ok(self.store.get(&stored.id).unwrap_or(stored))
     }

@@ -3,6 +3,7 @@
 mod browser;
 mod cli;
 mod cli_tokens;
+mod concurrent_connect;
 mod export;
 mod facebook;
 mod fb_support;
