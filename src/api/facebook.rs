@@ -594,5 +594,5 @@ pub async fn refresh_run(
         .tokens
         .run(&run_id)
         .ok_or_else(|| ApiError::NotFound(format!("refresh run {run_id} not found")))?;
-    Ok(Json(json!({ "run": run })))
+    Ok(Json(json!({ "run": run.seen_by(caller.teams()) })))
 }

@@ -319,7 +319,13 @@ pub async fn runs(State(state): State<AppState>, caller: Caller) -> Result<Json<
     caller
         .require(Scope::Internal)
         .or_else(|_| caller.require(Scope::TokensRead))?;
-    Ok(Json(json!({ "runs": state.tokens.recent_runs() })))
+    let runs: Vec<_> = state
+        .tokens
+        .recent_runs()
+        .iter()
+        .map(|r| r.seen_by(caller.teams()))
+        .collect();
+    Ok(Json(json!({ "runs": runs })))
 }
 
 pub fn parse_kind(text: &str) -> Result<ConnectionKind, ApiError> {

@@ -55,6 +55,17 @@ pub struct RunError {
     pub code: Option<i64>,
     pub subcode: Option<i64>,
     pub message: String,
+    /// The connection's team: a team-limited caller sees only its own.
+    #[serde(skip)]
+    pub team_id: Option<String>,
+}
+
+/// A run's progress among the connections of one team.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub total: usize,
+    pub done: usize,
+    pub counts: BTreeMap<String, u64>,
 }
 
 /// The record of one sweep.
@@ -72,9 +83,36 @@ pub struct RefreshRun {
     /// awaiting_reconnect and lapsed (known states, not attempted).
     pub counts: BTreeMap<String, u64>,
     pub errors: Vec<RunError>,
+    /// The same progress by team (`None`: no team), so that a key limited to
+    /// some teams is shown only their part of a run.
+    #[serde(skip)]
+    pub by_team: BTreeMap<Option<String>, Tally>,
 }
 
 impl RefreshRun {
+    /// The run as a caller limited to `teams` may see it: totals, counts
+    /// and errors of those teams' connections only.
+    pub fn seen_by(&self, teams: Option<&[String]>) -> RefreshRun {
+        let Some(teams) = teams else {
+            return self.clone();
+        };
+        let visible = |team: &Option<String>| team.as_ref().is_some_and(|t| teams.contains(t));
+        let mut run = self.clone();
+        run.total = 0;
+        run.done = 0;
+        run.counts.clear();
+        run.by_team.retain(|team, _| visible(team));
+        for tally in run.by_team.values() {
+            run.total += tally.total;
+            run.done += tally.done;
+            for (k, n) in &tally.counts {
+                *run.counts.entry(k.clone()).or_default() += n;
+            }
+        }
+        run.errors.retain(|e| visible(&e.team_id));
+        run
+    }
+
     pub fn failed(&self) -> u64 {
         [
             "failed",
@@ -172,6 +210,7 @@ impl TokenManager {
             done: 0,
             counts: BTreeMap::new(),
             errors: Vec::new(),
+            by_team: BTreeMap::new(),
         };
         let keep = self.runs.keep;
         self.runs.with(|s| {
@@ -220,7 +259,12 @@ impl TokenManager {
             .into_iter()
             .filter(|c| filter.matches(c))
             .collect();
-        self.runs.update(run_id, |r| r.total = selected.len());
+        self.runs.update(run_id, |r| {
+            r.total = selected.len();
+            for c in &selected {
+                r.by_team.entry(c.team_id.clone()).or_default().total += 1;
+            }
+        });
         // Parents first: renewing a user re-derives its pages.
         let (users, others): (Vec<_>, Vec<_>) =
             selected.into_iter().partition(|c| c.parent_id.is_none());
@@ -343,6 +387,7 @@ impl TokenManager {
                         code,
                         subcode,
                         message,
+                        team_id: conn.team_id.clone(),
                     }),
                 )
             }
@@ -350,6 +395,9 @@ impl TokenManager {
         self.runs.update(run_id, |r| {
             *r.counts.entry(key.to_string()).or_default() += 1;
             r.done += 1;
+            let tally = r.by_team.entry(conn.team_id.clone()).or_default();
+            *tally.counts.entry(key.to_string()).or_default() += 1;
+            tally.done += 1;
             if let Some(e) = error {
                 r.errors.push(e);
             }

@@ -17,6 +17,8 @@ mod revoked_elsewhere;
 mod sim_insights;
 mod sim_providers;
 mod simulator;
+mod spec_calls;
 mod store_crash;
 mod store_durability;
+mod tenancy;
 mod wrong_provider;

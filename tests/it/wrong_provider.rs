@@ -2,10 +2,11 @@
 //! in the OpenAPI document refuses a connection of another provider (422
 //! naming the field and the provider expected) without any upstream call.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokenkeeper::simulator::DEMO_CUSTOMER_ID;
 
 use crate::fb_support::*;
+use crate::spec_calls::{In, operations, spec};
 
 /// The provider whose platform an operation's path talks to.
 fn provider_of(path: &str) -> Option<&'static str> {
@@ -20,7 +21,7 @@ fn provider_of(path: &str) -> Option<&'static str> {
 }
 
 /// Every upstream call the simulator has answered so far.
-async fn upstream_calls(fb: &FbApp) -> u64 {
+pub async fn upstream_calls(fb: &FbApp) -> u64 {
     fb.sim
         .stats()
         .await
@@ -29,91 +30,6 @@ async fn upstream_calls(fb: &FbApp) -> u64 {
         .values()
         .filter_map(Value::as_u64)
         .sum()
-}
-
-/// A parameter's documented example, as text.
-fn example_of(param: &Value) -> Option<String> {
-    let example = param
-        .get("example")
-        .or_else(|| param["schema"].get("example"))?;
-    Some(match example {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    })
-}
-
-/// Where an operation takes the connection it uses, if anywhere.
-enum Slot {
-    Path,
-    Query,
-    Body(Map<String, Value>),
-}
-
-fn connection_slot(spec: &Value, path: &str, op: &Value) -> Option<Slot> {
-    if path.contains("{id}") {
-        return Some(Slot::Path);
-    }
-    let params = op["parameters"].as_array().cloned().unwrap_or_default();
-    if params.iter().any(|p| p["name"] == "connection_id") {
-        return Some(Slot::Query);
-    }
-    let body = resolve(spec, op.get("requestBody")?);
-    let media = &body["content"]["application/json"];
-    let schema = resolve(spec, &media["schema"]);
-    schema["properties"].get("connection_id")?;
-    let example = media["example"].as_object().cloned().unwrap_or_default();
-    Some(Slot::Body(example))
-}
-
-fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
-    match value["$ref"].as_str() {
-        Some(r) => {
-            let pointer = r.trim_start_matches('#');
-            resolve(spec, spec.pointer(pointer).expect("a $ref resolves"))
-        }
-        None => value,
-    }
-}
-
-/// The request for `op` with connection `id` put where the operation takes
-/// it, and every other required parameter from its documented example.
-fn request(
-    fb: &FbApp,
-    method: &str,
-    path: &str,
-    op: &Value,
-    slot: &Slot,
-    id: &str,
-) -> reqwest::RequestBuilder {
-    let mut url_path = path.replace("{id}", id);
-    let mut query: Vec<(String, String)> = Vec::new();
-    for p in op["parameters"].as_array().cloned().unwrap_or_default() {
-        let name = p["name"].as_str().unwrap().to_string();
-        match p["in"].as_str() {
-            Some("path") if name != "id" => {
-                let value = example_of(&p).unwrap_or_else(|| "1".into());
-                url_path = url_path.replace(&format!("{{{name}}}"), &value);
-            }
-            Some("query") if name == "connection_id" => query.push((name, id.to_string())),
-            Some("query") if p["required"] == true => {
-                query.push((name, example_of(&p).unwrap_or_else(|| "1".into())));
-            }
-            _ => {}
-        }
-    }
-    let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-    let mut req = fb
-        .app
-        .client
-        .request(method, fb.url(&url_path))
-        .header("x-api-key", ADMIN_KEY)
-        .query(&query);
-    if let Slot::Body(example) = slot {
-        let mut body = example.clone();
-        body.insert("connection_id".into(), json!(id));
-        req = req.json(&body);
-    }
-    req
 }
 
 /// One connection of each provider, by provider name.
@@ -160,50 +76,42 @@ async fn every_provider_specific_operation_refuses_another_providers_connection_
  {
     let fb = FbApp::start().await;
     let connections = one_connection_of_each_provider(&fb).await;
-    let spec: Value = fb
-        .app
-        .client
-        .get(fb.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = spec(&fb).await;
     let mut checked = Vec::new();
     let mut failures = Vec::new();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        let Some(provider) = provider_of(path) else {
+    for op in operations(&spec) {
+        let Some(provider) = provider_of(&op.path) else {
             continue;
         };
-        for (method, op) in item.as_object().unwrap() {
-            let Some(slot) = connection_slot(&spec, path, op) else {
-                continue;
-            };
-            for (other, id) in connections.iter().filter(|(p, _)| *p != provider) {
-                let before = upstream_calls(&fb).await;
-                let r = request(&fb, method, path, op, &slot, id)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = r.status().as_u16();
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                let calls = upstream_calls(&fb).await - before;
-                let name = format!("{} {path} with a {other} connection", method.to_uppercase());
-                let field = if matches!(slot, Slot::Path) {
-                    "id"
-                } else {
-                    "connection_id"
-                };
-                let refused = status == 422
-                    && body["error"]["code"] == "validation_failed"
-                    && body["error"]["field"] == field
-                    && body["error"]["expected"]["provider"] == provider;
-                if !refused || calls != 0 {
-                    failures.push(format!("{name}: {status} {body}, {calls} upstream calls"));
-                }
-                checked.push(name);
+        let (place, field) = if op.takes(&spec, In::Path, "id") {
+            (In::Path, "id")
+        } else if op.takes(&spec, In::Query, "connection_id") {
+            (In::Query, "connection_id")
+        } else if op.takes(&spec, In::Body, "connection_id") {
+            (In::Body, "connection_id")
+        } else {
+            continue;
+        };
+        for (other, id) in connections.iter().filter(|(p, _)| *p != provider) {
+            let before = upstream_calls(&fb).await;
+            let fill = |at: In, name: &str| (at == place && name == field).then(|| id.clone());
+            let r = op
+                .request(&spec, &fb, ADMIN_KEY, &fill)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            let calls = upstream_calls(&fb).await - before;
+            let name = format!("{} with a {other} connection", op.name());
+            let refused = status == 422
+                && body["error"]["code"] == "validation_failed"
+                && body["error"]["field"] == field
+                && body["error"]["expected"]["provider"] == provider;
+            if !refused || calls != 0 {
+                failures.push(format!("{name}: {status} {body}, {calls} upstream calls"));
             }
+            checked.push(name);
         }
     }
     // Facebook's token, page, debug, permission, campaign, business and
