@@ -27,6 +27,17 @@ pub struct ErrorDetail {
     pub metrics: Option<Vec<BadMetricSchema>>,
     /// With `run_in_progress`: the run already going.
     pub run_id: Option<String>,
+    /// With a connection of another platform or kind: what the operation needs.
+    pub expected: Option<ExpectedConnection>,
+}
+
+/// What an operation needs of the connection it was given.
+#[derive(Serialize, ToSchema)]
+pub struct ExpectedConnection {
+    /// The platform its call goes to.
+    pub provider: Option<String>,
+    /// The kinds it can use; empty for any.
+    pub kinds: Vec<String>,
 }
 
 /// A metric that cannot be used.
