@@ -442,6 +442,28 @@ teams = ["team-a"]
         body
     }
 
+    /// Connects a new simulator TikTok shop named `name` for `team` through
+    /// the consent flow; returns the integration's facts.
+    pub async fn connect_shop(&self, team: &str, name: &str) -> Value {
+        let shop = self
+            .sim
+            .post("/_sim/tiktok/shops", json!({ "seller_name": name }))
+            .await;
+        self.sim
+            .post(
+                "/_sim/tiktok/dialog_shop",
+                json!({ "open_id": shop["open_id"] }),
+            )
+            .await;
+        let answer = self
+            .follow_consent(
+                &format!("/tiktok/auth/url?team_id={team}"),
+                "/tiktok/auth/callback",
+            )
+            .await;
+        answer["integration"].clone()
+    }
+
     /// Moves the service's clock and the simulator's clock together.
     pub async fn advance_days(&self, days: i64) {
         self.advance_secs(days * 86_400).await;

@@ -6,26 +6,6 @@ use tokenkeeper::simulator::{DEMO_CUSTOMER_ID, DEMO_GOOGLE_USER_ID};
 
 use crate::fb_support::*;
 
-async fn connect_shop(fb: &FbApp, team: &str, name: &str) -> Value {
-    let shop = fb
-        .sim
-        .post("/_sim/tiktok/shops", json!({ "seller_name": name }))
-        .await;
-    fb.sim
-        .post(
-            "/_sim/tiktok/dialog_shop",
-            json!({ "open_id": shop["open_id"] }),
-        )
-        .await;
-    let answer = fb
-        .follow_consent(
-            &format!("/tiktok/auth/url?team_id={team}"),
-            "/tiktok/auth/callback",
-        )
-        .await;
-    answer["integration"].clone()
-}
-
 async fn integration(fb: &FbApp, id: &str) -> Value {
     let (status, body) = fb
         .get(&format!("/tiktok/integrations/{id}/status"), ADMIN_KEY)
@@ -38,11 +18,11 @@ async fn integration(fb: &FbApp, id: &str) -> Value {
 async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_token() {
     let fb = FbApp::start().await;
     // A at t0, B sixteen minutes later: when A has 4 minutes left, B has 20.
-    let a = connect_shop(&fb, "team-a", "Cửa hàng A").await;
+    let a = fb.connect_shop("team-a", "Cửa hàng A").await;
     assert_eq!(a["token_status"]["status"], "Healthy");
     fb.advance_secs(16 * 60).await;
-    let b = connect_shop(&fb, "team-a", "Shop B").await;
-    let c = connect_shop(&fb, "team-a", "Shop C").await;
+    let b = fb.connect_shop("team-a", "Shop B").await;
+    let c = fb.connect_shop("team-a", "Shop C").await;
     let (a, b, c) = (
         a["id"].as_str().unwrap(),
         b["id"].as_str().unwrap(),
@@ -232,7 +212,7 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
 async fn one_sweep_covers_every_provider_and_health_shows_the_schedule() {
     let fb = FbApp::start().await;
     fb.connect_user(1, Some("team-a")).await;
-    connect_shop(&fb, "team-b", "Shop").await;
+    fb.connect_shop("team-b", "Shop").await;
     fb.follow_consent("/google/auth/url?team_id=team-a", "/google/auth/callback")
         .await;
     let (_, all) = fb.get("/tokens", ADMIN_KEY).await;

@@ -13,14 +13,14 @@ fn window() -> String {
     )
 }
 
-#[tokio::test]
-async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified_once() {
-    let fb = FbApp::start().await;
+/// A connected page with two posts whose token the platform then revoked
+/// (subcode 460), unknown to the service: (connection id, page id).
+async fn page_revoked_upstream(fb: &FbApp) -> (String, String) {
     let answer = fb.connect_user(1, None).await;
     let page = connection_of_kind(&answer, "page");
     let (id, page_id) = (
-        page["id"].as_str().unwrap(),
-        page["external_id"].as_str().unwrap(),
+        page["id"].as_str().unwrap().to_string(),
+        page["external_id"].as_str().unwrap().to_string(),
     );
     fb.sim
         .post(
@@ -34,6 +34,13 @@ async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified
             json!({ "page_id": page_id, "subcode": 460 }),
         )
         .await;
+    (id, page_id)
+}
+
+#[tokio::test]
+async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified_once() {
+    let fb = FbApp::start().await;
+    let (id, page_id) = page_revoked_upstream(&fb).await;
 
     for _ in 0..2 {
         let (status, body) = fb
@@ -76,18 +83,7 @@ async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified
 #[tokio::test]
 async fn debug_token_reporting_a_revoked_token_flags_the_connection() {
     let fb = FbApp::start().await;
-    let answer = fb.connect_user(1, None).await;
-    let page = connection_of_kind(&answer, "page");
-    let (id, page_id) = (
-        page["id"].as_str().unwrap(),
-        page["external_id"].as_str().unwrap(),
-    );
-    fb.sim
-        .post(
-            "/_sim/revoke",
-            json!({ "page_id": page_id, "subcode": 460 }),
-        )
-        .await;
+    let (id, _) = page_revoked_upstream(&fb).await;
     let (status, info) = fb
         .get(
             &format!("/facebook/debug_token?connection_id={id}"),

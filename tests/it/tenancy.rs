@@ -49,20 +49,7 @@ async fn a_team_a_key_never_sees_a_team_b_id_label_or_error_in_any_operation() {
     let fb = FbApp::start_with(options()).await;
     connect_named(&fb, "team-a", "Alice Owner", "Alice Page").await;
     let b = connect_named(&fb, "team-b", "Bob Owner", "Bob Page").await;
-    let shop = fb
-        .sim
-        .post("/_sim/tiktok/shops", json!({ "seller_name": "Bob Shop" }))
-        .await;
-    fb.sim
-        .post(
-            "/_sim/tiktok/dialog_shop",
-            json!({ "open_id": shop["open_id"] }),
-        )
-        .await;
-    let b_shop = fb
-        .follow_consent("/tiktok/auth/url?team_id=team-b", "/tiktok/auth/callback")
-        .await["integration"]
-        .clone();
+    let b_shop = fb.connect_shop("team-b", "Bob Shop").await;
     // A team-B page is revoked and a sweep records why.
     let b_page = connection_of_kind(&b, "page");
     fb.sim

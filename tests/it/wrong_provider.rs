@@ -39,19 +39,7 @@ async fn one_connection_of_each_provider(fb: &FbApp) -> Vec<(&'static str, Strin
         .as_str()
         .unwrap()
         .to_string();
-    let shop = fb
-        .sim
-        .post("/_sim/tiktok/shops", json!({ "seller_name": "Bob Shop" }))
-        .await;
-    fb.sim
-        .post(
-            "/_sim/tiktok/dialog_shop",
-            json!({ "open_id": shop["open_id"] }),
-        )
-        .await;
-    let tiktok = fb
-        .follow_consent("/tiktok/auth/url", "/tiktok/auth/callback")
-        .await["integration"]["id"]
+    let tiktok = fb.connect_shop("team-a", "Bob Shop").await["id"]
         .as_str()
         .unwrap()
         .to_string();
