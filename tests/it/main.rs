@@ -17,3 +17,4 @@ mod sim_providers;
 mod simulator;
 mod store_crash;
 mod store_durability;
+mod store_safety;
