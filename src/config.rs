@@ -408,7 +408,11 @@ impl Settings {
         )?;
         check_range("facebook.usage_pause_secs", fb.usage_pause_secs, 0..=3600)?;
         // Long-lived user tokens last about 60 days.
-        check_range("facebook.refresh_before_days", fb.refresh_before_days, 0..=60)?;
+        check_range(
+            "facebook.refresh_before_days",
+            fb.refresh_before_days,
+            0..=60,
+        )?;
         for days in &fb.warning_days {
             check_range("facebook.warning_days", *days, 0..=60)?;
         }
@@ -423,42 +427,90 @@ impl Settings {
             ("refresh.base_delay_ms", r.base_delay_ms),
             ("refresh.max_delay_ms", r.max_delay_ms),
         )?;
-        check_range("refresh.max_retry_wait_secs", r.max_retry_wait_secs, 0..=3600)?;
+        check_range(
+            "refresh.max_retry_wait_secs",
+            r.max_retry_wait_secs,
+            0..=3600,
+        )?;
         check_range("refresh.runs_kept", r.runs_kept, 0..=10_000)?;
 
         check_range("auth.state_ttl_secs", s.auth.state_ttl_secs, 1..=86_400)?;
         // 10^6 per second keeps the limiter's period (10^9 / rate ns) above zero.
-        check_range("api.rate_limit_per_second", s.api.rate_limit_per_second, 1..=1_000_000)?;
-        check_range("api.rate_limit_burst", s.api.rate_limit_burst, 1..=1_000_000)?;
+        check_range(
+            "api.rate_limit_per_second",
+            s.api.rate_limit_per_second,
+            1..=1_000_000,
+        )?;
+        check_range(
+            "api.rate_limit_burst",
+            s.api.rate_limit_burst,
+            1..=1_000_000,
+        )?;
 
         let n = &s.notifications;
         check_range("notifications.max_attempts", n.max_attempts, 1..=100)?;
-        check_range("notifications.initial_backoff_ms", n.initial_backoff_ms, 0..=HOUR_MS)?;
+        check_range(
+            "notifications.initial_backoff_ms",
+            n.initial_backoff_ms,
+            0..=HOUR_MS,
+        )?;
         check_range("notifications.timeout_secs", n.timeout_secs, 1..=300)?;
 
         let i = &s.insights;
         check_range("insights.async_after_days", i.async_after_days, 0..=1200)?;
-        check_range("insights.async_poll_initial_ms", i.async_poll_initial_ms, 1..=600_000)?;
-        check_range("insights.async_poll_max_ms", i.async_poll_max_ms, 1..=600_000)?;
+        check_range(
+            "insights.async_poll_initial_ms",
+            i.async_poll_initial_ms,
+            1..=600_000,
+        )?;
+        check_range(
+            "insights.async_poll_max_ms",
+            i.async_poll_max_ms,
+            1..=600_000,
+        )?;
         check_order(
             ("insights.async_poll_initial_ms", i.async_poll_initial_ms),
             ("insights.async_poll_max_ms", i.async_poll_max_ms),
         )?;
-        check_range("insights.async_timeout_secs", i.async_timeout_secs, 1..=DAY_SECS)?;
+        check_range(
+            "insights.async_timeout_secs",
+            i.async_timeout_secs,
+            1..=DAY_SECS,
+        )?;
         check_range("insights.concurrency", i.concurrency, 1..=100)?;
-        check_range("insights.cache_ttl_secs", i.cache_ttl_secs, 0..=7 * DAY_SECS)?;
+        check_range(
+            "insights.cache_ttl_secs",
+            i.cache_ttl_secs,
+            0..=7 * DAY_SECS,
+        )?;
         // Meta keeps 37 months of ads insights.
         check_range("insights.max_months_back", i.max_months_back, 1..=37)?;
 
-        check_range("exports.retention_hours", s.exports.retention_hours, 1..=8760)?;
+        check_range(
+            "exports.retention_hours",
+            s.exports.retention_hours,
+            1..=8760,
+        )?;
         check_range("exports.concurrency", s.exports.concurrency, 1..=64)?;
 
         let t = &s.tiktok;
-        check_range("tiktok.refresh_before_secs", t.refresh_before_secs, 0..=30 * 86_400)?;
-        check_range("tiktok.expiring_soon_secs", t.expiring_soon_secs, 0..=30 * 86_400)?;
+        check_range(
+            "tiktok.refresh_before_secs",
+            t.refresh_before_secs,
+            0..=30 * 86_400,
+        )?;
+        check_range(
+            "tiktok.expiring_soon_secs",
+            t.expiring_soon_secs,
+            0..=30 * 86_400,
+        )?;
         check_range("tiktok.cleanup_after_days", t.cleanup_after_days, 0..=3650)?;
         // Google access tokens live about an hour.
-        check_range("google.refresh_before_secs", s.google.refresh_before_secs, 0..=3600)?;
+        check_range(
+            "google.refresh_before_secs",
+            s.google.refresh_before_secs,
+            0..=3600,
+        )?;
 
         for (name, schedule) in [
             ("facebook", &s.schedules.facebook),
@@ -618,7 +670,10 @@ mod tests {
             let err = load(&[(var, "2000000000")]).unwrap_err();
             assert_eq!(err.key, key, "{err}");
             let text = err.to_string();
-            assert!(text.contains(range) && text.contains("2000000000"), "{text}");
+            assert!(
+                text.contains(range) && text.contains("2000000000"),
+                "{text}"
+            );
         }
         let err = load(&[("TOKENKEEPER__FACEBOOK__USAGE_PAUSE_PCT", "150.5")]).unwrap_err();
         assert_eq!(err.key, "facebook.usage_pause_pct", "{err}");
@@ -633,7 +688,11 @@ mod tests {
     /// Every numeric key of `config/default.toml` (its path and whether it
     /// is a float), tables walked recursively.
     fn numeric_default_keys() -> Vec<(String, bool)> {
-        fn walk(prefix: &str, table: &config::Map<String, config::Value>, out: &mut Vec<(String, bool)>) {
+        fn walk(
+            prefix: &str,
+            table: &config::Map<String, config::Value>,
+            out: &mut Vec<(String, bool)>,
+        ) {
             for (name, value) in table {
                 let key = if prefix.is_empty() {
                     name.clone()
@@ -675,13 +734,23 @@ mod tests {
         // so only the range check can refuse it; and below every range.
         for (key, float) in &keys {
             for value in ["2000000000", "-1"] {
-                let value = if *float { format!("{value}.0") } else { value.to_string() };
-                let value = if arrays.contains(&key.as_str()) { format!("[{value}]") } else { value };
+                let value = if *float {
+                    format!("{value}.0")
+                } else {
+                    value.to_string()
+                };
+                let value = if arrays.contains(&key.as_str()) {
+                    format!("[{value}]")
+                } else {
+                    value
+                };
                 let (table, name) = key.rsplit_once('.').unwrap();
                 std::fs::write(&file, format!("[{table}]\n{name} = {value}\n")).unwrap();
                 let err = Settings::load_from(&file, &Overrides::default(), &HashMap::new())
                     .err()
-                    .unwrap_or_else(|| panic!("{key} = {value} was accepted: give it a range in check_ranges"));
+                    .unwrap_or_else(|| {
+                        panic!("{key} = {value} was accepted: give it a range in check_ranges")
+                    });
                 assert_eq!(&err.key, key, "{key} = {value}: {err}");
             }
         }

@@ -20,11 +20,11 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crypto::Cipher;
 pub use error::StoreError;
-pub use presence::Presence;
 pub use model::{
     Connection, ConnectionKind, Document, EncryptedSecret, ErrorClass, LastError, Provider,
     StoredSecrets,
 };
+pub use presence::Presence;
 
 use crate::config::StoreSettings;
 use crate::secret::Secret;
@@ -269,7 +269,10 @@ impl Store {
 /// is intact (the rename never happened). Called only once the store file is
 /// known to be there (or never was): beside a missing store they are traces.
 fn remove_stale_temp_files(dir: &Path) {
-    let prefixes = [presence::update_temp_prefix(), presence::create_temp_prefix()];
+    let prefixes = [
+        presence::update_temp_prefix(),
+        presence::create_temp_prefix(),
+    ];
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name();

@@ -90,7 +90,10 @@ pub fn check(data_dir: &Path) -> Result<Presence, StoreError> {
 
 /// The operator command that restores the store in `data_dir`.
 fn restore_command(data_dir: &Path, from: Option<&Path>) -> String {
-    let mut command = format!("tokenkeeper store restore --data-dir {}", data_dir.display());
+    let mut command = format!(
+        "tokenkeeper store restore --data-dir {}",
+        data_dir.display()
+    );
     if let Some(from) = from {
         command.push_str(&format!(" --from {}", from.display()));
     }

@@ -3,7 +3,8 @@
 //! with the command that recovers it; a start without the key writes no key.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use tokenkeeper::store::{self, Store, StoreOptions};
 
@@ -18,17 +19,29 @@ fn tokenkeeper(args: &[&str], key: Option<&str>) -> Output {
     cmd.output().unwrap()
 }
 
+/// `serve` on the folder, expected to refuse; one that starts instead is
+/// stopped after a deadline and fails the test.
 fn serve(dir: &Path, key: Option<&str>) -> Output {
-    tokenkeeper(
-        &[
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().unwrap(),
-        ],
-        key,
-    )
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_remove("TOKENKEEPER_ENCRYPTION_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(key) = key {
+        cmd.env("TOKENKEEPER_ENCRYPTION_KEY", key);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the service started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -58,7 +71,11 @@ fn restore_command(message: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("no restore command in: {message}"));
     let rest = &message[start + 1..];
     let command = &rest[..rest.find('`').unwrap()];
-    command.split_whitespace().skip(1).map(String::from).collect()
+    command
+        .split_whitespace()
+        .skip(1)
+        .map(String::from)
+        .collect()
 }
 
 #[tokio::test]
@@ -83,12 +100,18 @@ async fn missing_store_beside_backups_refuses_to_start_and_names_the_restore() {
     // The command it names brings the store back.
     let err = stderr(&serve(dir.path(), Some(TEST_KEY)));
     let args = restore_command(&err);
-    assert!(args.contains(&newest.to_str().unwrap().to_string()), "{args:?}");
+    assert!(
+        args.contains(&newest.to_str().unwrap().to_string()),
+        "{args:?}"
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = tokenkeeper(&args, Some(TEST_KEY));
     assert!(out.status.success(), "{}", stderr(&out));
     let report = store::verify(dir.path(), &test_cipher()).unwrap();
-    assert_eq!(report.connections, 2, "the newest backup precedes the last write");
+    assert_eq!(
+        report.connections, 2,
+        "the newest backup precedes the last write"
+    );
 }
 
 #[tokio::test]
@@ -116,7 +139,12 @@ async fn a_directory_in_place_of_the_store_file_is_refused_clearly_and_restore_r
     let out = tokenkeeper(&["store", "restore", "--data-dir", d], Some(TEST_KEY));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(path.is_file());
-    assert_eq!(store::verify(dir.path(), &test_cipher()).unwrap().connections, 2);
+    assert_eq!(
+        store::verify(dir.path(), &test_cipher())
+            .unwrap()
+            .connections,
+        2
+    );
     // The directory was moved aside whole, not deleted.
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -142,7 +170,10 @@ async fn starting_without_the_key_on_an_existing_store_writes_no_key_file() {
         !dir.path().join("master.key").exists(),
         "a key file was written for a store it cannot open"
     );
-    assert_eq!(std::fs::read(dir.path().join("tokens.json")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(dir.path().join("tokens.json")).unwrap(),
+        before
+    );
     // The same holds when the store is missing beside its backups.
     std::fs::remove_file(dir.path().join("tokens.json")).unwrap();
     assert_eq!(serve(dir.path(), None).status.code(), Some(1));
@@ -166,6 +197,9 @@ fn a_new_store_is_created_only_in_a_folder_that_never_held_one() {
         .err()
         .expect("the store opened");
     assert!(matches!(err, store::StoreError::Missing { .. }), "{err}");
-    assert!(dir.path().join(".tokens.json.tmp-1").exists(), "left untouched");
+    assert!(
+        dir.path().join(".tokens.json.tmp-1").exists(),
+        "left untouched"
+    );
     assert!(!dir.path().join("tokens.json").exists());
 }
