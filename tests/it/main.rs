@@ -6,6 +6,7 @@ mod cli_tokens;
 mod export;
 mod facebook;
 mod fb_support;
+mod handout_audit;
 mod helpers;
 mod http;
 mod insights;
