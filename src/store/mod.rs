@@ -9,6 +9,7 @@ pub mod file;
 pub mod lock;
 pub mod model;
 pub mod presence;
+pub mod probe;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -89,6 +90,7 @@ struct Inner {
     cipher: Cipher,
     path: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    probe: probe::WriteProbe,
 }
 
 impl Store {
@@ -139,6 +141,7 @@ impl Store {
                 cipher,
                 path,
                 writer: Mutex::new(Some(handle)),
+                probe: probe::WriteProbe::new(dir),
             }),
         })
     }
@@ -250,6 +253,16 @@ impl Store {
             Some(e) => Err(format!("the last store write failed: {e}")),
             None => Ok(()),
         }
+    }
+
+    /// `Ok` while the writer runs and the data folder takes a write now
+    /// (probed at most once a second). Unlike [`Store::health`], a failed
+    /// write stops counting once the disk takes writes again.
+    pub async fn ready(&self) -> Result<(), String> {
+        if self.inner.tx.is_closed() {
+            return Err("the store writer has stopped".into());
+        }
+        self.inner.probe.check().await
     }
 
     /// Writes everything queued so far, stops the writer and releases the lock.

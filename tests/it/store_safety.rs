@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokenkeeper::store::{self, Store, StoreOptions};
 
-use crate::helpers::{TEST_KEY, page_connection, test_cipher};
+use crate::helpers::{TEST_KEY, TestApp, page_connection, test_cipher};
 
 fn tokenkeeper(args: &[&str], key: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
@@ -202,4 +202,55 @@ fn a_new_store_is_created_only_in_a_folder_that_never_held_one() {
         "left untouched"
     );
     assert!(!dir.path().join("tokens.json").exists());
+}
+
+/// Polls `/readyz` until it answers `status`.
+async fn readyz_becomes(app: &TestApp, status: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+        let (got, body) = (r.status().as_u16(), r.text().await.unwrap());
+        if got == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed {got} (wanted {status}): {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_returns_with_the_disk_without_waiting_for_a_store_write() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let app = TestApp::spawn_in(&data).await;
+    readyz_becomes(&app, 200).await;
+
+    // The data folder stops taking writes (a file where the folder was: as
+    // root, permissions would not stop a write), and a store write fails.
+    let away = root.path().join("data.away");
+    std::fs::rename(&data, &away).unwrap();
+    std::fs::write(&data, b"not a folder").unwrap();
+    let body = readyz_becomes(&app, 503).await;
+    assert!(body.contains("\"unavailable\""), "{body}");
+    let failed = app
+        .store
+        .put(page_connection(&test_cipher(), "p1", "EAAB-x"))
+        .await;
+    assert!(failed.is_err(), "the write went through");
+
+    // The disk is back: ready again, though nothing was written since.
+    std::fs::remove_file(&data).unwrap();
+    std::fs::rename(&away, &data).unwrap();
+    let writes = app.store.stats().file_writes;
+    let body = readyz_becomes(&app, 200).await;
+    assert!(body.contains("\"ready\""), "{body}");
+    assert_eq!(
+        app.store.stats().file_writes,
+        writes,
+        "a store write happened"
+    );
+    app.stop().await;
 }
