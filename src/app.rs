@@ -16,8 +16,8 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::notify::Notifier;
 use crate::providers::facebook::GraphClient;
-use crate::store::crypto::KeySource;
-use crate::store::{Cipher, Store, StoreError, StoreOptions};
+use crate::store::crypto::{KeySource, MissingKey};
+use crate::store::{self, Cipher, Presence, Store, StoreError, StoreOptions};
 use crate::tokens::TokenManager;
 
 #[derive(Debug, thiserror::Error)]
@@ -134,8 +134,17 @@ impl Application {
 /// and what the operator CLI works with.
 pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<AppState, StartError> {
     let options = StoreOptions::from(&settings.store);
-    let (cipher, source) =
-        Cipher::load_or_create(settings.secrets.encryption_key.as_ref(), &options.data_dir)?;
+    // A key is generated only beside a store about to be created: one made
+    // for an existing store would never open it, and would linger.
+    let missing_key = match store::presence::check(&options.data_dir)? {
+        Presence::Fresh => MissingKey::Generate,
+        Presence::Present => MissingKey::Refuse,
+    };
+    let (cipher, source) = Cipher::load(
+        settings.secrets.encryption_key.as_ref(),
+        &options.data_dir,
+        missing_key,
+    )?;
     if let KeySource::Generated(path) = &source {
         tracing::warn!(
             path = %path.display(),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
@@ -304,18 +305,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.socket_addr()?;
-        if self.store.backup_count == 0 || self.store.backup_count > 1000 {
-            return Err(ConfigError::new(
-                "store.backup_count",
-                "must be between 1 and 1000",
-            ));
-        }
-        if self.store.commit_window_ms > 1000 {
-            return Err(ConfigError::new(
-                "store.commit_window_ms",
-                "must be at most 1000 (a longer window delays every acknowledgement)",
-            ));
-        }
+        self.check_ranges()?;
         if self.store.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("store.data_dir", "must not be empty"));
         }
@@ -337,12 +327,6 @@ impl Settings {
         if !self.notifications.webhook_url.is_empty() {
             check_url("notifications.webhook_url", &self.notifications.webhook_url)?;
         }
-        if self.refresh.concurrency == 0 {
-            return Err(ConfigError::new(
-                "refresh.concurrency",
-                "must be at least 1",
-            ));
-        }
         if self.schedules.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ConfigError::new(
                 "schedules.timezone",
@@ -356,30 +340,6 @@ impl Settings {
         ] {
             crate::scheduler::Cadence::parse(schedule)
                 .map_err(|reason| ConfigError::new(format!("schedules.{name}"), reason))?;
-        }
-        if self.insights.concurrency == 0 {
-            return Err(ConfigError::new(
-                "insights.concurrency",
-                "must be at least 1",
-            ));
-        }
-        if self.exports.concurrency == 0 {
-            return Err(ConfigError::new(
-                "exports.concurrency",
-                "must be at least 1",
-            ));
-        }
-        if self.refresh.max_attempts == 0 {
-            return Err(ConfigError::new(
-                "refresh.max_attempts",
-                "must be at least 1",
-            ));
-        }
-        if self.api.rate_limit_per_second == 0 || self.api.rate_limit_burst == 0 {
-            return Err(ConfigError::new(
-                "api.rate_limit_per_second",
-                "rate and burst must be at least 1",
-            ));
         }
         for (i, key) in self.api.keys.iter().enumerate() {
             let name = format!("api.keys[{i}]");
@@ -410,6 +370,164 @@ impl Settings {
         Ok(())
     }
 
+    /// Every numeric key against its allowed range, so that no value can
+    /// overflow or divide by zero further in (`rate_limit_per_second` feeds a
+    /// division, counts size pools and buffers, durations become timers).
+    /// A new numeric key gets its line here; a unit test walks
+    /// `config/default.toml` and fails for any numeric key left out.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        const DAY_SECS: u64 = 86_400;
+        const HOUR_MS: u64 = 3_600_000;
+        let s = self;
+        check_range(
+            "server.shutdown_timeout_secs",
+            s.server.shutdown_timeout_secs,
+            0..=3600,
+        )?;
+        check_range("store.backup_count", s.store.backup_count, 1..=1000)?;
+        check_range(
+            "store.backup_interval_secs",
+            s.store.backup_interval_secs,
+            0..=365 * DAY_SECS,
+        )?;
+        // A longer window delays every acknowledgement.
+        check_range("store.commit_window_ms", s.store.commit_window_ms, 0..=1000)?;
+
+        let fb = &s.facebook;
+        check_range(
+            "facebook.request_timeout_secs",
+            fb.request_timeout_secs,
+            1..=600,
+        )?;
+        check_range("facebook.page_limit", fb.page_limit, 1..=1000)?;
+        check_range("facebook.usage_slow_pct", fb.usage_slow_pct, 0.0..=100.0)?;
+        check_range("facebook.usage_pause_pct", fb.usage_pause_pct, 0.0..=100.0)?;
+        check_order(
+            ("facebook.usage_slow_pct", fb.usage_slow_pct),
+            ("facebook.usage_pause_pct", fb.usage_pause_pct),
+        )?;
+        check_range("facebook.usage_pause_secs", fb.usage_pause_secs, 0..=3600)?;
+        // Long-lived user tokens last about 60 days.
+        check_range(
+            "facebook.refresh_before_days",
+            fb.refresh_before_days,
+            0..=60,
+        )?;
+        for days in &fb.warning_days {
+            check_range("facebook.warning_days", *days, 0..=60)?;
+        }
+
+        let r = &s.refresh;
+        check_range("refresh.jitter_secs", r.jitter_secs, 0..=DAY_SECS)?;
+        check_range("refresh.concurrency", r.concurrency, 1..=1000)?;
+        check_range("refresh.max_attempts", r.max_attempts, 1..=100)?;
+        check_range("refresh.base_delay_ms", r.base_delay_ms, 0..=HOUR_MS)?;
+        check_range("refresh.max_delay_ms", r.max_delay_ms, 0..=HOUR_MS)?;
+        check_order(
+            ("refresh.base_delay_ms", r.base_delay_ms),
+            ("refresh.max_delay_ms", r.max_delay_ms),
+        )?;
+        check_range(
+            "refresh.max_retry_wait_secs",
+            r.max_retry_wait_secs,
+            0..=3600,
+        )?;
+        check_range("refresh.runs_kept", r.runs_kept, 0..=10_000)?;
+
+        check_range("auth.state_ttl_secs", s.auth.state_ttl_secs, 1..=86_400)?;
+        // 10^6 per second keeps the limiter's period (10^9 / rate ns) above zero.
+        check_range(
+            "api.rate_limit_per_second",
+            s.api.rate_limit_per_second,
+            1..=1_000_000,
+        )?;
+        check_range(
+            "api.rate_limit_burst",
+            s.api.rate_limit_burst,
+            1..=1_000_000,
+        )?;
+
+        let n = &s.notifications;
+        check_range("notifications.max_attempts", n.max_attempts, 1..=100)?;
+        check_range(
+            "notifications.initial_backoff_ms",
+            n.initial_backoff_ms,
+            0..=HOUR_MS,
+        )?;
+        check_range("notifications.timeout_secs", n.timeout_secs, 1..=300)?;
+
+        let i = &s.insights;
+        check_range("insights.async_after_days", i.async_after_days, 0..=1200)?;
+        check_range(
+            "insights.async_poll_initial_ms",
+            i.async_poll_initial_ms,
+            1..=600_000,
+        )?;
+        check_range(
+            "insights.async_poll_max_ms",
+            i.async_poll_max_ms,
+            1..=600_000,
+        )?;
+        check_order(
+            ("insights.async_poll_initial_ms", i.async_poll_initial_ms),
+            ("insights.async_poll_max_ms", i.async_poll_max_ms),
+        )?;
+        check_range(
+            "insights.async_timeout_secs",
+            i.async_timeout_secs,
+            1..=DAY_SECS,
+        )?;
+        check_range("insights.concurrency", i.concurrency, 1..=100)?;
+        check_range(
+            "insights.cache_ttl_secs",
+            i.cache_ttl_secs,
+            0..=7 * DAY_SECS,
+        )?;
+        // Meta keeps 37 months of ads insights.
+        check_range("insights.max_months_back", i.max_months_back, 1..=37)?;
+
+        check_range(
+            "exports.retention_hours",
+            s.exports.retention_hours,
+            1..=8760,
+        )?;
+        check_range("exports.concurrency", s.exports.concurrency, 1..=64)?;
+
+        let t = &s.tiktok;
+        check_range(
+            "tiktok.refresh_before_secs",
+            t.refresh_before_secs,
+            0..=30 * 86_400,
+        )?;
+        check_range(
+            "tiktok.expiring_soon_secs",
+            t.expiring_soon_secs,
+            0..=30 * 86_400,
+        )?;
+        check_range("tiktok.cleanup_after_days", t.cleanup_after_days, 0..=3650)?;
+        // Google access tokens live about an hour.
+        check_range(
+            "google.refresh_before_secs",
+            s.google.refresh_before_secs,
+            0..=3600,
+        )?;
+
+        for (name, schedule) in [
+            ("facebook", &s.schedules.facebook),
+            ("tiktok_shop", &s.schedules.tiktok_shop),
+            ("google", &s.schedules.google),
+        ] {
+            if let Some(every) = schedule.every_secs {
+                check_range(
+                    &format!("schedules.{name}.every_secs"),
+                    every,
+                    1..=31 * DAY_SECS,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// The listen address, parsed.
     pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.server.addr.parse().map_err(|_| {
@@ -419,6 +537,38 @@ impl Settings {
             )
         })
     }
+}
+
+/// `value` must lie in `range`; the error names the key and the range.
+pub fn check_range<T>(key: &str, value: T, range: RangeInclusive<T>) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        key,
+        format!(
+            "must be between {} and {}, got {value}",
+            range.start(),
+            range.end()
+        ),
+    ))
+}
+
+/// The first key's value must not exceed the second's.
+fn check_order<T>(low: (&str, T), high: (&str, T)) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if low.1 <= high.1 {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        low.0,
+        format!("must not exceed {} ({} > {})", high.0, low.1, high.1),
+    ))
 }
 
 fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
@@ -491,6 +641,119 @@ mod tests {
             !err.to_string().contains("short"),
             "the key value leaked: {err}"
         );
+    }
+
+    #[test]
+    fn out_of_range_numbers_exit_naming_the_key_and_the_range() {
+        for (var, key, range) in [
+            (
+                "TOKENKEEPER__API__RATE_LIMIT_PER_SECOND",
+                "api.rate_limit_per_second",
+                "between 1 and 1000000",
+            ),
+            (
+                "TOKENKEEPER__STORE__BACKUP_COUNT",
+                "store.backup_count",
+                "between 1 and 1000",
+            ),
+            (
+                "TOKENKEEPER__REFRESH__CONCURRENCY",
+                "refresh.concurrency",
+                "between 1 and 1000",
+            ),
+            (
+                "TOKENKEEPER__INSIGHTS__MAX_MONTHS_BACK",
+                "insights.max_months_back",
+                "between 1 and 37",
+            ),
+        ] {
+            let err = load(&[(var, "2000000000")]).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains(range) && text.contains("2000000000"),
+                "{text}"
+            );
+        }
+        let err = load(&[("TOKENKEEPER__FACEBOOK__USAGE_PAUSE_PCT", "150.5")]).unwrap_err();
+        assert_eq!(err.key, "facebook.usage_pause_pct", "{err}");
+        let err = load(&[("TOKENKEEPER__REFRESH__BASE_DELAY_MS", "60000")]).unwrap_err();
+        assert_eq!(err.key, "refresh.base_delay_ms", "{err}");
+        assert!(err.to_string().contains("refresh.max_delay_ms"), "{err}");
+        // The edges of a range are allowed.
+        load(&[("TOKENKEEPER__API__RATE_LIMIT_PER_SECOND", "1000000")]).unwrap();
+        load(&[("TOKENKEEPER__API__RATE_LIMIT_BURST", "1")]).unwrap();
+    }
+
+    /// Every numeric key of `config/default.toml` (its path and whether it
+    /// is a float), tables walked recursively.
+    fn numeric_default_keys() -> Vec<(String, bool)> {
+        fn walk(
+            prefix: &str,
+            table: &config::Map<String, config::Value>,
+            out: &mut Vec<(String, bool)>,
+        ) {
+            for (name, value) in table {
+                let key = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                match &value.kind {
+                    config::ValueKind::Table(t) => walk(&key, t, out),
+                    config::ValueKind::I64(_) | config::ValueKind::U64(_) => out.push((key, false)),
+                    config::ValueKind::Float(_) => out.push((key, true)),
+                    config::ValueKind::Array(items) => match items.first().map(|v| &v.kind) {
+                        Some(config::ValueKind::I64(_) | config::ValueKind::U64(_)) => {
+                            out.push((key, false))
+                        }
+                        Some(config::ValueKind::Float(_)) => out.push((key, true)),
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+        }
+        let defaults = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        walk("", &config::Source::collect(&defaults).unwrap(), &mut out);
+        out
+    }
+
+    #[test]
+    fn every_numeric_key_is_range_checked() {
+        let keys = numeric_default_keys();
+        assert!(keys.len() > 30, "the walk found only {keys:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("local.toml");
+        let arrays = ["facebook.warning_days"];
+        // Beyond every range, yet within every integer type (u32 included),
+        // so only the range check can refuse it; and below every range.
+        for (key, float) in &keys {
+            for value in ["2000000000", "-1"] {
+                let value = if *float {
+                    format!("{value}.0")
+                } else {
+                    value.to_string()
+                };
+                let value = if arrays.contains(&key.as_str()) {
+                    format!("[{value}]")
+                } else {
+                    value
+                };
+                let (table, name) = key.rsplit_once('.').unwrap();
+                std::fs::write(&file, format!("[{table}]\n{name} = {value}\n")).unwrap();
+                let err = Settings::load_from(&file, &Overrides::default(), &HashMap::new())
+                    .err()
+                    .unwrap_or_else(|| {
+                        panic!("{key} = {value} was accepted: give it a range in check_ranges")
+                    });
+                assert_eq!(&err.key, key, "{key} = {value}: {err}");
+            }
+        }
     }
 
     #[test]

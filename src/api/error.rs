@@ -8,6 +8,7 @@ use serde_json::json;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 
+use crate::audit::AuditError;
 use crate::export::ExportError;
 use crate::insights::InsightsError;
 use crate::insights::metrics::BadMetric;
@@ -57,6 +58,9 @@ pub enum ApiError {
     Upstream(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A token hand-out whose audit record could not be made durable.
+    #[error("{0}")]
+    AuditUnavailable(String),
     /// The cause is logged; the body stays generic.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,7 +96,9 @@ impl ApiError {
             | ApiError::BadMetrics(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::AuditUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,6 +120,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Upstream(_) => "upstream_error",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::AuditUnavailable(_) => "audit_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -174,6 +181,15 @@ impl From<StoreError> for ApiError {
             }
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<AuditError> for ApiError {
+    /// The cause (a path and an I/O error) was logged where it happened.
+    fn from(_: AuditError) -> Self {
+        ApiError::AuditUnavailable(
+            "the hand-out could not be recorded in the audit log, so no token was issued; see the service log".into(),
+        )
     }
 }
 
@@ -286,6 +302,7 @@ mod tests {
             ),
             (ApiError::Upstream("m".into()), 502),
             (ApiError::Unavailable("m".into()), 503),
+            (ApiError::AuditUnavailable("m".into()), 503),
             (ApiError::Internal("m".into()), 500),
         ];
         for (err, status) in cases {

@@ -25,21 +25,22 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The store is loaded and writable.
+/// The store is loaded and writable: probed by a small synced write in the
+/// data folder (at most once a second), so readiness returns with the disk.
 #[utoipa::path(
     get,
     path = "/readyz",
     operation_id = "readyz",
     tags = ["health"],
     summary = "Readiness",
-    description = "The store is loaded and writable. Public.",
+    description = "The store is loaded and its folder takes a write now (probed at most once a second). Public.",
     responses(
         (status = 200, description = "Ready", body = s::Readiness, example = json!(ex::readiness())),
         (status = 503, response = r::Unavailable)
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.store.health().map_err(ApiError::Unavailable)?;
+    state.store.ready().await.map_err(ApiError::Unavailable)?;
     let doc = state.store.snapshot();
     Ok(Json(json!({
         "status": "ready",

@@ -714,7 +714,7 @@ pub mod responses {
 
     #[derive(ToResponse)]
     #[response(
-        description = "Not configured, store not writable, or shutting down (`unavailable`)",
+        description = "Not configured, store not writable, or shutting down (`unavailable`); a token hand-out whose audit record could not be written (`audit_unavailable`)",
         example = json!(error("unavailable", "the token store is not writable; see the service log", None))
     )]
     pub struct Unavailable(pub ErrorBody);

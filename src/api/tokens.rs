@@ -73,13 +73,15 @@ pub async fn page_access_token(
     hand_out(&state, &caller, &conn.id).await
 }
 
+/// Hands out a token only once its audit record is durable: if the record
+/// cannot be written the answer is 503 `audit_unavailable`, with no token.
 async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::TokensUse)?;
     // The token goes to the caller, not to a platform: any provider will do.
     let need = Need::any("id", caller.teams());
     state.tokens.connection_for(id, &need)?;
     let result = state.tokens.token_for(id, &need).await;
-    state
+    let audited = state
         .audit
         .record(AuditEntry {
             at: state.tokens.now(),
@@ -92,7 +94,9 @@ async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Va
             },
         })
         .await;
+    // A refusal hands out nothing, so its own error stays the answer.
     let token = result?;
+    audited?;
     let conn = &token.connection;
     Ok(Json(json!({
         "connection_id": conn.id,

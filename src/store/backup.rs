@@ -135,12 +135,16 @@ pub fn restore(
         }
     };
     let bytes = fs::read(&chosen).map_err(|e| StoreError::io(&chosen, e))?;
-    if store_path.exists() {
-        let aside = store_path.with_extension(format!(
-            "json.replaced-{}",
-            Utc::now().format("%Y%m%dT%H%M%S%6fZ")
-        ));
+    let aside = store_path.with_extension(format!(
+        "json.replaced-{}",
+        Utc::now().format("%Y%m%dT%H%M%S%6fZ")
+    ));
+    if store_path.is_file() {
         fs::copy(store_path, &aside).map_err(|e| StoreError::io(&aside, e))?;
+    } else if fs::symlink_metadata(store_path).is_ok() {
+        // A directory (or a dangling link) where the file belongs: the new
+        // file cannot be renamed over it, so it moves aside whole.
+        fs::rename(store_path, &aside).map_err(|e| StoreError::io(&aside, e))?;
     }
     file::write_atomic(store_path, &bytes)?;
     Ok((chosen, report))

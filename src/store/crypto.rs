@@ -42,6 +42,15 @@ pub enum KeySource {
     Generated(PathBuf),
 }
 
+/// What [`Cipher::load`] does when no key is configured or on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingKey {
+    /// Generate `master.key`: only where no store exists yet.
+    Generate,
+    /// Refuse: a new key would never open the store already there.
+    Refuse,
+}
+
 /// Encrypts and decrypts secrets under one key.
 #[derive(Clone)]
 pub struct Cipher {
@@ -72,6 +81,21 @@ impl Cipher {
         env_key: Option<&Secret>,
         data_dir: &Path,
     ) -> Result<(Self, KeySource), StoreError> {
+        Self::load(env_key, data_dir, MissingKey::Generate)
+    }
+
+    /// Opens only an existing key (environment or key file); never creates one.
+    pub fn load_existing(env_key: Option<&Secret>, data_dir: &Path) -> Result<Self, StoreError> {
+        Self::load(env_key, data_dir, MissingKey::Refuse).map(|(c, _)| c)
+    }
+
+    /// The key from the environment, else from `<data_dir>/master.key`; when
+    /// neither exists, `missing` decides whether a key file is generated.
+    pub fn load(
+        env_key: Option<&Secret>,
+        data_dir: &Path,
+        missing: MissingKey,
+    ) -> Result<(Self, KeySource), StoreError> {
         if let Some(key) = env_key {
             let key = decode_key(key.expose()).map_err(|reason| StoreError::Key {
                 source_name: "TOKENKEEPER_ENCRYPTION_KEY".into(),
@@ -88,29 +112,24 @@ impl Cipher {
                 })?;
                 Ok((Self::new(key), KeySource::File(path)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = generate_key();
-                write_key_file(&path, &key)?;
-                let key = decode_key(&key).expect("a generated key decodes");
-                Ok((Self::new(key), KeySource::Generated(path)))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match missing {
+                MissingKey::Generate => {
+                    let key = generate_key();
+                    write_key_file(&path, &key)?;
+                    let key = decode_key(&key).expect("a generated key decodes");
+                    Ok((Self::new(key), KeySource::Generated(path)))
+                }
+                MissingKey::Refuse => Err(StoreError::Key {
+                    source_name: "TOKENKEEPER_ENCRYPTION_KEY".into(),
+                    reason: format!(
+                        "not set, and there is no {KEY_FILE_NAME} in {}: the store needs \
+                         the key it was written with (no new key was generated)",
+                        data_dir.display()
+                    ),
+                }),
+            },
             Err(e) => Err(StoreError::io(&path, e)),
         }
-    }
-
-    /// Opens only an existing key (environment or key file); never creates one.
-    pub fn load_existing(env_key: Option<&Secret>, data_dir: &Path) -> Result<Self, StoreError> {
-        if env_key.is_none() && !data_dir.join(KEY_FILE_NAME).exists() {
-            return Err(StoreError::Key {
-                source_name: "TOKENKEEPER_ENCRYPTION_KEY".into(),
-                reason: format!(
-                    "not set, and there is no {} in {}",
-                    KEY_FILE_NAME,
-                    data_dir.display()
-                ),
-            });
-        }
-        Self::load_or_create(env_key, data_dir).map(|(c, _)| c)
     }
 
     /// A separate key for another purpose (e.g. signing OAuth state), derived

@@ -23,6 +23,22 @@ pub enum StoreError {
         actual: String,
     },
     #[error(
+        "{path} is missing, but this folder held a store ({traces}); refusing to start with an empty store, whose writes would rotate the backups away: {remedy}"
+    )]
+    Missing {
+        path: PathBuf,
+        traces: String,
+        remedy: String,
+    },
+    #[error(
+        "{path} is a {kind}, not a store file; nothing was changed: `{restore}` moves it aside and restores the newest good backup"
+    )]
+    NotAFile {
+        path: PathBuf,
+        kind: &'static str,
+        restore: String,
+    },
+    #[error(
         "{path} was written with key {stored}, but the configured key is {configured}: set the right TOKENKEEPER_ENCRYPTION_KEY; the file was left untouched"
     )]
     WrongKey {

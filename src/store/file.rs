@@ -78,9 +78,15 @@ pub fn read(path: &Path) -> Result<Document, StoreError> {
 /// Replaces `path` with `bytes` so that a crash at any instant leaves either
 /// the old or the new file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_atomic_via(path, bytes, "tmp")
+}
+
+/// Like [`write_atomic`], with the temp file named `.<name>.<tag>-<pid>`:
+/// the tag tells what a temp file left by a crash was about to become.
+pub fn write_atomic_via(path: &Path, bytes: &[u8], tag: &str) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!(".{name}.{tag}-{}", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;

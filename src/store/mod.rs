@@ -8,6 +8,8 @@ pub mod error;
 pub mod file;
 pub mod lock;
 pub mod model;
+pub mod presence;
+pub mod probe;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +25,7 @@ pub use model::{
     Connection, ConnectionKind, Document, EncryptedSecret, ErrorClass, LastError, Provider,
     StoredSecrets,
 };
+pub use presence::Presence;
 
 use crate::config::StoreSettings;
 use crate::secret::Secret;
@@ -87,25 +90,31 @@ struct Inner {
     cipher: Cipher,
     path: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    probe: probe::WriteProbe,
 }
 
 impl Store {
-    /// Opens (or on first start creates) the store in `options.data_dir`.
-    /// Refuses a locked, corrupt, or foreign-key store without touching it.
+    /// Opens the store in `options.data_dir`, or creates it where no store
+    /// ever existed. Refuses a locked, corrupt, foreign-key or missing store
+    /// (one that left backups behind) without touching it.
     pub fn open(options: &StoreOptions, cipher: Cipher) -> Result<Self, StoreError> {
         let dir = &options.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let lock = lock::StoreLock::acquire(dir)?;
         let path = options.store_path();
-        remove_stale_temp_files(dir);
-        let doc = if path.exists() {
-            let doc = file::read(&path)?;
-            backup::check_key(&path, &doc, &cipher)?;
-            doc
-        } else {
-            let doc = Document::empty(cipher.key_id());
-            file::write_atomic(&path, &file::encode(&doc)?)?;
-            doc
+        let doc = match presence::check(dir)? {
+            Presence::Present => {
+                remove_stale_temp_files(dir);
+                let doc = file::read(&path)?;
+                backup::check_key(&path, &doc, &cipher)?;
+                doc
+            }
+            Presence::Fresh => {
+                remove_stale_temp_files(dir);
+                let doc = Document::empty(cipher.key_id());
+                file::write_atomic_via(&path, &file::encode(&doc)?, "new")?;
+                doc
+            }
         };
         let shared = Arc::new(Shared {
             snapshot: RwLock::new(Arc::new(doc)),
@@ -132,6 +141,7 @@ impl Store {
                 cipher,
                 path,
                 writer: Mutex::new(Some(handle)),
+                probe: probe::WriteProbe::new(dir),
             }),
         })
     }
@@ -260,6 +270,16 @@ impl Store {
         }
     }
 
+    /// `Ok` while the writer runs and the data folder takes a write now
+    /// (probed at most once a second). Unlike [`Store::health`], a failed
+    /// write stops counting once the disk takes writes again.
+    pub async fn ready(&self) -> Result<(), String> {
+        if self.inner.tx.is_closed() {
+            return Err("the store writer has stopped".into());
+        }
+        self.inner.probe.check().await
+    }
+
     /// Writes everything queued so far, stops the writer and releases the lock.
     pub async fn close(&self) {
         let (done, finished) = oneshot::channel();
@@ -274,12 +294,18 @@ impl Store {
 }
 
 /// Temp files left by a write that a crash interrupted; the store file itself
-/// is intact (the rename never happened).
+/// is intact (the rename never happened). Called only once the store file is
+/// known to be there (or never was): beside a missing store they are traces.
 fn remove_stale_temp_files(dir: &Path) {
-    let prefix = format!(".{STORE_FILE_NAME}.tmp-");
+    let prefixes = [
+        presence::update_temp_prefix(),
+        presence::create_temp_prefix(),
+    ];
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -289,7 +315,7 @@ fn remove_stale_temp_files(dir: &Path) {
 /// Verifies the store in `data_dir` without opening it for writing.
 pub fn verify(data_dir: &Path, cipher: &Cipher) -> Result<backup::VerifyReport, StoreError> {
     let path = data_dir.join(STORE_FILE_NAME);
-    if !path.exists() {
+    if presence::check(data_dir)? == Presence::Fresh {
         return Err(StoreError::Corrupt {
             path,
             reason: "the file does not exist".into(),

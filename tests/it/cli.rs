@@ -61,6 +61,29 @@ fn a_bad_setting_exits_2_naming_the_key() {
     assert!(!err.contains("not-a-key"));
 }
 
+#[test]
+fn an_out_of_range_rate_limit_exits_2_naming_the_key_and_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokenkeeper(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[
+            ("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY),
+            ("TOKENKEEPER__API__RATE_LIMIT_PER_SECOND", "2000000000"),
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("api.rate_limit_per_second"), "{err}");
+    assert!(err.contains("between 1 and 1000000"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// Starts `serve` on a random port and waits until it logs its address.
 fn start_service(dir: &Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
