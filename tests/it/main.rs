@@ -6,6 +6,7 @@ mod cli_tokens;
 mod export;
 mod facebook;
 mod fb_support;
+mod graph_throttle;
 mod helpers;
 mod http;
 mod insights;
