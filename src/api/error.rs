@@ -189,9 +189,7 @@ impl From<TokenError> for ApiError {
                 // attempt was left): the caller retries after the platform's
                 // regain time, else after a minute, Meta's floor (wire-spec 3).
                 ErrorClass::RateLimited => ApiError::UpstreamRateLimited {
-                    retry_after_secs: u
-                        .retry_after
-                        .map_or(60, |d| d.as_secs_f64().ceil() as u64),
+                    retry_after_secs: u.retry_after.map_or(60, |d| d.as_secs_f64().ceil() as u64),
                     message: format!("the platform's rate limit was reached: {u}"),
                 },
                 _ => ApiError::Upstream(u.to_string()),

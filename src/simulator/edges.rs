@@ -140,13 +140,7 @@ impl Call<'_> {
     }
 
     fn link(&self, after: &str) -> String {
-        next_url(
-            self.params,
-            self.uri,
-            self.headers,
-            self.token,
-            after,
-        )
+        next_url(self.params, self.uri, self.headers, self.token, after)
     }
 
     /// Pages a fully built list.

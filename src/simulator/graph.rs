@@ -203,7 +203,11 @@ pub(crate) async fn respond(
         _ => None,
     };
     let levels = sim.usage();
-    let refusal = levels.refusal(object.as_ref(), ad_account);
+    // The dialog is a browser page, outside every API limit.
+    let refusal = match route {
+        Route::Dialog => None,
+        _ => levels.refusal(object.as_ref(), ad_account),
+    };
     let app = levels.app();
     let own = object
         .as_ref()
@@ -218,18 +222,14 @@ pub(crate) async fn respond(
     // A usage fault sets every header of the calls it matches; a level only
     // those of its own scope.
     let pct = |level: Option<super::usage::Level>| {
-        decision
-            .usage_pct
-            .or(level.map(|l| l.pct))
-            .unwrap_or(1.0)
+        decision.usage_pct.or(level.map(|l| l.pct)).unwrap_or(1.0)
     };
     let out = response.headers_mut();
     let app_pct = number(pct(app));
     let usage = json!({"call_count": app_pct, "total_cputime": app_pct, "total_time": app_pct});
     insert_header(out, "x-app-usage", &usage.to_string());
     if object.is_some() || decision.regain_minutes.is_some() {
-        let (key, use_case) =
-            object.unwrap_or_else(|| (sim.config.fb_app_id.clone(), "pages"));
+        let (key, use_case) = object.unwrap_or_else(|| (sim.config.fb_app_id.clone(), "pages"));
         let own_pct = pct(own);
         let call_count = if decision.regain_minutes.is_some() {
             100.0
@@ -259,7 +259,11 @@ pub(crate) async fn respond(
 /// The business object and use case a call counts against (the key of its
 /// `X-Business-Use-Case-Usage`): the page, post, video, campaign, report
 /// run or ad account its path names, else the page of a page token.
-fn business_object(sim: &Sim, route: &Route, token: Option<&str>) -> Option<(String, &'static str)> {
+fn business_object(
+    sim: &Sim,
+    route: &Route,
+    token: Option<&str>,
+) -> Option<(String, &'static str)> {
     use super::edges::EdgeRoute as E;
     let world = sim.world();
     let node = |id: &str| -> Option<(String, &'static str)> {

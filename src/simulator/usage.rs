@@ -75,7 +75,9 @@ impl UsageLevels {
             let message = format!(
                 "(#{code}) There have been too many calls {what}. Wait a bit and try again. For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting."
             );
-            return Some(GraphError::new(400, code, "OAuthException", message).with_subcode(BUC_SUBCODE));
+            return Some(
+                GraphError::new(400, code, "OAuthException", message).with_subcode(BUC_SUBCODE),
+            );
         }
         if let Some(id) = ad_account
             && self.ad_account(id).is_some_and(|l| l.pct >= 100.0)

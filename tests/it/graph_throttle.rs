@@ -134,7 +134,11 @@ async fn a_force_refresh_throttled_beyond_max_retry_wait_answers_503_with_retry_
         .expect("the request does not wait out the 3 minutes")
         .unwrap();
     assert_eq!(r.status().as_u16(), 503);
-    let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((170..=180).contains(&retry_after), "{retry_after}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_rate_limited");
@@ -169,10 +173,16 @@ async fn paging_works_when_the_app_requires_appsecret_proof() {
     // Posts and reels page by 100.
     let (page, _) = &pages_of(&answer)[0];
     fb.sim
-        .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 120 }))
+        .post(
+            &format!("/_sim/pages/{page}/posts"),
+            json!({ "count": 120 }),
+        )
         .await;
     fb.sim
-        .post(&format!("/_sim/pages/{page}/reels"), json!({ "count": 120 }))
+        .post(
+            &format!("/_sim/pages/{page}/reels"),
+            json!({ "count": 120 }),
+        )
         .await;
     let (status, _, body) = get(
         &fb,

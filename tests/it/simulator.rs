@@ -881,7 +881,9 @@ async fn dropping_the_handle_stops_the_server() {
 async fn a_next_link_followed_as_given_is_refused_while_the_app_requires_proofs() {
     let fb = Fb::start().await;
     let token = fb.login(DEMO_USER_ID, true).await;
-    let (status, body) = fb.graph_json("/me/accounts", &token, &[("limit", "1")]).await;
+    let (status, body) = fb
+        .graph_json("/me/accounts", &token, &[("limit", "1")])
+        .await;
     assert_eq!(status, 200, "{body}");
     let next = body["paging"]["next"].as_str().unwrap().to_string();
     let r = fb.client.get(&next).send().await.unwrap();
@@ -920,7 +922,10 @@ async fn without_require_app_secret_a_missing_proof_passes_and_a_wrong_one_does_
     let r = fb
         .client
         .get(fb.url(&format!("/{V}/me")))
-        .query(&[("access_token", token.as_str()), ("appsecret_proof", &wrong)])
+        .query(&[
+            ("access_token", token.as_str()),
+            ("appsecret_proof", &wrong),
+        ])
         .send()
         .await
         .unwrap();

@@ -451,7 +451,10 @@ impl GraphClient {
         url.query_pairs_mut()
             .clear()
             .extend_pairs(&pairs)
-            .append_pair("appsecret_proof", &appsecret_proof(&self.app_secret, &link_token));
+            .append_pair(
+                "appsecret_proof",
+                &appsecret_proof(&self.app_secret, &link_token),
+            );
         Ok((url, link_token))
     }
 
@@ -653,7 +656,11 @@ mod tests {
         );
         // A link without a token gets ours, with its proof.
         let (url, token) = graph
-            .paging_url("/me/accounts", "http://127.0.0.1:1234/v25.0/me/accounts?after=QVF", &ours)
+            .paging_url(
+                "/me/accounts",
+                "http://127.0.0.1:1234/v25.0/me/accounts?after=QVF",
+                &ours,
+            )
             .unwrap();
         assert_eq!(token.expose(), ours.expose());
         assert!(url.query_pairs().any(|(k, v)| k == "appsecret_proof"
@@ -678,12 +685,16 @@ mod tests {
         }
         // A base URL with a path only follows links under that path.
         let graph = client("http://127.0.0.1:1234/graph");
-        assert!(graph
-            .paging_url("/me", "http://127.0.0.1:1234/other/v25.0/me", &ours)
-            .is_err());
-        assert!(graph
-            .paging_url("/me", "http://127.0.0.1:1234/graph/v25.0/me", &ours)
-            .is_ok());
+        assert!(
+            graph
+                .paging_url("/me", "http://127.0.0.1:1234/other/v25.0/me", &ours)
+                .is_err()
+        );
+        assert!(
+            graph
+                .paging_url("/me", "http://127.0.0.1:1234/graph/v25.0/me", &ours)
+                .is_ok()
+        );
     }
 
     #[test]

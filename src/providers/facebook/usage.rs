@@ -182,7 +182,10 @@ impl Call {
             .iter()
             .map(|s| match s.strip_prefix("act_") {
                 Some(id) if numeric(id) => "act_{id}".to_string(),
-                _ if numeric(s) || s.split_once('_').is_some_and(|(a, b)| numeric(a) && numeric(b)) => {
+                _ if numeric(s)
+                    || s.split_once('_')
+                        .is_some_and(|(a, b)| numeric(a) && numeric(b)) =>
+                {
                     "{id}".to_string()
                 }
                 _ => s.to_string(),
@@ -212,12 +215,17 @@ fn is_version(segment: &str) -> bool {
         .strip_prefix('v')
         .and_then(|rest| rest.split_once('.'))
         .is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_digit())
+            !a.is_empty()
+                && !b.is_empty()
+                && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_digit())
         })
 }
 
 /// Learned maps are bounded: past this many entries they start over.
 const MAX_LEARNED: usize = 100_000;
+/// Past this many hot scopes, those no longer paused are forgotten (a scope
+/// that is called again reports its usage again).
+const MAX_HOT: usize = 10_000;
 /// A token seen under more objects than this is not a page token.
 const MAX_TOKEN_OBJECTS: usize = 8;
 
@@ -293,6 +301,10 @@ impl Throttle {
             for scope in resolve(reading, call, &business) {
                 self.heat(&mut s, scope, reading, now);
             }
+        }
+        if s.hot.len() > MAX_HOT {
+            s.hot
+                .retain(|_, h| h.paused_until.is_some_and(|until| until > now));
         }
     }
 
@@ -375,9 +387,12 @@ fn resolve(reading: &Reading, call: &Call, business: &BTreeSet<String>) -> Vec<S
             use_case: use_case.clone(),
         }],
         // The account of the path; else the objects the answer named.
-        Source::AdAccount if !call.ad_accounts.is_empty() => {
-            call.ad_accounts.iter().cloned().map(Scope::AdAccount).collect()
-        }
+        Source::AdAccount if !call.ad_accounts.is_empty() => call
+            .ad_accounts
+            .iter()
+            .cloned()
+            .map(Scope::AdAccount)
+            .collect(),
         Source::AdAccount => business.iter().cloned().map(Scope::AdAccount).collect(),
     }
 }
@@ -388,13 +403,23 @@ impl State {
         if self.owners.len() > MAX_LEARNED {
             self.owners.clear();
         }
+        // When the answer names the call's own object (a page), that object
+        // is the scope, whatever else the header lists; otherwise the call's
+        // objects (a video, a campaign) belong to what it names.
+        let named: BTreeSet<String> = call
+            .objects
+            .iter()
+            .filter(|o| business.contains(*o))
+            .cloned()
+            .collect();
+        let owners = if named.is_empty() { business } else { &named };
         for object in &call.objects {
-            self.owners.insert(format!("o:{object}"), business.clone());
+            self.owners.insert(format!("o:{object}"), owners.clone());
         }
         if let Some(token) = &call.token {
-            let owners = self.owners.entry(format!("t:{token}")).or_default();
-            if owners.len() <= MAX_TOKEN_OBJECTS {
-                owners.extend(business.iter().cloned());
+            let learned = self.owners.entry(format!("t:{token}")).or_default();
+            if learned.len() <= MAX_TOKEN_OBJECTS {
+                learned.extend(owners.iter().cloned());
             }
         }
         if self.use_cases.len() > MAX_LEARNED {
@@ -510,7 +535,10 @@ mod tests {
     #[test]
     fn paths_name_their_objects_and_templates() {
         let c = Call::new(None).path("/act_42/insights");
-        assert_eq!((c.ad_accounts, c.objects), (vec!["42".into()], vec!["42".into()]));
+        assert_eq!(
+            (c.ad_accounts, c.objects),
+            (vec!["42".into()], vec!["42".into()])
+        );
         assert_eq!(c.templates, ["/act_{id}/insights"]);
         let c = Call::new(None).path("v25.0/104_7/insights?metric=post_clicks");
         assert_eq!(c.objects, ["104_7", "104"]);
@@ -537,8 +565,14 @@ mod tests {
         );
         assert_eq!(t.delay(&page_b), None);
         // A video of page A, with A's token, is held back too; B's is not.
-        assert!(t.delay(&Call::new(token("ta")).path("/9001/video_insights")).is_some());
-        assert_eq!(t.delay(&Call::new(token("tb")).path("/9002/video_insights")), None);
+        assert!(
+            t.delay(&Call::new(token("ta")).path("/9001/video_insights"))
+                .is_some()
+        );
+        assert_eq!(
+            t.delay(&Call::new(token("tb")).path("/9002/video_insights")),
+            None
+        );
         // The app-token debug_token call is in the app's scope only.
         assert_eq!(t.delay(&Call::new(token("app")).path("/debug_token")), None);
     }
@@ -550,14 +584,20 @@ mod tests {
         let h = headers(&[("x-ad-account-usage", r#"{"acc_id_util_pct":99}"#)]);
         t.observe(&account, &parse(&h).unwrap());
         assert!(t.delay(&account).is_some());
-        assert_eq!(t.delay(&Call::new(token("sys")).path("/act_2/insights")), None);
+        assert_eq!(
+            t.delay(&Call::new(token("sys")).path("/act_2/insights")),
+            None
+        );
 
         let h = headers(&[(
             "x-app-usage",
             r#"{"call_count":96,"total_cputime":1,"total_time":1}"#,
         )]);
         t.observe(&Call::new(token("u")).path("/me"), &parse(&h).unwrap());
-        assert!(t.delay(&Call::new(token("other")).path("/act_2/insights")).is_some());
+        assert!(
+            t.delay(&Call::new(token("other")).path("/act_2/insights"))
+                .is_some()
+        );
     }
 
     #[test]
