@@ -203,6 +203,7 @@ pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock)
     let graph = match (&settings.secrets.fb_app_id, &settings.secrets.fb_app_secret) {
         (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
             &settings.facebook,
+            std::time::Duration::from_secs(settings.refresh.max_retry_wait_secs),
             id.clone(),
             secret.clone(),
         ))),

@@ -56,6 +56,13 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Upstream(String),
+    /// The platform's rate limit for this call's scope (or our wait for it)
+    /// outlasts what a request may wait inline.
+    #[error("{message}")]
+    UpstreamRateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Unavailable(String),
     /// A token hand-out whose audit record could not be made durable.
@@ -96,9 +103,9 @@ impl ApiError {
             | ApiError::BadMetrics(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) | ApiError::AuditUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::AuditUnavailable(_)
+            | ApiError::UpstreamRateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,6 +126,7 @@ impl ApiError {
             ApiError::BadMetrics(..) => "invalid_metrics",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Upstream(_) => "upstream_error",
+            ApiError::UpstreamRateLimited { .. } => "upstream_rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::AuditUnavailable(_) => "audit_unavailable",
             ApiError::Internal(_) => "internal_error",
@@ -160,7 +168,11 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::UpstreamRateLimited {
+            retry_after_secs, ..
+        } = self
+        {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after_secs.max(1)),
@@ -203,6 +215,13 @@ impl From<TokenError> for ApiError {
                 ErrorClass::ReauthRequired => ApiError::ReauthRequired(format!(
                     "the platform rejected the token; the user must reconnect: {u}"
                 )),
+                // Retries gave up (the wait would exceed the bound, or no
+                // attempt was left): the caller retries after the platform's
+                // regain time, else after a minute, Meta's floor (wire-spec 3).
+                ErrorClass::RateLimited => ApiError::UpstreamRateLimited {
+                    retry_after_secs: u.retry_after.map_or(60, |d| d.as_secs_f64().ceil() as u64),
+                    message: format!("the platform's rate limit was reached: {u}"),
+                },
                 _ => ApiError::Upstream(u.to_string()),
             },
             TokenError::Invalid { field, message } => ApiError::Unprocessable { field, message },
@@ -303,10 +322,31 @@ mod tests {
             (ApiError::Upstream("m".into()), 502),
             (ApiError::Unavailable("m".into()), 503),
             (ApiError::AuditUnavailable("m".into()), 503),
+            (
+                ApiError::UpstreamRateLimited {
+                    message: "m".into(),
+                    retry_after_secs: 600,
+                },
+                503,
+            ),
             (ApiError::Internal("m".into()), 500),
         ];
         for (err, status) in cases {
             assert_eq!(err.into_response().status().as_u16(), status);
         }
+    }
+
+    #[test]
+    fn an_upstream_rate_limit_beyond_the_wait_bound_is_503_with_retry_after() {
+        let mut u = crate::providers::UpstreamError::transient("/1/published_posts", "throttled");
+        u.class = ErrorClass::RateLimited;
+        u.retry_after = Some(std::time::Duration::from_millis(599_200));
+        let response = ApiError::from(TokenError::Upstream(u.clone())).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "600");
+        // Without the platform's regain time: Meta's one-minute floor.
+        u.retry_after = None;
+        let response = ApiError::from(TokenError::Upstream(u)).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "60");
     }
 }

@@ -125,11 +125,11 @@ fn op_request(
         .any(|p| p.starts_with("access_token="));
     if !has_token {
         let sep = if query.is_empty() { "" } else { "&" };
-        query = format!(
-            "{query}{sep}access_token={}&appsecret_proof={}",
-            encode_component(token),
-            encode_component(proof)
-        );
+        query = format!("{query}{sep}access_token={}", encode_component(token));
+        // Without "Require App Secret" the outer call may carry no proof.
+        if !proof.is_empty() {
+            query = format!("{query}&appsecret_proof={}", encode_component(proof));
+        }
     }
     let uri: Uri = format!("{path}?{query}")
         .parse()

@@ -30,6 +30,7 @@ pub(crate) fn router() -> Router<Arc<Sim>> {
         .route("/_sim/revoke", post(revoke))
         .route("/_sim/lapse_data_access", post(lapse_data_access))
         .route("/_sim/clock", get(clock).post(advance_clock))
+        .route("/_sim/app", get(app_settings).post(set_app_settings))
         .route("/_sim/stats", get(stats).delete(reset_stats))
         .route(
             "/_sim/faults",
@@ -239,6 +240,26 @@ struct Advance {
 
 async fn advance_clock(State(sim): State<Arc<Sim>>, Json(req): Json<Advance>) -> Json<Value> {
     Json(json!({"now": sim.advance_clock(req.advance_secs)}))
+}
+
+/// The app's settings in the developer dashboard that change how Graph answers.
+#[derive(Debug, Deserialize)]
+struct AppSettings {
+    require_appsecret_proof: Option<bool>,
+}
+
+async fn app_settings(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({"require_appsecret_proof": sim.requires_proof()}))
+}
+
+async fn set_app_settings(
+    State(sim): State<Arc<Sim>>,
+    Json(req): Json<AppSettings>,
+) -> Json<Value> {
+    if let Some(on) = req.require_appsecret_proof {
+        sim.set_requires_proof(on);
+    }
+    Json(json!({"require_appsecret_proof": sim.requires_proof()}))
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {

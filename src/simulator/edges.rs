@@ -69,6 +69,14 @@ impl EdgeRoute {
         }
     }
 
+    /// The ad account (no `act_`) of an ad-account call.
+    pub fn ad_account(&self) -> Option<&str> {
+        match self {
+            EdgeRoute::Campaigns(account) | EdgeRoute::AccountInsights(account) => Some(account),
+            _ => None,
+        }
+    }
+
     /// `X-Ad-Account-Usage` on ad-account calls, plus
     /// `x-fb-ads-insights-throttle` on account insights.
     pub fn usage_headers(&self, out: &mut HeaderMap, pct: Value) {
@@ -132,14 +140,7 @@ impl Call<'_> {
     }
 
     fn link(&self, after: &str) -> String {
-        next_url(
-            self.sim,
-            self.params,
-            self.uri,
-            self.headers,
-            self.token,
-            after,
-        )
+        next_url(self.params, self.uri, self.headers, self.token, after)
     }
 
     /// Pages a fully built list.

@@ -1,5 +1,7 @@
 //! The Graph API over HTTP: version-prefixed routes, parameter and token
-//! extraction, `appsecret_proof`, faults, stats and the usage headers.
+//! extraction, `appsecret_proof`, faults, stats and the usage headers, each
+//! scoped as Meta scopes it: the app, the call's business object and use
+//! case, its ad account.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -195,41 +197,116 @@ pub(crate) async fn respond(
         response.extensions_mut().insert(super::batch::BatchNull);
         return response;
     }
-    let page_id = params
-        .token
-        .as_deref()
-        .and_then(|t| sim.world().page_of_token(t));
-    let mut response = match &decision.error {
+    let object = business_object(sim, &route, params.token.as_deref());
+    let ad_account = match &route {
+        Route::Edge(edge) => edge.ad_account(),
+        _ => None,
+    };
+    let levels = sim.usage();
+    // The dialog is a browser page, outside every API limit.
+    let refusal = match route {
+        Route::Dialog => None,
+        _ => levels.refusal(object.as_ref(), ad_account),
+    };
+    let app = levels.app();
+    let own = object
+        .as_ref()
+        .and_then(|(id, use_case)| levels.business(id, use_case));
+    let account = ad_account.and_then(|id| levels.ad_account(id));
+    drop(levels);
+    let mut response = match decision.error.as_ref().or(refusal.as_ref()) {
         Some(error) => error_response(error),
         None => answer(sim, method, &route, &params, uri, headers)
             .unwrap_or_else(|e| error_response(&e)),
     };
-    let pct = decision.usage_pct.unwrap_or(1.0);
+    // A usage fault sets every header of the calls it matches; a level only
+    // those of its own scope.
+    let pct = |level: Option<super::usage::Level>| {
+        decision.usage_pct.or(level.map(|l| l.pct)).unwrap_or(1.0)
+    };
     let out = response.headers_mut();
-    let usage =
-        json!({"call_count": number(pct), "total_cputime": number(pct), "total_time": number(pct)});
+    let app_pct = number(pct(app));
+    let usage = json!({"call_count": app_pct, "total_cputime": app_pct, "total_time": app_pct});
     insert_header(out, "x-app-usage", &usage.to_string());
-    if page_id.is_some() || decision.regain_minutes.is_some() {
-        let key = page_id.unwrap_or_else(|| sim.config.fb_app_id.clone());
+    if object.is_some() || decision.regain_minutes.is_some() {
+        let (key, use_case) = object.unwrap_or_else(|| (sim.config.fb_app_id.clone(), "pages"));
+        let own_pct = pct(own);
         let call_count = if decision.regain_minutes.is_some() {
             100.0
         } else {
-            pct
+            own_pct
         };
+        let regain = decision
+            .regain_minutes
+            .or(own.map(|l| l.regain_minutes))
+            .unwrap_or(0);
         let buc = json!({ key: [{
-            "type": "pages",
+            "type": use_case,
             "call_count": number(call_count),
-            "total_cputime": number(pct),
-            "total_time": number(pct),
-            "estimated_time_to_regain_access": decision.regain_minutes.unwrap_or(0),
+            "total_cputime": number(own_pct),
+            "total_time": number(own_pct),
+            "estimated_time_to_regain_access": regain,
         }]});
         insert_header(out, "x-business-use-case-usage", &buc.to_string());
     }
     insert_header(out, "facebook-api-version", &version);
     if let Route::Edge(edge) = &route {
-        edge.usage_headers(out, number(pct));
+        edge.usage_headers(out, number(pct(account)));
     }
     response
+}
+
+/// The business object and use case a call counts against (the key of its
+/// `X-Business-Use-Case-Usage`): the page, post, video, campaign, report
+/// run or ad account its path names, else the page of a page token.
+fn business_object(
+    sim: &Sim,
+    route: &Route,
+    token: Option<&str>,
+) -> Option<(String, &'static str)> {
+    use super::edges::EdgeRoute as E;
+    let world = sim.world();
+    let node = |id: &str| -> Option<(String, &'static str)> {
+        let w = &world.insights;
+        if world.pages.contains_key(id) {
+            Some((id.to_string(), "pages"))
+        } else if let Some((page, _, _)) = w.post(id) {
+            Some((page.to_string(), "pages"))
+        } else if let Some((page, _, _)) = w.reel(id) {
+            Some((page.to_string(), "pages"))
+        } else if let Some(run) = w.report_runs.get(id) {
+            Some((run.account_id.clone(), "ads_insights"))
+        } else {
+            w.campaigns
+                .get(id)
+                .map(|c| (c.account_id.clone(), "ads_management"))
+        }
+    };
+    let named = match route {
+        Route::Node(id) => node(id),
+        Route::Edge(edge) => match edge {
+            E::Campaigns(account) => Some((account.clone(), "ads_management")),
+            E::AccountInsights(account) => Some((account.clone(), "ads_insights")),
+            E::NodeInsights(id) => node(id).map(|(owner, use_case)| {
+                // A campaign's insights are an insights call.
+                let use_case = if use_case == "ads_management" {
+                    "ads_insights"
+                } else {
+                    use_case
+                };
+                (owner, use_case)
+            }),
+            E::PublishedPosts(page) | E::VideoReels(page) => Some((page.clone(), "pages")),
+            E::VideoInsights(video) => node(video),
+            E::MeBusinesses | E::OwnedPages(_) => None,
+        },
+        _ => None,
+    };
+    named.or_else(|| {
+        token
+            .and_then(|t| world.page_of_token(t))
+            .map(|page| (page, "pages"))
+    })
 }
 
 /// Whole percentages print as integers, as Meta's usually do.
@@ -328,7 +405,7 @@ fn answer(
                 let mut paging =
                     json!({"cursors": {"before": encode_cursor(page.first), "after": after}});
                 if page.more {
-                    paging["next"] = json!(next_url(sim, params, uri, headers, token, &after));
+                    paging["next"] = json!(next_url(params, uri, headers, token, &after));
                 }
                 body["paging"] = paging;
             }
@@ -395,9 +472,15 @@ fn user_token<'a>(sim: &Sim, params: &'a Params) -> Result<&'a str, GraphError> 
     Ok(token)
 }
 
+/// With "Require App Secret" on, a missing proof fails; a given proof must
+/// always be right.
 pub(crate) fn check_proof(sim: &Sim, params: &Params, token: &str) -> Result<(), GraphError> {
     let Some(proof) = params.get("appsecret_proof") else {
-        return Err(GraphError::proof_missing());
+        return if sim.requires_proof() {
+            Err(GraphError::proof_missing())
+        } else {
+            Ok(())
+        };
     };
     let time = params.get("appsecret_time");
     if proof_matches(&sim.config.fb_app_secret, token, proof, time) {
@@ -417,10 +500,9 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<usize> {
     text.strip_prefix("sim-cursor:")?.parse().ok()
 }
 
-/// The same request with `after` replaced; absolute, carrying the token and
-/// its proof as Meta's `next` links do.
+/// The same request with `after` replaced; absolute, carrying the token but
+/// not `appsecret_proof`, as Meta's `next` links do (wire-spec 4).
 pub(crate) fn next_url(
-    sim: &Sim,
     params: &Params,
     uri: &Uri,
     headers: &HeaderMap,
@@ -434,15 +516,16 @@ pub(crate) fn next_url(
     let mut parts: Vec<String> = params
         .raw_query
         .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("after=") && !p.starts_with("before="))
+        .filter(|p| {
+            !p.is_empty()
+                && !["after=", "before=", "appsecret_proof=", "appsecret_time="]
+                    .iter()
+                    .any(|k| p.starts_with(k))
+        })
         .map(str::to_string)
         .collect();
     if !params.token_in_query {
         parts.push(format!("access_token={}", encode_component(token)));
-        if !params.raw_query.contains("appsecret_proof=") {
-            let proof = super::appsecret_proof(&sim.config.fb_app_secret, token);
-            parts.push(format!("appsecret_proof={proof}"));
-        }
     }
     parts.push(format!("after={after}"));
     format!("http://{host}{}?{}", uri.path(), parts.join("&"))

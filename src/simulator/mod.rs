@@ -27,11 +27,12 @@ mod providers;
 mod state;
 mod tiktok;
 mod tiktok_http;
+mod usage;
 mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -84,6 +85,11 @@ pub struct SimConfig {
     pub google_developer_token: String,
     /// Google access token lifetime (`expires_in`).
     pub google_access_secs: i64,
+    /// "Require App Secret" on: a Graph call with a token but without
+    /// `appsecret_proof` fails with code 100 (wire-spec 1.7). When off, a
+    /// missing proof is accepted and a wrong one still refused. Also set
+    /// at run time through `/_sim/app`.
+    pub require_appsecret_proof: bool,
 }
 
 impl Default for SimConfig {
@@ -107,6 +113,7 @@ impl Default for SimConfig {
             google_client_secret: "sim-google-client-secret".into(),
             google_developer_token: "sim-dev-token".into(),
             google_access_secs: 3599,
+            require_appsecret_proof: true,
         }
     }
 }
@@ -149,6 +156,10 @@ pub(crate) struct Sim {
     stats: Mutex<HashMap<String, u64>>,
     /// TikTok Shop and Google state, apart from the Facebook world.
     providers: Mutex<providers::Providers>,
+    /// Usage levels per Meta scope (`/_sim/usage`).
+    usage: Mutex<usage::UsageLevels>,
+    /// Starts as `config.require_appsecret_proof`; `/_sim/app` changes it.
+    require_proof: AtomicBool,
 }
 
 impl Sim {
@@ -157,6 +168,8 @@ impl Sim {
         Self {
             world: Mutex::new(World::new(config.clone(), now)),
             providers: Mutex::new(providers::Providers::new(&config, now)),
+            usage: Mutex::new(usage::UsageLevels::default()),
+            require_proof: AtomicBool::new(config.require_appsecret_proof),
             config,
             clock_offset: AtomicI64::new(0),
             faults: Mutex::new(Faults::default()),
@@ -189,6 +202,18 @@ impl Sim {
 
     pub(crate) fn providers(&self) -> MutexGuard<'_, providers::Providers> {
         self.providers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn usage(&self) -> MutexGuard<'_, usage::UsageLevels> {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn requires_proof(&self) -> bool {
+        self.require_proof.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_requires_proof(&self, on: bool) {
+        self.require_proof.store(on, Ordering::Relaxed);
     }
 }
 
@@ -233,6 +258,7 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
     // Provider routes are explicit, so they win over the Graph fallback.
     let app = control::router()
         .merge(control_insights::router())
+        .merge(usage::router())
         .merge(providers::router())
         .fallback(graph::handle)
         .with_state(sim);

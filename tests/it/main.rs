@@ -7,6 +7,7 @@ mod concurrent_connect;
 mod export;
 mod facebook;
 mod fb_support;
+mod graph_throttle;
 mod handout_audit;
 mod helpers;
 mod http;

@@ -94,7 +94,14 @@ impl Sim {
                 break;
             };
             assert!(next.starts_with("http://"), "{next}");
-            let r = self.client.get(next).send().await.unwrap();
+            // `next` links carry no proof, as Meta's do not.
+            let proof = appsecret_proof(&self.secret, token);
+            let r = self
+                .client
+                .get(format!("{next}&appsecret_proof={proof}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             body = r.json().await.unwrap();
             calls += 1;

@@ -475,10 +475,11 @@ async fn me_accounts_pages_with_absolute_next_links_until_the_last_page() {
             break;
         };
         assert!(next.starts_with(&fb.sim.base_url()), "{next}");
-        assert!(next.contains("access_token=") && next.contains("appsecret_proof="));
+        // Like Meta's, the link carries the token but not its proof.
+        assert!(next.contains("access_token=") && !next.contains("appsecret_proof="));
         body = fb
             .client
-            .get(next)
+            .get(format!("{next}&appsecret_proof={}", fb.proof(&token)))
             .send()
             .await
             .unwrap()
@@ -874,4 +875,115 @@ async fn dropping_the_handle_stops_the_server() {
         assert!(Instant::now() < deadline, "the simulator still answers");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_next_link_followed_as_given_is_refused_while_the_app_requires_proofs() {
+    let fb = Fb::start().await;
+    let token = fb.login(DEMO_USER_ID, true).await;
+    let (status, body) = fb
+        .graph_json("/me/accounts", &token, &[("limit", "1")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let next = body["paging"]["next"].as_str().unwrap().to_string();
+    let r = fb.client.get(&next).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 100);
+    assert_eq!(
+        body["error"]["message"],
+        "API calls from the server require an appsecret_proof argument"
+    );
+    let r = fb
+        .client
+        .get(format!("{next}&appsecret_proof={}", fb.proof(&token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn without_require_app_secret_a_missing_proof_passes_and_a_wrong_one_does_not() {
+    let fb = Fb::start_with(SimConfig {
+        require_appsecret_proof: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let token = fb.login(DEMO_USER_ID, false).await;
+    let bare = |token: &str| {
+        fb.client
+            .get(fb.url(&format!("/{V}/me")))
+            .query(&[("access_token", token.to_string())])
+            .send()
+    };
+    assert_eq!(bare(&token).await.unwrap().status(), 200);
+    let wrong = appsecret_proof("not-the-secret", &token);
+    let r = fb
+        .client
+        .get(fb.url(&format!("/{V}/me")))
+        .query(&[
+            ("access_token", token.as_str()),
+            ("appsecret_proof", &wrong),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Switched on at run time, as in the app dashboard.
+    let on = fb
+        .control("/_sim/app", json!({"require_appsecret_proof": true}))
+        .await;
+    assert_eq!(on["require_appsecret_proof"], true);
+    let r = bare(&token).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 100);
+}
+
+#[tokio::test]
+async fn a_usage_level_shows_in_its_own_scope_only_and_fails_its_calls_at_100_percent() {
+    let fb = Fb::start().await;
+    let user = fb.login(DEMO_USER_ID, true).await;
+    let pages = fb.page_tokens(&user).await;
+    let ((a, a_token), (b, b_token)) = (&pages[0], &pages[1]);
+    fb.control(
+        "/_sim/usage",
+        json!({"scope": "business", "id": a, "type": "pages", "pct": 100,
+               "estimated_time_to_regain_access": 10}),
+    )
+    .await;
+    let header = |r: &reqwest::Response, name: &str| -> Value {
+        serde_json::from_str(r.headers()[name].to_str().unwrap()).unwrap()
+    };
+    let r = fb.graph(&format!("/{a}"), a_token, &[]).await;
+    assert_eq!(r.status(), 400);
+    let buc = header(&r, "x-business-use-case-usage");
+    assert_eq!(
+        buc,
+        json!({ a.as_str(): [{"type": "pages", "call_count": 100, "total_cputime": 100,
+                              "total_time": 100, "estimated_time_to_regain_access": 10}] })
+    );
+    assert_eq!(header(&r, "x-app-usage")["call_count"], 1);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 80001);
+    assert_eq!(body["error"]["error_subcode"], 2446079);
+
+    let r = fb.graph(&format!("/{b}"), b_token, &[]).await;
+    assert_eq!(r.status(), 200);
+    let buc = header(&r, "x-business-use-case-usage");
+    assert_eq!(buc.as_object().unwrap().len(), 1, "{buc}");
+    assert_eq!(buc[b.as_str()][0]["call_count"], 1);
+    assert_eq!(header(&r, "x-app-usage")["call_count"], 1);
+    // The user token's own calls are not page A's either.
+    assert_eq!(fb.graph("/me", &user, &[]).await.status(), 200);
+
+    let r = fb
+        .client
+        .delete(fb.url("/_sim/usage"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert_eq!(fb.graph(&format!("/{a}"), a_token, &[]).await.status(), 200);
 }

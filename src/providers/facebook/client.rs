@@ -1,5 +1,6 @@
-//! The Graph API client: `appsecret_proof` on every call, classified errors,
-//! usage-header throttling, paging until `next` is absent, and no token in any
+//! The Graph API client: `appsecret_proof` on every call (followed `next`
+//! links included), classified errors, usage-header throttling scoped the way
+//! Meta scopes its limits, paging until `next` is absent, and no token in any
 //! logged URL or returned error.
 
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::errors;
-use super::usage::{self, Throttle};
+use super::usage::{self, Call, Scope, Throttle};
 use crate::config::FacebookSettings;
 use crate::providers::UpstreamError;
 use crate::providers::redact::redact_url;
@@ -67,6 +68,9 @@ pub struct GraphClient {
     app_secret: Secret,
     page_limit: u32,
     throttle: Throttle,
+    /// The longest a call waits for its throttle outside a retried call
+    /// (`refresh.max_retry_wait_secs`); a longer wait fails the call at once.
+    max_wait: Duration,
 }
 
 /// `hex(HMAC_SHA256(key = app_secret, msg = access_token))` (wire-spec 1.7).
@@ -87,7 +91,13 @@ fn unix_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
 }
 
 impl GraphClient {
-    pub fn new(settings: &FacebookSettings, app_id: String, app_secret: Secret) -> Self {
+    /// `max_wait` bounds how long one call waits for a throttled scope.
+    pub fn new(
+        settings: &FacebookSettings,
+        max_wait: Duration,
+        app_id: String,
+        app_secret: Secret,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(settings.request_timeout_secs))
             .build()
@@ -105,7 +115,14 @@ impl GraphClient {
                 settings.usage_pause_pct,
                 Duration::from_secs(settings.usage_pause_secs),
             ),
+            max_wait,
         }
+    }
+
+    /// A stand-in for a token in the throttle's maps: a prefix of its proof,
+    /// so the token itself is never kept there.
+    fn fingerprint(&self, token: &Secret) -> String {
+        appsecret_proof(&self.app_secret, token)[..32].to_string()
     }
 
     /// The latest usage percentage the platform reported.
@@ -299,8 +316,14 @@ impl GraphClient {
             ("batch", Value::Array(ops).to_string()),
             ("include_headers", "false".to_string()),
         ];
+        // The ops' objects decide which scopes the batch waits for.
+        let call = relative_urls
+            .iter()
+            .fold(Call::new(Some(self.fingerprint(token))), |call, url| {
+                call.path(url)
+            });
         let body = self
-            .request(Method::POST, "/", Some(token), &params)
+            .request_as(Method::POST, "/", Some(token), &params, call)
             .await?;
         let answers = body
             .as_array()
@@ -358,22 +381,81 @@ impl GraphClient {
         }
     }
 
-    /// Fetches an absolute `next` URL. It already carries the token; it is
-    /// only followed when it points at our configured Graph host.
-    async fn follow(&self, path: &str, url: &str, token: &Secret) -> Result<Value, UpstreamError> {
-        if !url.starts_with(&self.graph_base) {
-            return Err(UpstreamError {
-                class: crate::store::ErrorClass::InvalidRequest,
-                code: None,
-                subcode: None,
-                message: format!("paging URL {} is not on the Graph host", redact_url(url)),
-                retry_after: None,
-                http_status: None,
-                endpoint: path.to_string(),
-            });
-        }
-        self.send(path, self.http.get(url), &[token.expose()], url)
+    /// Fetches an absolute `next` URL, only when it points at our configured
+    /// Graph base URL (the token in it must go nowhere else), with the proof
+    /// added.
+    async fn follow(&self, path: &str, next: &str, token: &Secret) -> Result<Value, UpstreamError> {
+        let (url, url_token) = self.paging_url(path, next, token)?;
+        let call = Call::new(Some(self.fingerprint(&url_token))).path(path);
+        let secrets = [token.expose(), url_token.expose()];
+        let shown = url.to_string();
+        self.send(path, &call, self.http.get(url), &secrets, &shown)
             .await
+    }
+
+    /// A `next` link ready to fetch, and the token it carries. Real `next`
+    /// links carry the token but not `appsecret_proof` (wire-spec 4;
+    /// facebook/facebook-java-business-sdk#159), and with "Require App
+    /// Secret" on Graph refuses them without it, so the proof for the link's
+    /// own token is added. A link without a token gets ours.
+    fn paging_url(
+        &self,
+        path: &str,
+        next: &str,
+        token: &Secret,
+    ) -> Result<(reqwest::Url, Secret), UpstreamError> {
+        let refused = || UpstreamError {
+            class: crate::store::ErrorClass::InvalidRequest,
+            code: None,
+            subcode: None,
+            message: format!(
+                "paging URL {} is not on the Graph base URL",
+                redact_url(next)
+            ),
+            retry_after: None,
+            http_status: None,
+            endpoint: path.to_string(),
+        };
+        let mut url = reqwest::Url::parse(next).map_err(|_| refused())?;
+        let base = reqwest::Url::parse(&self.graph_base).map_err(|_| refused())?;
+        let base_path = base.path().trim_end_matches('/');
+        let on_base = url.scheme() == base.scheme()
+            && url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && (url.path() == base_path || url.path().starts_with(&format!("{base_path}/")));
+        if !on_base {
+            return Err(refused());
+        }
+        let mut link_token = None;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (k, v) in url.query_pairs() {
+            match &*k {
+                // Recomputed below; a stale one would be refused.
+                "appsecret_proof" | "appsecret_time" => {}
+                "access_token" if !v.is_empty() => {
+                    link_token = Some(Secret::new(v.as_ref()));
+                    pairs.push((k.into_owned(), v.into_owned()));
+                }
+                _ => pairs.push((k.into_owned(), v.into_owned())),
+            }
+        }
+        let link_token = match link_token {
+            Some(t) => t,
+            None => {
+                pairs.push(("access_token".into(), token.expose().to_string()));
+                token.clone()
+            }
+        };
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(&pairs)
+            .append_pair(
+                "appsecret_proof",
+                &appsecret_proof(&self.app_secret, &link_token),
+            );
+        Ok((url, link_token))
     }
 
     async fn request(
@@ -382,6 +464,19 @@ impl GraphClient {
         path: &str,
         token: Option<&Secret>,
         params: &[(&str, String)],
+    ) -> Result<Value, UpstreamError> {
+        let call = Call::new(token.map(|t| self.fingerprint(t))).path(path);
+        self.request_as(method, path, token, params, call).await
+    }
+
+    /// A request whose throttling scopes are those of `call`.
+    async fn request_as(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&Secret>,
+        params: &[(&str, String)],
+        call: Call,
     ) -> Result<Value, UpstreamError> {
         let url = format!("{}/{}{}", self.graph_base, self.version, path);
         let mut query: Vec<(&str, String)> = params.to_vec();
@@ -405,20 +500,26 @@ impl GraphClient {
         } else {
             self.http.request(method, &url).form(&query)
         };
-        self.send(path, builder, &secrets, &url).await
+        self.send(path, &call, builder, &secrets, &url).await
     }
 
     async fn send(
         &self,
         path: &str,
+        call: &Call,
         builder: reqwest::RequestBuilder,
         secrets: &[&str],
         url_for_log: &str,
     ) -> Result<Value, UpstreamError> {
-        let delay = self.throttle.delay();
-        if !delay.is_zero() {
+        if let Some((delay, scope)) = self.throttle.delay(call) {
+            // The wait comes out of the retried call's budget, if any: a
+            // request never waits longer than max_retry_wait_secs inline.
+            if !crate::tokens::retry::spend_wait(delay, self.max_wait) {
+                return Err(throttled(path, &scope, delay));
+            }
             tracing::debug!(
                 path,
+                %scope,
                 delay_ms = delay.as_millis() as u64,
                 "throttling before the usage limit"
             );
@@ -439,8 +540,8 @@ impl GraphClient {
         })?;
         let status = response.status().as_u16();
         let usage = usage::parse(response.headers());
-        if let Some(u) = usage {
-            self.throttle.observe(u);
+        if let Some(u) = &usage {
+            self.throttle.observe(call, u);
         }
         let body: Value = response
             .json()
@@ -459,9 +560,25 @@ impl GraphClient {
             path,
             status,
             &body,
-            usage.and_then(|u| u.regain),
+            usage.and_then(|u| u.regain()),
             secrets,
         ))
+    }
+}
+
+/// A call not made because its scope is paused longer than we may wait.
+fn throttled(path: &str, scope: &Scope, wait: Duration) -> UpstreamError {
+    UpstreamError {
+        class: crate::store::ErrorClass::RateLimited,
+        code: None,
+        subcode: None,
+        message: format!(
+            "{scope} is over its rate limit for {} s more; the call was not made",
+            wait.as_secs_f64().ceil() as u64
+        ),
+        retry_after: Some(wait),
+        http_status: None,
+        endpoint: path.to_string(),
     }
 }
 
@@ -495,6 +612,90 @@ fn bad_shape(path: &str, e: serde_json::Error) -> UpstreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(graph_base_url: &str) -> GraphClient {
+        let settings = FacebookSettings {
+            graph_base_url: graph_base_url.into(),
+            dialog_base_url: graph_base_url.into(),
+            api_version: "v25.0".into(),
+            redirect_uri: "http://localhost/cb".into(),
+            scopes: vec![],
+            request_timeout_secs: 5,
+            page_limit: 25,
+            usage_slow_pct: 80.0,
+            usage_pause_pct: 95.0,
+            usage_pause_secs: 60,
+            refresh_before_days: 7,
+            warning_days: vec![],
+        };
+        GraphClient::new(
+            &settings,
+            Duration::from_secs(2),
+            "1".into(),
+            Secret::new("app-secret"),
+        )
+    }
+
+    #[test]
+    fn a_followed_next_link_gets_the_proof_of_its_own_token() {
+        let graph = client("http://127.0.0.1:1234");
+        let ours = Secret::new("EAAB-our-token-0001");
+        let next = "http://127.0.0.1:1234/v25.0/me/accounts?limit=25&access_token=EAAB-link-token&appsecret_proof=stale&after=QVF";
+        let (url, token) = graph.paging_url("/me/accounts", next, &ours).unwrap();
+        assert_eq!(token.expose(), "EAAB-link-token");
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let proof = appsecret_proof(&Secret::new("app-secret"), &token);
+        assert_eq!(
+            pairs,
+            [
+                ("limit".to_string(), "25".to_string()),
+                ("access_token".into(), "EAAB-link-token".into()),
+                ("after".into(), "QVF".into()),
+                ("appsecret_proof".into(), proof),
+            ]
+        );
+        // A link without a token gets ours, with its proof.
+        let (url, token) = graph
+            .paging_url(
+                "/me/accounts",
+                "http://127.0.0.1:1234/v25.0/me/accounts?after=QVF",
+                &ours,
+            )
+            .unwrap();
+        assert_eq!(token.expose(), ours.expose());
+        assert!(url.query_pairs().any(|(k, v)| k == "appsecret_proof"
+            && v == appsecret_proof(&Secret::new("app-secret"), &ours)));
+    }
+
+    #[test]
+    fn next_links_off_the_graph_base_url_are_refused_without_naming_the_token() {
+        let graph = client("http://127.0.0.1:1234");
+        let ours = Secret::new("EAAB-our-token-0001");
+        for next in [
+            "http://127.0.0.1:12345/v25.0/me/accounts?access_token=EAAB-our-token-0001",
+            "https://127.0.0.1:1234/v25.0/me/accounts?access_token=EAAB-our-token-0001",
+            "http://127.0.0.1:1234.evil.example/v25.0/me?access_token=EAAB-our-token-0001",
+            "http://user@127.0.0.1:1234/v25.0/me?access_token=EAAB-our-token-0001",
+            "http://evil.example/?u=http://127.0.0.1:1234&access_token=EAAB-our-token-0001",
+            "/v25.0/me/accounts?access_token=EAAB-our-token-0001",
+        ] {
+            let e = graph.paging_url("/me/accounts", next, &ours).unwrap_err();
+            assert_eq!(e.class, crate::store::ErrorClass::InvalidRequest, "{next}");
+            assert!(!e.to_string().contains("EAAB-our-token"), "{e}");
+        }
+        // A base URL with a path only follows links under that path.
+        let graph = client("http://127.0.0.1:1234/graph");
+        assert!(
+            graph
+                .paging_url("/me", "http://127.0.0.1:1234/other/v25.0/me", &ours)
+                .is_err()
+        );
+        assert!(
+            graph
+                .paging_url("/me", "http://127.0.0.1:1234/graph/v25.0/me", &ours)
+                .is_ok()
+        );
+    }
 
     #[test]
     fn appsecret_proof_is_hex_hmac_sha256() {
