@@ -45,10 +45,16 @@ pub enum ApiError {
     BadMetrics(String, Vec<BadMetric>),
     #[error("rate limit exceeded, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The client did not send its request body in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The service did not answer within `server.request_timeout_secs`.
+    #[error("{0}")]
+    TimedOut(String),
     /// The cause is logged; the body stays generic.
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,8 +89,9 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,8 +109,10 @@ impl ApiError {
             ApiError::Unprocessable { .. } => "validation_failed",
             ApiError::BadMetrics(..) => "invalid_metrics",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Upstream(_) => "upstream_error",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::TimedOut(_) => "timeout",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -258,8 +267,10 @@ mod tests {
                 },
                 429,
             ),
+            (ApiError::RequestTimeout("m".into()), 408),
             (ApiError::Upstream("m".into()), 502),
             (ApiError::Unavailable("m".into()), 503),
+            (ApiError::TimedOut("m".into()), 503),
             (ApiError::Internal("m".into()), 500),
         ];
         for (err, status) in cases {

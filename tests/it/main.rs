@@ -1,8 +1,10 @@
 //! Integration tests: one binary, one module per area.
 
+mod access;
 mod browser;
 mod cli;
 mod cli_tokens;
+mod connections;
 mod export;
 mod facebook;
 mod fb_support;
