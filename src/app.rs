@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::auth::ApiKeys;
+use crate::api::auth::Gate;
 use crate::api::oauth_state::StateSigner;
 use crate::api::{self, AppState};
 use crate::audit::AuditLog;
@@ -102,11 +102,10 @@ impl Application {
         } else {
             Vec::new()
         };
+        let limits = crate::serve::ConnectionLimits::from_settings(&self.state.settings.server);
         let router = api::router(self.state);
         tracing::info!(addr = %self.addr, "tokenkeeper listening");
-        let shutdown = cancel.clone();
-        let server = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let server = crate::serve::serve(self.listener, router, limits, cancel.clone());
         let served = tokio::select! {
             r = server => r,
             _ = async { cancel.cancelled().await; tokio::time::sleep(timeout).await } => {
@@ -181,7 +180,7 @@ pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<App
         exports: Arc::new(exports),
         next_runs: Arc::new(crate::scheduler::NextRuns::default()),
         insights,
-        keys: Arc::new(ApiKeys::from_settings(&settings)),
+        gate: Arc::new(Gate::new(&settings)),
         oauth: Arc::new(oauth),
         audit: Arc::new(AuditLog::new(&settings.store.data_dir)),
         settings,

@@ -56,6 +56,17 @@ pub struct Settings {
 pub struct ServerSettings {
     pub addr: String,
     pub shutdown_timeout_secs: u64,
+    /// A request's headers must arrive within this long (from the first
+    /// byte; on a new connection, from the accept).
+    pub header_read_timeout_secs: u64,
+    /// A request's body must arrive within this long after its headers.
+    pub body_read_timeout_secs: u64,
+    /// A keep-alive connection waiting for its next request is closed after this long.
+    pub idle_timeout_secs: u64,
+    /// A handler that has not answered after this long gets 503 `timeout`.
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +141,14 @@ pub struct ApiKeySettings {
 pub struct ApiSettings {
     pub rate_limit_per_second: u64,
     pub rate_limit_burst: u32,
+    /// Failed authentications (no key, unknown key) allowed per client
+    /// address and minute (also the burst).
+    pub failed_auth_per_client_per_minute: u32,
+    /// Failed authentications allowed per second over all clients (also the burst).
+    pub failed_auth_per_second: u32,
+    /// Client addresses with recent failures tracked at once; beyond it every
+    /// failed authentication answers 429 until entries age out.
+    pub failed_auth_max_clients: usize,
     pub keys: Vec<ApiKeySettings>,
 }
 
@@ -363,6 +382,8 @@ impl Settings {
                 }
             }
         }
+        self.validate_key_ids()?;
+        self.validate_http_limits()?;
         if let Some(key) = &self.secrets.encryption_key {
             crate::store::crypto::decode_key(key.expose())
                 .map_err(|reason| ConfigError::new("TOKENKEEPER_ENCRYPTION_KEY", reason))?;
@@ -528,6 +549,100 @@ impl Settings {
         Ok(())
     }
 
+    /// Key ids name the caller in audit lines and own exports, so each is
+    /// unique and none poses as a built-in key (`admin`, `internal`).
+    fn validate_key_ids(&self) -> Result<(), ConfigError> {
+        for (i, key) in self.api.keys.iter().enumerate() {
+            let name = format!("api.keys[{i}].id");
+            if let Some(reserved) = crate::api::auth::RESERVED_KEY_IDS
+                .iter()
+                .find(|r| key.id.trim().eq_ignore_ascii_case(r))
+            {
+                return Err(ConfigError::new(
+                    name,
+                    format!("'{reserved}' is reserved for a built-in key; choose another id"),
+                ));
+            }
+            if let Some(first) = self.api.keys[..i].iter().position(|k| k.id == key.id) {
+                return Err(ConfigError::new(
+                    name,
+                    format!("'{}' is already the id of api.keys[{first}]", key.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Timeouts, the connection cap and the failed-authentication limits.
+    fn validate_http_limits(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        let a = &self.api;
+        for (key, value, min, max) in [
+            (
+                "server.header_read_timeout_secs",
+                s.header_read_timeout_secs,
+                1,
+                3600,
+            ),
+            (
+                "server.body_read_timeout_secs",
+                s.body_read_timeout_secs,
+                1,
+                3600,
+            ),
+            ("server.idle_timeout_secs", s.idle_timeout_secs, 1, 3600),
+            (
+                "server.request_timeout_secs",
+                s.request_timeout_secs,
+                1,
+                86_400,
+            ),
+            (
+                "server.max_connections",
+                s.max_connections as u64,
+                1,
+                1_000_000,
+            ),
+            (
+                "api.failed_auth_per_client_per_minute",
+                u64::from(a.failed_auth_per_client_per_minute),
+                1,
+                1_000_000,
+            ),
+            (
+                "api.failed_auth_per_second",
+                u64::from(a.failed_auth_per_second),
+                1,
+                1_000_000,
+            ),
+            (
+                "api.failed_auth_max_clients",
+                a.failed_auth_max_clients as u64,
+                1,
+                10_000_000,
+            ),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{value} is outside the allowed range {min}..={max}"),
+                ));
+            }
+        }
+        // An async report is awaited inline; cutting it off would make every
+        // long campaign report fail.
+        if s.request_timeout_secs <= self.insights.async_timeout_secs {
+            return Err(ConfigError::new(
+                "server.request_timeout_secs",
+                format!(
+                    "must exceed insights.async_timeout_secs ({}) so async reports can finish",
+                    self.insights.async_timeout_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The listen address, parsed.
     pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.server.addr.parse().map_err(|_| {
@@ -641,6 +756,90 @@ mod tests {
             !err.to_string().contains("short"),
             "the key value leaked: {err}"
         );
+    }
+
+    fn load_toml(toml: &str) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.toml");
+        std::fs::write(&file, toml).unwrap();
+        Settings::load_from(
+            Path::new("/nonexistent/local.toml"),
+            &Overrides {
+                config_file: Some(file),
+                ..Overrides::default()
+            },
+            &HashMap::new(),
+        )
+    }
+
+    fn key(id: &str) -> String {
+        format!(
+            "[[api.keys]]\nid = \"{id}\"\nkey = \"k-{id}-0123456789abcdef\"\nscopes = [\"exports\"]\n"
+        )
+    }
+
+    #[test]
+    fn a_configured_key_may_not_take_a_built_in_id() {
+        for reserved in ["admin", "internal", "Admin"] {
+            let err = load_toml(&format!("{}{}", key("dashboard"), key(reserved))).unwrap_err();
+            assert_eq!(err.key, "api.keys[1].id", "{err}");
+            assert!(err.to_string().contains("reserved"), "{err}");
+        }
+        assert!(load_toml(&key("administrator")).is_ok());
+    }
+
+    #[test]
+    fn two_configured_keys_may_not_share_an_id() {
+        let err = load_toml(&format!("{}{}{}", key("a"), key("b"), key("a"))).unwrap_err();
+        assert_eq!(err.key, "api.keys[2].id", "{err}");
+        assert!(err.to_string().contains("api.keys[0]"), "{err}");
+    }
+
+    #[test]
+    fn server_limits_are_range_checked_naming_the_key() {
+        for (var, value, key) in [
+            (
+                "TOKENKEEPER__SERVER__HEADER_READ_TIMEOUT_SECS",
+                "0",
+                "server.header_read_timeout_secs",
+            ),
+            (
+                "TOKENKEEPER__SERVER__BODY_READ_TIMEOUT_SECS",
+                "4000",
+                "server.body_read_timeout_secs",
+            ),
+            (
+                "TOKENKEEPER__SERVER__IDLE_TIMEOUT_SECS",
+                "0",
+                "server.idle_timeout_secs",
+            ),
+            (
+                "TOKENKEEPER__SERVER__MAX_CONNECTIONS",
+                "0",
+                "server.max_connections",
+            ),
+            (
+                "TOKENKEEPER__SERVER__REQUEST_TIMEOUT_SECS",
+                "600",
+                "server.request_timeout_secs",
+            ),
+            (
+                "TOKENKEEPER__API__FAILED_AUTH_PER_SECOND",
+                "0",
+                "api.failed_auth_per_second",
+            ),
+            (
+                "TOKENKEEPER__API__FAILED_AUTH_MAX_CLIENTS",
+                "0",
+                "api.failed_auth_max_clients",
+            ),
+        ] {
+            let err = load(&[(var, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+        }
+        let s = load(&[]).unwrap();
+        assert_eq!(s.server.max_connections, 1024);
+        assert!(s.server.request_timeout_secs > s.insights.async_timeout_secs);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod providers;
 pub mod scheduler;
 pub mod secret;
+pub mod serve;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;

@@ -1,15 +1,36 @@
 //! API keys and scopes: who is calling, what they may do, which teams they
 //! may see. Keys are compared by SHA-256 digest in constant time.
+//!
+//! Order of checks on a protected route, before any extractor of the
+//! handler runs: [`authenticate`] (401 no key, 403 unknown key, both limited
+//! per client address and overall), the key's rate limit (429), then the
+//! scope the route declares with [`needs`] (403). Only then are the path,
+//! query and body validated.
 
 use std::collections::HashSet;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::task::{Context, Poll};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::future::{Either, Ready, ready};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
+use super::rate_limit::Limits;
 use crate::config::Settings;
+
+/// The id of `TOKENKEEPER_ADMIN_API_KEY` (every scope, every team).
+pub const ADMIN_KEY_ID: &str = "admin";
+/// The id of `TOKENKEEPER_INTERNAL_API_KEY` (scope `internal`).
+pub const INTERNAL_KEY_ID: &str = "internal";
+/// Ids a configured key may not take: code trusts them (exports owned by
+/// anyone are visible to `admin`).
+pub const RESERVED_KEY_IDS: [&str; 2] = [ADMIN_KEY_ID, INTERNAL_KEY_ID];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -97,7 +118,7 @@ impl ApiKeys {
         }
         if let Some(admin) = &settings.secrets.admin_api_key {
             keys.push(ApiKey {
-                id: "admin".into(),
+                id: ADMIN_KEY_ID.into(),
                 digest: digest(admin.expose()),
                 scopes: Scope::ALL.into_iter().collect(),
                 teams: None,
@@ -105,13 +126,18 @@ impl ApiKeys {
         }
         if let Some(internal) = &settings.secrets.internal_api_key {
             keys.push(ApiKey {
-                id: "internal".into(),
+                id: INTERNAL_KEY_ID.into(),
                 digest: digest(internal.expose()),
                 scopes: [Scope::Internal].into_iter().collect(),
                 teams: None,
             });
         }
         Self { keys }
+    }
+
+    /// The ids of every key, for their rate-limit buckets.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
     }
 
     fn find(&self, presented: &str) -> Option<&ApiKey> {
@@ -167,6 +193,19 @@ impl Caller {
         }
     }
 
+    /// 403 unless the key holds one of `scopes`.
+    pub fn require_any(&self, scopes: &[Scope]) -> Result<(), ApiError> {
+        if scopes.iter().any(|s| self.has(*s)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+        Err(ApiError::Forbidden(format!(
+            "the API key '{}' lacks the scope {}",
+            self.key_id,
+            names.join(" or ")
+        )))
+    }
+
     /// Whether the key may see a connection of `team`.
     pub fn can_see(&self, team: Option<&str>) -> bool {
         match &self.teams {
@@ -194,24 +233,136 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+/// Authentication and rate limits, in that order: a request with a valid
+/// key is counted against that key's bucket; any other request is a failed
+/// authentication, counted per client address and overall, and never makes a
+/// bucket of its own.
+pub struct Gate {
+    keys: ApiKeys,
+    limits: Limits,
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = presented_key(&parts.headers).ok_or_else(|| {
-            ApiError::Unauthorized(
+impl Gate {
+    pub fn new(settings: &Settings) -> Self {
+        let keys = ApiKeys::from_settings(settings);
+        let limits = Limits::new(&settings.api, keys.ids());
+        Self { keys, limits }
+    }
+
+    /// The caller, or why not: 401/403 for a missing or unknown key, 429
+    /// when over a limit.
+    pub fn admit(
+        &self,
+        headers: &axum::http::HeaderMap,
+        client: Option<IpAddr>,
+    ) -> Result<Caller, ApiError> {
+        let Some(presented) = presented_key(headers) else {
+            self.limits.check_failure(client)?;
+            return Err(ApiError::Unauthorized(
                 "an API key is required (X-API-Key or Authorization: Bearer)".into(),
-            )
-        })?;
-        let key = state
-            .keys
-            .find(presented)
-            .ok_or_else(|| ApiError::Forbidden("the API key is not valid".into()))?;
+            ));
+        };
+        let Some(key) = self.keys.find(presented) else {
+            self.limits.check_failure(client)?;
+            return Err(ApiError::Forbidden("the API key is not valid".into()));
+        };
+        self.limits.check_key(&key.id)?;
         Ok(Caller {
             key_id: key.id.clone(),
             scopes: key.scopes.clone(),
             teams: key.teams.clone(),
         })
+    }
+}
+
+fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// Middleware of every protected route: admits the caller (see [`Gate`])
+/// and hands it on in the request's extensions.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match state.gate.admit(req.headers(), client_ip(req.extensions())) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The caller admitted by [`authenticate`]; on a route without it (such as
+/// `/metrics`), admits it here, through the same gate.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        state
+            .gate
+            .admit(&parts.headers, client_ip(&parts.extensions))
+    }
+}
+
+/// The scopes an operation accepts; any one of them will do.
+pub type Scopes = &'static [Scope];
+
+/// A layer for one route's handler: 403 unless the caller admitted by
+/// [`authenticate`] holds one of `scopes`, before the handler's extractors
+/// read the path, query or body. Used in the router, next to each route.
+pub fn needs(scopes: Scopes) -> Needs {
+    Needs(scopes)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Needs(Scopes);
+
+impl<S> tower::Layer<S> for Needs {
+    type Service = NeedsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        NeedsService {
+            inner,
+            scopes: self.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NeedsService<S> {
+    inner: S,
+    scopes: Scopes,
+}
+
+impl<S> tower::Service<Request> for NeedsService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Ready<Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let verdict = match req.extensions().get::<Caller>() {
+            Some(caller) => caller.require_any(self.scopes),
+            // A route declared with `needs` outside the authenticated
+            // router: a wiring mistake, never a pass.
+            None => Err(ApiError::Internal(
+                "a scope check ran without authentication".into(),
+            )),
+        };
+        match verdict {
+            Ok(()) => Either::Left(self.inner.call(req)),
+            Err(e) => Either::Right(ready(Ok(e.into_response()))),
+        }
     }
 }
 

@@ -54,6 +54,9 @@ pub enum ApiError {
     BadMetrics(String, Vec<BadMetric>),
     #[error("rate limit exceeded, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The client did not send its request body in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     Upstream(String),
     /// The platform's rate limit for this call's scope (or our wait for it)
@@ -68,6 +71,9 @@ pub enum ApiError {
     /// A token hand-out whose audit record could not be made durable.
     #[error("{0}")]
     AuditUnavailable(String),
+    /// The service did not answer within `server.request_timeout_secs`.
+    #[error("{0}")]
+    TimedOut(String),
     /// The cause is logged; the body stays generic.
     #[error("internal error: {0}")]
     Internal(String),
@@ -102,9 +108,11 @@ impl ApiError {
             | ApiError::WrongConnection { .. }
             | ApiError::BadMetrics(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_)
             | ApiError::AuditUnavailable(_)
+            | ApiError::TimedOut(_)
             | ApiError::UpstreamRateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -125,10 +133,12 @@ impl ApiError {
             }
             ApiError::BadMetrics(..) => "invalid_metrics",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Upstream(_) => "upstream_error",
             ApiError::UpstreamRateLimited { .. } => "upstream_rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::AuditUnavailable(_) => "audit_unavailable",
+            ApiError::TimedOut(_) => "timeout",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -319,6 +329,7 @@ mod tests {
                 },
                 429,
             ),
+            (ApiError::RequestTimeout("m".into()), 408),
             (ApiError::Upstream("m".into()), 502),
             (ApiError::Unavailable("m".into()), 503),
             (ApiError::AuditUnavailable("m".into()), 503),
@@ -329,6 +340,7 @@ mod tests {
                 },
                 503,
             ),
+            (ApiError::TimedOut("m".into()), 503),
             (ApiError::Internal("m".into()), 500),
         ];
         for (err, status) in cases {

@@ -50,7 +50,6 @@ pub async fn auth_url(
     caller: Caller,
     ApiQuery(q): ApiQuery<TeamQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensAdmin)?;
     caller.require_team(q.team_id.as_deref())?;
     let now = state.tokens.now();
     let (oauth_state, expires_at) = state.oauth.issue("facebook", q.team_id, None, None, now);
@@ -124,7 +123,6 @@ pub async fn auth_exchange(
     caller: Caller,
     ApiJson(body): ApiJson<ExchangeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensAdmin)?;
     caller.require_team(body.team_id.as_deref())?;
     check_token_input("access_token", &body.access_token)?;
     let connections = state
@@ -165,7 +163,6 @@ pub async fn register_business_token(
     caller: Caller,
     ApiJson(body): ApiJson<BusinessTokenBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::TokensAdmin)?;
     caller.require_team(body.team_id.as_deref())?;
     check_token_input("access_token", &body.access_token)?;
     let conn = state
@@ -217,7 +214,6 @@ pub async fn list_tokens(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let filter = ConnectionFilter {
         provider: Some(Provider::Facebook),
         kind: q.kind.as_deref().map(parse_kind).transpose()?,
@@ -255,7 +251,6 @@ pub async fn get_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let conn = visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
     Ok(Json(json!({ "connection": state.tokens.facts(&conn) })))
 }
@@ -281,7 +276,6 @@ pub async fn page_token_status(
     caller: Caller,
     Path(page_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let conn = state
         .tokens
         .find_page(&page_id, caller.teams())
@@ -365,7 +359,6 @@ pub async fn delete_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::TokensAdmin)?;
     visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
     state.tokens.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -407,7 +400,6 @@ pub async fn debug_token(
     caller: Caller,
     ApiQuery(q): ApiQuery<ConnectionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let need = Need::of("connection_id", Provider::Facebook, &[], caller.teams());
     let conn = state.tokens.connection_for(connection_id(&q)?, &need)?;
     let info = state.tokens.debug_facebook_token(&conn.id, &need).await?;
@@ -447,7 +439,6 @@ pub async fn check_permissions(
     caller: Caller,
     ApiQuery(q): ApiQuery<ConnectionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let conn = visible(
         &state,
         &caller,
@@ -507,7 +498,6 @@ pub async fn extend_permissions(
     caller: Caller,
     ApiJson(body): ApiJson<ExtendBody>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensAdmin)?;
     caller.require_team(body.team_id.as_deref())?;
     let scopes = body
         .scopes

@@ -98,7 +98,6 @@ pub async fn campaigns(
     caller: Caller,
     ApiQuery(q): ApiQuery<CampaignsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::InsightsRead)?;
     Ok(Json(state.insights.campaigns(&access(&caller), &q).await?))
 }
 
@@ -294,7 +293,6 @@ pub async fn check_business_pages_access(
     caller: Caller,
     ApiQuery(q): ApiQuery<BusinessQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::InsightsRead)?;
     Ok(Json(
         state
             .insights

@@ -16,12 +16,16 @@ pub mod openapi;
 mod rate_limit;
 pub mod schemas;
 mod tiktok;
+pub mod timeouts;
 mod tokens;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::routing::{get, post};
+
+use auth::{Scope, Scopes, needs};
 
 use crate::audit::AuditLog;
 use crate::config::Settings;
@@ -48,137 +52,214 @@ pub struct AppState {
     pub next_runs: Arc<crate::scheduler::NextRuns>,
     pub exports: Arc<crate::export::jobs::Exports>,
     pub connectors: Arc<Connectors>,
-    pub keys: Arc<auth::ApiKeys>,
+    pub gate: Arc<auth::Gate>,
     pub oauth: Arc<oauth_state::StateSigner>,
     pub audit: Arc<AuditLog>,
 }
 
+// The scope each protected route declares, checked before its handler's
+// extractors run: authorization comes before validation.
+const READ: Scopes = &[Scope::TokensRead];
+const REFRESH: Scopes = &[Scope::TokensRefresh];
+const ADMIN: Scopes = &[Scope::TokensAdmin];
+const USE: Scopes = &[Scope::TokensUse];
+const INSIGHTS: Scopes = &[Scope::InsightsRead];
+const EXPORTS: Scopes = &[Scope::Exports];
+const INTERNAL: Scopes = &[Scope::Internal];
+/// Run records: the internal key (cron) or a reader (dashboards).
+const RUNS: Scopes = &[Scope::Internal, Scope::TokensRead];
+
+/// Every route. Protected ones pass `auth::authenticate` (401/403/429),
+/// then their declared scope (403), then their extractors (400/422).
 pub fn router(state: AppState) -> Router {
+    let timeouts = timeouts::Timeouts::from_settings(&state.settings.server);
     let protected = Router::new()
-        .route("/facebook/auth/url", get(facebook::auth_url))
-        .route("/facebook/auth/exchange", post(facebook::auth_exchange))
+        .route(
+            "/facebook/auth/url",
+            get(facebook::auth_url.layer(needs(ADMIN))),
+        )
+        .route(
+            "/facebook/auth/exchange",
+            post(facebook::auth_exchange.layer(needs(ADMIN))),
+        )
         .route(
             "/facebook/business-tokens",
-            post(facebook::register_business_token),
+            post(facebook::register_business_token.layer(needs(ADMIN))),
         )
-        .route("/facebook/tokens", get(facebook::list_tokens))
+        .route(
+            "/facebook/tokens",
+            get(facebook::list_tokens.layer(needs(READ))),
+        )
         .route(
             "/facebook/tokens/{id}",
-            get(facebook::get_token).delete(facebook::delete_token),
+            get(facebook::get_token.layer(needs(READ)))
+                .delete(facebook::delete_token.layer(needs(ADMIN))),
         )
         .route(
             "/facebook/tokens/{id}/refresh",
-            post(facebook::refresh_token),
+            post(facebook::refresh_token.layer(needs(REFRESH))),
         )
         .route(
             "/facebook/tokens/{id}/force-refresh",
-            post(facebook::force_refresh_token),
+            post(facebook::force_refresh_token.layer(needs(REFRESH))),
         )
         .route(
             "/facebook/pages/{page_id}/token-status",
-            get(facebook::page_token_status),
+            get(facebook::page_token_status.layer(needs(READ))),
         )
         .route(
             "/facebook/pages/{page_id}/access-token",
-            get(tokens::page_access_token),
+            get(tokens::page_access_token.layer(needs(USE))),
         )
-        .route("/facebook/debug_token", get(facebook::debug_token))
+        .route(
+            "/facebook/debug_token",
+            get(facebook::debug_token.layer(needs(READ))),
+        )
         .route(
             "/facebook/check-permissions",
-            get(facebook::check_permissions),
+            get(facebook::check_permissions.layer(needs(READ))),
         )
         .route(
             "/facebook/extend-permissions",
-            post(facebook::extend_permissions),
+            post(facebook::extend_permissions.layer(needs(ADMIN))),
         )
         .route(
             "/facebook/internal/scheduled-refresh",
-            post(facebook::scheduled_refresh),
+            post(facebook::scheduled_refresh.layer(needs(INTERNAL))),
         )
         .route(
             "/facebook/internal/refresh-runs/{run_id}",
-            get(facebook::refresh_run),
+            get(facebook::refresh_run.layer(needs(INTERNAL))),
         )
-        .route("/tokens/{id}/access-token", get(tokens::access_token))
+        .route(
+            "/tokens/{id}/access-token",
+            get(tokens::access_token.layer(needs(USE))),
+        )
         .route(
             "/facebook/available_metrics",
-            get(insights::available_metrics),
+            get(insights::available_metrics.layer(needs(INSIGHTS))),
         )
-        .route("/facebook/campaigns", get(insights::campaigns))
+        .route(
+            "/facebook/campaigns",
+            get(insights::campaigns.layer(needs(INSIGHTS))),
+        )
         .route(
             "/facebook/campaign_metrics",
-            post(insights::campaign_metrics),
+            post(insights::campaign_metrics.layer(needs(INSIGHTS))),
         )
-        .route("/facebook/post_metrics", get(insights::post_metrics))
-        .route("/facebook/reel_metrics", get(insights::reel_metrics))
+        .route(
+            "/facebook/post_metrics",
+            get(insights::post_metrics.layer(needs(INSIGHTS))),
+        )
+        .route(
+            "/facebook/reel_metrics",
+            get(insights::reel_metrics.layer(needs(INSIGHTS))),
+        )
         .route(
             "/facebook/business_post_insights",
-            get(insights::business_post_insights),
+            get(insights::business_post_insights.layer(needs(INSIGHTS))),
         )
         .route(
             "/facebook/business_posts_and_reels_insights",
-            get(insights::business_posts_and_reels_insights),
+            get(insights::business_posts_and_reels_insights.layer(needs(INSIGHTS))),
         )
-        .route("/facebook/post_metrics_csv", get(exports::post_metrics_csv))
-        .route("/facebook/reel_metrics_csv", get(exports::reel_metrics_csv))
+        .route(
+            "/facebook/post_metrics_csv",
+            get(exports::post_metrics_csv.layer(needs(INSIGHTS))),
+        )
+        .route(
+            "/facebook/reel_metrics_csv",
+            get(exports::reel_metrics_csv.layer(needs(INSIGHTS))),
+        )
         .route(
             "/facebook/business_post_insights_csv",
-            get(exports::business_post_insights_csv),
+            get(exports::business_post_insights_csv.layer(needs(INSIGHTS))),
         )
         .route(
             "/facebook/business_posts_and_reels_insights_csv",
-            get(exports::business_posts_and_reels_insights_csv),
+            get(exports::business_posts_and_reels_insights_csv.layer(needs(INSIGHTS))),
         )
         .route(
             "/facebook/campaign_metrics_csv",
-            post(exports::campaign_metrics_csv),
+            post(exports::campaign_metrics_csv.layer(needs(INSIGHTS))),
         )
-        .route("/tiktok/auth/url", get(tiktok::auth_url))
+        .route(
+            "/tiktok/auth/url",
+            get(tiktok::auth_url.layer(needs(ADMIN))),
+        )
         .route(
             "/tiktok/integrations",
-            get(tiktok::list_integrations).post(tiktok::create_integration),
+            get(tiktok::list_integrations.layer(needs(READ)))
+                .post(tiktok::create_integration.layer(needs(ADMIN))),
         )
         .route(
             "/tiktok/integrations/{id}/status",
-            get(tiktok::integration_status),
+            get(tiktok::integration_status.layer(needs(READ))),
         )
         .route(
             "/tiktok/integrations/{id}/refresh",
-            post(tiktok::refresh_integration),
+            post(tiktok::refresh_integration.layer(needs(REFRESH))),
         )
-        .route("/tiktok/health", get(tiktok::health))
+        .route("/tiktok/health", get(tiktok::health.layer(needs(READ))))
         .route(
             "/tiktok/internal/scheduled-refresh",
-            post(tiktok::scheduled_refresh),
+            post(tiktok::scheduled_refresh.layer(needs(INTERNAL))),
         )
-        .route("/tiktok/internal/cleanup", post(tiktok::cleanup))
-        .route("/google/auth/url", get(google::auth_url))
-        .route("/google/campaigns", get(google::campaigns))
-        .route("/google/campaign_metrics", post(google::campaign_metrics))
+        .route(
+            "/tiktok/internal/cleanup",
+            post(tiktok::cleanup.layer(needs(INTERNAL))),
+        )
+        .route(
+            "/google/auth/url",
+            get(google::auth_url.layer(needs(ADMIN))),
+        )
+        .route(
+            "/google/campaigns",
+            get(google::campaigns.layer(needs(INSIGHTS))),
+        )
+        .route(
+            "/google/campaign_metrics",
+            post(google::campaign_metrics.layer(needs(INSIGHTS))),
+        )
         .route(
             "/google/campaign_metrics_csv",
-            post(google::campaign_metrics_csv),
+            post(google::campaign_metrics_csv.layer(needs(INSIGHTS))),
         )
-        .route("/tokens", get(tokens::list))
-        .route("/tokens/health", get(tokens::health))
-        .route("/tokens/{id}/refresh", post(tokens::refresh))
+        .route("/tokens", get(tokens::list.layer(needs(READ))))
+        .route("/tokens/health", get(tokens::health.layer(needs(READ))))
+        .route(
+            "/tokens/{id}/refresh",
+            post(tokens::refresh.layer(needs(REFRESH))),
+        )
         .route(
             "/internal/scheduled-refresh",
-            post(tokens::scheduled_refresh),
+            post(tokens::scheduled_refresh.layer(needs(INTERNAL))),
         )
-        .route("/internal/refresh-runs", get(tokens::runs))
+        .route(
+            "/internal/refresh-runs",
+            get(tokens::runs.layer(needs(RUNS))),
+        )
         .route(
             "/internal/refresh-runs/{run_id}",
-            get(facebook::refresh_run),
+            get(facebook::refresh_run.layer(needs(INTERNAL))),
         )
-        .route("/exports", post(exports::create).get(exports::list))
-        .route("/exports/{id}", get(exports::get))
-        .route("/exports/{id}/download", get(exports::download))
+        .route(
+            "/exports",
+            post(exports::create.layer(needs(EXPORTS))).get(exports::list.layer(needs(EXPORTS))),
+        )
+        .route("/exports/{id}", get(exports::get.layer(needs(EXPORTS))))
+        .route(
+            "/exports/{id}/download",
+            get(exports::download.layer(needs(EXPORTS))),
+        )
         .route(
             "/facebook/check_business_pages_access",
-            get(insights::check_business_pages_access),
+            get(insights::check_business_pages_access.layer(needs(INSIGHTS))),
         )
-        .layer(rate_limit::layer(&state.settings.api));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -190,6 +271,10 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            timeouts,
+            timeouts::limit,
+        ))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{Caller, Scope};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
@@ -93,7 +93,6 @@ pub async fn auth_url(
     caller: Caller,
     ApiQuery(q): ApiQuery<AuthUrlQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensAdmin)?;
     caller.require_team(q.team_id.as_deref())?;
     let client = client(&state)?;
     let redirect = q
@@ -176,7 +175,6 @@ pub async fn create_integration(
     caller: Caller,
     ApiJson(body): ApiJson<CreateIntegration>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::TokensAdmin)?;
     caller.require_team(body.team_id.as_deref())?;
     if body.auth_code.trim().is_empty() || body.auth_code.chars().any(char::is_whitespace) {
         return Err(ApiError::bad_request(
@@ -224,7 +222,6 @@ pub async fn list_integrations(
     caller: Caller,
     ApiQuery(q): ApiQuery<TeamQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let filter = ConnectionFilter {
         provider: Some(Provider::TiktokShop),
         team_id: q.team_id,
@@ -269,7 +266,6 @@ pub async fn integration_status(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let conn = tiktok_connection(&state, &caller, &id)?;
     Ok(Json(json!({ "integration": integration(&state, &conn) })))
 }
@@ -303,7 +299,6 @@ pub async fn refresh_integration(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ForceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRefresh)?;
     let before = tiktok_connection(&state, &caller, &id)?;
     let after = state.tokens.refresh(&id, q.force.unwrap_or(false)).await?;
     Ok(Json(json!({
@@ -330,7 +325,6 @@ pub async fn health(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let filter = ConnectionFilter {
         provider: Some(Provider::TiktokShop),
         visible_teams: caller.teams().map(<[String]>::to_vec),
@@ -406,7 +400,6 @@ pub async fn cleanup(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Internal)?;
     let days = state.settings.tiktok.cleanup_after_days;
     if days <= 0 {
         return Err(ApiError::Conflict(

@@ -65,7 +65,6 @@ pub async fn page_access_token(
     caller: Caller,
     Path(page_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensUse)?;
     let conn = state
         .tokens
         .find_page(&page_id, caller.teams())
@@ -149,7 +148,6 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let filter = ConnectionFilter {
         provider: q.provider.as_deref().map(parse_provider).transpose()?,
         kind: q.kind.as_deref().map(parse_kind).transpose()?,
@@ -185,7 +183,6 @@ pub async fn health(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::TokensRead)?;
     let filter = ConnectionFilter {
         visible_teams: caller.teams().map(<[String]>::to_vec),
         ..ConnectionFilter::default()
@@ -317,7 +314,7 @@ pub async fn scheduled_refresh(
         (status = 200, description = "OK", body = s::RunList, example = json!(ex::runs())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
     ),
-    security(("api_key" = ["internal"]), ("bearer" = ["internal"])),
+    security(("api_key" = ["internal"]), ("bearer" = ["internal"]), ("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
 )]
 pub async fn runs(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller

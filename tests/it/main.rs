@@ -1,9 +1,11 @@
 //! Integration tests: one binary, one module per area.
 
+mod access;
 mod browser;
 mod cli;
 mod cli_tokens;
 mod concurrent_connect;
+mod connections;
 mod export;
 mod facebook;
 mod fb_support;
