@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::auth::{Caller, Scope};
+use super::auth::{ADMIN_KEY_ID, Caller, Scope};
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
@@ -178,7 +178,7 @@ pub struct CreateExport {
 }
 
 fn readable(caller: &Caller, job: &ExportJob) -> bool {
-    caller.key_id == job.owner || caller.key_id == "admin"
+    caller.key_id == job.owner || caller.key_id == ADMIN_KEY_ID
 }
 
 fn view(job: &ExportJob) -> Value {
@@ -247,7 +247,7 @@ pub async fn create(
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
 )]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let owner = (caller.key_id != "admin").then_some(caller.key_id.as_str());
+    let owner = (caller.key_id != ADMIN_KEY_ID).then_some(caller.key_id.as_str());
     let jobs: Vec<Value> = state.exports.list(owner).iter().map(view).collect();
     Ok(Json(json!({ "count": jobs.len(), "exports": jobs })))
 }

@@ -256,6 +256,8 @@ pub fn router(state: AppState) -> Router {
             "/facebook/check_business_pages_access",
             get(insights::check_business_pages_access.layer(needs(INSIGHTS))),
         )
+        // Outermost runs first: authenticate, then the key's own bucket.
+        .layer(rate_limit::per_key(&state.settings.api))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -1,7 +1,8 @@
 //! Rate limits, applied after authentication (see `auth::Gate`).
 //!
-//! - Each configured key has its own bucket, made at start: a request is
-//!   counted against the key it authenticated as.
+//! - Each key has its own bucket (tower-governor, keyed by the id of the key
+//!   the request authenticated as, so there are never more buckets than
+//!   configured keys).
 //! - Failed authentications (no key, an unknown key) are counted per client
 //!   address (IPv6 by /64, so one host cannot rotate through its prefix) and
 //!   over all clients. No bucket is made for a presented key, so random keys
@@ -9,23 +10,68 @@
 //!
 //! Over a limit: 429 with `Retry-After`, in our error envelope.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock, QuantaInstant};
+use axum::response::IntoResponse;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
+use tower_governor::GovernorError;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::KeyExtractor;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use crate::config::ApiSettings;
 
 /// How often the per-address table drops addresses whose bucket is full again.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
+/// Keys a request by the id of the key it authenticated as (set by
+/// `auth::authenticate`, which runs before this layer).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthenticatedKey;
+
+impl KeyExtractor for AuthenticatedKey {
+    type Key = String;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<Self::Key, GovernorError> {
+        req.extensions()
+            .get::<Caller>()
+            .map(|c| c.key_id.clone())
+            .ok_or(GovernorError::UnableToExtractKey)
+    }
+}
+
+pub type PerKeyLayer = tower_governor::GovernorLayer<
+    AuthenticatedKey,
+    governor::middleware::NoOpMiddleware<QuantaInstant>,
+    axum::body::Body,
+>;
+
+/// The per-key limit: `api.rate_limit_per_second` with `api.rate_limit_burst`.
+pub fn per_key(settings: &ApiSettings) -> PerKeyLayer {
+    let config = GovernorConfigBuilder::default()
+        .key_extractor(AuthenticatedKey)
+        .period(Duration::from_nanos(
+            (1_000_000_000 / settings.rate_limit_per_second).max(1),
+        ))
+        .burst_size(settings.rate_limit_burst)
+        .finish()
+        .expect("rate and burst are validated at load");
+    tower_governor::GovernorLayer::new(config).error_handler(|e| match e {
+        GovernorError::TooManyRequests { wait_time, .. } => ApiError::RateLimited {
+            retry_after_secs: wait_time.max(1),
+        }
+        .into_response(),
+        other => ApiError::Internal(format!("rate limiter: {other}")).into_response(),
+    })
+}
+
+/// The limits on failed authentication.
 pub struct Limits {
-    per_key: HashMap<String, DefaultDirectRateLimiter>,
     failed_per_client: DefaultKeyedRateLimiter<IpAddr>,
     failed_overall: DefaultDirectRateLimiter,
     max_clients: usize,
@@ -38,17 +84,9 @@ fn nonzero(n: u32) -> NonZeroU32 {
 }
 
 impl Limits {
-    /// Buckets for `key_ids`; rates are validated at load.
-    pub fn new<'a>(settings: &ApiSettings, key_ids: impl Iterator<Item = &'a str>) -> Self {
-        let period = Duration::from_nanos((1_000_000_000 / settings.rate_limit_per_second).max(1));
-        let per_key_quota = Quota::with_period(period)
-            .expect("the period is at least 1 ns")
-            .allow_burst(nonzero(settings.rate_limit_burst));
-        let per_key = key_ids
-            .map(|id| (id.to_string(), RateLimiter::direct(per_key_quota)))
-            .collect();
+    /// Rates are validated at load.
+    pub fn new(settings: &ApiSettings) -> Self {
         Self {
-            per_key,
             failed_per_client: RateLimiter::keyed(Quota::per_minute(nonzero(
                 settings.failed_auth_per_client_per_minute,
             ))),
@@ -58,14 +96,6 @@ impl Limits {
             max_clients: settings.failed_auth_max_clients,
             last_prune: Mutex::new(Instant::now()),
             clock: DefaultClock::default(),
-        }
-    }
-
-    /// A request authenticated as `key_id`.
-    pub fn check_key(&self, key_id: &str) -> Result<(), ApiError> {
-        match self.per_key.get(key_id) {
-            Some(bucket) => bucket.check().map_err(|e| self.limited(&e)),
-            None => Ok(()),
         }
     }
 
@@ -140,7 +170,7 @@ mod tests {
 
     #[test]
     fn failures_are_limited_per_client_address_and_an_ipv6_host_cannot_rotate_its_prefix() {
-        let limits = Limits::new(&settings(2, 1000, 100), std::iter::empty());
+        let limits = Limits::new(&settings(2, 1000, 100));
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         assert!(limits.check_failure(Some(a)).is_ok());
@@ -153,7 +183,7 @@ mod tests {
 
     #[test]
     fn failures_are_limited_overall_across_addresses() {
-        let limits = Limits::new(&settings(1000, 3, 100), std::iter::empty());
+        let limits = Limits::new(&settings(1000, 3, 100));
         let results: Vec<bool> = (1..=5u8)
             .map(|i| {
                 limits
@@ -166,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_full_address_table_answers_429_instead_of_growing() {
-        let limits = Limits::new(&settings(1000, 1000, 3), std::iter::empty());
+        let limits = Limits::new(&settings(1000, 1000, 3));
         for i in 1..=3u8 {
             assert!(
                 limits
@@ -179,15 +209,5 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, ApiError::RateLimited { .. }));
         assert_eq!(limits.failed_per_client.len(), 3);
-    }
-
-    #[test]
-    fn each_configured_key_has_its_own_bucket() {
-        let limits = Limits::new(&settings(1, 1, 1), ["a", "b"].into_iter());
-        assert!(limits.check_key("a").is_ok() && limits.check_key("a").is_ok());
-        let e = limits.check_key("a").unwrap_err();
-        assert!(matches!(e, ApiError::RateLimited { retry_after_secs } if retry_after_secs >= 1));
-        assert!(limits.check_key("b").is_ok());
-        assert_eq!(limits.per_key.len(), 2);
     }
 }
