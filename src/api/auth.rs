@@ -148,16 +148,19 @@ impl ApiKeys {
     }
 }
 
-/// The presented key from `X-API-Key` or `Authorization: Bearer`.
+/// The presented key from `X-API-Key` or `Authorization: Bearer` (the
+/// scheme in any case, RFC 7235 2.1).
 pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim());
     }
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, key) = value.split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
 /// An authenticated caller.

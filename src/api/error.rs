@@ -28,6 +28,14 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("this endpoint does not take that method")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UriTooLong(String),
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("{0}")]
     Conflict(String),
     /// A sweep is already running; names it.
@@ -52,7 +60,7 @@ pub enum ApiError {
     /// Metrics that cannot be used, each named with why and its replacement.
     #[error("{0}")]
     BadMetrics(String, Vec<BadMetric>),
-    #[error("rate limit exceeded, retry after {retry_after_secs} s")]
+    #[error("rate limit exceeded, retry after {} s", (*.retry_after_secs).max(1))]
     RateLimited { retry_after_secs: u64 },
     /// The client did not send its request body in time.
     #[error("{0}")]
@@ -100,6 +108,10 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Conflict(_)
             | ApiError::RunInProgress(_)
             | ApiError::ReauthRequired(_)
@@ -124,6 +136,10 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UriTooLong(_) => "uri_too_long",
+            ApiError::HeadersTooLarge(_) => "headers_too_large",
             ApiError::Conflict(_) => "conflict",
             ApiError::RunInProgress(_) => "run_in_progress",
             ApiError::ReauthRequired(_) => "reauth_required",
@@ -294,6 +310,9 @@ impl From<ExportError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge(r.body_text());
+        }
         ApiError::BadRequest {
             field: None,
             message: r.body_text(),

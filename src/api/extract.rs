@@ -29,6 +29,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if source_chain(&e).any(|s| s.is::<BodyTimedOut>()) {
                 ApiError::RequestTimeout(BodyTimedOut.to_string())
+            } else if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("the request body is over the size limit (2 MiB)".into())
             } else {
                 ApiError::BadRequest {
                     field: None,

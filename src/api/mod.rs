@@ -14,6 +14,7 @@ mod insights;
 pub mod oauth_state;
 pub mod openapi;
 mod rate_limit;
+mod request_limits;
 pub mod schemas;
 mod tiktok;
 pub mod timeouts;
@@ -273,10 +274,12 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(protected)
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
             timeouts,
             timeouts::limit,
         ))
+        .layer(axum::middleware::from_fn(request_limits::check))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

@@ -15,8 +15,8 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock, QuantaInstant};
 use axum::response::IntoResponse;
+use governor::clock::{Clock, DefaultClock, QuantaInstant};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use tower_governor::GovernorError;
 use tower_governor::governor::GovernorConfigBuilder;
