@@ -577,58 +577,38 @@ impl Settings {
     fn validate_http_limits(&self) -> Result<(), ConfigError> {
         let s = &self.server;
         let a = &self.api;
-        for (key, value, min, max) in [
-            (
-                "server.header_read_timeout_secs",
-                s.header_read_timeout_secs,
-                1,
-                3600,
-            ),
-            (
-                "server.body_read_timeout_secs",
-                s.body_read_timeout_secs,
-                1,
-                3600,
-            ),
-            ("server.idle_timeout_secs", s.idle_timeout_secs, 1, 3600),
-            (
-                "server.request_timeout_secs",
-                s.request_timeout_secs,
-                1,
-                86_400,
-            ),
-            (
-                "server.max_connections",
-                s.max_connections as u64,
-                1,
-                1_000_000,
-            ),
-            (
-                "api.failed_auth_per_client_per_minute",
-                u64::from(a.failed_auth_per_client_per_minute),
-                1,
-                1_000_000,
-            ),
-            (
-                "api.failed_auth_per_second",
-                u64::from(a.failed_auth_per_second),
-                1,
-                1_000_000,
-            ),
-            (
-                "api.failed_auth_max_clients",
-                a.failed_auth_max_clients as u64,
-                1,
-                10_000_000,
-            ),
-        ] {
-            if !(min..=max).contains(&value) {
-                return Err(ConfigError::new(
-                    key,
-                    format!("{value} is outside the allowed range {min}..={max}"),
-                ));
-            }
-        }
+        check_range(
+            "server.header_read_timeout_secs",
+            s.header_read_timeout_secs,
+            1..=3600,
+        )?;
+        check_range(
+            "server.body_read_timeout_secs",
+            s.body_read_timeout_secs,
+            1..=3600,
+        )?;
+        check_range("server.idle_timeout_secs", s.idle_timeout_secs, 1..=3600)?;
+        check_range(
+            "server.request_timeout_secs",
+            s.request_timeout_secs,
+            1..=86_400,
+        )?;
+        check_range("server.max_connections", s.max_connections, 1..=1_000_000)?;
+        check_range(
+            "api.failed_auth_per_client_per_minute",
+            a.failed_auth_per_client_per_minute,
+            1..=1_000_000,
+        )?;
+        check_range(
+            "api.failed_auth_per_second",
+            a.failed_auth_per_second,
+            1..=1_000_000,
+        )?;
+        check_range(
+            "api.failed_auth_max_clients",
+            a.failed_auth_max_clients,
+            1..=10_000_000,
+        )?;
         // An async report is awaited inline; cutting it off would make every
         // long campaign report fail.
         if s.request_timeout_secs <= self.insights.async_timeout_secs {
