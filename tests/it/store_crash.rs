@@ -84,13 +84,24 @@ fn kill_at_random_moments_never_loses_an_acknowledged_update() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (first_ack, acked_once) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("ACK ") && lines.is_empty() {
+                    let _ = first_ack.send(());
+                }
+                lines.push(line);
+            }
+            lines
         });
-        // Kill at a random moment: sometimes during start-up, mostly mid-write.
+        // Kill at a random moment: sometimes during start-up, mostly
+        // mid-write. Every eighth round counts from the first
+        // acknowledgement, so that a slow start on a loaded machine still
+        // gets writes acknowledged before the kill.
+        if round % 8 == 7 {
+            let _ = acked_once.recv_timeout(Duration::from_secs(30));
+        }
         let wait_ms = rand::random_range(0..40u64);
         std::thread::sleep(Duration::from_millis(wait_ms));
         child.kill().unwrap();
