@@ -23,12 +23,13 @@ use crate::api::auth::{Caller, Scope};
 use crate::api::error::ApiError;
 use crate::providers::UpstreamError;
 use crate::store::{ErrorClass, Provider};
-use crate::tokens::{ConnectionFilter, Health};
+use crate::tokens::{ConnectionFilter, Health, health};
 
 pub const REFRESH_ATTEMPTS: &str = "tokenkeeper_refresh_attempts_total";
 pub const UPSTREAM_DURATION: &str = "tokenkeeper_upstream_request_duration_seconds";
 pub const CONNECTIONS: &str = "tokenkeeper_connections";
 pub const SOONEST_EXPIRY: &str = "tokenkeeper_seconds_until_soonest_expiry";
+pub const SOONEST_LAPSE: &str = "tokenkeeper_seconds_until_soonest_lapse";
 pub const SWEEP_DURATION: &str = "tokenkeeper_sweep_duration_seconds";
 pub const SWEEP_LAST_SUCCESS: &str = "tokenkeeper_sweep_last_success_timestamp_seconds";
 pub const SWEEPS: &str = "tokenkeeper_sweeps_total";
@@ -314,10 +315,19 @@ fn render_store_gauges(state: &AppState, out: &mut String) {
     let now = tokens.now();
     let mut counts: BTreeMap<(Provider, Health), u64> = BTreeMap::new();
     let mut soonest: BTreeMap<Provider, DateTime<Utc>> = BTreeMap::new();
+    // Per provider with connections: the soonest lapse only a user can
+    // prevent, `None` while every connection renews itself indefinitely.
+    let mut lapse: BTreeMap<Provider, Option<DateTime<Utc>>> = BTreeMap::new();
     for conn in tokens.list(&ConnectionFilter::default()) {
         *counts
             .entry((conn.provider, tokens.health(&conn)))
             .or_default() += 1;
+        let at = health::lapse_at(&conn, now, tokens.policy(conn.provider));
+        let entry = lapse.entry(conn.provider).or_insert(at);
+        *entry = match (*entry, at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let lapses = [
             conn.expires_at,
             conn.data_access_expires_at,
@@ -358,6 +368,23 @@ fn render_store_gauges(state: &AppState, out: &mut String) {
         let _ = writeln!(
             out,
             "{SOONEST_EXPIRY}{{provider=\"{}\"}} {secs}",
+            provider.as_str()
+        );
+    }
+    out.push('\n');
+    family(
+        out,
+        SOONEST_LAPSE,
+        "Seconds until the soonest lapse a user must act on among a provider's connections: 0 when one is already flagged or lapsed, +Inf when all renew themselves.",
+    );
+    for (provider, at) in &lapse {
+        let secs = match at {
+            Some(at) => format!("{}", (*at - now).num_milliseconds().max(0) as f64 / 1000.0),
+            None => "+Inf".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{SOONEST_LAPSE}{{provider=\"{}\"}} {secs}",
             provider.as_str()
         );
     }

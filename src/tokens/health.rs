@@ -143,19 +143,7 @@ pub fn health(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy) -> H
 /// The most urgent staged warning, if the token or data access lapses within
 /// a warning stage.
 pub fn warning(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy) -> Option<Warning> {
-    // A token the service renews on its own needs no warning; what only the
-    // user can renew does.
-    let token = if policy.renewable(conn) && policy.renew == RenewRule::RefreshToken {
-        None
-    } else {
-        conn.expires_at
-    };
-    let candidates = [
-        ("token", token),
-        ("data_access", conn.data_access_expires_at),
-        ("refresh_token", conn.refresh_token_expires_at),
-    ];
-    candidates
+    lapses(conn, policy)
         .into_iter()
         .filter_map(|(what, at)| {
             let at = at?;
@@ -176,6 +164,40 @@ pub fn warning(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy) -> 
             })
         })
         .min_by_key(|w| w.at)
+}
+
+/// The expiries only the user can renew: a token the service renews on its
+/// own (with a refresh token) is not one; a Facebook user token is, since it
+/// can be re-exchanged only while valid and never past its data access.
+fn lapses(conn: &Connection, policy: &HealthPolicy) -> [(&'static str, Option<DateTime<Utc>>); 3] {
+    let token = if policy.renewable(conn) && policy.renew == RenewRule::RefreshToken {
+        None
+    } else {
+        conn.expires_at
+    };
+    [
+        ("token", token),
+        ("data_access", conn.data_access_expires_at),
+        ("refresh_token", conn.refresh_token_expires_at),
+    ]
+}
+
+/// When the connection stops working unless its user acts: `now` for one
+/// already flagged or lapsed (it needs the user today), else the soonest
+/// expiry only the user can renew; `None` when nothing lapses on a date.
+pub fn lapse_at(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    policy: &HealthPolicy,
+) -> Option<DateTime<Utc>> {
+    if !health(conn, now, policy).is_usable() {
+        return Some(now);
+    }
+    lapses(conn, policy)
+        .into_iter()
+        .filter_map(|(_, at)| at)
+        .min()
+        .map(|at| at.max(now))
 }
 
 /// What the webhook was last told about a connection.
@@ -290,5 +312,37 @@ mod refresh_token_tests {
         );
         c.refresh_token_expires_at = Some(now - Duration::seconds(1));
         assert_eq!(health(&c, now, &p), Health::CannotRefresh);
+    }
+
+    #[test]
+    fn a_lapse_is_what_only_the_user_can_renew() {
+        let now = Utc::now();
+        let p = HealthPolicy::new(
+            RenewRule::RefreshToken,
+            Duration::minutes(5),
+            None,
+            vec![14, 7, 1],
+        );
+        let mut c = Connection::new(
+            Provider::Google,
+            ConnectionKind::Ads,
+            "c",
+            "g",
+            StoredSecrets {
+                access_token: EncryptedSecret("a".into()),
+                refresh_token: Some(EncryptedSecret("r".into())),
+            },
+            now,
+        );
+        c.expires_at = Some(now + Duration::minutes(59));
+        assert_eq!(lapse_at(&c, now, &p), None, "an hourly token renews itself");
+        c.refresh_token_expires_at = Some(now + Duration::days(365));
+        assert_eq!(lapse_at(&c, now, &p), c.refresh_token_expires_at);
+        c.reauth_required = true;
+        assert_eq!(
+            lapse_at(&c, now, &p),
+            Some(now),
+            "flagged: the user must act now"
+        );
     }
 }

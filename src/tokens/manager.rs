@@ -77,7 +77,12 @@ impl TokenManager {
             RetryPolicy::from(&settings.refresh),
             settings.refresh.concurrency,
         );
-        let runs = Runs::new(settings.refresh.runs_kept);
+        // Beside the store, so that the recent runs survive a restart.
+        let data_dir = store.path().parent().map(std::path::Path::to_path_buf);
+        let runs = match data_dir {
+            Some(dir) => Runs::open(super::runs_file::path_in(&dir), settings.refresh.runs_kept),
+            None => Runs::new(settings.refresh.runs_kept),
+        };
         Self {
             store,
             clock,

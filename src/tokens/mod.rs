@@ -7,6 +7,7 @@ pub mod lifecycle;
 mod manager;
 pub mod need;
 pub mod retry;
+mod runs_file;
 pub mod single_flight;
 pub mod sweep;
 

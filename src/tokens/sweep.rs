@@ -2,10 +2,11 @@
 //! bounded concurrency, one at a time, each recorded as a `RefreshRun`.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -40,14 +41,14 @@ impl SweepFilter {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
     Finished,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunError {
     pub connection_id: String,
     pub label: String,
@@ -55,7 +56,8 @@ pub struct RunError {
     pub code: Option<i64>,
     pub subcode: Option<i64>,
     pub message: String,
-    /// The connection's team: a team-limited caller sees only its own.
+    /// The connection's team: a team-limited caller sees only its own
+    /// (kept in `runs.json` by `runs_file`, never shown).
     #[serde(skip)]
     pub team_id: Option<String>,
 }
@@ -69,7 +71,7 @@ pub struct Tally {
 }
 
 /// The record of one sweep.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshRun {
     pub id: String,
     pub trigger: String,
@@ -84,7 +86,8 @@ pub struct RefreshRun {
     pub counts: BTreeMap<String, u64>,
     pub errors: Vec<RunError>,
     /// The same progress by team (`None`: no team), so that a key limited to
-    /// some teams is shown only their part of a run.
+    /// some teams is shown only their part of a run (kept in `runs.json`
+    /// by `runs_file`, never shown).
     #[serde(skip)]
     pub by_team: BTreeMap<Option<String>, Tally>,
 }
@@ -126,10 +129,15 @@ impl RefreshRun {
     }
 }
 
-/// Runs in memory: the one running now and the most recent ones.
+/// Runs in memory: the one running now and the most recent ones; the
+/// finished ones are also kept in a file, when given one, so that they
+/// survive a restart.
 pub struct Runs {
     state: Mutex<RunsState>,
     keep: usize,
+    file: Option<PathBuf>,
+    /// Serialises saves, so that an older snapshot never replaces a newer one.
+    saving: Mutex<()>,
 }
 
 struct RunsState {
@@ -138,6 +146,7 @@ struct RunsState {
 }
 
 impl Runs {
+    /// Runs kept in memory only.
     pub fn new(keep: usize) -> Self {
         Self {
             state: Mutex::new(RunsState {
@@ -145,7 +154,21 @@ impl Runs {
                 runs: VecDeque::new(),
             }),
             keep: keep.max(1),
+            file: None,
+            saving: Mutex::new(()),
         }
+    }
+
+    /// Runs kept in `file` too, starting with those it holds.
+    pub fn open(file: PathBuf, keep: usize) -> Self {
+        let mut runs = Self::new(keep);
+        let mut loaded: VecDeque<RefreshRun> = super::runs_file::load(&file).into();
+        while loaded.len() > runs.keep {
+            loaded.pop_front();
+        }
+        runs.state.get_mut().expect("runs lock").runs = loaded;
+        runs.file = Some(file);
+        runs
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut RunsState) -> R) -> R {
@@ -158,6 +181,25 @@ impl Runs {
                 f(run);
             }
         });
+    }
+
+    /// Writes the finished runs to the file. A failure is logged, not
+    /// returned: the sweep itself succeeded, only its record is not durable.
+    fn save(&self) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        let _saving = self.saving.lock().expect("runs save lock");
+        let finished: Vec<RefreshRun> = self.with(|s| {
+            s.runs
+                .iter()
+                .filter(|r| r.status == RunStatus::Finished)
+                .cloned()
+                .collect()
+        });
+        if let Err(e) = super::runs_file::save(file, &finished) {
+            tracing::warn!(path = %file.display(), error = %e, "cannot save the recent refresh runs");
+        }
     }
 }
 
@@ -237,6 +279,9 @@ impl TokenManager {
                 r.finished_at = Some(finished_at);
             });
             manager.runs.with(|s| s.running = None);
+            let saver = manager.clone();
+            // A small file, but a blocking write and fsync all the same.
+            let _ = tokio::task::spawn_blocking(move || saver.runs.save()).await;
             let run = manager.run(&run_id).expect("the run is recorded");
             tracing::info!(run = %run.id, total = run.total, counts = ?run.counts, "sweep finished");
             if run.failed() > 0 {

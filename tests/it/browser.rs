@@ -334,6 +334,30 @@ async fn the_dashboard_flags_a_revoked_page_and_shows_why_automatic_refresh_fail
         assert_eq!(outcome, "failure", "{text}");
         assert!(text.starts_with("Refresh failed: "), "{text}");
         assert!(text.len() > "Refresh failed: ".len(), "{text}");
+        // The platform's words, as the refresh recorded them, once; no
+        // upstream path or internal error chain around them.
+        let (_, listed) = fb.get("/tokens", ADMIN_KEY).await;
+        let platform = listed["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .unwrap()["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(text.contains(&platform), "{text} lacks {platform}");
+        let banner_text = poll("the banner re-rendered with the outcome", async || {
+            let t = text_of(&browser, &reauth_banner(&id)).await?;
+            t.contains("Refresh failed: ").then_some(t)
+        })
+        .await;
+        assert_eq!(
+            banner_text.matches(&platform).count(),
+            1,
+            "the platform's message once: {banner_text}"
+        );
+        assert!(!banner_text.contains("/oauth/"), "{banner_text}");
 
         let source = browser.source().await.unwrap();
         assert!(!source.contains(&token), "a token value reached the page");
@@ -398,6 +422,122 @@ async fn automatic_refresh_recovers_a_revoked_page_while_its_user_token_works() 
             .unwrap();
         let class = banner.attr("class").await.unwrap().unwrap_or_default();
         assert!(class.contains("resolved"), "{class}");
+    })
+    .await;
+    fb.stop().await;
+}
+
+/// A store with a Facebook user and page and a TikTok shop, each refreshed
+/// once by a sweep.
+async fn app_with_a_shop() -> FbApp {
+    let fb = FbApp::start().await;
+    fb.connect_user(1, None).await;
+    fb.connect_shop("team-a", "Narrow Shop").await;
+    let (status, run) = fb
+        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
+        .await;
+    assert_eq!(status, 200, "{run}");
+    fb
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_a_shops_refresh_token_lapse_in_utc_and_fits_420_px() {
+    if !browser_installed("the_dashboard_shows_a_shops_refresh_token_lapse_in_utc_and_fits_420_px")
+    {
+        return;
+    }
+    let fb = app_with_a_shop().await;
+    let (_, listed) = fb.get("/tokens", ADMIN_KEY).await;
+    let shop = listed["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "tiktok_shop")
+        .unwrap()
+        .clone();
+    let shop_id = shop["id"].as_str().unwrap().to_string();
+    let lapse: chrono::DateTime<chrono::Utc> = shop["refresh_token_expires_at"]
+        .as_str()
+        .expect("the simulator's shop has a refresh token expiry")
+        .parse()
+        .unwrap();
+    let dashboard = fb.url("/dashboard");
+    with_browser(async |browser| {
+        browser.set_window_size(420, 900).await.unwrap();
+        open_dashboard(&browser, &dashboard).await;
+        let row = format!("tr[data-connection-id=\"{shop_id}\"]");
+        let refresh = poll("the shop's refresh token expiry", async || {
+            text_of(&browser, &format!("{row} td.refresh-token-expires")).await
+        })
+        .await;
+        let expected = lapse.format("%Y-%m-%d %H:%M UTC").to_string();
+        assert!(refresh.contains(&expected), "{refresh} lacks {expected}");
+        let data_access = text_of(&browser, &format!("{row} td.data-access-expires"))
+            .await
+            .unwrap();
+        assert_eq!(data_access, "—", "a shop has no data access expiry");
+
+        let updated = poll("the time of the last update", async || {
+            text_of(&browser, "#last-updated")
+                .await
+                .filter(|t| !t.is_empty())
+        })
+        .await;
+        let clock = updated.strip_prefix("Updated ").unwrap_or_default();
+        assert!(
+            clock.len() == "14:03:22 UTC".len()
+                && clock.ends_with(" UTC")
+                && chrono::NaiveTime::parse_from_str(&clock[..8], "%H:%M:%S").is_ok(),
+            "{updated}"
+        );
+        poll("the sweep in the recent runs", async || {
+            let runs = browser
+                .find_all(Locator::Css("tr[data-run-id]"))
+                .await
+                .ok()?;
+            (!runs.is_empty()).then_some(())
+        })
+        .await;
+        for cell in browser.find_all(Locator::Css("td.time")).await.unwrap() {
+            let text = cell.text().await.unwrap();
+            let first = text.lines().next().unwrap_or_default();
+            assert!(
+                first.ends_with(" UTC") || ["never", "—", "no fixed date"].contains(&first),
+                "a time not in UTC: {text:?}"
+            );
+        }
+
+        // Nothing wider than the window: no sideways scrolling, no header
+        // spilling out.
+        let widths = browser
+            .execute(
+                "const top = document.querySelector('header.top');
+                 return [window.innerWidth, document.documentElement.scrollWidth,
+                         top.clientWidth, top.scrollWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let w: Vec<f64> = widths
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(w[0] <= 420.0, "the window is 420 px wide: {w:?}");
+        assert!(w[1] <= w[0], "the page scrolls sideways at 420 px: {w:?}");
+        assert!(w[3] <= w[2], "the header overflows at 420 px: {w:?}");
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(artifacts_dir().join("dashboard-420.png"), png).unwrap();
+        browser
+            .execute(
+                "document.getElementById('connections-table').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(artifacts_dir().join("dashboard-420-connections.png"), png).unwrap();
     })
     .await;
     fb.stop().await;

@@ -6,6 +6,7 @@ mod cli;
 mod cli_tokens;
 mod concurrent_connect;
 mod connections;
+mod dashboard;
 mod envelope;
 mod export;
 mod facebook;

@@ -12,11 +12,12 @@ use serde_json::json;
 
 use crate::fb_support::*;
 
-const FAMILIES: [(&str, &str); 11] = [
+const FAMILIES: [(&str, &str); 12] = [
     ("tokenkeeper_refresh_attempts_total", "counter"),
     ("tokenkeeper_upstream_request_duration_seconds", "histogram"),
     ("tokenkeeper_connections", "gauge"),
     ("tokenkeeper_seconds_until_soonest_expiry", "gauge"),
+    ("tokenkeeper_seconds_until_soonest_lapse", "gauge"),
     ("tokenkeeper_sweep_duration_seconds", "histogram"),
     ("tokenkeeper_sweep_last_success_timestamp_seconds", "gauge"),
     ("tokenkeeper_sweeps_total", "counter"),
@@ -360,5 +361,98 @@ async fn metrics_need_an_internal_key_when_configured() {
     assert_eq!(status, 200);
     let text = body.as_str().unwrap();
     assert!(parse(text).types.contains_key("tokenkeeper_connections"));
+    fb.stop().await;
+}
+
+/// The lapse alert of docs/metrics.md, as the test evaluates it.
+const LAPSE_ALERT: &str = "tokenkeeper_seconds_until_soonest_lapse < 7 * 86400";
+const LAPSE_THRESHOLD: f64 = 7.0 * 86_400.0;
+
+fn lapse(scrape: &Scrape, provider: &str) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.name == "tokenkeeper_seconds_until_soonest_lapse"
+                && s.labels.get("provider").map(String::as_str) == Some(provider)
+        })
+        .map(|s| s.value)
+}
+
+#[tokio::test]
+async fn the_lapse_alert_stays_silent_on_healthy_connections_and_fires_on_a_revoked_one() {
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md"),
+    )
+    .unwrap();
+    assert!(
+        docs.contains(LAPSE_ALERT),
+        "docs/metrics.md alerts on {LAPSE_ALERT:?}"
+    );
+
+    let fb = FbApp::start().await;
+    let answer = fb.connect_user(1, None).await;
+    fb.connect_shop("team-a", "Lapse Shop").await;
+    fb.follow_consent(
+        &format!(
+            "/google/auth/url?customer_id={}",
+            tokenkeeper::simulator::DEMO_CUSTOMER_ID
+        ),
+        "/google/auth/callback",
+    )
+    .await;
+
+    let healthy = scrape(&fb).await;
+    // Google's access token lapses within the hour and renews itself: the
+    // old gauge counts it, the lapse gauge does not.
+    let google_expiry = healthy.value(
+        "tokenkeeper_seconds_until_soonest_expiry",
+        &[("provider", "google")],
+    );
+    assert!(google_expiry <= 3_600.0, "{google_expiry}");
+    for provider in ["facebook", "tiktok_shop", "google"] {
+        let secs =
+            lapse(&healthy, provider).unwrap_or_else(|| panic!("a lapse gauge for {provider}"));
+        assert!(
+            secs > 4.0 * LAPSE_THRESHOLD,
+            "{provider}: {secs} s is not well above the alert's {LAPSE_THRESHOLD} s"
+        );
+    }
+    assert_eq!(
+        lapse(&healthy, "google"),
+        Some(f64::INFINITY),
+        "a Google refresh token has no fixed lapse"
+    );
+
+    let page = connection_of_kind(&answer, "page");
+    fb.sim
+        .post(
+            "/_sim/revoke",
+            json!({ "page_id": page["external_id"], "subcode": 460 }),
+        )
+        .await;
+    let (status, run) = fb
+        .post(
+            "/facebook/internal/scheduled-refresh",
+            INTERNAL_KEY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
+
+    let revoked = scrape(&fb).await;
+    let facebook = lapse(&revoked, "facebook").expect("a lapse gauge for facebook");
+    assert!(
+        facebook < LAPSE_THRESHOLD,
+        "the revoked page fires {LAPSE_ALERT}: {facebook}"
+    );
+    assert_eq!(facebook, 0.0, "a flagged connection needs its user now");
+    for provider in ["tiktok_shop", "google"] {
+        assert!(
+            lapse(&revoked, provider).unwrap() > LAPSE_THRESHOLD,
+            "{provider}"
+        );
+    }
     fb.stop().await;
 }

@@ -61,12 +61,22 @@ function errorText(result) {
 
 function providerName(p) { return PROVIDER_NAME[p] || p; }
 
-function formatTime(iso) {
-  if (!iso) return "never";
+// Every time on the page is in UTC, as the API and the logs give them.
+function formatTime(iso, none = "never") {
+  if (!iso) return none;
   const d = new Date(iso);
   if (isNaN(d)) return iso;
   return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
 }
+
+/** "14:03:22 UTC" for the moment `d`. */
+function clockTime(d) {
+  return d.toISOString().slice(11, 19) + " UTC";
+}
+
+// Providers whose access tokens the service renews with a refresh token:
+// their access-token expiry is no lapse, their refresh token's is.
+const RENEWS_WITH_REFRESH_TOKEN = new Set(["tiktok_shop", "google"]);
 
 function relative(iso) {
   if (!iso) return "";
@@ -84,9 +94,15 @@ function relative(iso) {
   return text;
 }
 
-function timeCell(iso) {
-  return el("td", { class: "time", title: iso || "" }, formatTime(iso),
-    iso ? el("div", { class: "muted" }, relative(iso)) : null);
+/** A time cell; `label` names the column in the narrow (stacked) layout. */
+function timeCell(iso, label, cls, none) {
+  return el("td", { class: `time ${cls || ""}`.trim(), title: iso || "", "data-label": label },
+    formatTime(iso, none), iso ? el("div", { class: "muted" }, relative(iso)) : null);
+}
+
+/** A cell for a fact the connection's platform does not have. */
+function notApplicable(label, cls) {
+  return el("td", { class: `time ${cls}`, "data-label": label, title: "not applicable" }, "—");
 }
 
 function badge(health) {
@@ -103,10 +119,10 @@ function describeError(e) {
   return `${(e.class || "error").replace(/_/g, " ")}: ${e.message}${code}`;
 }
 
-/** The soonest of what can lapse on a connection: [what, when] or null. */
+/** The soonest of what only the user can renew: [what, when] or null. */
 function soonestLapse(c) {
   const candidates = [
-    ["access token", c.expires_at],
+    ["access token", RENEWS_WITH_REFRESH_TOKEN.has(c.provider) ? null : c.expires_at],
     ["data access", c.data_access_expires_at],
     ["refresh token", c.refresh_token_expires_at],
   ].filter(([, at]) => at);
@@ -140,15 +156,18 @@ function renderBanners(connections) {
 
 function reauthBanner(c, outcome) {
   const resolved = outcome && outcome.ok;
+  // A failed try shows the platform's latest answer in its outcome; the
+  // reason is not repeated beside it.
+  const failed = outcome && !outcome.ok;
+  const reason = el("span", { class: "reason" }, c.last_error && !failed ? ` — ${describeError(c.last_error)}` : "");
   const outcomeNode = el("span", {
     class: "refresh-outcome", role: "status",
     "data-outcome": outcome ? (outcome.ok ? "success" : "failure") : null,
   }, outcome ? outcome.text : "");
   const tryButton = el("button", { type: "button", class: "try-refresh" }, "Try automatic refresh");
-  tryButton.addEventListener("click", () => tryRefresh(c, tryButton, outcomeNode));
+  tryButton.addEventListener("click", () => tryRefresh(c, tryButton, outcomeNode, reason));
   const reconnect = el("a", { href: "#", class: "reconnect", "data-provider": c.provider }, "Reconnect");
   reconnect.addEventListener("click", (event) => { event.preventDefault(); reconnectTo(c, outcomeNode); });
-  const reason = c.last_error ? ` — ${describeError(c.last_error)}` : "";
   return el("div", {
     class: `banner banner-reauth${resolved ? " resolved" : ""}`, role: "alert", "data-connection-id": c.id,
   },
@@ -157,7 +176,7 @@ function reauthBanner(c, outcome) {
   resolved ? null : tryButton, resolved ? null : reconnect, outcomeNode);
 }
 
-async function tryRefresh(c, button, outcomeNode) {
+async function tryRefresh(c, button, outcomeNode, reasonNode) {
   button.disabled = true;
   outcomeNode.textContent = "Refreshing…";
   outcomeNode.removeAttribute("data-outcome");
@@ -165,18 +184,30 @@ async function tryRefresh(c, button, outcomeNode) {
   try {
     const result = await api("POST", `/tokens/${encodeURIComponent(c.id)}/refresh?force=true`);
     const after = result.body && result.body.connection;
-    if (!result.ok) outcome = { ok: false, text: `Refresh failed: ${errorText(result)}` };
-    else if (after && needsReauth(after)) {
-      outcome = { ok: false, text: `Refresh failed: still needs reconnecting${after.last_error ? " — " + describeError(after.last_error) : ""}` };
-    } else outcome = { ok: true, text: "Refreshed" };
+    if (result.ok && !(after && needsReauth(after))) outcome = { ok: true, text: "Refreshed" };
+    else {
+      // The platform's own words are the connection's last error, as the
+      // refresh recorded it; the API's message is only the fallback.
+      const latest = (after && after.last_error) || (await lastErrorOf(c.id));
+      const why = latest ? describeError(latest) : result.ok ? "it still needs reconnecting" : errorText(result);
+      outcome = { ok: false, text: `Refresh failed: ${why}` };
+    }
   } catch (err) {
     outcome = { ok: false, text: `Refresh failed: ${err.message}` };
   }
   outcomes.set(c.id, outcome);
+  if (!outcome.ok) reasonNode.textContent = "";
   outcomeNode.textContent = outcome.text;
   outcomeNode.dataset.outcome = outcome.ok ? "success" : "failure";
   button.disabled = false;
-  if (outcome.ok) loadAll();
+  loadAll();
+}
+
+/** The connection's last error as now stored, or null. */
+async function lastErrorOf(id) {
+  const result = await api("GET", "/tokens");
+  const conn = result.ok && (result.body.connections || []).find((x) => x.id === id);
+  return (conn && conn.last_error) || null;
 }
 
 async function reconnectTo(c, outcomeNode) {
@@ -196,19 +227,26 @@ async function reconnectTo(c, outcomeNode) {
 
 function renderConnections(connections) {
   $("connection-count").textContent = `(${connections.length})`;
-  const rows = connections.map((c) => el("tr", { "data-connection-id": c.id, "data-health": c.health },
-    el("td", {}, providerName(c.provider)),
-    el("td", {}, c.kind),
-    el("td", { class: "label" }, c.label || c.external_id, el("div", { class: "muted" }, c.external_id)),
-    el("td", {}, c.team_id || "—"),
-    el("td", { class: "health" }, badge(c.health)),
-    timeCell(c.expires_at),
-    timeCell(c.data_access_expires_at),
-    timeCell(c.last_refreshed_at),
-    el("td", { class: "last-error" }, c.last_error ? describeError(c.last_error) : "—",
-      c.consecutive_failures ? el("div", { class: "muted" }, `${c.consecutive_failures} failure(s) in a row`) : null),
-  ));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No connections yet.")));
+  const rows = connections.map((c) => {
+    const facebook = c.provider === "facebook";
+    return el("tr", { "data-connection-id": c.id, "data-health": c.health },
+      el("td", { "data-label": "Provider" }, providerName(c.provider)),
+      el("td", { "data-label": "Kind" }, c.kind),
+      el("td", { class: "label", "data-label": "Label" }, c.label || c.external_id, el("div", { class: "muted" }, c.external_id)),
+      el("td", { "data-label": "Team" }, c.team_id || "—"),
+      el("td", { class: "health", "data-label": "Health" }, badge(c.health)),
+      timeCell(c.expires_at, "Token expires", "token-expires"),
+      // Data access is Facebook's; a refresh token is everyone else's.
+      facebook ? timeCell(c.data_access_expires_at, "Data access expires", "data-access-expires")
+        : notApplicable("Data access expires", "data-access-expires"),
+      facebook ? notApplicable("Refresh token expires", "refresh-token-expires")
+        : timeCell(c.refresh_token_expires_at, "Refresh token expires", "refresh-token-expires", "no fixed date"),
+      timeCell(c.last_refreshed_at, "Last refresh", "last-refresh"),
+      el("td", { class: "last-error", "data-label": "Last error" }, c.last_error ? describeError(c.last_error) : "—",
+        c.consecutive_failures ? el("div", { class: "muted" }, `${c.consecutive_failures} failure(s) in a row`) : null),
+    );
+  });
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No connections yet.")));
   $("connections-body").replaceChildren(...rows);
 }
 
@@ -219,10 +257,15 @@ function renderHealth(health) {
     const info = (health.providers || {})[p] || { total: 0, by_health: {} };
     const next = info.next_scheduled_run;
     return el("tr", { "data-provider": p },
-      el("td", {}, providerName(p)),
-      el("td", { class: "num" }, info.total || 0),
-      ...HEALTHS.map((h) => el("td", { class: "num", "data-health": h }, (info.by_health || {})[h] || 0)),
-      el("td", { class: "next-run" }, next ? `${formatTime(next)} (${relative(next)})` : "not scheduled"));
+      el("td", { "data-label": "Provider" }, providerName(p)),
+      el("td", { class: "num", "data-label": "Total" }, info.total || 0),
+      ...HEALTHS.map((h) => {
+        const n = (info.by_health || {})[h] || 0;
+        // Zeros are left out of the narrow layout.
+        return el("td", { class: n ? "num" : "num zero", "data-health": h, "data-label": h.replace(/_/g, " ") }, n);
+      }),
+      el("td", { class: "next-run", "data-label": "Next scheduled run" },
+        next ? `${formatTime(next)} (${relative(next)})` : "not scheduled"));
   });
   $("health-body").replaceChildren(...rows);
   $("running-run").textContent = health.running_run ? `A sweep is running: ${health.running_run}` : "";
@@ -244,13 +287,13 @@ function renderRuns(result) {
   note.hidden = true;
   const runs = (result.body.runs || []).slice(0, 20);
   const rows = runs.map((r) => el("tr", { "data-run-id": r.id, "data-status": r.status },
-    timeCell(r.started_at),
-    el("td", {}, r.trigger),
-    el("td", {}, r.status),
-    el("td", { class: "num" }, `${r.done}/${r.total}`),
-    el("td", { class: "counts" }, Object.entries(r.counts || {}).map(([k, n]) => el("span", { "data-count": k }, `${k.replace(/_/g, " ")}: ${n}`))),
-    el("td", {}, (r.errors || []).map((e) => el("div", {}, `${e.label}: ${describeError(e)}`)))));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No runs since the service started.")));
+    timeCell(r.started_at, "Started", "started"),
+    el("td", { "data-label": "Trigger" }, r.trigger),
+    el("td", { "data-label": "Status" }, r.status),
+    el("td", { class: "num", "data-label": "Done" }, `${r.done}/${r.total}`),
+    el("td", { class: "counts", "data-label": "Counts" }, Object.entries(r.counts || {}).map(([k, n]) => el("span", { "data-count": k }, `${k.replace(/_/g, " ")}: ${n}`))),
+    el("td", { "data-label": "Errors" }, (r.errors || []).map((e) => el("div", {}, `${e.label}: ${describeError(e)}`)))));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No refresh runs yet.")));
   $("runs-body").replaceChildren(...rows);
 }
 
@@ -272,7 +315,7 @@ async function loadAll() {
     if (health.ok) renderHealth(health.body);
     renderRuns(runs);
     error.hidden = true;
-    $("last-updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    $("last-updated").textContent = `Updated ${clockTime(new Date())}`;
   } catch (err) {
     error.textContent = `Could not load: ${err.message}`;
     error.hidden = false;
