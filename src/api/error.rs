@@ -28,6 +28,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The platform refused for want of a permission (scope, role, access
+    /// to the account); the message carries the platform's words naming it.
+    #[error("{0}")]
+    PermissionMissing(String),
     #[error("{0}")]
     Conflict(String),
     /// A sweep is already running; names it.
@@ -92,7 +96,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::PermissionMissing(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_)
             | ApiError::RunInProgress(_)
@@ -115,6 +119,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::PermissionMissing(_) => "permission_missing",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::RunInProgress(_) => "run_in_progress",
@@ -211,19 +216,8 @@ impl From<TokenError> for ApiError {
             TokenError::NotFound(id) => ApiError::NotFound(format!("connection {id} not found")),
             e @ TokenError::ReauthRequired { .. } => ApiError::ReauthRequired(e.to_string()),
             e @ TokenError::CannotRefresh { .. } => ApiError::CannotRefresh(e.to_string()),
-            TokenError::Upstream(u) => match u.class {
-                ErrorClass::ReauthRequired => ApiError::ReauthRequired(format!(
-                    "the platform rejected the token; the user must reconnect: {u}"
-                )),
-                // Retries gave up (the wait would exceed the bound, or no
-                // attempt was left): the caller retries after the platform's
-                // regain time, else after a minute, Meta's floor (wire-spec 3).
-                ErrorClass::RateLimited => ApiError::UpstreamRateLimited {
-                    retry_after_secs: u.retry_after.map_or(60, |d| d.as_secs_f64().ceil() as u64),
-                    message: format!("the platform's rate limit was reached: {u}"),
-                },
-                _ => ApiError::Upstream(u.to_string()),
-            },
+            TokenError::Upstream(u) => upstream(u, None),
+            TokenError::InputRejected { field, source } => upstream(source, Some(field)),
             TokenError::Invalid { field, message } => ApiError::Unprocessable { field, message },
             ref e @ TokenError::WrongConnection {
                 ref field,
@@ -241,6 +235,43 @@ impl From<TokenError> for ApiError {
                 ApiError::Unavailable("the token store is not writable; see the service log".into())
             }
         }
+    }
+}
+
+/// The status of an upstream failure, by its class (decided from the
+/// platform's codes; the table is in docs/api.md, "Upstream errors").
+/// `input` names the caller's field when the refused call carried it (a code
+/// or token handed in to connect); otherwise the call was made with a stored
+/// connection.
+fn upstream(u: crate::providers::UpstreamError, input: Option<String>) -> ApiError {
+    match (u.class, input) {
+        // Retries gave up (the wait would exceed the bound, or no attempt
+        // was left): the caller retries after the platform's regain time,
+        // else after a minute, Meta's floor (wire-spec 3).
+        (ErrorClass::RateLimited, _) => ApiError::UpstreamRateLimited {
+            retry_after_secs: u.retry_after.map_or(60, |d| d.as_secs_f64().ceil() as u64),
+            message: format!("the platform's rate limit was reached: {u}"),
+        },
+        (ErrorClass::Transient, _) => ApiError::Upstream(u.to_string()),
+        (ErrorClass::PermissionMissing, _) => ApiError::PermissionMissing(format!(
+            "the platform refused for a missing permission: {u}"
+        )),
+        (
+            ErrorClass::ReauthRequired | ErrorClass::InvalidRequest | ErrorClass::NotFound,
+            Some(field),
+        ) => ApiError::Unprocessable {
+            message: format!("the platform refused the {field} handed in: {u}"),
+            field,
+        },
+        (ErrorClass::ReauthRequired, None) => ApiError::ReauthRequired(format!(
+            "the platform rejected the token; the user must reconnect: {u}"
+        )),
+        (ErrorClass::NotFound, None) => {
+            ApiError::NotFound(format!("the platform has no such object: {u}"))
+        }
+        // The platform refused a request we built from validated input
+        // (version, parameters): our side of the gateway is at fault.
+        (ErrorClass::InvalidRequest, None) => ApiError::Upstream(u.to_string()),
     }
 }
 
@@ -310,6 +341,7 @@ mod tests {
             (ApiError::bad_request("x", "m"), 400),
             (ApiError::Unauthorized("m".into()), 401),
             (ApiError::Forbidden("m".into()), 403),
+            (ApiError::PermissionMissing("m".into()), 403),
             (ApiError::NotFound("m".into()), 404),
             (ApiError::Conflict("m".into()), 409),
             (ApiError::unprocessable("x", "m"), 422),

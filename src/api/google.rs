@@ -96,7 +96,7 @@ pub async fn auth_url(
     params(CallbackQuery),
     responses(
         (status = 200, description = "OK", body = s::ConnectionEnvelope, example = json!(ex::google_connection())),
-        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
 pub async fn auth_callback(

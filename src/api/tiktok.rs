@@ -130,7 +130,7 @@ pub async fn auth_url(
     params(CallbackQuery),
     responses(
         (status = 200, description = "OK", body = s::IntegrationEnvelope, example = json!(ex::integration())),
-        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
 pub async fn auth_callback(
@@ -143,7 +143,7 @@ pub async fn auth_callback(
         "the seller did not authorize",
         state.tokens.now(),
     )?;
-    let conn = connect::connect(&state.tokens, client(&state)?, &code, payload.t).await?;
+    let conn = connect::connect(&state.tokens, client(&state)?, &code, "code", payload.t).await?;
     Ok(Json(json!({ "integration": integration(&state, &conn) })))
 }
 
@@ -188,6 +188,7 @@ pub async fn create_integration(
         &state.tokens,
         client(&state)?,
         &body.auth_code,
+        "auth_code",
         body.team_id,
     )
     .await?;

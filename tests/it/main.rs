@@ -4,6 +4,7 @@ mod browser;
 mod cli;
 mod cli_tokens;
 mod concurrent_connect;
+mod error_statuses;
 mod export;
 mod facebook;
 mod fb_support;
