@@ -139,16 +139,23 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The message a client may see: an internal cause stays in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "internal error; see the service log".to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
-                "internal error; see the service log".to_string()
-            }
-            other => other.to_string(),
-        };
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let message = self.public_message();
         let mut error = json!({ "code": self.code(), "message": message });
         match &self {
             ApiError::BadRequest {
@@ -217,7 +224,7 @@ impl From<TokenError> for ApiError {
             e @ TokenError::ReauthRequired { .. } => ApiError::ReauthRequired(e.to_string()),
             e @ TokenError::CannotRefresh { .. } => ApiError::CannotRefresh(e.to_string()),
             TokenError::Upstream(u) => upstream(u, None),
-            TokenError::InputRejected { field, source } => upstream(source, Some(field)),
+            TokenError::InputRejected { field, source } => upstream(*source, Some(field)),
             TokenError::Invalid { field, message } => ApiError::Unprocessable { field, message },
             ref e @ TokenError::WrongConnection {
                 ref field,

@@ -74,7 +74,7 @@ pub enum TokenError {
     #[error("{field}: the platform refused it: {source}")]
     InputRejected {
         field: String,
-        source: UpstreamError,
+        source: Box<UpstreamError>,
     },
     /// The connection belongs to another platform, or is of a kind the
     /// operation cannot use: its token is not decrypted, nothing is sent.
@@ -111,7 +111,7 @@ impl TokenError {
     pub fn rejected_input(field: &'static str) -> impl Fn(UpstreamError) -> TokenError {
         move |source| TokenError::InputRejected {
             field: field.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod browser;
+mod callback_page;
 mod cli;
 mod cli_tokens;
 mod concurrent_connect;
