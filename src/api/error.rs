@@ -36,6 +36,10 @@ pub enum ApiError {
     UriTooLong(String),
     #[error("{0}")]
     HeadersTooLarge(String),
+    /// The platform refused for want of a permission (scope, role, access
+    /// to the account); the message carries the platform's words naming it.
+    #[error("{0}")]
+    PermissionMissing(String),
     #[error("{0}")]
     Conflict(String),
     /// A sweep is already running; names it.
@@ -106,7 +110,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::PermissionMissing(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -135,6 +139,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::PermissionMissing(_) => "permission_missing",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -160,16 +165,23 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The message a client may see: an internal cause stays in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "internal error; see the service log".to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
-                "internal error; see the service log".to_string()
-            }
-            other => other.to_string(),
-        };
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let message = self.public_message();
         let mut error = json!({ "code": self.code(), "message": message });
         match &self {
             ApiError::BadRequest {
@@ -237,19 +249,8 @@ impl From<TokenError> for ApiError {
             TokenError::NotFound(id) => ApiError::NotFound(format!("connection {id} not found")),
             e @ TokenError::ReauthRequired { .. } => ApiError::ReauthRequired(e.to_string()),
             e @ TokenError::CannotRefresh { .. } => ApiError::CannotRefresh(e.to_string()),
-            TokenError::Upstream(u) => match u.class {
-                ErrorClass::ReauthRequired => ApiError::ReauthRequired(format!(
-                    "the platform rejected the token; the user must reconnect: {u}"
-                )),
-                // Retries gave up (the wait would exceed the bound, or no
-                // attempt was left): the caller retries after the platform's
-                // regain time, else after a minute, Meta's floor (wire-spec 3).
-                ErrorClass::RateLimited => ApiError::UpstreamRateLimited {
-                    retry_after_secs: u.retry_after.map_or(60, |d| d.as_secs_f64().ceil() as u64),
-                    message: format!("the platform's rate limit was reached: {u}"),
-                },
-                _ => ApiError::Upstream(u.to_string()),
-            },
+            TokenError::Upstream(u) => upstream(u, None),
+            TokenError::InputRejected { field, source } => upstream(*source, Some(field)),
             TokenError::Invalid { field, message } => ApiError::Unprocessable { field, message },
             ref e @ TokenError::WrongConnection {
                 ref field,
@@ -267,6 +268,43 @@ impl From<TokenError> for ApiError {
                 ApiError::Unavailable("the token store is not writable; see the service log".into())
             }
         }
+    }
+}
+
+/// The status of an upstream failure, by its class (decided from the
+/// platform's codes; the table is in docs/api.md, "Upstream errors").
+/// `input` names the caller's field when the refused call carried it (a code
+/// or token handed in to connect); otherwise the call was made with a stored
+/// connection.
+fn upstream(u: crate::providers::UpstreamError, input: Option<String>) -> ApiError {
+    match (u.class, input) {
+        // Retries gave up (the wait would exceed the bound, or no attempt
+        // was left): the caller retries after the platform's regain time,
+        // else after a minute, Meta's floor (wire-spec 3).
+        (ErrorClass::RateLimited, _) => ApiError::UpstreamRateLimited {
+            retry_after_secs: u.retry_after.map_or(60, |d| d.as_secs_f64().ceil() as u64),
+            message: format!("the platform's rate limit was reached: {u}"),
+        },
+        (ErrorClass::Transient, _) => ApiError::Upstream(u.to_string()),
+        (ErrorClass::PermissionMissing, _) => ApiError::PermissionMissing(format!(
+            "the platform refused for a missing permission: {u}"
+        )),
+        (
+            ErrorClass::ReauthRequired | ErrorClass::InvalidRequest | ErrorClass::NotFound,
+            Some(field),
+        ) => ApiError::Unprocessable {
+            message: format!("the platform refused the {field} handed in: {u}"),
+            field,
+        },
+        (ErrorClass::ReauthRequired, None) => ApiError::ReauthRequired(format!(
+            "the platform rejected the token; the user must reconnect: {u}"
+        )),
+        (ErrorClass::NotFound, None) => {
+            ApiError::NotFound(format!("the platform has no such object: {u}"))
+        }
+        // The platform refused a request we built from validated input
+        // (version, parameters): our side of the gateway is at fault.
+        (ErrorClass::InvalidRequest, None) => ApiError::Upstream(u.to_string()),
     }
 }
 
@@ -339,6 +377,7 @@ mod tests {
             (ApiError::bad_request("x", "m"), 400),
             (ApiError::Unauthorized("m".into()), 401),
             (ApiError::Forbidden("m".into()), 403),
+            (ApiError::PermissionMissing("m".into()), 403),
             (ApiError::NotFound("m".into()), 404),
             (ApiError::Conflict("m".into()), 409),
             (ApiError::unprocessable("x", "m"), 422),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{Caller, Scope};
+use super::callback_page;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery, check_token_input};
@@ -70,17 +72,23 @@ pub async fn auth_url(
     operation_id = "facebook_auth_callback",
     tags = ["facebook"],
     summary = "Facebook OAuth callback",
-    description = "Where the browser comes back from the Login dialog. Public: the signed `state` is its authentication. Stores the user connection and one connection per page, and answers with their facts.",
+    description = "Where the browser comes back from the Login dialog. Public: the signed `state` is its authentication. Stores the user connection and one connection per page, and answers with their facts. A client whose `Accept` names `text/html` (a browser) gets a small page saying what was connected, or the error in words, with a link to `/dashboard`; any other client gets JSON.",
     params(CallbackQuery),
     responses(
-        (status = 200, description = "OK", body = s::ConnectedResponse, example = json!(ex::connected())),
-        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK: JSON, or the page for a browser", content((s::ConnectedResponse = "application/json", example = json!(ex::connected())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
+        (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
 pub async fn auth_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<CallbackQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    let outcome = connect_from_callback(&state, q).await;
+    callback_page::answer(&headers, "Facebook", outcome)
+}
+
+async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_page::Outcome {
     let (code, payload) = q.accept(
         &state.oauth,
         "facebook",
@@ -91,7 +99,7 @@ pub async fn auth_callback(
         .tokens
         .connect_facebook_code(&code, &state.settings.facebook.redirect_uri, payload.t)
         .await?;
-    Ok(Json(connected(&state, &connections)))
+    Ok((connected(state, &connections), connections))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

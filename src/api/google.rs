@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Caller;
+use super::callback_page;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
@@ -91,17 +93,23 @@ pub async fn auth_url(
     operation_id = "google_auth_callback",
     tags = ["google"],
     summary = "Google OAuth callback",
-    description = "Where the browser comes back from consent. Public: the signed `state` is its authentication. Stores the Google Ads connection.",
+    description = "Where the browser comes back from consent. Public: the signed `state` is its authentication. Stores the Google Ads connection. A client whose `Accept` names `text/html` (a browser) gets a small page saying what was connected, or the error in words, with a link to `/dashboard`; any other client gets JSON.",
     params(CallbackQuery),
     responses(
-        (status = 200, description = "OK", body = s::ConnectionEnvelope, example = json!(ex::google_connection())),
-        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK: JSON, or the page for a browser", content((s::ConnectionEnvelope = "application/json", example = json!(ex::google_connection())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
+        (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
 pub async fn auth_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<CallbackQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    let outcome = connect_from_callback(&state, q).await;
+    callback_page::answer(&headers, "Google Ads", outcome)
+}
+
+async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_page::Outcome {
     let (code, payload) = q.accept(
         &state.oauth,
         "google",
@@ -110,14 +118,17 @@ pub async fn auth_callback(
     )?;
     let conn = connect::connect(
         &state.tokens,
-        oauth(&state)?,
+        oauth(state)?,
         &code,
         &state.settings.google.redirect_uri,
         payload.x,
         payload.t,
     )
     .await?;
-    Ok(Json(json!({ "connection": state.tokens.facts(&conn) })))
+    Ok((
+        json!({ "connection": state.tokens.facts(&conn) }),
+        vec![conn],
+    ))
 }
 
 /// `GET /google/campaigns?customer_id=`.

@@ -2,6 +2,7 @@
 //! and error mapping.
 
 pub mod auth;
+mod callback_page;
 mod dashboard;
 pub mod error;
 mod examples;

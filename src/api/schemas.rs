@@ -671,14 +671,14 @@ pub mod responses {
 
     #[derive(ToResponse)]
     #[response(
-        description = "Unknown key, or the key lacks the scope or team (`forbidden`)",
+        description = "Unknown key, or the key lacks the scope or team (`forbidden`); or the platform refused for a missing permission, named in the message (`permission_missing`)",
         example = json!(error("forbidden", "the API key 'reporting' lacks the scope tokens:admin", None))
     )]
     pub struct Forbidden(pub ErrorBody);
 
     #[derive(ToResponse)]
     #[response(
-        description = "Not found, or not visible to the key's teams (`not_found`)",
+        description = "Not found, or not visible to the key's teams; or the platform has no such object (`not_found`)",
         example = json!(error("not_found", "connection conn_8f3a not found", None))
     )]
     pub struct NotFound(pub ErrorBody);
@@ -707,7 +707,7 @@ pub mod responses {
 
     #[derive(ToResponse)]
     #[response(
-        description = "The platform failed or refused (`upstream_error`)",
+        description = "The platform failed, answered garbage, or refused the request the service built (`upstream_error`)",
         example = json!(error("upstream_error", "Facebook answered 500 (code 2): An unexpected error has occurred", None))
     )]
     pub struct BadGateway(pub ErrorBody);

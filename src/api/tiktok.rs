@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Caller;
+use super::callback_page;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
@@ -125,25 +127,34 @@ pub async fn auth_url(
     operation_id = "tiktok_auth_callback",
     tags = ["tiktok"],
     summary = "TikTok Shop OAuth callback",
-    description = "Where the seller comes back. Public: the signed `state` is its authentication. Stores the shop and answers with the integration.",
+    description = "Where the seller comes back. Public: the signed `state` is its authentication. Stores the shop and answers with the integration. A client whose `Accept` names `text/html` (a browser) gets a small page saying what was connected, or the error in words, with a link to `/dashboard`; any other client gets JSON.",
     params(CallbackQuery),
     responses(
-        (status = 200, description = "OK", body = s::IntegrationEnvelope, example = json!(ex::integration())),
-        (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK: JSON, or the page for a browser", content((s::IntegrationEnvelope = "application/json", example = json!(ex::integration())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
+        (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
 pub async fn auth_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<CallbackQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    let outcome = connect_from_callback(&state, q).await;
+    callback_page::answer(&headers, "TikTok Shop", outcome)
+}
+
+async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_page::Outcome {
     let (code, payload) = q.accept(
         &state.oauth,
         "tiktok_shop",
         "the seller did not authorize",
         state.tokens.now(),
     )?;
-    let conn = connect::connect(&state.tokens, client(&state)?, &code, payload.t).await?;
-    Ok(Json(json!({ "integration": integration(&state, &conn) })))
+    let conn = connect::connect(&state.tokens, client(state)?, &code, "code", payload.t).await?;
+    Ok((
+        json!({ "integration": integration(state, &conn) }),
+        vec![conn],
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -186,6 +197,7 @@ pub async fn create_integration(
         &state.tokens,
         client(&state)?,
         &body.auth_code,
+        "auth_code",
         body.team_id,
     )
     .await?;

@@ -52,6 +52,7 @@ pub fn class_name(class: &ErrorClass) -> &'static str {
         ErrorClass::PermissionMissing => "permission_missing",
         ErrorClass::ReauthRequired => "reauth_required",
         ErrorClass::InvalidRequest => "invalid_request",
+        ErrorClass::NotFound => "not_found",
     }
 }
 

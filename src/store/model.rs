@@ -65,6 +65,9 @@ pub enum ErrorClass {
     PermissionMissing,
     ReauthRequired,
     InvalidRequest,
+    /// The object asked for does not exist, or the token cannot see it
+    /// (Graph 100/33, Google `NOT_FOUND`): the caller named something wrong.
+    NotFound,
 }
 
 /// The last failure seen for a connection.

@@ -24,8 +24,11 @@ impl TokenManager {
         team_id: Option<String>,
     ) -> Result<Vec<Arc<Connection>>, TokenError> {
         let graph = self.graph()?;
-        let short = graph.exchange_code(code, redirect_uri).await?;
-        self.connect_facebook_user_token(&short.access_token, team_id)
+        let short = graph
+            .exchange_code(code, redirect_uri)
+            .await
+            .map_err(TokenError::rejected_input("code"))?;
+        self.connect_user_token(&short.access_token, "code", team_id)
             .await
     }
 
@@ -36,13 +39,30 @@ impl TokenManager {
         token: &Secret,
         team_id: Option<String>,
     ) -> Result<Vec<Arc<Connection>>, TokenError> {
+        self.connect_user_token(token, "access_token", team_id)
+            .await
+    }
+
+    /// `field` names what the caller handed in that `token` stands for: the
+    /// token itself, or the code it was just exchanged from.
+    async fn connect_user_token(
+        &self,
+        token: &Secret,
+        field: &'static str,
+        team_id: Option<String>,
+    ) -> Result<Vec<Arc<Connection>>, TokenError> {
         let graph = self.graph()?;
-        let long = self.upstream(|| graph.exchange_long_lived(token)).await?;
+        let long = self
+            .upstream(|| graph.exchange_long_lived(token))
+            .await
+            .map_err(TokenError::rejected_input(field))?;
         let info = self
             .upstream(|| graph.debug_token(&long.access_token))
             .await?;
         if !info.is_valid {
-            return Err(invalid_token_error(&info).into());
+            return Err(TokenError::rejected_input(field)(invalid_token_error(
+                &info,
+            )));
         }
         let me = self.upstream(|| graph.me(&long.access_token)).await?;
         let pages = self.upstream(|| graph.accounts(&long.access_token)).await?;

@@ -69,6 +69,14 @@ pub enum TokenError {
     Upstream(#[from] UpstreamError),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// The platform refused a credential the caller handed in (an OAuth
+    /// code, a token to connect): the input is at fault, not a stored
+    /// connection. `field` names it.
+    #[error("{field}: the platform refused it: {source}")]
+    InputRejected {
+        field: String,
+        source: Box<UpstreamError>,
+    },
     /// The connection belongs to another platform, or is of a kind the
     /// operation cannot use: its token is not decrypted, nothing is sent.
     #[error("connection {id} is {found}; this operation needs {}", describe_expected(*.expected_provider, .expected_kinds))]
@@ -96,6 +104,17 @@ fn describe_expected(
         teams: None,
     }
     .wanted()
+}
+
+impl TokenError {
+    /// For `map_err` on the one upstream call that consumes the caller's
+    /// `field`: its failure is the caller's input being refused.
+    pub fn rejected_input(field: &'static str) -> impl Fn(UpstreamError) -> TokenError {
+        move |source| TokenError::InputRejected {
+            field: field.to_string(),
+            source: Box::new(source),
+        }
+    }
 }
 
 impl From<StoreError> for TokenError {

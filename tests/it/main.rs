@@ -2,12 +2,14 @@
 
 mod access;
 mod browser;
+mod callback_page;
 mod cli;
 mod cli_tokens;
 mod concurrent_connect;
 mod connections;
 mod dashboard;
 mod envelope;
+mod error_statuses;
 mod export;
 mod facebook;
 mod fb_support;

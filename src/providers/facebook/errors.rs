@@ -35,12 +35,11 @@ pub fn classify(code: Option<i64>, subcode: Option<i64>, is_transient: Option<bo
         4 | 17 | 32 | 341 | 368 | 613 | 80000..=80014 => ErrorClass::RateLimited,
         10 | 200..=299 => ErrorClass::PermissionMissing,
         102 | 190 => ErrorClass::ReauthRequired,
-        // 100 and its subcodes (33, 1487534, 1504018, ...), 3, 506, 3001, 2635:
-        // the request must change; retrying the same call cannot help.
-        _ => {
-            let _ = subcode;
-            ErrorClass::InvalidRequest
-        }
+        // 100/33: "Object with ID ... does not exist" (wire-spec 2.3).
+        100 if subcode == Some(33) => ErrorClass::NotFound,
+        // 100 and its other subcodes (1487534, 1504018, 36007, ...), 3, 506,
+        // 3001, 2635: the request must change; retrying it cannot help.
+        _ => ErrorClass::InvalidRequest,
     }
 }
 
@@ -110,7 +109,9 @@ mod tests {
         assert_eq!(c(613, None), ErrorClass::RateLimited);
         assert_eq!(c(200, None), ErrorClass::PermissionMissing);
         assert_eq!(c(10, None), ErrorClass::PermissionMissing);
-        assert_eq!(c(100, Some(33)), ErrorClass::InvalidRequest);
+        assert_eq!(c(100, Some(33)), ErrorClass::NotFound);
+        assert_eq!(c(100, Some(36007)), ErrorClass::InvalidRequest);
+        assert_eq!(c(100, None), ErrorClass::InvalidRequest);
         // is_transient wins whatever the code.
         assert_eq!(classify(Some(100), None, Some(true)), ErrorClass::Transient);
     }

@@ -105,6 +105,7 @@ fn classify_error(path: &str, status: u16, body: &Value, secrets: &[&str]) -> Up
     let class = match (status, error["status"].as_str().unwrap_or("")) {
         (401, _) | (_, "UNAUTHENTICATED") => ErrorClass::ReauthRequired,
         (403, _) | (_, "PERMISSION_DENIED") => ErrorClass::PermissionMissing,
+        (404, _) | (_, "NOT_FOUND") => ErrorClass::NotFound,
         (429, _) | (_, "RESOURCE_EXHAUSTED") => ErrorClass::RateLimited,
         (500..=599, _) | (_, "UNAVAILABLE" | "INTERNAL") => ErrorClass::Transient,
         _ => ErrorClass::InvalidRequest,

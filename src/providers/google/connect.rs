@@ -17,7 +17,10 @@ pub async fn connect(
     customer_id: Option<String>,
     team_id: Option<String>,
 ) -> Result<Arc<Connection>, TokenError> {
-    let grant = oauth.exchange_code(code, redirect_uri).await?;
+    let grant = oauth
+        .exchange_code(code, redirect_uri)
+        .await
+        .map_err(TokenError::rejected_input("code"))?;
     let refresh_token = grant.refresh_token.ok_or_else(|| TokenError::Invalid {
         field: "code".into(),
         message: "Google returned no refresh token: consent must ask for offline access".into(),

@@ -7,13 +7,19 @@ use super::TiktokClient;
 use crate::store::{Connection, ConnectionKind, Provider};
 use crate::tokens::{TokenError, TokenManager, Upsert};
 
+/// `field` names where the caller put `auth_code` (`code` on the callback,
+/// `auth_code` in a request body), for the error if TikTok refuses it.
 pub async fn connect(
     tokens: &TokenManager,
     client: &TiktokClient,
     auth_code: &str,
+    field: &'static str,
     team_id: Option<String>,
 ) -> Result<Arc<Connection>, TokenError> {
-    let grant = client.get_token(auth_code).await?;
+    let grant = client
+        .get_token(auth_code)
+        .await
+        .map_err(TokenError::rejected_input(field))?;
     let label = if grant.seller_name.is_empty() {
         format!("TikTok Shop {}", grant.open_id)
     } else {

@@ -1,0 +1,213 @@
+//! The OAuth callbacks end on a page a person can read when a browser lands
+//! there, and keep their JSON for every other client.
+
+use serde_json::{Value, json};
+use tokenkeeper::simulator::DEMO_CUSTOMER_ID;
+
+use crate::fb_support::*;
+
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// Follows `auth_url_path`'s consent page back to `callback_path`, calling
+/// the callback with `accept` (none: reqwest's default).
+async fn land_on_callback(
+    fb: &FbApp,
+    auth_url_path: &str,
+    callback_path: &str,
+    accept: Option<&str>,
+) -> Answer {
+    let (status, body) = fb.get(auth_url_path, ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = browser
+        .get(body["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302, "the consent page redirects back");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let query = location
+        .split_once('?')
+        .unwrap()
+        .1
+        .split('#')
+        .next()
+        .unwrap();
+    call(fb, &format!("{callback_path}?{query}"), accept).await
+}
+
+async fn call(fb: &FbApp, path_and_query: &str, accept: Option<&str>) -> Answer {
+    let mut req = fb.app.client.get(fb.url(path_and_query));
+    if let Some(accept) = accept {
+        req = req.header("Accept", accept);
+    }
+    let r = req.send().await.unwrap();
+    Answer {
+        status: r.status().as_u16(),
+        content_type: r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default(),
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// A dialog user with two named pages.
+async fn dialog_user_with_pages(fb: &FbApp) {
+    let user = fb
+        .sim
+        .post(
+            "/_sim/users",
+            json!({ "name": "Ada Lovelace", "pages": [{ "name": "Café <Nord>" }, { "name": "Bakery South" }] }),
+        )
+        .await;
+    fb.sim
+        .post("/_sim/dialog_user", json!({ "user_id": user["id"] }))
+        .await;
+}
+
+#[tokio::test]
+async fn a_browser_landing_on_the_facebook_callback_sees_the_connected_pages_and_a_dashboard_link()
+{
+    let fb = FbApp::start().await;
+    dialog_user_with_pages(&fb).await;
+    let page = land_on_callback(
+        &fb,
+        "/facebook/auth/url",
+        "/facebook/auth/callback",
+        Some(BROWSER_ACCEPT),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.content_type.starts_with("text/html"),
+        "{}",
+        page.content_type
+    );
+    assert!(page.body.contains("Connected to Facebook"), "{}", page.body);
+    assert!(page.body.contains("Ada Lovelace"), "{}", page.body);
+    assert!(
+        page.body.contains("Café &lt;Nord&gt;"),
+        "names are escaped: {}",
+        page.body
+    );
+    assert!(page.body.contains("Bakery South"), "{}", page.body);
+    assert!(page.body.contains("href=\"/dashboard\""), "{}", page.body);
+    assert!(!page.body.contains("EAAB"), "no token in the page");
+    assert!(!page.body.contains("access_token"), "no token in the page");
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_browser_with_a_bad_state_sees_the_error_in_words_with_a_4xx() {
+    let fb = FbApp::start().await;
+    for callback in [
+        "/facebook/auth/callback",
+        "/tiktok/auth/callback",
+        "/google/auth/callback",
+    ] {
+        let page = call(
+            &fb,
+            &format!("{callback}?state=forged.state&code=abc"),
+            Some(BROWSER_ACCEPT),
+        )
+        .await;
+        assert_eq!(page.status, 400, "{callback}: {}", page.body);
+        assert!(page.content_type.starts_with("text/html"), "{callback}");
+        assert!(
+            page.body.contains("the OAuth state"),
+            "{callback}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("was not connected"),
+            "{callback}: {}",
+            page.body
+        );
+        assert!(page.body.contains("href=\"/dashboard\""), "{callback}");
+    }
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_browser_sees_the_connected_tiktok_shop_and_google_customer() {
+    let fb = FbApp::start().await;
+    let shop = fb
+        .sim
+        .post(
+            "/_sim/tiktok/shops",
+            json!({ "seller_name": "Lantern & Co" }),
+        )
+        .await;
+    fb.sim
+        .post(
+            "/_sim/tiktok/dialog_shop",
+            json!({ "open_id": shop["open_id"] }),
+        )
+        .await;
+    let page = land_on_callback(
+        &fb,
+        "/tiktok/auth/url",
+        "/tiktok/auth/callback",
+        Some(BROWSER_ACCEPT),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.content_type.starts_with("text/html"));
+    assert!(page.body.contains("Lantern &amp; Co"), "{}", page.body);
+    assert!(page.body.contains("href=\"/dashboard\""));
+
+    let page = land_on_callback(
+        &fb,
+        &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
+        "/google/auth/callback",
+        Some(BROWSER_ACCEPT),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.content_type.starts_with("text/html"));
+    assert!(page.body.contains(DEMO_CUSTOMER_ID), "{}", page.body);
+    assert!(page.body.contains("href=\"/dashboard\""));
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_ask_for_html_keeps_the_json() {
+    let fb = FbApp::start().await;
+    dialog_user_with_pages(&fb).await;
+    for accept in [None, Some("application/json"), Some("*/*")] {
+        let answer =
+            land_on_callback(&fb, "/facebook/auth/url", "/facebook/auth/callback", accept).await;
+        assert_eq!(answer.status, 200, "{accept:?}: {}", answer.body);
+        assert!(
+            answer.content_type.starts_with("application/json"),
+            "{accept:?}"
+        );
+        assert_eq!(answer.json()["connected"], 3, "{accept:?}");
+    }
+    let answer = call(
+        &fb,
+        "/facebook/auth/callback?state=forged.state&code=abc",
+        Some("application/json"),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json()["error"]["field"], "state");
+    fb.stop().await;
+}

@@ -1,0 +1,252 @@
+//! Upstream failures answer by whose mistake they are (docs/api.md,
+//! "Upstream errors"): a caller's wrong id, missing permission or bad code is
+//! 4xx; 502 only when the platform fails.
+
+use serde_json::{Value, json};
+use tokenkeeper::simulator::DEMO_CUSTOMER_ID;
+
+use crate::fb_support::*;
+
+fn metrics_request(account: &str) -> Value {
+    json!({ "ad_account_id": account,
+            "date_range": { "start_date": "2026-06-01", "end_date": "2026-06-10" },
+            "metrics": ["impressions", "clicks"], "level": "campaign" })
+}
+
+/// A connected user who can see ad account `act_111` (with no campaigns).
+async fn user_with_account(fb: &FbApp) {
+    let answer = fb.connect_user(0, None).await;
+    let user = connection_of_kind(&answer, "user")["external_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fb.sim
+        .post(
+            "/_sim/ad_accounts",
+            json!({ "id": "111", "user_ids": [user], "campaigns": [] }),
+        )
+        .await;
+}
+
+/// The `state` of a fresh authorization URL of `provider`.
+async fn state_for(fb: &FbApp, provider: &str) -> String {
+    let (status, body) = fb.get(&format!("/{provider}/auth/url"), ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    body["state"].as_str().unwrap().to_string()
+}
+
+async fn callback(fb: &FbApp, provider: &str, code: &str) -> (u16, Value) {
+    let state = state_for(fb, provider).await;
+    fb.call(
+        reqwest::Method::GET,
+        &format!("/{provider}/auth/callback?state={state}&code={code}"),
+        None,
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_ad_account_the_platform_does_not_know_is_404_with_its_words() {
+    let fb = FbApp::start().await;
+    fb.connect_user(0, None).await;
+    let (status, body) = fb
+        .post(
+            "/facebook/campaign_metrics",
+            ANALYST_KEY,
+            metrics_request("act_111"),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(message.contains("100/33"), "{message}");
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_graph_permission_error_is_403_permission_missing_naming_it() {
+    let fb = FbApp::start().await;
+    user_with_account(&fb).await;
+    fb.sim
+        .fault(
+            json!({ "path": "/act_111", "error": { "http_status": 403, "code": 200,
+            "message": "(#200) Requires ads_read permission to manage the object" } }),
+        )
+        .await;
+    let (status, body) = fb
+        .post(
+            "/facebook/campaign_metrics",
+            ANALYST_KEY,
+            metrics_request("act_111"),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "permission_missing");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ads_read"),
+        "{body}"
+    );
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_platform_that_keeps_failing_is_502() {
+    let fb = FbApp::start().await;
+    user_with_account(&fb).await;
+    fb.sim
+        .fault(
+            json!({ "path": "/act_111", "error": { "http_status": 500, "code": 2,
+            "message": "Service temporarily unavailable" } }),
+        )
+        .await;
+    let (status, body) = fb
+        .post(
+            "/facebook/campaign_metrics",
+            ANALYST_KEY,
+            metrics_request("act_111"),
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_error");
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_google_customer_the_login_cannot_reach_is_403_permission_missing() {
+    let fb = FbApp::start().await;
+    fb.follow_consent(
+        &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
+        "/google/auth/callback",
+    )
+    .await;
+    let (status, body) = fb
+        .get("/google/campaigns?customer_id=9999999999", ADMIN_KEY)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "permission_missing");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("USER_PERMISSION_DENIED"),
+        "{body}"
+    );
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_google_not_found_is_404() {
+    let fb = FbApp::start().await;
+    fb.follow_consent(
+        &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
+        "/google/auth/callback",
+    )
+    .await;
+    fb.sim
+        .fault(
+            json!({ "path": "googleAds:searchStream", "error": { "http_status": 404, "code": 5,
+            "error_code": { "requestError": "RESOURCE_NOT_FOUND" } } }),
+        )
+        .await;
+    let (status, body) = fb
+        .get(
+            &format!("/google/campaigns?customer_id={DEMO_CUSTOMER_ID}"),
+            ADMIN_KEY,
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_facebook_code_is_422_naming_code() {
+    let fb = FbApp::start().await;
+    let (status, body) = callback(&fb, "facebook", "not-a-real-code").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "validation_failed");
+    assert_eq!(body["error"]["field"], "code");
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_tiktok_code_is_422_naming_code() {
+    let fb = FbApp::start().await;
+    let (status, body) = callback(&fb, "tiktok", "not-a-real-code").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "code");
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_google_code_is_422_naming_code() {
+    let fb = FbApp::start().await;
+    let (status, body) = callback(&fb, "google", "not-a-real-code").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "code");
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_junk_token_handed_in_is_422_naming_access_token() {
+    let fb = FbApp::start().await;
+    let junk = "EAAJunkTokenThatTheSimulatorNeverIssued0123456789";
+    for path in ["/facebook/auth/exchange", "/facebook/business-tokens"] {
+        let (status, body) = fb
+            .post(path, ADMIN_KEY, json!({ "access_token": junk }))
+            .await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert_eq!(body["error"]["field"], "access_token", "{path}");
+        assert!(
+            !body.to_string().contains(junk),
+            "{path}: the token is not echoed"
+        );
+    }
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_stored_connection_whose_token_fails_stays_409_reauth_required() {
+    let fb = FbApp::start().await;
+    let answer = fb.connect_user(0, None).await;
+    let id = connection_of_kind(&answer, "user")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fb.sim
+        .fault(
+            json!({ "path": "/oauth/access_token", "error": { "code": 190, "subcode": 460,
+            "message": "password changed" } }),
+        )
+        .await;
+    let (status, body) = fb
+        .post(
+            &format!("/facebook/tokens/{id}/force-refresh"),
+            ADMIN_KEY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "reauth_required");
+    fb.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_tiktok_auth_code_in_a_body_is_422_naming_auth_code() {
+    let fb = FbApp::start().await;
+    let (status, body) = fb
+        .post(
+            "/tiktok/integrations",
+            ADMIN_KEY,
+            json!({ "auth_code": "not-a-real-code" }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "auth_code");
+    fb.stop().await;
+}
