@@ -340,7 +340,10 @@ async fn demo_in(
     let exe = std::env::current_exe()
         .map(|p| shell_word(&p.display().to_string()))
         .unwrap_or_else(|_| "tokenkeeper".into());
-    let cli = format!("{exe} --config {}", shell_word(&config_path.display().to_string()));
+    let cli = format!(
+        "{exe} --config {}",
+        shell_word(&config_path.display().to_string())
+    );
     println!();
     println!(
         "tokenkeeper is running on {service} (data in {})",
@@ -351,12 +354,20 @@ async fn demo_in(
     println!("  Simulator:  {sim_url}");
     println!("  Try:        curl -H 'X-API-Key: {admin}' {service}/tokens/health");
     println!();
-    println!("The CLI on the demo's data (its key is {}):", data_dir.join(crate::store::crypto::KEY_FILE_NAME).display());
-    println!("    set -a; . {}; set +a", shell_word(&env_path.display().to_string()));
+    println!(
+        "The CLI on the demo's data (its key is {}):",
+        data_dir.join(crate::store::crypto::KEY_FILE_NAME).display()
+    );
+    println!(
+        "    set -a; . {}; set +a",
+        shell_word(&env_path.display().to_string())
+    );
     println!("    {cli} tokens status");
     println!("    {cli} tokens refresh --all --dry-run");
     println!("    {cli} store verify");
-    println!("  `tokens refresh` and `tokens check` need the store's lock, which the demo holds; meanwhile:");
+    println!(
+        "  `tokens refresh` and `tokens check` need the store's lock, which the demo holds; meanwhile:"
+    );
     println!("    curl -X POST -H 'X-API-Key: {internal}' {service}/internal/scheduled-refresh");
     println!("Press Ctrl-C to stop (the demo's folder is removed).");
     Ok((server, sim))

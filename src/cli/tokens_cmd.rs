@@ -90,7 +90,10 @@ pub fn status(settings: &Settings, format: Format, selection: &Selection) -> Exi
     let text = match format {
         Format::Json => {
             let items: Vec<Value> = conns.iter().map(|c| facts(c, health_of(c))).collect();
-            format!("{}\n", json!({ "count": items.len(), "connections": items }))
+            format!(
+                "{}\n",
+                json!({ "count": items.len(), "connections": items })
+            )
         }
         Format::Summary => {
             let mut lines = std::collections::BTreeMap::new();
@@ -101,7 +104,9 @@ pub fn status(settings: &Settings, format: Format, selection: &Selection) -> Exi
             }
             let rows: Vec<Vec<String>> = lines
                 .into_iter()
-                .map(|((provider, h), n)| vec![String::new(), provider.into(), h.into(), n.to_string()])
+                .map(|((provider, h), n)| {
+                    vec![String::new(), provider.into(), h.into(), n.to_string()]
+                })
                 .collect();
             let body = table(&["", "PROVIDER", "HEALTH", "COUNT"], &rows);
             format!("{}\n{body}", count(conns.len(), "connection"))
@@ -140,7 +145,14 @@ pub fn status(settings: &Settings, format: Format, selection: &Selection) -> Exi
                 .collect();
             table(
                 &[
-                    "ID", "PROVIDER", "KIND", "LABEL", "TEAM", "HEALTH", "EXPIRES", "LAST REFRESH",
+                    "ID",
+                    "PROVIDER",
+                    "KIND",
+                    "LABEL",
+                    "TEAM",
+                    "HEALTH",
+                    "EXPIRES",
+                    "LAST REFRESH",
                     "LAST ERROR",
                 ],
                 &rows,
@@ -162,7 +174,9 @@ pub struct RunOptions {
 /// configured, so the manager sits on a throwaway store (its own folder and
 /// key) and the real store is only read. The dry run thus needs neither the
 /// lock nor the key, and shows exactly what a sweep would do.
-async fn planner(settings: &Settings) -> Result<(Arc<TokenManager>, Store, tempfile::TempDir), String> {
+async fn planner(
+    settings: &Settings,
+) -> Result<(Arc<TokenManager>, Store, tempfile::TempDir), String> {
     let scratch = tempfile::Builder::new()
         .prefix("tokenkeeper-plan-")
         .tempdir()
@@ -206,9 +220,10 @@ pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
             .map(|c| {
                 let (action, reason) = match tokens.plan(c, options.force, options.check_only) {
                     Plan::Refresh { force: true } => ("refresh", "forced".to_string()),
-                    Plan::Refresh { force: false } => {
-                        ("refresh", format!("health is {}", tokens.health(c).as_str()))
-                    }
+                    Plan::Refresh { force: false } => (
+                        "refresh",
+                        format!("health is {}", tokens.health(c).as_str()),
+                    ),
                     Plan::Check => ("check", "validate the token upstream".to_string()),
                     Plan::Skip(why) => ("skip", why.replace('_', " ")),
                 };
@@ -233,7 +248,10 @@ pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
 
 /// Health states only the user can leave, by reconnecting.
 fn needs_reconnect(h: Health) -> bool {
-    matches!(h, Health::ReauthRequired | Health::Expired | Health::CannotRefresh)
+    matches!(
+        h,
+        Health::ReauthRequired | Health::Expired | Health::CannotRefresh
+    )
 }
 
 /// `tokens refresh` and `tokens check`: a sweep over the selection, run here.

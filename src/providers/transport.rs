@@ -71,11 +71,16 @@ mod tests {
         let e = send_failure("/oauth/access_token", &err);
         assert_eq!(e.class, super::super::ErrorClass::Transient);
         assert!(
-            e.message.starts_with(&format!("cannot reach 127.0.0.1:{port}: ")),
+            e.message
+                .starts_with(&format!("cannot reach 127.0.0.1:{port}: ")),
             "{}",
             e.message
         );
-        assert!(e.message.to_lowercase().contains("refused"), "{}", e.message);
+        assert!(
+            e.message.to_lowercase().contains("refused"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("SECRET"), "{}", e.message);
     }
 }

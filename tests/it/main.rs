@@ -2,6 +2,7 @@
 
 mod browser;
 mod cli;
+mod cli_demo;
 mod cli_tokens;
 mod concurrent_connect;
 mod export;
