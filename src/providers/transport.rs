@@ -39,7 +39,7 @@ fn cause(err: &reqwest::Error) -> String {
     while let Some(e) = next {
         let text = e.to_string();
         // hyper wraps each layer; skip layers that repeat the one below.
-        if !text.is_empty() && !parts.last().is_some_and(|p| p == &text) {
+        if !text.is_empty() && parts.last().is_none_or(|p| p != &text) {
             parts.push(text);
         }
         next = e.source();
