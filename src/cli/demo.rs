@@ -112,7 +112,72 @@ pub fn run(addr: SocketAddr) -> ExitCode {
     })
 }
 
+/// A value for a TOML basic string.
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A word a POSIX shell reads back as itself.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:=+@%,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The demo's address, bound once to resolve port 0 and to tell a busy port
+/// before anything starts.
+fn free_addr(addr: SocketAddr) -> Result<SocketAddr, String> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!(
+                "{addr} is in use by another process: choose another address with \
+                 --addr HOST:PORT, e.g. `tokenkeeper demo --addr 127.0.0.1:{}`",
+                addr.port().wrapping_add(1).max(1024)
+            )
+        } else {
+            format!("cannot listen on {addr}: {e}")
+        }
+    })?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
 async fn demo(addr: SocketAddr) -> Result<(), String> {
+    // SIGTERM as Ctrl-C: either one stops the demo and removes its folder
+    // (the `TempDir` below is dropped on every way out of this function).
+    let cancel = CancellationToken::new();
+    tokio::spawn(super::serve::wait_for_signal(cancel.clone()));
+    let data = tempfile::Builder::new()
+        .prefix("tokenkeeper-demo-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    // A signal during the set-up abandons it; once running, the service
+    // shuts down gracefully before the folder goes.
+    let (server, sim) = tokio::select! {
+        result = demo_in(addr, data.path(), cancel.clone()) => result?,
+        () = cancel.cancelled() => return Ok(()),
+    };
+    cancel.cancelled().await;
+    let _ = server.await;
+    drop(sim);
+    Ok(())
+}
+
+type Running = (
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    simulator::SimHandle,
+);
+
+async fn demo_in(
+    addr: SocketAddr,
+    data_dir: &std::path::Path,
+    cancel: CancellationToken,
+) -> Result<Running, String> {
+    let addr = free_addr(addr)?;
     let sim_config = SimConfig::default();
     let sim = simulator::start(
         sim_config.clone(),
@@ -120,31 +185,33 @@ async fn demo(addr: SocketAddr) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("starting the simulator: {e}"))?;
-    let data = tempfile::Builder::new()
-        .prefix("tokenkeeper-demo-")
-        .tempdir()
-        .map_err(|e| e.to_string())?;
     let service = format!("http://{addr}");
     let sim_url = sim.base_url();
-    let config_path = data.path().join("demo.toml");
+    // The demo's whole configuration lives in its folder, so that the CLI
+    // can work on its data: `--config <dir>/demo.toml` names the simulator,
+    // the folder and (through the folder) the key file.
+    let config_path = data_dir.join("demo.toml");
     let config = format!(
-        "[facebook]\ngraph_base_url = \"{sim_url}\"\ndialog_base_url = \"{sim_url}\"\nredirect_uri = \"{service}/facebook/auth/callback\"\n\
+        "# Written by `tokenkeeper demo`; removed when it stops.\n\
+         [server]\naddr = \"{addr}\"\n\
+         [store]\ndata_dir = {dir}\n\
+         [facebook]\ngraph_base_url = \"{sim_url}\"\ndialog_base_url = \"{sim_url}\"\nredirect_uri = \"{service}/facebook/auth/callback\"\n\
          [tiktok]\nauthorize_base_url = \"{sim_url}\"\nauth_base_url = \"{sim_url}\"\napi_base_url = \"{sim_url}\"\nredirect_uri = \"{service}/tiktok/auth/callback\"\n\
-         [google]\nauth_base_url = \"{sim_url}\"\noauth_base_url = \"{sim_url}\"\nads_base_url = \"{sim_url}\"\nredirect_uri = \"{service}/google/auth/callback\"\n"
+         [google]\nauth_base_url = \"{sim_url}\"\noauth_base_url = \"{sim_url}\"\nads_base_url = \"{sim_url}\"\nredirect_uri = \"{service}/google/auth/callback\"\n",
+        dir = toml_string(&data_dir.display().to_string()),
     );
     std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+    // The key as a file in the folder (mode 0600), where every command
+    // looks when TOKENKEEPER_ENCRYPTION_KEY is not set.
+    crate::store::Cipher::load_or_create(None, data_dir).map_err(|e| e.to_string())?;
     let admin = format!("demo-admin-{}", &crate::store::crypto::generate_key()[..16]);
     let internal = format!(
         "demo-internal-{}",
         &crate::store::crypto::generate_key()[..16]
     );
-    let env: HashMap<String, String> = [
-        (
-            "TOKENKEEPER_ENCRYPTION_KEY",
-            crate::store::crypto::generate_key(),
-        ),
-        ("TOKENKEEPER_ADMIN_API_KEY", admin.clone()),
-        ("TOKENKEEPER_INTERNAL_API_KEY", internal.clone()),
+    // The simulator's app credentials (not secrets of any real app), also
+    // in demo.env for the CLI commands printed below.
+    let credentials: Vec<(&str, String)> = vec![
         ("FB_APP_ID", sim_config.fb_app_id.clone()),
         ("FB_APP_SECRET", sim_config.fb_app_secret.clone()),
         ("TIKTOK_SHOP_APP_KEY", sim_config.tiktok_app_key.clone()),
@@ -161,24 +228,34 @@ async fn demo(addr: SocketAddr) -> Result<(), String> {
             "GOOGLE_ADS_DEVELOPER_TOKEN",
             sim_config.google_developer_token.clone(),
         ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    ];
+    let env_path = data_dir.join("demo.env");
+    let env_file: String = credentials
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", shell_word(v)))
+        .collect();
+    std::fs::write(&env_path, env_file).map_err(|e| e.to_string())?;
+    let env: HashMap<String, String> = credentials
+        .into_iter()
+        .chain([
+            ("TOKENKEEPER_ADMIN_API_KEY", admin.clone()),
+            ("TOKENKEEPER_INTERNAL_API_KEY", internal.clone()),
+        ])
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     let settings = Settings::load_from(
         std::path::Path::new("/nonexistent/local.toml"),
         &Overrides {
-            config_file: Some(config_path),
-            addr: Some(addr.to_string()),
-            data_dir: Some(data.path().to_path_buf()),
+            config_file: Some(config_path.clone()),
+            addr: None,
+            data_dir: None,
         },
         &env,
     )
     .map_err(|e| e.to_string())?;
     let app = Application::build_with_clock(settings, Arc::new(SystemClock))
         .await
-        .map_err(|e| e.to_string())?;
-    let cancel = CancellationToken::new();
+        .map_err(|e| format!("{e}{}", super::serve::busy_port_hint(&e)))?;
     let server = tokio::spawn(app.run(cancel.clone()));
 
     let d = Demo {
@@ -260,19 +337,38 @@ async fn demo(addr: SocketAddr) -> Result<(), String> {
         .await?;
     println!("Sweep: {}", run["run"]["counts"]);
 
+    let exe = std::env::current_exe()
+        .map(|p| shell_word(&p.display().to_string()))
+        .unwrap_or_else(|_| "tokenkeeper".into());
+    let cli = format!(
+        "{exe} --config {}",
+        shell_word(&config_path.display().to_string())
+    );
     println!();
     println!(
         "tokenkeeper is running on {service} (data in {})",
-        data.path().display()
+        data_dir.display()
     );
     println!("  API docs:   {service}/docs");
     println!("  Dashboard:  {service}/dashboard   (API key: {admin})");
     println!("  Simulator:  {sim_url}");
     println!("  Try:        curl -H 'X-API-Key: {admin}' {service}/tokens/health");
-    println!("Press Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
-    cancel.cancel();
-    let _ = server.await;
-    drop(sim);
-    Ok(())
+    println!();
+    println!(
+        "The CLI on the demo's data (its key is {}):",
+        data_dir.join(crate::store::crypto::KEY_FILE_NAME).display()
+    );
+    println!(
+        "    set -a; . {}; set +a",
+        shell_word(&env_path.display().to_string())
+    );
+    println!("    {cli} tokens status");
+    println!("    {cli} tokens refresh --all --dry-run");
+    println!("    {cli} store verify");
+    println!(
+        "  `tokens refresh` and `tokens check` need the store's lock, which the demo holds; meanwhile:"
+    );
+    println!("    curl -X POST -H 'X-API-Key: {internal}' {service}/internal/scheduled-refresh");
+    println!("Press Ctrl-C to stop (the demo's folder is removed).");
+    Ok((server, sim))
 }

@@ -2,6 +2,7 @@
 //! 0 success, 1 the command failed, 2 bad arguments or configuration.
 
 mod demo;
+mod output;
 mod serve;
 mod store_cmd;
 mod tokens_cmd;
@@ -22,14 +23,15 @@ use crate::config::{ConfigError, Overrides, Settings};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// `--config` and `--data-dir`, before or after the subcommand.
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service
     Serve {
-        #[command(flatten)]
-        common: CommonArgs,
         /// Listen address (HOST:PORT), overriding server.addr
         #[arg(long)]
         addr: Option<String>,
@@ -66,14 +68,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum StoreCommand {
     /// Load the store, check its checksum and key, and decrypt every secret
-    Verify {
-        #[command(flatten)]
-        common: CommonArgs,
-    },
+    Verify,
     /// Replace the store with a backup that verifies (the newest good one by default)
     Restore {
-        #[command(flatten)]
-        common: CommonArgs,
         /// A backup file to restore instead of the newest good one
         #[arg(long)]
         from: Option<PathBuf>,
@@ -84,8 +81,6 @@ enum StoreCommand {
 enum TokensCommand {
     /// One line per connection (table), counts (summary), or JSON for scripts
     Status {
-        #[command(flatten)]
-        common: CommonArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: tokens_cmd::Format,
         #[command(flatten)]
@@ -93,8 +88,6 @@ enum TokensCommand {
     },
     /// Refresh what is due (or everything with --force); --dry-run lists what would happen
     Refresh {
-        #[command(flatten)]
-        common: CommonArgs,
         /// Every selected connection
         #[arg(long, conflicts_with = "id")]
         all: bool,
@@ -113,15 +106,13 @@ enum TokensCommand {
     /// Validate every connection upstream and update its health
     Check {
         #[command(flatten)]
-        common: CommonArgs,
-        #[command(flatten)]
         filter: FilterArgs,
     },
 }
 
 #[derive(Debug, Args)]
 struct FilterArgs {
-    /// Only this provider (facebook, tiktok_shop, google)
+    /// Only this provider (facebook, tiktok or tiktok_shop, google)
     #[arg(long)]
     provider: Option<String>,
     /// Only this team
@@ -143,14 +134,16 @@ impl FilterArgs {
     }
 }
 
-/// Flags every command that touches the store accepts.
+/// Flags every command that touches the store accepts. Every command builds
+/// its settings from them the one way `serve` does ([`CommonArgs::settings`]):
+/// defaults, `config/local.toml`, `--config`, the environment, then flags.
 #[derive(Debug, Args)]
 struct CommonArgs {
     /// A configuration file layered over the defaults
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// The data folder, overriding store.data_dir
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
 }
 
@@ -168,54 +161,54 @@ impl CommonArgs {
 const EXIT_USAGE: u8 = 2;
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve { common, addr } => match common.settings(addr) {
+    let Cli { command, common } = Cli::parse();
+    let settings = |addr: Option<String>| common.settings(addr);
+    match command {
+        Command::Serve { addr } => match settings(addr) {
             Ok(settings) => serve::run(settings),
             Err(e) => config_failure(e),
         },
-        Command::Demo { addr } => demo::run(addr),
-        Command::Simulate { port, host } => serve::simulate(std::net::SocketAddr::new(host, port)),
-        Command::Keygen => {
-            println!("{}", crate::store::crypto::generate_key());
-            ExitCode::SUCCESS
+        Command::Demo { addr } => {
+            if common.config.is_some() || common.data_dir.is_some() {
+                eprintln!(
+                    "tokenkeeper: demo writes its own configuration and data folder; \
+                     --config and --data-dir do not apply"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+            demo::run(addr)
         }
-        Command::Tokens { command } => tokens(command),
-        Command::Store { command } => match command {
-            StoreCommand::Verify { common } => match common.settings(None) {
-                Ok(settings) => store_cmd::verify(&settings),
-                Err(e) => config_failure(e),
+        Command::Simulate { port, host } => serve::simulate(std::net::SocketAddr::new(host, port)),
+        Command::Keygen => output::finish(
+            &format!("{}\n", crate::store::crypto::generate_key()),
+            ExitCode::SUCCESS,
+        ),
+        Command::Tokens { command } => match settings(None) {
+            Ok(settings) => tokens(command, settings),
+            Err(e) => config_failure(e),
+        },
+        Command::Store { command } => match settings(None) {
+            Ok(settings) => match command {
+                StoreCommand::Verify => store_cmd::verify(&settings),
+                StoreCommand::Restore { from } => store_cmd::restore(&settings, from.as_deref()),
             },
-            StoreCommand::Restore { common, from } => match common.settings(None) {
-                Ok(settings) => store_cmd::restore(&settings, from.as_deref()),
-                Err(e) => config_failure(e),
-            },
+            Err(e) => config_failure(e),
         },
     }
 }
 
-fn tokens(command: TokensCommand) -> ExitCode {
-    let usage = |message: String| {
-        eprintln!("tokenkeeper: {message}");
-        ExitCode::from(EXIT_USAGE)
-    };
+fn usage(message: String) -> ExitCode {
+    eprintln!("tokenkeeper: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn tokens(command: TokensCommand, settings: Settings) -> ExitCode {
     match command {
-        TokensCommand::Status {
-            common,
-            format,
-            filter,
-        } => {
-            let selection = match filter.selection(None) {
-                Ok(s) => s,
-                Err(e) => return usage(e),
-            };
-            match common.settings(None) {
-                Ok(settings) => tokens_cmd::status(&settings, format, &selection),
-                Err(e) => config_failure(e),
-            }
-        }
+        TokensCommand::Status { format, filter } => match filter.selection(None) {
+            Ok(selection) => tokens_cmd::status(&settings, format, &selection),
+            Err(e) => usage(e),
+        },
         TokensCommand::Refresh {
-            common,
             all,
             id,
             filter,
@@ -229,29 +222,22 @@ fn tokens(command: TokensCommand) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage(e),
             };
-            let settings = match common.settings(None) {
-                Ok(s) => s,
-                Err(e) => return config_failure(e),
-            };
             quiet_logs(&settings);
-            tokens_cmd::run(
-                settings,
-                tokens_cmd::RunOptions {
-                    selection,
-                    force,
-                    dry_run,
-                    check_only: false,
-                },
-            )
+            let options = tokens_cmd::RunOptions {
+                selection,
+                force,
+                check_only: false,
+            };
+            if dry_run {
+                tokens_cmd::dry_run(settings, options)
+            } else {
+                tokens_cmd::run(settings, options)
+            }
         }
-        TokensCommand::Check { common, filter } => {
+        TokensCommand::Check { filter } => {
             let selection = match filter.selection(None) {
                 Ok(s) => s,
                 Err(e) => return usage(e),
-            };
-            let settings = match common.settings(None) {
-                Ok(s) => s,
-                Err(e) => return config_failure(e),
             };
             quiet_logs(&settings);
             tokens_cmd::run(
@@ -259,11 +245,19 @@ fn tokens(command: TokensCommand) -> ExitCode {
                 tokens_cmd::RunOptions {
                     selection,
                     force: false,
-                    dry_run: false,
                     check_only: true,
                 },
             )
         }
+    }
+}
+
+/// The exit code for a store that cannot be opened: a missing or unreadable
+/// key is configuration (2), like a bad setting; anything else failed (1).
+fn store_failure(err: &crate::store::StoreError) -> ExitCode {
+    match err {
+        crate::store::StoreError::Key { .. } => ExitCode::from(EXIT_USAGE),
+        _ => ExitCode::FAILURE,
     }
 }
 

@@ -21,7 +21,7 @@ pub fn run(settings: Settings) -> ExitCode {
             Ok(app) => app,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start");
-                eprintln!("tokenkeeper: {e}");
+                eprintln!("tokenkeeper: {e}{}", busy_port_hint(&e));
                 return match e {
                     StartError::Config(_) => ExitCode::from(2),
                     _ => ExitCode::FAILURE,
@@ -40,7 +40,18 @@ pub fn run(settings: Settings) -> ExitCode {
     })
 }
 
-async fn wait_for_signal(cancel: CancellationToken) {
+/// For a port another process holds: how to pick another.
+pub(super) fn busy_port_hint(e: &StartError) -> &'static str {
+    match e {
+        StartError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            "\n(another process listens there: choose another address with --addr HOST:PORT, e.g. --addr 127.0.0.1:8081)"
+        }
+        _ => "",
+    }
+}
+
+/// Until SIGINT (Ctrl-C) or SIGTERM (`kill`, systemd, docker stop).
+pub(super) async fn wait_for_signal(cancel: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
     tokio::select! {

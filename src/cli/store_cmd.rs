@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::output::{count, finish};
 use crate::config::Settings;
 use crate::store::{self, Cipher};
 
@@ -11,16 +12,18 @@ pub fn verify(settings: &Settings) -> ExitCode {
     let result = Cipher::load_existing(settings.secrets.encryption_key.as_ref(), dir)
         .and_then(|cipher| store::verify(dir, &cipher));
     match result {
-        Ok(report) => {
-            println!(
-                "ok: {} connections, {} secrets decrypted, generation {}",
-                report.connections, report.secrets, report.generation
-            );
-            ExitCode::SUCCESS
-        }
+        Ok(report) => finish(
+            &format!(
+                "ok: {}, {} decrypted, generation {}\n",
+                count(report.connections, "connection"),
+                count(report.secrets, "secret"),
+                report.generation
+            ),
+            ExitCode::SUCCESS,
+        ),
         Err(e) => {
             eprintln!("store verify failed: {e}");
-            ExitCode::FAILURE
+            super::store_failure(&e)
         }
     }
 }
@@ -30,18 +33,18 @@ pub fn restore(settings: &Settings, from: Option<&Path>) -> ExitCode {
     let result = Cipher::load_existing(settings.secrets.encryption_key.as_ref(), dir)
         .and_then(|cipher| store::restore(dir, from, &cipher));
     match result {
-        Ok((path, report)) => {
-            println!(
-                "restored {} ({} connections, generation {})",
+        Ok((path, report)) => finish(
+            &format!(
+                "restored {} ({}, generation {})\n",
                 path.display(),
-                report.connections,
+                count(report.connections, "connection"),
                 report.generation
-            );
-            ExitCode::SUCCESS
-        }
+            ),
+            ExitCode::SUCCESS,
+        ),
         Err(e) => {
             eprintln!("store restore failed: {e}");
-            ExitCode::FAILURE
+            super::store_failure(&e)
         }
     }
 }

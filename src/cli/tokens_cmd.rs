@@ -1,8 +1,9 @@
 //! `tokenkeeper tokens status|refresh|check`: the seeds' operator tasks
 //! (`rake facebook:tokens:*`, `php artisan tiktok:*`) on the same store as the
-//! service. `status` reads the file without the lock, so it works while the
-//! service runs; `refresh` and `check` need the lock and refuse politely while
-//! a service holds it (use the internal HTTP endpoints then).
+//! service. `status` and `refresh --dry-run` read the file without the lock
+//! or the key, so they work while the service runs; `refresh` and `check`
+//! need the lock and refuse politely while a service holds it (use the
+//! internal HTTP endpoints then).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -12,11 +13,12 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::output::{self, count, finish, table};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::{self, Cipher, Connection, Provider, Store, StoreError, StoreOptions};
-use crate::tokens::health;
-use crate::tokens::{Plan, SweepFilter, facts};
+use crate::tokens::health::{self, Health};
+use crate::tokens::{Plan, SweepFilter, TokenManager, facts};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -44,38 +46,54 @@ impl Selection {
     }
 }
 
+/// A provider as the store names it, or as the URL paths do (`tiktok`).
 pub fn parse_provider(text: &str) -> Result<Provider, String> {
-    serde_json::from_value(json!(text))
-        .map_err(|_| format!("unknown provider '{text}' (facebook, tiktok_shop, google)"))
+    match text {
+        "tiktok" => Ok(Provider::TiktokShop),
+        _ => serde_json::from_value(json!(text)).map_err(|_| {
+            format!("unknown provider '{text}' (facebook, tiktok or tiktok_shop, google)")
+        }),
+    }
 }
 
 fn text_time(t: Option<chrono::DateTime<Utc>>, none: &str) -> String {
     t.map_or(none.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
-/// `tokens status`: from the file, without taking the lock.
-pub fn status(settings: &Settings, format: Format, selection: &Selection) -> ExitCode {
+/// The store file's connections in the selection, read without the lock or
+/// the key (nothing is decrypted).
+fn read_selected(settings: &Settings, selection: &Selection) -> Result<Vec<Connection>, ExitCode> {
     let path = settings.store.data_dir.join(store::STORE_FILE_NAME);
-    let doc = match store::file::read(&path) {
-        Ok(doc) => doc,
+    match store::file::read(&path) {
+        Ok(doc) => Ok(doc
+            .connections
+            .values()
+            .filter(|c| selection.matches(c))
+            .map(|c| (**c).clone())
+            .collect()),
         Err(e) => {
             eprintln!("tokenkeeper: {e}");
-            return ExitCode::FAILURE;
+            Err(ExitCode::FAILURE)
         }
+    }
+}
+
+/// `tokens status`: from the file, without taking the lock.
+pub fn status(settings: &Settings, format: Format, selection: &Selection) -> ExitCode {
+    let conns = match read_selected(settings, selection) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let policies = crate::tokens::policies(settings);
     let now = Utc::now();
-    let conns: Vec<&Connection> = doc
-        .connections
-        .values()
-        .map(|c| &**c)
-        .filter(|c| selection.matches(c))
-        .collect();
     let health_of = |c: &Connection| health::health(c, now, &policies[&c.provider]);
-    match format {
+    let text = match format {
         Format::Json => {
             let items: Vec<Value> = conns.iter().map(|c| facts(c, health_of(c))).collect();
-            println!("{}", json!({ "count": items.len(), "connections": items }));
+            format!(
+                "{}\n",
+                json!({ "count": items.len(), "connections": items })
+            )
         }
         Format::Summary => {
             let mut lines = std::collections::BTreeMap::new();
@@ -84,60 +102,160 @@ pub fn status(settings: &Settings, format: Format, selection: &Selection) -> Exi
                     .entry((c.provider.as_str(), health_of(c).as_str()))
                     .or_insert(0) += 1;
             }
-            println!("{} connections", conns.len());
-            for ((provider, h), n) in lines {
-                println!("  {provider:<12} {h:<16} {n}");
-            }
+            let rows: Vec<Vec<String>> = lines
+                .into_iter()
+                .map(|((provider, h), n)| {
+                    vec![String::new(), provider.into(), h.into(), n.to_string()]
+                })
+                .collect();
+            let body = table(&["", "PROVIDER", "HEALTH", "COUNT"], &rows);
+            format!("{}\n{body}", count(conns.len(), "connection"))
         }
         Format::Table => {
-            println!(
-                "{:<36}  {:<11} {:<11} {:<24} {:<10} {:<15} {:<16} {:<16} LAST ERROR",
-                "ID", "PROVIDER", "KIND", "LABEL", "TEAM", "HEALTH", "EXPIRES", "LAST REFRESH"
-            );
-            for c in &conns {
-                let kind = serde_json::to_value(c.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                let error = c.last_error.as_ref().map_or(String::new(), |e| {
-                    format!(
-                        "{} {} {}",
-                        crate::providers::class_name(&e.class),
-                        e.code.map_or(String::new(), |c| format!(
-                            "({c}{})",
-                            e.subcode.map_or(String::new(), |s| format!("/{s}"))
-                        )),
-                        e.message
-                    )
-                });
-                let label: String = c.label.chars().take(24).collect();
-                println!(
-                    "{:<36}  {:<11} {:<11} {:<24} {:<10} {:<15} {:<16} {:<16} {}",
-                    c.id,
-                    c.provider.as_str(),
-                    kind,
-                    label,
-                    c.team_id.as_deref().unwrap_or("-"),
-                    health_of(c).as_str(),
-                    text_time(c.expires_at, "never"),
-                    text_time(c.last_refreshed_at, "-"),
-                    error
-                );
-            }
+            let rows: Vec<Vec<String>> = conns
+                .iter()
+                .map(|c| {
+                    let kind = serde_json::to_value(c.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    let error = c.last_error.as_ref().map_or(String::new(), |e| {
+                        format!(
+                            "{} {} {}",
+                            crate::providers::class_name(&e.class),
+                            e.code.map_or(String::new(), |c| format!(
+                                "({c}{})",
+                                e.subcode.map_or(String::new(), |s| format!("/{s}"))
+                            )),
+                            e.message
+                        )
+                    });
+                    vec![
+                        c.id.clone(),
+                        c.provider.as_str().into(),
+                        kind,
+                        c.label.chars().take(40).collect(),
+                        c.team_id.clone().unwrap_or_else(|| "-".into()),
+                        health_of(c).as_str().into(),
+                        text_time(c.expires_at, "never"),
+                        text_time(c.last_refreshed_at, "-"),
+                        error,
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "ID",
+                    "PROVIDER",
+                    "KIND",
+                    "LABEL",
+                    "TEAM",
+                    "HEALTH",
+                    "EXPIRES",
+                    "LAST REFRESH",
+                    "LAST ERROR",
+                ],
+                &rows,
+            )
         }
-    }
-    ExitCode::SUCCESS
+    };
+    finish(&text, ExitCode::SUCCESS)
 }
 
 /// What `refresh` and `check` do.
 pub struct RunOptions {
     pub selection: Selection,
     pub force: bool,
-    pub dry_run: bool,
     pub check_only: bool,
 }
 
+/// The sweep's own planner, with nothing of the real store: a plan looks only
+/// at the connection, the health policies and which providers are
+/// configured, so the manager sits on a throwaway store (its own folder and
+/// key) and the real store is only read. The dry run thus needs neither the
+/// lock nor the key, and shows exactly what a sweep would do.
+async fn planner(
+    settings: &Settings,
+) -> Result<(Arc<TokenManager>, Store, tempfile::TempDir), String> {
+    let scratch = tempfile::Builder::new()
+        .prefix("tokenkeeper-plan-")
+        .tempdir()
+        .map_err(|e| format!("a scratch folder for planning: {e}"))?;
+    let key = crate::store::crypto::decode_key(&crate::store::crypto::generate_key())
+        .expect("a generated key decodes");
+    let store = Store::open(&StoreOptions::new(scratch.path()), Cipher::new(key))
+        .map_err(|e| format!("a scratch store for planning: {e}"))?;
+    let services = crate::app::token_services(
+        Arc::new(settings.clone()),
+        store.clone(),
+        Arc::new(SystemClock),
+    );
+    Ok((services.tokens, store, scratch))
+}
+
+/// `tokens refresh --dry-run`: what a refresh would do and why, from the file
+/// (like `tokens status`), changing nothing.
+pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
+    let selected = match read_selected(&settings, &options.selection) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(id) = &options.selection.id
+        && selected.is_empty()
+    {
+        eprintln!("tokenkeeper: no connection {id}");
+        return ExitCode::from(2);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    runtime.block_on(async move {
+        let (tokens, scratch_store, _scratch) = match planner(&settings).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("tokenkeeper: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let rows: Vec<Vec<String>> = selected
+            .iter()
+            .map(|c| {
+                let (action, reason) = match tokens.plan(c, options.force, options.check_only) {
+                    Plan::Refresh { force: true } => ("refresh", "forced".to_string()),
+                    Plan::Refresh { force: false } => (
+                        "refresh",
+                        format!("health is {}", tokens.health(c).as_str()),
+                    ),
+                    Plan::Check => ("check", "validate the token upstream".to_string()),
+                    Plan::Skip(why) => ("skip", why.replace('_', " ")),
+                };
+                vec![
+                    action.into(),
+                    c.id.clone(),
+                    c.provider.as_str().into(),
+                    c.label.clone(),
+                    reason,
+                ]
+            })
+            .collect();
+        scratch_store.close().await;
+        let text = format!(
+            "{}dry run: {}, nothing changed\n",
+            table(&["ACTION", "ID", "PROVIDER", "LABEL", "REASON"], &rows),
+            count(selected.len(), "connection")
+        );
+        finish(&text, ExitCode::SUCCESS)
+    })
+}
+
+/// Health states only the user can leave, by reconnecting.
+fn needs_reconnect(h: Health) -> bool {
+    matches!(
+        h,
+        Health::ReauthRequired | Health::Expired | Health::CannotRefresh
+    )
+}
+
 /// `tokens refresh` and `tokens check`: a sweep over the selection, run here.
+/// Exit 1 when any connection failed or ends up needing reconnection.
 pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     runtime.block_on(async move {
@@ -147,12 +265,12 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
         let store = match opened {
             Ok(store) => store,
             Err(e @ StoreError::Locked { .. }) => {
-                eprintln!("tokenkeeper: {e}.\nWhile the service runs, use POST /internal/scheduled-refresh (or `tokens status` to look).");
+                eprintln!("tokenkeeper: {e}.\nWhile the service runs, use POST /internal/scheduled-refresh (or `tokens status` and `tokens refresh --dry-run` to look).");
                 return ExitCode::FAILURE;
             }
             Err(e) => {
                 eprintln!("tokenkeeper: {e}");
-                return ExitCode::FAILURE;
+                return super::store_failure(&e);
             }
         };
         let services = crate::app::token_services(Arc::new(settings), store.clone(), Arc::new(SystemClock));
@@ -162,20 +280,6 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
             eprintln!("tokenkeeper: no connection {}", options.selection.id.as_deref().unwrap_or(""));
             store.close().await;
             return ExitCode::from(2);
-        }
-        if options.dry_run {
-            for c in &selected {
-                let (action, reason) = match tokens.plan(c, options.force, options.check_only) {
-                    Plan::Refresh { force: true } => ("refresh", "forced".to_string()),
-                    Plan::Refresh { force: false } => ("refresh", format!("health is {}", tokens.health(c).as_str())),
-                    Plan::Check => ("check", "validate the token upstream".to_string()),
-                    Plan::Skip(why) => ("skip", why.replace('_', " ")),
-                };
-                println!("{:<8} {:<36} {:<12} {:<24} {}", action, c.id, c.provider.as_str(), c.label, reason);
-            }
-            println!("dry run: {} connections, nothing changed", selected.len());
-            store.close().await;
-            return ExitCode::SUCCESS;
         }
         let filter = SweepFilter {
             provider: options.selection.provider,
@@ -208,7 +312,8 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
                     Some(bar) => bar.set_position(run.done as u64),
                     None if run.done >= shown + 100 => {
                         shown = run.done;
-                        println!("progress: {}/{}", run.done, run.total);
+                        // A closed stdout only loses the progress lines.
+                        let _ = output::print(&format!("progress: {}/{}\n", run.done, run.total));
                     }
                     None => {}
                 }
@@ -218,18 +323,51 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        for e in &run.errors {
-            println!(
-                "failed   {:<36} {:<24} {} {}",
-                e.connection_id,
-                e.label,
-                e.class.as_ref().map(crate::providers::class_name).unwrap_or("error"),
-                e.message
-            );
+        let mut failed_rows: Vec<Vec<String>> = run
+            .errors
+            .iter()
+            .map(|e| {
+                vec![
+                    "failed".into(),
+                    e.connection_id.clone(),
+                    e.label.clone(),
+                    format!(
+                        "{} {}",
+                        e.class.as_ref().map(crate::providers::class_name).unwrap_or("error"),
+                        e.message
+                    ),
+                ]
+            })
+            .collect();
+        // What the run leaves for the user to fix, attempted or not.
+        let mut reconnect = 0;
+        for c in &selected {
+            let Some(now) = store.get(&c.id) else { continue };
+            let h = tokens.health(&now);
+            if needs_reconnect(h) {
+                reconnect += 1;
+                if !run.errors.iter().any(|e| e.connection_id == c.id) {
+                    failed_rows.push(vec![
+                        "reconnect".into(),
+                        now.id.clone(),
+                        now.label.clone(),
+                        format!("{}: the user must reconnect", h.as_str()),
+                    ]);
+                }
+            }
         }
         let counts: Vec<String> = run.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("{} connections: {}", run.total, if counts.is_empty() { "nothing to do".into() } else { counts.join(", ") });
+        let mut text = if failed_rows.is_empty() { String::new() } else { table(&["", "ID", "LABEL", "WHY"], &failed_rows) };
+        text.push_str(&format!(
+            "{}: {}\n",
+            count(run.total, "connection"),
+            if counts.is_empty() { "nothing to do".into() } else { counts.join(", ") }
+        ));
+        if reconnect > 0 {
+            text.push_str(&format!("{} to reconnect\n", count(reconnect, "connection")));
+        }
         store.close().await;
-        if run.failed() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        let code = if run.failed() > 0 || reconnect > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        finish(&text, code)
     })
 }

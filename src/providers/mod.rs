@@ -6,6 +6,7 @@ pub mod facebook;
 pub mod google;
 pub mod redact;
 pub mod tiktok;
+pub mod transport;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::crypto::Cipher;
 use super::error::StoreError;
@@ -12,6 +12,9 @@ use super::model::Document;
 
 pub const BACKUP_DIR_NAME: &str = "backups";
 const PREFIX: &str = "tokens-";
+/// The UTC time a backup was taken, in its name (fixed width, so name order
+/// is time order).
+const NAME_TIME: &str = "%Y%m%dT%H%M%S%6fZ";
 
 pub fn backup_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(BACKUP_DIR_NAME)
@@ -23,7 +26,7 @@ pub fn backup_dir(data_dir: &Path) -> PathBuf {
 pub fn take(store_path: &Path, data_dir: &Path, keep: usize) -> Result<PathBuf, StoreError> {
     let dir = backup_dir(data_dir);
     fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-    let name = format!("{PREFIX}{}.json", Utc::now().format("%Y%m%dT%H%M%S%6fZ"));
+    let name = format!("{PREFIX}{}.json", Utc::now().format(NAME_TIME));
     let target = dir.join(name);
     if fs::hard_link(store_path, &target).is_err() {
         fs::copy(store_path, &target).map_err(|e| StoreError::io(&target, e))?;
@@ -57,6 +60,21 @@ pub fn list(data_dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     files.sort();
     files.reverse();
     Ok(files)
+}
+
+/// When the newest backup was taken, from its name: the record every
+/// process shares (a hard link keeps the store file's older mtime, so the
+/// name is the one true time). `None` when there is none.
+pub fn newest_time(data_dir: &Path) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(list(data_dir)?.iter().find_map(|p| taken_at(p)))
+}
+
+fn taken_at(path: &Path) -> Option<DateTime<Utc>> {
+    let name = path.file_name()?.to_str()?;
+    let time = name.strip_prefix(PREFIX)?.strip_suffix(".json")?;
+    NaiveDateTime::parse_from_str(time, NAME_TIME)
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// What a verified store file holds.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
@@ -94,7 +94,16 @@ fn run(
     lock: StoreLock,
     mut rx: mpsc::UnboundedReceiver<Op>,
 ) {
-    let mut last_backup: Option<Instant> = None;
+    // "At most one backup per interval" holds across processes (five quick
+    // CLI runs must not rotate the hourly history away), so the clock starts
+    // from the backups on disk, not from this process's start.
+    let mut last_backup = match backup::newest_time(&config.data_dir) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the backups; the next write takes one");
+            None
+        }
+    };
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::new();
         let mut shutdown = None;
@@ -128,7 +137,7 @@ type Outcome = Result<Option<Arc<Connection>>, StoreError>;
 fn commit(
     config: &WriterConfig,
     shared: &Shared,
-    last_backup: &mut Option<Instant>,
+    last_backup: &mut Option<chrono::DateTime<Utc>>,
     batch: Vec<(Mutation, Ack)>,
 ) {
     let current = shared.snapshot.read().expect("snapshot lock").clone();
@@ -183,14 +192,21 @@ fn commit(
 fn write(
     config: &WriterConfig,
     shared: &Shared,
-    last_backup: &mut Option<Instant>,
+    last_backup: &mut Option<chrono::DateTime<Utc>>,
     doc: &Document,
 ) -> Result<u64, StoreError> {
-    let due = last_backup.is_none_or(|t| t.elapsed() >= config.backup_interval);
+    // Wall-clock time, as in the backups' names. A backup dated in the
+    // future (the clock was set back) does not hold backups off.
+    let now = Utc::now();
+    let due = last_backup.is_none_or(|t| {
+        (now - t)
+            .to_std()
+            .map_or(true, |elapsed| elapsed >= config.backup_interval)
+    });
     if due && config.path.exists() {
         backup::take(&config.path, &config.data_dir, config.backup_count)?;
         shared.stats.backups_taken.fetch_add(1, Ordering::Relaxed);
-        *last_backup = Some(Instant::now());
+        *last_backup = Some(now);
     }
     let bytes = file::encode(doc)?;
     file::write_atomic(&config.path, &bytes)?;

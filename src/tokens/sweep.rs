@@ -366,8 +366,14 @@ impl TokenManager {
     /// `tokens refresh --dry-run`).
     pub fn plan(&self, conn: &Connection, force: bool, check_only: bool) -> Plan {
         // Known states were announced when entered; a sweep does not retry
-        // what only the user can fix.
+        // what only the user can fix. Force means what the API's force=true
+        // means: try anyway (a flagged page is renewed through its user, which
+        // may recover it), so only lapsed tokens, which nothing can extend,
+        // stay skipped.
         match self.health(conn) {
+            Health::ReauthRequired if force && !check_only => {
+                return Plan::Refresh { force: true };
+            }
             Health::ReauthRequired => return Plan::Skip("awaiting_reconnect"),
             Health::Expired | Health::CannotRefresh => return Plan::Skip("lapsed"),
             _ => {}

@@ -254,5 +254,99 @@ async fn store_verify_and_restore_from_the_command_line() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = tokenkeeper(&["store", "verify", "--data-dir", &d], &env);
     assert!(out.status.success());
-    assert!(text(&out.stdout).contains("1 connections"));
+    assert!(text(&out.stdout).contains("1 connection,"));
+}
+
+/// A store of two pages in `dir`, written with the test key.
+async fn store_of_two(dir: &Path) {
+    let store = tokenkeeper::store::Store::open(
+        &tokenkeeper::store::StoreOptions::new(dir),
+        crate::helpers::test_cipher(),
+    )
+    .unwrap();
+    let cipher = crate::helpers::test_cipher();
+    for i in 0..2 {
+        store
+            .put(crate::helpers::page_connection(
+                &cipher,
+                &format!("p{i}"),
+                "EAAB-x",
+            ))
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn store_verify_without_a_key_is_a_configuration_error_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    store_of_two(dir.path()).await;
+    let d = dir.path().to_str().unwrap();
+    let out = tokenkeeper(&["store", "verify", "--data-dir", d], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("TOKENKEEPER_ENCRYPTION_KEY"), "{err}");
+    let out = tokenkeeper(&["tokens", "check", "--data-dir", d], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn the_cli_reads_config_local_toml_as_serve_does() {
+    let data = tempfile::tempdir().unwrap();
+    store_of_two(data.path()).await;
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("config")).unwrap();
+    std::fs::write(
+        work.path().join("config/local.toml"),
+        format!("[store]\ndata_dir = {:?}\n", data.path().to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+        .args(["tokens", "status", "--format", "summary"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("2 connections"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+        .args(["store", "verify"])
+        .current_dir(work.path())
+        .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 connections"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_busy_port_suggests_addr() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokenkeeper(
+        &[
+            "serve",
+            "--addr",
+            &addr,
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--addr"), "{err}");
+    let out = tokenkeeper(&["demo", "--addr", &addr], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&addr) && err.contains("--addr"), "{err}");
 }

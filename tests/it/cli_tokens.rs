@@ -143,3 +143,229 @@ async fn a_failing_refresh_exits_1_and_names_the_connection() {
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["connections"][0]["health"], "reauth_required");
 }
+
+/// A store where a sweep flagged one page of a healthy user (its token was
+/// revoked with subcode 460), stopped. Returns the page's connection id.
+async fn stopped_with_a_revoked_page() -> (StoppedApp, String) {
+    let fb = FbApp::start().await;
+    let answer = fb.connect_user(1, Some("agency-north")).await;
+    let page = connection_of_kind(&answer, "page");
+    fb.sim
+        .post(
+            "/_sim/revoke",
+            json!({ "page_id": page["external_id"], "subcode": 460 }),
+        )
+        .await;
+    let (status, run) = fb
+        .post(
+            "/facebook/internal/scheduled-refresh",
+            INTERNAL_KEY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
+    (
+        fb.stop_service().await,
+        page["id"].as_str().unwrap().to_string(),
+    )
+}
+
+fn health_of(stopped: &StoppedApp, id: &str) -> String {
+    let out = stopped.cli(&["tokens", "status", "--format", "json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .map(|c| c["health"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_force_recovers_a_flagged_page_through_its_user_as_the_api_does() {
+    let (stopped, page) = stopped_with_a_revoked_page().await;
+    let out = stopped.cli(&["tokens", "refresh", "--id", &page, "--force", "--dry-run"]);
+    assert!(
+        text(&out.stdout).contains("forced"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = stopped.cli(&["tokens", "refresh", "--id", &page, "--force"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(health_of(&stopped, &page), "healthy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_leaves_a_connection_to_reconnect_exits_1_and_names_it() {
+    let (stopped, page) = stopped_with_a_revoked_page().await;
+    let out = stopped.cli(&["tokens", "refresh", "--all"]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("reconnect") && report.contains(&page),
+        "{report}"
+    );
+    assert!(report.contains("1 connection to reconnect"), "{report}");
+}
+
+/// The binary on the stopped app's files, with the app credentials but
+/// without the encryption key.
+fn cli_without_key(stopped: &StoppedApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+        .args(args)
+        .arg("--config")
+        .arg(&stopped.config)
+        .arg("--data-dir")
+        .arg(stopped.data_dir.path())
+        .env_remove("TOKENKEEPER_ENCRYPTION_KEY")
+        .env("FB_APP_ID", APP_ID)
+        .env("FB_APP_SECRET", APP_SECRET)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_needs_neither_the_lock_nor_the_key() {
+    let (stopped, page) = stopped_with_a_revoked_page().await;
+    // A service holds the store, as while `serve` runs.
+    let service = tokenkeeper::store::Store::open(
+        &tokenkeeper::store::StoreOptions::new(stopped.data_dir.path()),
+        crate::helpers::test_cipher(),
+    )
+    .unwrap();
+    let out = cli_without_key(&stopped, &["tokens", "refresh", "--all", "--dry-run"]);
+    let plan = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{plan}{}", text(&out.stderr));
+    assert!(
+        plan.lines()
+            .any(|l| l.contains(&page) && l.contains("awaiting reconnect")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("dry run: 2 connections, nothing changed"),
+        "{plan}"
+    );
+    // The real refresh needs the lock.
+    let out = cli_without_key(&stopped, &["tokens", "refresh", "--all"]);
+    assert_ne!(out.status.code(), Some(0));
+    service.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_failure_names_the_host_and_the_cause() {
+    let fb = FbApp::start().await;
+    fb.connect_user(0, None).await;
+    let stopped = fb.stop_service().await;
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
+    let out = cmd
+        .args(["tokens", "check", "--config"])
+        .arg(&stopped.config)
+        .arg("--data-dir")
+        .arg(stopped.data_dir.path())
+        .env("TOKENKEEPER_ENCRYPTION_KEY", crate::helpers::TEST_KEY)
+        .env("FB_APP_ID", APP_ID)
+        .env("FB_APP_SECRET", APP_SECRET)
+        .env(
+            "TOKENKEEPER__FACEBOOK__GRAPH_BASE_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .output()
+        .unwrap();
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("cannot reach 127.0.0.1:{port}: ")),
+        "{report}"
+    );
+    assert!(report.to_lowercase().contains("refused"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_into_a_closed_pipe_ends_quietly() {
+    let fb = FbApp::start().await;
+    fb.connect_user(2, Some("agency-north")).await;
+    let stopped = fb.stop_service().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+        .args(["tokens", "status", "--format", "json", "--config"])
+        .arg(&stopped.config)
+        .arg("--data-dir")
+        .arg(stopped.data_dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -c 0`: the reader is gone before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_columns_line_up_and_counts_read_as_english() {
+    let fb = FbApp::start().await;
+    fb.connect_user(1, Some("agency-north")).await;
+    fb.connect_user(0, None).await;
+    let stopped = fb.stop_service().await;
+    let out = stopped.cli(&["tokens", "status"]);
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    let header = lines[0].find("HEALTH").unwrap();
+    for line in &lines[1..] {
+        let at = line.find("healthy").expect("every row is healthy");
+        assert_eq!(at, header, "HEALTH out of line:\n{table}");
+    }
+    let out = stopped.cli(&[
+        "tokens",
+        "refresh",
+        "--id",
+        lines[1].split(' ').next().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(
+        text(&out.stdout).contains("dry run: 1 connection, nothing changed"),
+        "{}",
+        text(&out.stdout)
+    );
+    // `tiktok`, as the URL paths spell it.
+    let out = stopped.cli(&["tokens", "status", "--provider", "tiktok"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_cli_runs_keep_at_most_one_backup_per_interval() {
+    let fb = FbApp::start().await;
+    fb.connect_user(1, None).await;
+    let stopped = fb.stop_service().await;
+    let backups = || {
+        std::fs::read_dir(stopped.data_dir.path().join("backups"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = backups();
+    for _ in 0..3 {
+        let out = stopped.cli(&["tokens", "refresh", "--all", "--force"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    }
+    assert!(before <= 1, "the service's run took at most one: {before}");
+    assert_eq!(
+        backups(),
+        before.max(1),
+        "three runs within store.backup_interval_secs add no backup beyond the first"
+    );
+}

@@ -4,6 +4,7 @@ mod access;
 mod browser;
 mod callback_page;
 mod cli;
+mod cli_demo;
 mod cli_tokens;
 mod concurrent_connect;
 mod connections;

@@ -527,17 +527,10 @@ impl GraphClient {
         }
         let started = Instant::now();
         let _timer = crate::metrics::upstream_timer(crate::store::Provider::Facebook, path);
-        let response = builder.send().await.map_err(|e| {
-            // reqwest errors can quote the URL; keep only the kind of failure.
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "connection failed"
-            } else {
-                "request failed"
-            };
-            UpstreamError::transient(path, kind)
-        })?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| crate::providers::transport::send_failure(path, &e))?;
         let status = response.status().as_u16();
         let usage = usage::parse(response.headers());
         if let Some(u) = &usage {

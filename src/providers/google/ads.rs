@@ -56,16 +56,10 @@ impl GoogleAds {
         if let Some(login) = &self.login_customer_id {
             request = request.header("login-customer-id", login);
         }
-        let response = request.send().await.map_err(|e| {
-            UpstreamError::transient(
-                path,
-                if e.is_timeout() {
-                    "timed out"
-                } else {
-                    "connection failed"
-                },
-            )
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| crate::providers::transport::send_failure(path, &e))?;
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if (200..300).contains(&status) {

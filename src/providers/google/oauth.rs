@@ -102,16 +102,7 @@ impl GoogleOAuth {
             .form(&form)
             .send()
             .await
-            .map_err(|e| {
-                UpstreamError::transient(
-                    path,
-                    if e.is_timeout() {
-                        "timed out"
-                    } else {
-                        "connection failed"
-                    },
-                )
-            })?;
+            .map_err(|e| crate::providers::transport::send_failure(path, &e))?;
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if (200..300).contains(&status) {

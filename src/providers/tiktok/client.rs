@@ -184,16 +184,11 @@ impl TiktokClient {
             .map_err(|_| UpstreamError::transient(path, "request could not be built"))?;
         let url = request.url().to_string();
         let _timer = crate::metrics::upstream_timer(crate::store::Provider::TiktokShop, path);
-        let response = self.http.execute(request).await.map_err(|e| {
-            UpstreamError::transient(
-                path,
-                if e.is_timeout() {
-                    "timed out"
-                } else {
-                    "connection failed"
-                },
-            )
-        })?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| crate::providers::transport::send_failure(path, &e))?;
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         tracing::debug!(url = %redact_url(&url), status, "tiktok call");
