@@ -98,7 +98,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         responses::Unavailable,
         )
     ),
-    modifiers(&SecuritySchemes, &SharedRunPath),
+    modifiers(&SecuritySchemes, &SharedRunPath, &CatalogConstraints),
     tags(
         (name = "facebook", description = "Facebook Login, page and business tokens, insights"),
         (name = "tiktok", description = "TikTok Shop integrations"),
@@ -162,6 +162,67 @@ impl Modify for SharedRunPath {
             );
         }
         paths.insert("/internal/refresh-runs/{run_id}".into(), item);
+    }
+}
+
+/// The metric lists' constraints, taken from the metric registry itself so
+/// the document cannot drift from what `metrics::check` accepts: the
+/// comma-separated query lists get a pattern, the body lists an enum.
+struct CatalogConstraints;
+
+/// `^(a|b)(,(a|b))*$`: a comma-separated list of known names.
+fn list_pattern(names: &[&str]) -> String {
+    let one = format!("({})", names.join("|"));
+    format!("^{one}(,{one})*$")
+}
+
+impl Modify for CatalogConstraints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use crate::insights::metrics::{self, MetricObject};
+        use serde_json::{Value, json};
+        let Ok(mut doc) = serde_json::to_value(&*openapi) else {
+            return;
+        };
+        // Query parameters, by the path's subject.
+        let query_list = |path: &str, name: &str| -> Option<Vec<&'static str>> {
+            match name {
+                "effective_status" => Some(crate::insights::campaigns::EFFECTIVE_STATUSES.to_vec()),
+                "reel_metrics" => Some(metrics::valid(MetricObject::Reel).to_vec()),
+                "metrics" if path.contains("reel_metrics") => {
+                    Some(metrics::valid(MetricObject::Reel).to_vec())
+                }
+                "metrics" => Some(metrics::valid(MetricObject::Post).to_vec()),
+                _ => None,
+            }
+        };
+        if let Some(paths) = doc["paths"].as_object_mut() {
+            for (path, item) in paths.iter_mut() {
+                let Some(ops) = item.as_object_mut() else { continue };
+                for op in ops.values_mut() {
+                    let Some(params) = op["parameters"].as_array_mut() else { continue };
+                    for p in params {
+                        if p["in"] != "query" {
+                            continue;
+                        }
+                        let name = p["name"].as_str().unwrap_or_default().to_string();
+                        if let Some(names) = query_list(path, &name) {
+                            p["schema"]["pattern"] = json!(list_pattern(&names));
+                        }
+                    }
+                }
+            }
+        }
+        let schemas = &mut doc["components"]["schemas"];
+        if let Some(req) = schemas.get_mut("CampaignMetricsRequest") {
+            req["properties"]["metrics"]["items"] =
+                json!({"type": "string", "enum": metrics::valid(MetricObject::Campaign)});
+            req["properties"]["dimensions"]["items"] =
+                json!({"type": "string", "enum": metrics::BREAKDOWNS});
+        }
+        let _: &Value = &doc;
+        if let Ok(patched) = serde_json::from_value(doc) {
+            *openapi = patched;
+        }
     }
 }
 

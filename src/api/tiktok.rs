@@ -68,7 +68,8 @@ fn integration(state: &AppState, c: &Connection) -> Value {
 pub struct AuthUrlQuery {
     /// The team the connection will belong to.
     pub team_id: Option<String>,
-    /// Where TikTok sends the seller back; default: the configured URI.
+    /// Where TikTok sends the seller back (an absolute URL); default: the configured URI.
+    #[param(pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")]
     pub redirect_uri: Option<String>,
 }
 
@@ -149,6 +150,7 @@ pub async fn auth_callback(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateIntegration {
     /// The TikTok Shop authorization code.
+    #[schema(pattern = "^[^\\s]+$")]
     pub auth_code: String,
     /// The team the connection will belong to.
     pub team_id: Option<String>,
