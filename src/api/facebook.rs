@@ -97,7 +97,11 @@ pub async fn auth_callback(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExchangeBody {
     /// The token to store; checked for plausibility, never logged.
-    #[schema(min_length = 20, max_length = 4096, pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$")]
+    #[schema(
+        min_length = 20,
+        max_length = 4096,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub access_token: String,
     /// The team the connection will belong to.
     pub team_id: Option<String>,
@@ -136,7 +140,11 @@ pub async fn auth_exchange(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BusinessTokenBody {
     /// The token to store; checked for plausibility, never logged.
-    #[schema(min_length = 20, max_length = 4096, pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$")]
+    #[schema(
+        min_length = 20,
+        max_length = 4096,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub access_token: String,
     /// A name to show for the connection.
     pub label: Option<String>,

@@ -179,49 +179,59 @@ fn list_pattern(names: &[&str]) -> String {
 impl Modify for CatalogConstraints {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use crate::insights::metrics::{self, MetricObject};
-        use serde_json::{Value, json};
-        let Ok(mut doc) = serde_json::to_value(&*openapi) else {
-            return;
-        };
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{Array, ArrayItems, Object, Schema, Type};
+        use utoipa::openapi::{RefOr, schema::SchemaType};
         // Query parameters, by the path's subject.
-        let query_list = |path: &str, name: &str| -> Option<Vec<&'static str>> {
+        let query_list = |path: &str, name: &str| -> Option<&'static [&'static str]> {
             match name {
-                "effective_status" => Some(crate::insights::campaigns::EFFECTIVE_STATUSES.to_vec()),
-                "reel_metrics" => Some(metrics::valid(MetricObject::Reel).to_vec()),
+                "effective_status" => Some(crate::insights::campaigns::EFFECTIVE_STATUSES),
+                "reel_metrics" => Some(metrics::valid(MetricObject::Reel)),
                 "metrics" if path.contains("reel_metrics") => {
-                    Some(metrics::valid(MetricObject::Reel).to_vec())
+                    Some(metrics::valid(MetricObject::Reel))
                 }
-                "metrics" => Some(metrics::valid(MetricObject::Post).to_vec()),
+                "metrics" => Some(metrics::valid(MetricObject::Post)),
                 _ => None,
             }
         };
-        if let Some(paths) = doc["paths"].as_object_mut() {
-            for (path, item) in paths.iter_mut() {
-                let Some(ops) = item.as_object_mut() else { continue };
-                for op in ops.values_mut() {
-                    let Some(params) = op["parameters"].as_array_mut() else { continue };
-                    for p in params {
-                        if p["in"] != "query" {
-                            continue;
-                        }
-                        let name = p["name"].as_str().unwrap_or_default().to_string();
-                        if let Some(names) = query_list(path, &name) {
-                            p["schema"]["pattern"] = json!(list_pattern(&names));
-                        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for op in [item.get.as_mut(), item.post.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                for p in op.parameters.iter_mut().flatten() {
+                    if p.parameter_in != ParameterIn::Query {
+                        continue;
+                    }
+                    if let (Some(names), Some(RefOr::T(Schema::Object(o)))) =
+                        (query_list(path, &p.name), p.schema.as_mut())
+                    {
+                        o.pattern = Some(list_pattern(names));
                     }
                 }
             }
         }
-        let schemas = &mut doc["components"]["schemas"];
-        if let Some(req) = schemas.get_mut("CampaignMetricsRequest") {
-            req["properties"]["metrics"]["items"] =
-                json!({"type": "string", "enum": metrics::valid(MetricObject::Campaign)});
-            req["properties"]["dimensions"]["items"] =
-                json!({"type": "string", "enum": metrics::BREAKDOWNS});
-        }
-        let _: &Value = &doc;
-        if let Ok(patched) = serde_json::from_value(doc) {
-            *openapi = patched;
+        let enum_items = |names: &[&str]| {
+            let mut o = Object::with_type(SchemaType::Type(Type::String));
+            o.enum_values = Some(names.iter().map(|n| (*n).into()).collect());
+            ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(o))))
+        };
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(req))) =
+            components.schemas.get_mut("CampaignMetricsRequest")
+        {
+            for (field, names) in [
+                ("metrics", metrics::valid(MetricObject::Campaign)),
+                ("dimensions", metrics::BREAKDOWNS),
+            ] {
+                if let Some(RefOr::T(Schema::Array(Array { items, .. }))) =
+                    req.properties.get_mut(field)
+                {
+                    *items = enum_items(names);
+                }
+            }
         }
     }
 }
