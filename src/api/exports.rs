@@ -169,11 +169,14 @@ pub async fn campaign_metrics_csv(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateExport {
     /// The insights endpoint to export: post_metrics, reel_metrics, business_post_insights, business_posts_and_reels_insights, campaign_metrics, google_campaign_metrics.
+    #[schema(inline, value_type = crate::api::schemas::filters::ExportKind)]
     pub kind: String,
     #[serde(default)]
     /// That endpoint's parameters (its query or body fields), as an object.
+    #[schema(value_type = Object)]
     pub params: Value,
     /// Only `csv` (the default).
+    #[schema(inline, value_type = Option<crate::api::schemas::filters::ExportFormat>)]
     pub format: Option<String>,
 }
 

@@ -105,6 +105,11 @@ async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_p
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExchangeBody {
     /// The token to store; checked for plausibility, never logged.
+    #[schema(
+        min_length = 20,
+        max_length = 4096,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub access_token: String,
     /// The team the connection will belong to.
     pub team_id: Option<String>,
@@ -143,6 +148,11 @@ pub async fn auth_exchange(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BusinessTokenBody {
     /// The token to store; checked for plausibility, never logged.
+    #[schema(
+        min_length = 20,
+        max_length = 4096,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub access_token: String,
     /// A name to show for the connection.
     pub label: Option<String>,
@@ -195,9 +205,11 @@ fn connected(state: &AppState, connections: &[Arc<Connection>]) -> Value {
 pub struct ListQuery {
     /// Only this team's connections.
     pub team_id: Option<String>,
-    /// Only this health: healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required.
+    /// Only this health.
+    #[param(inline, value_type = Option<crate::api::schemas::filters::HealthName>)]
     pub health: Option<String>,
-    /// Only this kind: user, page, system_user, shop, ads.
+    /// Only this kind.
+    #[param(inline, value_type = Option<crate::api::schemas::filters::KindName>)]
     pub kind: Option<String>,
 }
 
@@ -375,7 +387,8 @@ pub async fn delete_token(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConnectionQuery {
-    /// The connection to inspect (required).
+    /// The connection to inspect.
+    #[param(required = true, value_type = String)]
     pub connection_id: Option<String>,
     /// Comma-separated permissions to check; default: the configured scopes.
     pub required: Option<String>,

@@ -36,6 +36,7 @@ pub struct AuthUrlQuery {
     /// The team the connection will belong to.
     pub team_id: Option<String>,
     /// The Google Ads customer the connection is for.
+    #[param(pattern = "^[0-9]+(-[0-9]+)*$")]
     pub customer_id: Option<String>,
 }
 

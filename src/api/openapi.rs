@@ -98,7 +98,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         responses::Unavailable,
         )
     ),
-    modifiers(&SecuritySchemes, &SharedRunPath),
+    modifiers(&SecuritySchemes, &SharedRunPath, &CatalogConstraints),
     tags(
         (name = "facebook", description = "Facebook Login, page and business tokens, insights"),
         (name = "tiktok", description = "TikTok Shop integrations"),
@@ -162,6 +162,77 @@ impl Modify for SharedRunPath {
             );
         }
         paths.insert("/internal/refresh-runs/{run_id}".into(), item);
+    }
+}
+
+/// The metric lists' constraints, taken from the metric registry itself so
+/// the document cannot drift from what `metrics::check` accepts: the
+/// comma-separated query lists get a pattern, the body lists an enum.
+struct CatalogConstraints;
+
+/// `^(a|b)(,(a|b))*$`: a comma-separated list of known names.
+fn list_pattern(names: &[&str]) -> String {
+    let one = format!("({})", names.join("|"));
+    format!("^{one}(,{one})*$")
+}
+
+impl Modify for CatalogConstraints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use crate::insights::metrics::{self, MetricObject};
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{Array, ArrayItems, Object, Schema, Type};
+        use utoipa::openapi::{RefOr, schema::SchemaType};
+        // Query parameters, by the path's subject.
+        let query_list = |path: &str, name: &str| -> Option<&'static [&'static str]> {
+            match name {
+                "effective_status" => Some(crate::insights::campaigns::EFFECTIVE_STATUSES),
+                "reel_metrics" => Some(metrics::valid(MetricObject::Reel)),
+                "metrics" if path.contains("reel_metrics") => {
+                    Some(metrics::valid(MetricObject::Reel))
+                }
+                "metrics" => Some(metrics::valid(MetricObject::Post)),
+                _ => None,
+            }
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for op in [item.get.as_mut(), item.post.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                for p in op.parameters.iter_mut().flatten() {
+                    if p.parameter_in != ParameterIn::Query {
+                        continue;
+                    }
+                    if let (Some(names), Some(RefOr::T(Schema::Object(o)))) =
+                        (query_list(path, &p.name), p.schema.as_mut())
+                    {
+                        o.pattern = Some(list_pattern(names));
+                    }
+                }
+            }
+        }
+        let enum_items = |names: &[&str]| {
+            let mut o = Object::with_type(SchemaType::Type(Type::String));
+            o.enum_values = Some(names.iter().map(|n| (*n).into()).collect());
+            ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(o))))
+        };
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(req))) =
+            components.schemas.get_mut("CampaignMetricsRequest")
+        {
+            for (field, names) in [
+                ("metrics", metrics::valid(MetricObject::Campaign)),
+                ("dimensions", metrics::BREAKDOWNS),
+            ] {
+                if let Some(RefOr::T(Schema::Array(Array { items, .. }))) =
+                    req.properties.get_mut(field)
+                {
+                    *items = enum_items(names);
+                }
+            }
+        }
     }
 }
 

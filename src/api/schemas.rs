@@ -719,3 +719,59 @@ pub mod responses {
     )]
     pub struct Unavailable(pub ErrorBody);
 }
+
+/// Spec-only enums for query filters parsed from text (`tokens::parse_*`):
+/// they let the document list the values the parsers accept.
+pub mod filters {
+    #[derive(utoipa::ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    #[allow(dead_code)]
+    pub enum ProviderName {
+        Facebook,
+        TiktokShop,
+        Google,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    #[allow(dead_code)]
+    pub enum KindName {
+        User,
+        Page,
+        SystemUser,
+        Shop,
+        Ads,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    #[allow(dead_code)]
+    pub enum HealthName {
+        Healthy,
+        ExpiringSoon,
+        NeedsRefresh,
+        Degraded,
+        Expired,
+        CannotRefresh,
+        ReauthRequired,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    #[allow(dead_code)]
+    pub enum ExportFormat {
+        Csv,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    #[allow(dead_code)]
+    pub enum ExportKind {
+        PostMetrics,
+        ReelMetrics,
+        BusinessPostInsights,
+        BusinessPostsAndReelsInsights,
+        CampaignMetrics,
+        GoogleCampaignMetrics,
+    }
+}

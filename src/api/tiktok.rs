@@ -70,7 +70,8 @@ fn integration(state: &AppState, c: &Connection) -> Value {
 pub struct AuthUrlQuery {
     /// The team the connection will belong to.
     pub team_id: Option<String>,
-    /// Where TikTok sends the seller back; default: the configured URI.
+    /// Where TikTok sends the seller back (an absolute URL); default: the configured URI.
+    #[param(pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")]
     pub redirect_uri: Option<String>,
 }
 
@@ -160,6 +161,7 @@ async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_p
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateIntegration {
     /// The TikTok Shop authorization code.
+    #[schema(pattern = "^[^\\s]+$")]
     pub auth_code: String,
     /// The team the connection will belong to.
     pub team_id: Option<String>,

@@ -111,13 +111,16 @@ async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Va
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only this provider: facebook, tiktok_shop, google.
+    /// Only this provider.
+    #[param(inline, value_type = Option<crate::api::schemas::filters::ProviderName>)]
     pub provider: Option<String>,
     /// Only this team's connections.
     pub team_id: Option<String>,
-    /// Only this health: healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required.
+    /// Only this health.
+    #[param(inline, value_type = Option<crate::api::schemas::filters::HealthName>)]
     pub health: Option<String>,
-    /// Only this kind: user, page, system_user, shop, ads.
+    /// Only this kind.
+    #[param(inline, value_type = Option<crate::api::schemas::filters::KindName>)]
     pub kind: Option<String>,
 }
 
@@ -272,7 +275,8 @@ pub async fn refresh(
 pub struct SweepQuery {
     /// Wait for the sweep to finish (default true); false answers 202 with the run id.
     pub wait: Option<bool>,
-    /// Only this provider: facebook, tiktok_shop, google.
+    /// Only this provider.
+    #[param(inline, value_type = Option<crate::api::schemas::filters::ProviderName>)]
     pub provider: Option<String>,
 }
 

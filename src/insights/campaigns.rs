@@ -19,20 +19,30 @@ const ACCOUNT_KINDS: &[ConnectionKind] = &[ConnectionKind::SystemUser, Connectio
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct DateRange {
+    #[schema(format = Date)]
     pub start_date: String,
+    #[schema(format = Date)]
     pub end_date: String,
 }
 
 /// `POST /facebook/campaign_metrics`.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CampaignMetricsRequest {
+    /// Numeric, with or without `act_`.
+    #[schema(pattern = "^(act_)?[0-9]+$")]
     pub ad_account_id: String,
     pub campaign_ids: Option<Vec<String>>,
     pub date_range: DateRange,
+    /// Campaign metrics (`GET /facebook/available_metrics`).
+    #[schema(min_items = 1)]
     pub metrics: Vec<String>,
+    /// Breakdowns (`GET /facebook/available_metrics`).
     pub dimensions: Option<Vec<String>>,
+    #[schema(inline, value_type = Option<Level>)]
     pub level: Option<String>,
     /// Days per row (1-90), or "monthly" / "all_days".
+    /// (The spec shows the day counts; the strings are accepted too.)
+    #[schema(value_type = Option<u8>, minimum = 1, maximum = 90)]
     pub time_increment: Option<Value>,
     pub connection_id: Option<String>,
 }
@@ -41,14 +51,28 @@ pub struct CampaignMetricsRequest {
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CampaignsQuery {
+    /// Numeric, with or without `act_`.
+    #[param(pattern = "^(act_)?[0-9]+$")]
     pub ad_account_id: String,
+    /// Comma-separated effective statuses.
     pub effective_status: Option<String>,
     pub limit: Option<u32>,
     pub after: Option<String>,
     pub connection_id: Option<String>,
 }
 
-const EFFECTIVE_STATUSES: &[&str] = &[
+/// Spec-only: the levels `level` accepts.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Level {
+    Account,
+    Campaign,
+    Adset,
+    Ad,
+}
+
+pub const EFFECTIVE_STATUSES: &[&str] = &[
     "ACTIVE",
     "PAUSED",
     "DELETED",

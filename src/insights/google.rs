@@ -27,6 +27,8 @@ pub const METRICS: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GoogleCampaignsQuery {
+    /// Digits, dashes allowed.
+    #[param(pattern = "^[0-9]+(-[0-9]+)*$")]
     pub customer_id: String,
     pub connection_id: Option<String>,
 }
@@ -34,14 +36,44 @@ pub struct GoogleCampaignsQuery {
 /// `POST /google/campaign_metrics`: the Facebook request's shape.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct GoogleMetricsRequest {
+    /// Digits, dashes allowed.
+    #[schema(pattern = "^[0-9]+(-[0-9]+)*$")]
     pub customer_id: String,
+    /// Numeric campaign ids.
+    #[schema(inline, value_type = Option<Vec<GoogleCampaignId>>)]
     pub campaign_ids: Option<Vec<String>>,
     pub date_range: DateRange,
+    #[schema(inline, value_type = Vec<GoogleMetric>, min_items = 1)]
     pub metrics: Vec<String>,
     /// `date` adds one row per day.
+    #[schema(inline, value_type = Option<Vec<GoogleDimension>>)]
     pub dimensions: Option<Vec<String>>,
     pub connection_id: Option<String>,
 }
+
+/// Spec-only: what the request's lists accept (kept beside `METRICS`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum GoogleMetric {
+    Impressions,
+    Clicks,
+    Cost,
+    Conversions,
+    Ctr,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum GoogleDimension {
+    Date,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, pattern = "^[0-9]*$")]
+#[allow(dead_code)]
+struct GoogleCampaignId(String);
 
 fn customer(id: &str) -> Result<String, InsightsError> {
     let digits = id.replace('-', "");

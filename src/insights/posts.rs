@@ -24,10 +24,13 @@ pub const DEFAULT_REEL_METRICS: &[&str] = &["blue_reels_play_count", "post_video
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageMetricsQuery {
+    #[param(pattern = "^[0-9]+$")]
     pub page_id: String,
     /// Comma-separated metric names.
     pub metrics: Option<String>,
+    #[param(format = Date)]
     pub start_date: String,
+    #[param(format = Date)]
     pub end_date: String,
 }
 
@@ -39,7 +42,9 @@ pub struct BusinessQuery {
     pub connection_id: Option<String>,
     pub metrics: Option<String>,
     pub reel_metrics: Option<String>,
+    #[param(format = Date)]
     pub start_date: Option<String>,
+    #[param(format = Date)]
     pub end_date: Option<String>,
 }
 
