@@ -71,7 +71,7 @@ enum GoogleDimension {
 }
 
 #[derive(utoipa::ToSchema)]
-#[schema(value_type = String, pattern = "^[0-9]*$")]
+#[schema(value_type = String, pattern = "^[0-9]+$")]
 #[allow(dead_code)]
 struct GoogleCampaignId(String);
 

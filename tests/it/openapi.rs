@@ -677,3 +677,55 @@ fn has_type(value: &Value, t: &str) -> bool {
         _ => false,
     }
 }
+
+/// The query parameter `name` of `GET path`, as the document states it.
+fn query_schema<'a>(spec: &'a Value, path: &str, name: &str) -> &'a Value {
+    spec["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .map(|p| &p["schema"])
+        .unwrap_or_else(|| panic!("{path} has no parameter {name}"))
+}
+
+#[tokio::test]
+async fn the_document_states_the_constraints_the_validators_enforce() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let dates = query_schema(&spec, "/facebook/post_metrics", "start_date");
+    assert_eq!(dates["format"], "date");
+    // Metric lists: a comma-separated list of registry names, never empty.
+    let metrics = query_schema(&spec, "/facebook/post_metrics", "metrics");
+    let pattern = metrics["pattern"].as_str().unwrap();
+    assert!(pattern.contains("post_clicks") && pattern.starts_with('^'));
+    let reels = query_schema(&spec, "/facebook/reel_metrics", "metrics");
+    assert!(
+        reels["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("blue_reels_play_count")
+    );
+    let account = query_schema(&spec, "/facebook/campaigns", "ad_account_id");
+    assert_eq!(account["pattern"], "^(act_)?[0-9]+$");
+    let provider = query_schema(&spec, "/tokens", "provider");
+    assert_eq!(
+        provider["enum"],
+        serde_json::json!(["facebook", "tiktok_shop", "google"])
+    );
+    let required: Vec<&Value> = spec["paths"]["/facebook/debug_token"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "connection_id")
+        .collect();
+    assert_eq!(required[0]["required"], true);
+    let body = &spec["components"]["schemas"]["CampaignMetricsRequest"]["properties"];
+    assert!(
+        body["metrics"]["items"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("impressions"))
+    );
+    assert_eq!(body["metrics"]["minItems"], 1);
+}
