@@ -195,7 +195,7 @@ async fn a_malformed_google_code_is_422_naming_code() {
 #[tokio::test]
 async fn a_junk_token_handed_in_is_422_naming_access_token() {
     let fb = FbApp::start().await;
-    let junk = "EAAJunkTokenThatTheSimulatorNeverIssued0123456789";
+    let junk = "EAA-junk-token-that-the-simulator-never-issued-0123";
     for path in ["/facebook/auth/exchange", "/facebook/business-tokens"] {
         let (status, body) = fb
             .post(path, ADMIN_KEY, json!({ "access_token": junk }))
