@@ -28,26 +28,7 @@ async fn land_on_callback(
     callback_path: &str,
     accept: Option<&str>,
 ) -> Answer {
-    let (status, body) = fb.get(auth_url_path, ADMIN_KEY).await;
-    assert_eq!(status, 200, "{body}");
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = browser
-        .get(body["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 302, "the consent page redirects back");
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let query = location
-        .split_once('?')
-        .unwrap()
-        .1
-        .split('#')
-        .next()
-        .unwrap();
+    let query = fb.consent_query(auth_url_path).await;
     call(fb, &format!("{callback_path}?{query}"), accept).await
 }
 

@@ -484,7 +484,9 @@ teams = ["team-a"]
 
     /// Follows a provider's consent page (a 302 back to our callback) and
     /// calls the callback; returns the callback's answer.
-    pub async fn follow_consent(&self, auth_url_path: &str, callback_path: &str) -> Value {
+    /// Asks `auth_url_path` for the consent URL, follows it, and returns the
+    /// query the consent page redirects back with (code and state).
+    pub async fn consent_query(&self, auth_url_path: &str) -> String {
         let (status, body) = self.get(auth_url_path, ADMIN_KEY).await;
         assert_eq!(status, 200, "{body}");
         let browser = reqwest::Client::builder()
@@ -498,14 +500,18 @@ teams = ["team-a"]
             .unwrap();
         assert_eq!(r.status().as_u16(), 302, "the consent page redirects back");
         let location = r.headers()["location"].to_str().unwrap().to_string();
-        let query = location
+        location
             .split_once('?')
             .unwrap()
             .1
             .split('#')
             .next()
             .unwrap()
-            .to_string();
+            .to_string()
+    }
+
+    pub async fn follow_consent(&self, auth_url_path: &str, callback_path: &str) -> Value {
+        let query = self.consent_query(auth_url_path).await;
         let r = self
             .app
             .client
