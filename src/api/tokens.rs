@@ -78,6 +78,8 @@ async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Va
     caller.require(Scope::TokensUse)?;
     // The token goes to the caller, not to a platform: any provider will do.
     let need = Need::any("id", caller.teams());
+    // A connection the caller may not see is answered 404 before any audit
+    // line, so probing other teams' ids leaves no trace in their audit.
     state.tokens.connection_for(id, &need)?;
     let result = state.tokens.token_for(id, &need).await;
     let audited = state
