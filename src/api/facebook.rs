@@ -262,7 +262,7 @@ pub async fn list_tokens(
     responses(
         (status = 200, description = "OK", body = s::ConnectionEnvelope, example = json!(ex::connection())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 404, response = r::NotFound)
+        (status = 404, response = r::NotFound), (status = 422, response = r::WrongConnection)
     ),
     security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
 )]
@@ -322,7 +322,7 @@ pub async fn page_token_status(
     responses(
         (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
     security(("api_key" = ["tokens:refresh"]), ("bearer" = ["tokens:refresh"])),
 )]
@@ -346,7 +346,7 @@ pub async fn refresh_token(
     responses(
         (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
     security(("api_key" = ["tokens:refresh"]), ("bearer" = ["tokens:refresh"])),
 )]
@@ -370,7 +370,7 @@ pub async fn force_refresh_token(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 503, response = r::Unavailable)
+        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
     security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
 )]
@@ -412,7 +412,7 @@ fn connection_id(q: &ConnectionQuery) -> Result<&str, ApiError> {
     responses(
         (status = 200, description = "OK", body = s::DebugTokenResponse, example = json!(ex::debug_token())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
     security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
 )]
@@ -451,7 +451,7 @@ pub async fn debug_token(
     responses(
         (status = 200, description = "OK", body = s::PermissionCheck, example = json!(ex::permission_check())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound)
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 422, response = r::WrongConnection)
     ),
     security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
 )]

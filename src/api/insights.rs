@@ -14,7 +14,7 @@ use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{self as s, responses as r};
 use crate::insights::campaigns::{CampaignMetricsRequest, CampaignsQuery};
-use crate::insights::posts::{BusinessQuery, PageMetricsQuery};
+use crate::insights::posts::{BusinessQuery, PageMetricsQuery, PagesAccessQuery};
 use crate::insights::{Access, metrics};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -280,7 +280,7 @@ pub async fn business_posts_and_reels_insights(
     tags = ["facebook", "insights"],
     summary = "Which pages' insights can be read",
     description = "Each page the business token reaches, whether its insights can be read, and why not. Scope `insights:read`.",
-    params(BusinessQuery),
+    params(PagesAccessQuery),
     responses(
         (status = 200, description = "OK", body = s::PagesAccess, example = json!(ex::pages_access())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
@@ -291,7 +291,7 @@ pub async fn business_posts_and_reels_insights(
 pub async fn check_business_pages_access(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<BusinessQuery>,
+    ApiQuery(q): ApiQuery<PagesAccessQuery>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         state

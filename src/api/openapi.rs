@@ -93,6 +93,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         responses::NotFound,
         responses::Conflict,
         responses::Unprocessable,
+        responses::WrongConnection,
         responses::RateLimited,
         responses::BadGateway,
         responses::Unavailable,

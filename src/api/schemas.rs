@@ -699,6 +699,13 @@ pub mod responses {
 
     #[derive(ToResponse)]
     #[response(
+        description = "The id names another platform's connection, or a kind this operation cannot use (`validation_failed`, with `field` and `expected`); no token was sent anywhere",
+        example = json!({"error": {"code": "validation_failed", "message": "connection conn_8f3a2c is a google ads connection; this operation needs a facebook connection", "field": "id", "expected": {"provider": "facebook", "kinds": []}}})
+    )]
+    pub struct WrongConnection(pub ErrorBody);
+
+    #[derive(ToResponse)]
+    #[response(
         description = "Over the key's rate limit (`rate_limited`); see `Retry-After`",
         headers(("Retry-After" = u64, description = "Seconds to wait")),
         example = json!(error("rate_limited", "rate limit exceeded, retry after 3 s", None))

@@ -2,13 +2,14 @@
 //! status (the seed's wording), refresh, health counts, scheduled refresh and
 //! opt-in cleanup.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
+use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -65,13 +66,29 @@ fn integration(state: &AppState, c: &Connection) -> Value {
     v
 }
 
+/// A redirect URI a caller may pass: http(s), a host name (its last label
+/// starts with a letter, so it never parses as a number) or an IPv4 address,
+/// a port up to
+/// 65535 and a plain path. `AuthUrlQuery` states the same pattern in the
+/// spec (a test holds them equal): what it allows is what is accepted.
+const REDIRECT_URI_PATTERN: &str = "^https?://(([A-Za-z0-9-]+\\.)*[A-Za-z][A-Za-z0-9-]*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?$";
+
+fn redirect_uri_allowed(uri: &str) -> bool {
+    static RE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(REDIRECT_URI_PATTERN).expect("valid pattern"));
+    RE.is_match(uri) && reqwest::Url::parse(uri).is_ok()
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthUrlQuery {
     /// The team the connection will belong to.
     pub team_id: Option<String>,
-    /// Where TikTok sends the seller back (an absolute URL); default: the configured URI.
-    #[param(pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")]
+    /// Where TikTok sends the seller back (an absolute http(s) URL with a host
+    /// name, optional port and path); default: the configured URI.
+    #[param(
+        pattern = "^https?://(([A-Za-z0-9-]+\\.)*[A-Za-z][A-Za-z0-9-]*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?$"
+    )]
     pub redirect_uri: Option<String>,
 }
 
@@ -98,15 +115,18 @@ pub async fn auth_url(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_team(q.team_id.as_deref())?;
     let client = client(&state)?;
+    if q.redirect_uri
+        .as_deref()
+        .is_some_and(|uri| !redirect_uri_allowed(uri))
+    {
+        return Err(ApiError::bad_request(
+            "redirect_uri",
+            "must be an absolute http(s) URL with a host name, an optional port (up to 65535) and a path without query",
+        ));
+    }
     let redirect = q
         .redirect_uri
         .unwrap_or_else(|| state.settings.tiktok.redirect_uri.clone());
-    if reqwest::Url::parse(&redirect).is_err() {
-        return Err(ApiError::bad_request(
-            "redirect_uri",
-            "must be an absolute URL",
-        ));
-    }
     let (oauth_state, expires_at) = state.oauth.issue(
         "tiktok_shop",
         q.team_id,
@@ -441,4 +461,44 @@ pub async fn cleanup(
     Ok(Json(
         json!({ "removed": removed.len(), "integrations": removed, "older_than_days": days }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::IntoParams;
+
+    use super::{AuthUrlQuery, REDIRECT_URI_PATTERN, redirect_uri_allowed};
+
+    #[test]
+    fn the_spec_states_the_redirect_rule_the_service_applies() {
+        let params = AuthUrlQuery::into_params(|| None);
+        let param = params
+            .iter()
+            .find(|p| p.name == "redirect_uri")
+            .expect("redirect_uri is documented");
+        let schema = serde_json::to_value(&param.schema).unwrap();
+        assert_eq!(schema["pattern"], REDIRECT_URI_PATTERN);
+    }
+
+    #[test]
+    fn redirect_uris_need_a_host_name_a_real_port_and_no_query() {
+        for ok in [
+            "https://app.example.com/tiktok/auth/callback",
+            "http://localhost:8080/cb",
+            "https://a.b:65535",
+            "http://127.0.0.1:3000/cb",
+        ] {
+            assert!(redirect_uri_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "https://NBl.t85B00q:85380",
+            "https://1.2.3.4.5/cb",
+            "https://256.1.1.1/cb",
+            "https://app.example.com/cb?next=x",
+            "ftp://app.example.com/",
+            "/relative",
+        ] {
+            assert!(!redirect_uri_allowed(bad), "{bad}");
+        }
+    }
 }

@@ -117,6 +117,17 @@ fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Whether a `TOKENKEEPER__*` variable may change the demo. Its address,
+/// folder and platform URLs stay the demo's own: an operator's production
+/// data folder or a real platform must never receive demo data.
+fn operator_override(key: &str) -> bool {
+    key.starts_with("TOKENKEEPER__")
+        && key != "TOKENKEEPER__SERVER__ADDR"
+        && key != "TOKENKEEPER__STORE__DATA_DIR"
+        && !key.ends_with("_BASE_URL")
+        && !key.ends_with("__REDIRECT_URI")
+}
+
 /// A word a POSIX shell reads back as itself.
 fn shell_word(s: &str) -> String {
     if !s.is_empty()
@@ -235,13 +246,20 @@ async fn demo_in(
         .map(|(k, v)| format!("{k}={}\n", shell_word(v)))
         .collect();
     std::fs::write(&env_path, env_file).map_err(|e| e.to_string())?;
-    let env: HashMap<String, String> = credentials
-        .into_iter()
-        .chain([
-            ("TOKENKEEPER_ADMIN_API_KEY", admin.clone()),
-            ("TOKENKEEPER_INTERNAL_API_KEY", internal.clone()),
-        ])
-        .map(|(k, v)| (k.to_string(), v))
+    // The operator's `TOKENKEEPER__*` overrides apply to the demo as to
+    // `serve` (a log level, a higher limit for a contract-test run), except
+    // what wires the demo together; the credentials and keys are its own.
+    let env: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| operator_override(k))
+        .chain(
+            credentials
+                .into_iter()
+                .chain([
+                    ("TOKENKEEPER_ADMIN_API_KEY", admin.clone()),
+                    ("TOKENKEEPER_INTERNAL_API_KEY", internal.clone()),
+                ])
+                .map(|(k, v)| (k.to_string(), v)),
+        )
         .collect();
     let settings = Settings::load_from(
         std::path::Path::new("/nonexistent/local.toml"),
@@ -371,4 +389,26 @@ async fn demo_in(
     println!("    curl -X POST -H 'X-API-Key: {internal}' {service}/internal/scheduled-refresh");
     println!("Press Ctrl-C to stop (the demo's folder is removed).");
     Ok((server, sim))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operator_override;
+
+    #[test]
+    fn operator_overrides_never_rewire_the_demo() {
+        assert!(operator_override("TOKENKEEPER__LOG__LEVEL"));
+        assert!(operator_override(
+            "TOKENKEEPER__API__FAILED_AUTH_PER_SECOND"
+        ));
+        for wiring in [
+            "TOKENKEEPER__SERVER__ADDR",
+            "TOKENKEEPER__STORE__DATA_DIR",
+            "TOKENKEEPER__FACEBOOK__GRAPH_BASE_URL",
+            "TOKENKEEPER__GOOGLE__REDIRECT_URI",
+            "TOKENKEEPER_ADMIN_API_KEY",
+        ] {
+            assert!(!operator_override(wiring), "{wiring}");
+        }
+    }
 }

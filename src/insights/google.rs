@@ -136,7 +136,10 @@ pub fn metrics_query(r: &GoogleMetricsRequest) -> Result<String, InsightsError> 
         fields.join(", ")
     );
     if let Some(ids) = r.campaign_ids.as_ref().filter(|ids| !ids.is_empty()) {
-        if ids.iter().any(|id| !id.chars().all(|c| c.is_ascii_digit())) {
+        if ids
+            .iter()
+            .any(|id| id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()))
+        {
             return Err(invalid("campaign_ids", "must be numeric campaign ids"));
         }
         query.push_str(&format!(" AND campaign.id IN ({})", ids.join(", ")));

@@ -34,6 +34,14 @@ pub struct PageMetricsQuery {
     pub end_date: String,
 }
 
+/// `check_business_pages_access`: which connection to look through.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PagesAccessQuery {
+    /// A system-user (or user) connection; default: the first usable one.
+    pub connection_id: Option<String>,
+}
+
 /// The business-wide endpoints.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -524,7 +532,7 @@ impl InsightsService {
     pub async fn check_business_pages_access(
         &self,
         access: &Access,
-        q: &BusinessQuery,
+        q: &PagesAccessQuery,
     ) -> Result<Value, InsightsError> {
         let (conn, token) = self
             .account_token(

@@ -485,6 +485,37 @@ async fn live_answers_fit_their_documented_schemas() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn every_reference_in_the_document_resolves() {
+    fn walk(spec: &Value, value: &Value, at: &str, dangling: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
+                    let target = reference.strip_prefix('#').and_then(|p| spec.pointer(p));
+                    if target.is_none() {
+                        dangling.push(format!("{at}: {reference}"));
+                    }
+                }
+                for (k, v) in map {
+                    walk(spec, v, &format!("{at}/{k}"), dangling);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(spec, v, &format!("{at}/{i}"), dangling);
+                }
+            }
+            _ => {}
+        }
+    }
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let mut dangling = Vec::new();
+    walk(&spec, &spec, "", &mut dangling);
+    assert!(dangling.is_empty(), "dangling references: {dangling:#?}");
+    app.stop().await;
+}
+
 #[test]
 fn the_validator_refuses_what_does_not_fit() {
     let spec = serde_json::json!({"components": {"schemas": {
