@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod export;
 pub mod insights;
 pub mod metrics;

@@ -21,9 +21,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::api::AppState;
 use crate::api::auth::{Caller, Scope};
 use crate::api::error::ApiError;
+use crate::domain::{ErrorClass, Health, Provider};
 use crate::providers::UpstreamError;
-use crate::store::{ErrorClass, Provider};
-use crate::tokens::{ConnectionFilter, Health, health};
+use crate::tokens::{ConnectionFilter, health};
 
 pub const REFRESH_ATTEMPTS: &str = "tokenkeeper_refresh_attempts_total";
 pub const UPSTREAM_DURATION: &str = "tokenkeeper_upstream_request_duration_seconds";
@@ -38,7 +38,6 @@ pub const WEBHOOK_DELIVERIES: &str = "tokenkeeper_webhook_deliveries_total";
 pub const HTTP_REQUESTS: &str = "tokenkeeper_http_requests_total";
 pub const HTTP_DURATION: &str = "tokenkeeper_http_request_duration_seconds";
 
-const PROVIDERS: [Provider; 3] = [Provider::Facebook, Provider::TiktokShop, Provider::Google];
 const HEALTHS: [Health; 7] = [
     Health::Healthy,
     Health::ExpiringSoon,
@@ -130,7 +129,7 @@ fn describe() {
         HTTP_DURATION,
         "Time to produce an HTTP response (headers), by route template and method."
     );
-    for provider in PROVIDERS {
+    for provider in Provider::ALL {
         for outcome in REFRESH_OUTCOMES {
             metrics::counter!(REFRESH_ATTEMPTS, "provider" => provider.as_str(), "outcome" => outcome)
                 .increment(0);
@@ -346,7 +345,7 @@ fn render_store_gauges(state: &AppState, out: &mut String) {
         CONNECTIONS,
         "Stored connections by provider and health, at scrape time.",
     );
-    for provider in PROVIDERS {
+    for provider in Provider::ALL {
         for health in HEALTHS {
             let n = counts.get(&(provider, health)).copied().unwrap_or(0);
             let _ = writeln!(

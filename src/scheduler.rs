@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ProviderSchedule, Settings};
-use crate::store::Provider;
+use crate::domain::Provider;
 use crate::tokens::{SweepFilter, TokenManager};
 
 /// When a provider's sweep runs.

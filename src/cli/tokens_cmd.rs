@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use super::output::{self, count, finish, table};
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::store::{self, Cipher, Connection, Provider, Store, StoreError, StoreOptions};
-use crate::tokens::health::{self, Health};
+use crate::domain::{Connection, Health, Provider};
+use crate::store::{self, Cipher, Store, StoreError, StoreOptions};
+use crate::tokens::health;
 use crate::tokens::{Plan, SweepFilter, TokenManager, facts};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

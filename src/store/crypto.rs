@@ -10,7 +10,7 @@ use josekit::jwe::{self, JweHeader};
 use sha2::{Digest, Sha256};
 
 use super::error::StoreError;
-use super::model::EncryptedSecret;
+use crate::domain::EncryptedSecret;
 use crate::secret::Secret;
 
 pub const KEY_FILE_NAME: &str = "master.key";

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::TokenError;
-use super::health::{self, Health, HealthPolicy};
+use super::health::{self, HealthPolicy};
 use super::lifecycle::{Lifecycles, TokenLifecycle, Upstream};
 use super::need::Need;
 use super::retry::RetryPolicy;
@@ -17,13 +17,14 @@ use super::single_flight::SingleFlight;
 use super::sweep::Runs;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::{
+    Connection, ConnectionKind, ErrorClass, Health, LastError, Provider, StoredSecrets,
+};
 use crate::notify::{Event, Notifier};
 use crate::providers::UpstreamError;
 use crate::providers::facebook::GraphClient;
 use crate::secret::Secret;
-use crate::store::{
-    Connection, ConnectionKind, ErrorClass, LastError, Provider, Store, StoredSecrets,
-};
+use crate::store::Store;
 
 /// What a connect, registration or derivation stores.
 #[derive(Debug, Clone)]

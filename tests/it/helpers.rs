@@ -12,10 +12,9 @@ use tempfile::TempDir;
 use tokenkeeper::app::Application;
 use tokenkeeper::clock::OffsetClock;
 use tokenkeeper::config::{Overrides, Settings};
+use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{
-    Cipher, Connection, ConnectionKind, Provider, Store, StoreOptions, StoredSecrets,
-};
+use tokenkeeper::store::{Cipher, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 /// A fixed test key (base64url of 32 bytes).
