@@ -374,7 +374,7 @@ impl Settings {
                 ));
             }
             for scope in &key.scopes {
-                if crate::api::auth::Scope::parse(scope).is_none() {
+                if crate::access::Scope::parse(scope).is_none() {
                     return Err(ConfigError::new(
                         format!("{name}.scopes"),
                         format!("unknown scope '{scope}'"),
@@ -554,7 +554,7 @@ impl Settings {
     fn validate_key_ids(&self) -> Result<(), ConfigError> {
         for (i, key) in self.api.keys.iter().enumerate() {
             let name = format!("api.keys[{i}].id");
-            if let Some(reserved) = crate::api::auth::RESERVED_KEY_IDS
+            if let Some(reserved) = crate::access::RESERVED_KEY_IDS
                 .iter()
                 .find(|r| key.id.trim().eq_ignore_ascii_case(r))
             {

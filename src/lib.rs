@@ -1,6 +1,7 @@
 //! tokenkeeper: keeps marketing platforms' access tokens alive and serves the
 //! insights they unlock.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod audit;

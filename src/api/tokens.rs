@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{Caller, Scope};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::ApiQuery;
 use super::schemas::{self as s, responses as r};
+use crate::access::Scope;
 use crate::audit::AuditEntry;
 use crate::domain::{Connection, ConnectionKind, Health, Provider};
 use crate::tokens::{ConnectionFilter, Need, SweepFilter};

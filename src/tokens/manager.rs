@@ -257,7 +257,11 @@ impl TokenManager {
             None => None,
         };
         let result = lifecycle.renew(&self.upstream, conn, access, refresh).await;
-        crate::metrics::refresh_attempt(conn.provider, "refreshed", &result);
+        crate::metrics::refresh_attempt(
+            conn.provider,
+            "refreshed",
+            result.as_ref().err().map(|e| e.class),
+        );
         let renewal = match result {
             Ok(r) => r,
             Err(e) => {
@@ -329,7 +333,11 @@ impl TokenManager {
         let lifecycle = self.lifecycle(conn.provider)?;
         let token = self.store.decrypt(&conn.secrets.access_token)?;
         let result = lifecycle.validate(&self.upstream, &conn, token).await;
-        crate::metrics::refresh_attempt(conn.provider, "checked", &result);
+        crate::metrics::refresh_attempt(
+            conn.provider,
+            "checked",
+            result.as_ref().err().map(|e| e.class),
+        );
         let v = match result {
             Ok(v) => v,
             Err(e) => {

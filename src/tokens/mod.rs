@@ -2,6 +2,7 @@
 //! validation, sweeps, and the notifications they trigger.
 
 mod facebook;
+mod gauges;
 pub mod health;
 pub mod lifecycle;
 mod manager;
