@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+mod atomic_file;
 pub mod audit;
 pub mod cli;
 pub mod clock;

@@ -123,10 +123,6 @@ impl TokenManager {
         })
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
