@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 mod atomic_file;
 pub mod audit;
+pub mod cadence;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -182,8 +182,8 @@ async fn planner(
         .prefix("tokenkeeper-plan-")
         .tempdir()
         .map_err(|e| format!("a scratch folder for planning: {e}"))?;
-    let key = crate::store::crypto::decode_key(&crate::store::crypto::generate_key())
-        .expect("a generated key decodes");
+    let key =
+        crate::secret::decode_key(&crate::secret::generate_key()).expect("a generated key decodes");
     let store = Store::open(&StoreOptions::new(scratch.path()), Cipher::new(key))
         .map_err(|e| format!("a scratch store for planning: {e}"))?;
     let services = crate::app::token_services(

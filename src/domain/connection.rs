@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectionKind, LastError, Provider};
+use super::error_class::LastError;
+use super::provider::{ConnectionKind, Provider};
 
 /// A secret as stored: a JWE compact string (`dir` + `A256GCM`, with `kid`).
 /// Only [`crate::store::crypto::Cipher`] can open it.

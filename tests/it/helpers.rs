@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
 pub fn test_cipher() -> Cipher {
-    Cipher::new(tokenkeeper::store::crypto::decode_key(TEST_KEY).unwrap())
+    Cipher::new(tokenkeeper::secret::decode_key(TEST_KEY).unwrap())
 }
 
 /// Everything logged by any test in this binary.
