@@ -105,7 +105,7 @@ async fn main() {
         ),
         (
             "TOKENKEEPER_ENCRYPTION_KEY".to_string(),
-            tokenkeeper::store::crypto::generate_key(),
+            tokenkeeper::secret::generate_key(),
         ),
     ]
     .into();

@@ -5,10 +5,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{
-    self, Cipher, Connection, ConnectionKind, Provider, Store, StoreOptions, StoredSecrets,
-};
+use tokenkeeper::store::{self, Cipher, Store, StoreOptions};
 
 fn connection(cipher: &Cipher, i: usize) -> Connection {
     let token = format!("EAAB{}", "x".repeat(180)) + &i.to_string();

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use tokenkeeper::app::Application;
 use tokenkeeper::clock::SystemClock;
 use tokenkeeper::config::{Overrides, Settings};
+use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
 use tokenkeeper::simulator::{self, SimConfig};
-use tokenkeeper::store::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::tokens::SweepFilter;
 
 const N: usize = 10_000;
@@ -75,7 +75,7 @@ async fn main() {
         ),
         (
             "TOKENKEEPER_ENCRYPTION_KEY".to_string(),
-            tokenkeeper::store::crypto::generate_key(),
+            tokenkeeper::secret::generate_key(),
         ),
     ]
     .into();

@@ -218,7 +218,7 @@ pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock)
     let mut lifecycles = crate::tokens::lifecycle::Lifecycles::new();
     if let Some(graph) = &graph {
         lifecycles.insert(
-            crate::store::Provider::Facebook,
+            crate::domain::Provider::Facebook,
             Arc::new(
                 crate::providers::facebook::lifecycle::FacebookLifecycle::new(
                     graph.clone(),
@@ -242,10 +242,10 @@ pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock)
     };
     if let Some(client) = &tiktok {
         lifecycles.insert(
-            crate::store::Provider::TiktokShop,
+            crate::domain::Provider::TiktokShop,
             Arc::new(crate::providers::tiktok::lifecycle::TiktokLifecycle::new(
                 client.clone(),
-                policies[&crate::store::Provider::TiktokShop].clone(),
+                policies[&crate::domain::Provider::TiktokShop].clone(),
             )),
         );
     }
@@ -259,10 +259,10 @@ pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock)
     };
     if let Some(oauth) = &google {
         lifecycles.insert(
-            crate::store::Provider::Google,
+            crate::domain::Provider::Google,
             Arc::new(crate::providers::google::lifecycle::GoogleLifecycle::new(
                 oauth.clone(),
-                policies[&crate::store::Provider::Google].clone(),
+                policies[&crate::domain::Provider::Google].clone(),
             )),
         );
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+use crate::cadence::ProviderSchedule;
 use crate::secret::Secret;
 
 /// The defaults, compiled in so the binary runs from any folder.
@@ -158,15 +159,6 @@ pub struct NotificationSettings {
     pub max_attempts: u32,
     pub initial_backoff_ms: u64,
     pub timeout_secs: u64,
-}
-
-/// When one provider's sweep runs: an interval or a cron expression.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProviderSchedule {
-    #[serde(default)]
-    pub every_secs: Option<u64>,
-    #[serde(default)]
-    pub cron: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,7 +349,7 @@ impl Settings {
             ("tiktok_shop", &self.schedules.tiktok_shop),
             ("google", &self.schedules.google),
         ] {
-            crate::scheduler::Cadence::parse(schedule)
+            crate::cadence::Cadence::parse(schedule)
                 .map_err(|reason| ConfigError::new(format!("schedules.{name}"), reason))?;
         }
         for (i, key) in self.api.keys.iter().enumerate() {
@@ -374,7 +366,7 @@ impl Settings {
                 ));
             }
             for scope in &key.scopes {
-                if crate::api::auth::Scope::parse(scope).is_none() {
+                if crate::access::Scope::parse(scope).is_none() {
                     return Err(ConfigError::new(
                         format!("{name}.scopes"),
                         format!("unknown scope '{scope}'"),
@@ -385,7 +377,7 @@ impl Settings {
         self.validate_key_ids()?;
         self.validate_http_limits()?;
         if let Some(key) = &self.secrets.encryption_key {
-            crate::store::crypto::decode_key(key.expose())
+            crate::secret::decode_key(key.expose())
                 .map_err(|reason| ConfigError::new("TOKENKEEPER_ENCRYPTION_KEY", reason))?;
         }
         Ok(())
@@ -554,7 +546,7 @@ impl Settings {
     fn validate_key_ids(&self) -> Result<(), ConfigError> {
         for (i, key) in self.api.keys.iter().enumerate() {
             let name = format!("api.keys[{i}].id");
-            if let Some(reserved) = crate::api::auth::RESERVED_KEY_IDS
+            if let Some(reserved) = crate::access::RESERVED_KEY_IDS
                 .iter()
                 .find(|r| key.id.trim().eq_ignore_ascii_case(r))
             {

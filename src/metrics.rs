@@ -1,6 +1,8 @@
 //! Prometheus metrics (docs/metrics.md): the process-wide recorder, the
-//! helpers the service records through, the gauges computed from the store
-//! at scrape time, the `/metrics` handler and the HTTP middleware.
+//! helpers the service records through, and the rendering of a scrape with
+//! the gauges computed from the store at that time. The `/metrics` handler
+//! and the HTTP middleware live in the HTTP layer (`api::metrics_endpoint`);
+//! this module knows nothing of HTTP, so every layer may record through it.
 //!
 //! Labels are fixed vocabularies or templates (provider, outcome, route
 //! template, endpoint template): never a token, a key, an id or a raw path.
@@ -8,22 +10,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
-use axum::http::header;
-use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::api::AppState;
-use crate::api::auth::{Caller, Scope};
-use crate::api::error::ApiError;
-use crate::providers::UpstreamError;
-use crate::store::{ErrorClass, Provider};
-use crate::tokens::{ConnectionFilter, Health, health};
+use crate::domain::{Connection, ErrorClass, Health, Provider};
 
 pub const REFRESH_ATTEMPTS: &str = "tokenkeeper_refresh_attempts_total";
 pub const UPSTREAM_DURATION: &str = "tokenkeeper_upstream_request_duration_seconds";
@@ -38,7 +30,6 @@ pub const WEBHOOK_DELIVERIES: &str = "tokenkeeper_webhook_deliveries_total";
 pub const HTTP_REQUESTS: &str = "tokenkeeper_http_requests_total";
 pub const HTTP_DURATION: &str = "tokenkeeper_http_request_duration_seconds";
 
-const PROVIDERS: [Provider; 3] = [Provider::Facebook, Provider::TiktokShop, Provider::Google];
 const HEALTHS: [Health; 7] = [
     Health::Healthy,
     Health::ExpiringSoon,
@@ -72,7 +63,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// The recorder is global by nature of the `metrics` facade; several
 /// applications in one process (tests) share it, so its counters are
 /// cumulative across them. Values computed from one application's store are
-/// rendered per scrape instead (see [`scrape`]).
+/// rendered per scrape instead (see [`render`]).
 pub fn install() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let builder = [
@@ -130,7 +121,7 @@ fn describe() {
         HTTP_DURATION,
         "Time to produce an HTTP response (headers), by route template and method."
     );
-    for provider in PROVIDERS {
+    for provider in Provider::ALL {
         for outcome in REFRESH_OUTCOMES {
             metrics::counter!(REFRESH_ATTEMPTS, "provider" => provider.as_str(), "outcome" => outcome)
                 .increment(0);
@@ -145,19 +136,14 @@ fn describe() {
 }
 
 /// Counts one refresh (`ok_outcome` "refreshed") or validation ("checked")
-/// attempt of a stored connection; a failure is counted by its class.
-pub fn refresh_attempt<T>(
-    provider: Provider,
-    ok_outcome: &'static str,
-    result: &Result<T, UpstreamError>,
-) {
-    let outcome = match result {
-        Ok(_) => ok_outcome,
-        Err(e) => match e.class {
-            ErrorClass::ReauthRequired => "reauth_required",
-            ErrorClass::RateLimited => "rate_limited",
-            _ => "failed",
-        },
+/// attempt of a stored connection; a failure is counted by its class
+/// (`failure` is `None` when the attempt succeeded).
+pub fn refresh_attempt(provider: Provider, ok_outcome: &'static str, failure: Option<ErrorClass>) {
+    let outcome = match failure {
+        None => ok_outcome,
+        Some(ErrorClass::ReauthRequired) => "reauth_required",
+        Some(ErrorClass::RateLimited) => "rate_limited",
+        Some(_) => "failed",
     };
     metrics::counter!(REFRESH_ATTEMPTS, "provider" => provider.as_str(), "outcome" => outcome)
         .increment(1);
@@ -238,93 +224,51 @@ pub fn webhook_delivery(outcome: &'static str) {
     metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
 }
 
-/// Middleware: counts and times every request by its route template
-/// (`unmatched` when no route matched), method and status.
-pub async fn track_http(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_string();
-    let method = match request.method().as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    };
-    let started = Instant::now();
-    let response = next.run(request).await;
+/// Counts and times one HTTP request by its route template (`unmatched`
+/// when no route matched), method and status.
+pub fn http_request(route: String, method: &'static str, status: &str, elapsed: Duration) {
     metrics::counter!(
         HTTP_REQUESTS,
         "route" => route.clone(),
         "method" => method,
-        "status" => response.status().as_str().to_string()
+        "status" => status.to_string()
     )
     .increment(1);
     metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
-    response
+        .record(elapsed.as_secs_f64());
 }
 
-/// `GET /metrics`: the recorder's families, then the gauges computed from
-/// this application's store and clients.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "metrics",
-    tags = ["health"],
-    summary = "Prometheus metrics",
-    description = "Prometheus text format: refresh attempts, upstream latency, connections by health, \
-soonest expiry, sweeps, rate-limit usage, webhook deliveries, HTTP requests (docs/metrics.md). \
-Public unless `metrics.require_key` is set, then it needs a key with the `internal` scope.",
-    responses(
-        (status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4",
-         body = String, example = "# TYPE tokenkeeper_connections gauge\ntokenkeeper_connections{provider=\"facebook\",health=\"healthy\"} 3\n"),
-        (status = 401, response = crate::api::schemas::responses::Unauthorized),
-        (status = 403, response = crate::api::schemas::responses::Forbidden)
-    ),
-)]
-pub async fn scrape(State(state): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
-    if state.settings.metrics.require_key {
-        Caller::from_request_parts(&mut parts, &state)
-            .await?
-            .require(Scope::Internal)?;
-    }
-    let mut body = install().render();
-    render_store_gauges(&state, &mut body);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response())
-}
-
-fn family(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-}
-
-fn render_store_gauges(state: &AppState, out: &mut String) {
-    let tokens = &state.tokens;
-    let now = tokens.now();
-    let mut counts: BTreeMap<(Provider, Health), u64> = BTreeMap::new();
-    let mut soonest: BTreeMap<Provider, DateTime<Utc>> = BTreeMap::new();
+/// The gauges computed from one application's connections at scrape time
+/// (the recorder is process-wide, these are not).
+#[derive(Debug)]
+pub struct StoreGauges {
+    now: DateTime<Utc>,
+    counts: BTreeMap<(Provider, Health), u64>,
+    soonest: BTreeMap<Provider, DateTime<Utc>>,
     // Per provider with connections: the soonest lapse only a user can
     // prevent, `None` while every connection renews itself indefinitely.
-    let mut lapse: BTreeMap<Provider, Option<DateTime<Utc>>> = BTreeMap::new();
-    for conn in tokens.list(&ConnectionFilter::default()) {
-        *counts
-            .entry((conn.provider, tokens.health(&conn)))
-            .or_default() += 1;
-        let at = health::lapse_at(&conn, now, tokens.policy(conn.provider));
-        let entry = lapse.entry(conn.provider).or_insert(at);
-        *entry = match (*entry, at) {
+    lapse: BTreeMap<Provider, Option<DateTime<Utc>>>,
+    facebook_usage_pct: Option<f64>,
+}
+
+impl StoreGauges {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            counts: BTreeMap::new(),
+            soonest: BTreeMap::new(),
+            lapse: BTreeMap::new(),
+            facebook_usage_pct: None,
+        }
+    }
+
+    /// Counts one connection with its health and the soonest lapse only a
+    /// user can prevent (`None` when it renews itself indefinitely).
+    pub fn add(&mut self, conn: &Connection, health: Health, lapse_at: Option<DateTime<Utc>>) {
+        let now = self.now;
+        *self.counts.entry((conn.provider, health)).or_default() += 1;
+        let entry = self.lapse.entry(conn.provider).or_insert(lapse_at);
+        *entry = match (*entry, lapse_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -334,10 +278,38 @@ fn render_store_gauges(state: &AppState, out: &mut String) {
             conn.refresh_token_expires_at,
         ];
         for at in lapses.into_iter().flatten().filter(|at| *at > now) {
-            let entry = soonest.entry(conn.provider).or_insert(at);
+            let entry = self.soonest.entry(conn.provider).or_insert(at);
             *entry = (*entry).min(at);
         }
     }
+
+    /// The highest usage percentage in Facebook's latest rate-limit headers.
+    pub fn set_facebook_usage(&mut self, pct: f64) {
+        self.facebook_usage_pct = Some(pct);
+    }
+}
+
+/// A scrape in Prometheus text format: the recorder's families, then the
+/// gauges computed from one application's store and clients.
+pub fn render(gauges: &StoreGauges) -> String {
+    let mut body = install().render();
+    render_store_gauges(gauges, &mut body);
+    body
+}
+
+fn family(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+fn render_store_gauges(gauges: &StoreGauges, out: &mut String) {
+    let StoreGauges {
+        now,
+        counts,
+        soonest,
+        lapse,
+        facebook_usage_pct,
+    } = gauges;
+    let now = *now;
     if !out.is_empty() && !out.ends_with("\n\n") {
         out.push('\n');
     }
@@ -346,7 +318,7 @@ fn render_store_gauges(state: &AppState, out: &mut String) {
         CONNECTIONS,
         "Stored connections by provider and health, at scrape time.",
     );
-    for provider in PROVIDERS {
+    for provider in Provider::ALL {
         for health in HEALTHS {
             let n = counts.get(&(provider, health)).copied().unwrap_or(0);
             let _ = writeln!(
@@ -363,7 +335,7 @@ fn render_store_gauges(state: &AppState, out: &mut String) {
         SOONEST_EXPIRY,
         "Seconds until the soonest future expiry (token, data access or refresh token) of a provider's connections.",
     );
-    for (provider, at) in &soonest {
+    for (provider, at) in soonest {
         let secs = (*at - now).num_milliseconds() as f64 / 1000.0;
         let _ = writeln!(
             out,
@@ -377,7 +349,7 @@ fn render_store_gauges(state: &AppState, out: &mut String) {
         SOONEST_LAPSE,
         "Seconds until the soonest lapse a user must act on among a provider's connections: 0 when one is already flagged or lapsed, +Inf when all renew themselves.",
     );
-    for (provider, at) in &lapse {
+    for (provider, at) in lapse {
         let secs = match at {
             Some(at) => format!("{}", (*at - now).num_milliseconds().max(0) as f64 / 1000.0),
             None => "+Inf".into(),
@@ -394,12 +366,8 @@ fn render_store_gauges(state: &AppState, out: &mut String) {
         RATE_LIMIT_USAGE,
         "Highest usage percentage in the platform's latest rate-limit headers.",
     );
-    if let Ok(graph) = tokens.facebook_client() {
-        let _ = writeln!(
-            out,
-            "{RATE_LIMIT_USAGE}{{provider=\"facebook\"}} {}",
-            graph.usage_pct()
-        );
+    if let Some(pct) = facebook_usage_pct {
+        let _ = writeln!(out, "{RATE_LIMIT_USAGE}{{provider=\"facebook\"}} {pct}");
     }
 }
 

@@ -3,69 +3,16 @@
 //! waits for a running one); the next run of each is visible.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ProviderSchedule, Settings};
-use crate::store::Provider;
+use crate::cadence::Cadence;
+use crate::config::Settings;
+use crate::domain::Provider;
 use crate::tokens::{SweepFilter, TokenManager};
-
-/// When a provider's sweep runs.
-#[derive(Debug, Clone)]
-pub enum Cadence {
-    Every(Duration),
-    Cron(Box<cron::Schedule>),
-}
-
-impl Cadence {
-    pub fn parse(s: &ProviderSchedule) -> Result<Self, String> {
-        match (&s.every_secs, &s.cron) {
-            (Some(_), Some(_)) => Err("set either every_secs or cron, not both".into()),
-            (None, None) => Err("set every_secs or cron".into()),
-            (Some(0), None) => Err("every_secs must be at least 1".into()),
-            (Some(secs), None) => Ok(Cadence::Every(Duration::from_secs(*secs))),
-            (None, Some(expr)) => {
-                // Operators write 5 fields; the cron crate wants seconds first.
-                let full = if expr.split_whitespace().count() == 5 {
-                    format!("0 {expr}")
-                } else {
-                    expr.clone()
-                };
-                cron::Schedule::from_str(&full)
-                    .map(|s| Cadence::Cron(Box::new(s)))
-                    .map_err(|e| format!("'{expr}' is not a cron expression: {e}"))
-            }
-        }
-    }
-
-    /// The next run after `now`.
-    pub fn next_after(
-        &self,
-        now: DateTime<Utc>,
-        tz: chrono_tz::Tz,
-        jitter_secs: u64,
-    ) -> DateTime<Utc> {
-        match self {
-            Cadence::Every(every) => {
-                let jitter = if jitter_secs == 0 {
-                    0
-                } else {
-                    rand::random_range(0..=jitter_secs)
-                };
-                now + chrono::Duration::from_std(*every + Duration::from_secs(jitter))
-                    .unwrap_or_default()
-            }
-            Cadence::Cron(schedule) => schedule
-                .after(&now.with_timezone(&tz))
-                .next()
-                .map_or(now + chrono::Duration::days(1), |t| t.with_timezone(&Utc)),
-        }
-    }
-}
 
 /// The next scheduled run of each provider.
 #[derive(Debug, Default)]
@@ -141,6 +88,7 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cadence::ProviderSchedule;
     use chrono::TimeZone;
 
     #[test]

@@ -1,6 +1,11 @@
-//! A wrapper for secret strings (tokens, keys) that never prints its value.
+//! A wrapper for secret strings (tokens, keys) that never prints its value,
+//! and the text form of the 256-bit master key (configuration checks it, the
+//! store opens with it).
 
 use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 
 /// A secret value. `Debug` and `Display` print `[redacted]`; the only way to
 /// read it is [`Secret::expose`], which makes every use easy to find.
@@ -40,6 +45,25 @@ impl From<String> for Secret {
     fn from(value: String) -> Self {
         Self(value)
     }
+}
+
+/// Decodes a base64url 256-bit key (padding optional). The error text never
+/// contains the key.
+pub fn decode_key(text: &str) -> Result<[u8; 32], String> {
+    let text = text.trim();
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .or_else(|_| URL_SAFE.decode(text))
+        .map_err(|_| "must be base64url (run `tokenkeeper keygen` to make one)".to_string())?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
+}
+
+/// A fresh random key, base64url without padding.
+pub fn generate_key() -> String {
+    let key: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(key)
 }
 
 #[cfg(test)]

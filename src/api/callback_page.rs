@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 
 use super::error::ApiError;
-use crate::store::{Connection, ConnectionKind};
+use crate::domain::{Connection, ConnectionKind};
 
 /// The page, shortened, for the OpenAPI document.
 pub const EXAMPLE: &str = "<!doctype html><html lang=\"en\"><head><title>Connected to Facebook · tokenkeeper</title></head><body><h1>Connected to Facebook</h1><p class=\"ok\">Facebook is connected: 2 connections stored.</p><ul><li>User <strong>Ada Lovelace</strong> <code>10224567890</code></li><li>Page <strong>Acme</strong> <code>104729381234567</code></li></ul><p><a href=\"/dashboard\">Back to the dashboard</a></p></body></html>";

@@ -9,10 +9,11 @@ use serde_json::json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 
 use crate::audit::AuditError;
+use crate::domain::ErrorClass;
 use crate::export::ExportError;
 use crate::insights::InsightsError;
 use crate::insights::metrics::BadMetric;
-use crate::store::{ErrorClass, StoreError};
+use crate::store::StoreError;
 use crate::tokens::TokenError;
 
 #[derive(Debug, thiserror::Error)]

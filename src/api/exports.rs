@@ -10,12 +10,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::auth::{ADMIN_KEY_ID, Caller, Scope};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::insights::access;
 use super::schemas::{self as s, responses as r};
+use crate::access::{ADMIN_KEY_ID, Scope};
 use crate::export::jobs::ExportJob;
 use crate::insights::campaigns::CampaignMetricsRequest;
 use crate::insights::export_source::{ACCESS_PARAM, leading_columns};

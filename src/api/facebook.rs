@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{Caller, Scope};
+use super::auth::Caller;
 use super::callback_page;
 use super::error::ApiError;
 use super::examples as ex;
@@ -20,8 +20,9 @@ use super::extract::{ApiJson, ApiQuery, check_token_input};
 use super::oauth_state::CallbackQuery;
 use super::schemas::{self as s, responses as r};
 use super::tokens::{parse_health, parse_kind, refresh_visible, run_sweep, visible};
+use crate::access::Scope;
+use crate::domain::{Connection, Provider};
 use crate::secret::Secret;
-use crate::store::{Connection, Provider};
 use crate::tokens::{ConnectionFilter, Need};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

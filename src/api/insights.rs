@@ -8,11 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::AppState;
-use super::auth::{Caller, Scope};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{self as s, responses as r};
+use crate::access::Scope;
 use crate::insights::campaigns::{CampaignMetricsRequest, CampaignsQuery};
 use crate::insights::posts::{BusinessQuery, PageMetricsQuery, PagesAccessQuery};
 use crate::insights::{Access, metrics};

@@ -12,6 +12,7 @@ mod facebook;
 mod google;
 mod health;
 mod insights;
+mod metrics_endpoint;
 pub mod oauth_state;
 pub mod openapi;
 mod rate_limit;
@@ -27,7 +28,8 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{get, post};
 
-use auth::{Scope, Scopes, needs};
+use crate::access::Scope;
+use auth::{Scopes, needs};
 
 use crate::audit::AuditLog;
 use crate::config::Settings;
@@ -267,7 +269,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::scrape))
+        .route("/metrics", get(metrics_endpoint::scrape))
         .route("/facebook/auth/callback", get(facebook::auth_callback))
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/google/auth/callback", get(google::auth_callback))
@@ -281,6 +283,6 @@ pub fn router(state: AppState) -> Router {
             timeouts::limit,
         ))
         .layer(axum::middleware::from_fn(request_limits::check))
-        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(axum::middleware::from_fn(metrics_endpoint::track_http))
         .with_state(state)
 }

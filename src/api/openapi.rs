@@ -28,7 +28,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
     paths(
         health::healthz,
         health::readyz,
-        crate::metrics::scrape,
+        super::metrics_endpoint::scrape,
         super::dashboard::page,
         facebook::auth_url,
         facebook::auth_callback,

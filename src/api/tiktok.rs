@@ -23,9 +23,9 @@ use super::facebook::SweepQuery;
 use super::oauth_state::CallbackQuery;
 use super::schemas::{self as s, responses as r};
 use super::tokens::{run_sweep, visible};
+use crate::domain::{Connection, Health, Provider};
 use crate::providers::tiktok::{TiktokClient, connect};
-use crate::store::{Connection, Provider};
-use crate::tokens::{ConnectionFilter, Health};
+use crate::tokens::ConnectionFilter;
 
 fn client(state: &AppState) -> Result<&Arc<TiktokClient>, ApiError> {
     state.connectors.tiktok.as_ref().ok_or_else(|| {

@@ -11,14 +11,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{Caller, Scope};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::ApiQuery;
 use super::schemas::{self as s, responses as r};
+use crate::access::Scope;
 use crate::audit::AuditEntry;
-use crate::store::{Connection, ConnectionKind, Provider};
-use crate::tokens::{ConnectionFilter, Health, Need, SweepFilter};
+use crate::domain::{Connection, ConnectionKind, Health, Provider};
+use crate::tokens::{ConnectionFilter, Need, SweepFilter};
 
 /// `GET /tokens/{id}/access-token`.
 #[utoipa::path(
@@ -195,7 +196,7 @@ pub async fn health(
     let conns = state.tokens.list(&filter);
     let next_runs = state.next_runs.get();
     let mut providers = serde_json::Map::new();
-    for provider in [Provider::Facebook, Provider::TiktokShop, Provider::Google] {
+    for provider in Provider::ALL {
         let mine: Vec<_> = conns.iter().filter(|c| c.provider == provider).collect();
         let mut by_health = serde_json::Map::new();
         for c in &mine {

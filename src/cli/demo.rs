@@ -215,11 +215,8 @@ async fn demo_in(
     // The key as a file in the folder (mode 0600), where every command
     // looks when TOKENKEEPER_ENCRYPTION_KEY is not set.
     crate::store::Cipher::load_or_create(None, data_dir).map_err(|e| e.to_string())?;
-    let admin = format!("demo-admin-{}", &crate::store::crypto::generate_key()[..16]);
-    let internal = format!(
-        "demo-internal-{}",
-        &crate::store::crypto::generate_key()[..16]
-    );
+    let admin = format!("demo-admin-{}", &crate::secret::generate_key()[..16]);
+    let internal = format!("demo-internal-{}", &crate::secret::generate_key()[..16]);
     // The simulator's app credentials (not secrets of any real app), also
     // in demo.env for the CLI commands printed below.
     let credentials: Vec<(&str, String)> = vec![

@@ -180,7 +180,7 @@ pub fn run() -> ExitCode {
         }
         Command::Simulate { port, host } => serve::simulate(std::net::SocketAddr::new(host, port)),
         Command::Keygen => output::finish(
-            &format!("{}\n", crate::store::crypto::generate_key()),
+            &format!("{}\n", crate::secret::generate_key()),
             ExitCode::SUCCESS,
         ),
         Command::Tokens { command } => match settings(None) {

@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use super::output::{self, count, finish, table};
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::store::{self, Cipher, Connection, Provider, Store, StoreError, StoreOptions};
-use crate::tokens::health::{self, Health};
+use crate::domain::{Connection, Health, Provider};
+use crate::store::{self, Cipher, Store, StoreError, StoreOptions};
+use crate::tokens::health;
 use crate::tokens::{Plan, SweepFilter, TokenManager, facts};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -181,8 +182,8 @@ async fn planner(
         .prefix("tokenkeeper-plan-")
         .tempdir()
         .map_err(|e| format!("a scratch folder for planning: {e}"))?;
-    let key = crate::store::crypto::decode_key(&crate::store::crypto::generate_key())
-        .expect("a generated key decodes");
+    let key =
+        crate::secret::decode_key(&crate::secret::generate_key()).expect("a generated key decodes");
     let store = Store::open(&StoreOptions::new(scratch.path()), Cipher::new(key))
         .map_err(|e| format!("a scratch store for planning: {e}"))?;
     let services = crate::app::token_services(

@@ -15,9 +15,9 @@ use serde_json::{Number, Value};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::atomic::write_atomic_with;
 use super::spool::{SpoolFile, SpoolWriter};
 use super::{ExportError, Row, flatten};
+use crate::atomic_file::write_atomic_with;
 
 /// The UTF-8 byte order mark, so Excel reads the file as UTF-8.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";

@@ -1,7 +1,6 @@
 //! Exports of insights rows: flattening nested rows into columns, CSV
 //! spooling and streaming, and async export jobs kept on disk.
 
-mod atomic;
 pub mod csv;
 mod error;
 pub mod flatten;

@@ -58,7 +58,7 @@ impl FileCache {
         let result = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
             let bytes = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-            crate::store::file::write_atomic(&path, &bytes).map_err(std::io::Error::other)
+            crate::atomic_file::write_atomic(&path, &bytes)
         })
         .await;
         if !matches!(result, Ok(Ok(()))) {

@@ -11,9 +11,9 @@ use serde_json::{Map, Value, json};
 use super::metrics::{self, MetricObject};
 use super::values::{accumulate, as_f64, parse_ads_row, rounded};
 use super::{Access, InsightsError, InsightsService, Row, invalid};
+use crate::domain::ConnectionKind;
 use crate::providers::UpstreamError;
 use crate::secret::Secret;
-use crate::store::ConnectionKind;
 
 const ACCOUNT_KINDS: &[ConnectionKind] = &[ConnectionKind::SystemUser, ConnectionKind::User];
 

@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 use super::campaigns::{DateRange, parse_date, summarize};
 use super::values::{as_f64, rounded};
 use super::{Access, InsightsError, Row, invalid};
+use crate::domain::{Connection, ConnectionKind, Provider};
 use crate::providers::google::ads::GoogleAds;
 use crate::secret::Secret;
-use crate::store::{Connection, ConnectionKind, Provider};
 use crate::tokens::{ConnectionFilter, TokenManager};
 
 /// Metrics a request may name, and their GAQL fields.

@@ -17,11 +17,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::Settings;
+use crate::domain::{Connection, ConnectionKind, Health, Provider};
 use crate::providers::UpstreamError;
 use crate::providers::facebook::GraphClient;
 use crate::secret::Secret;
-use crate::store::{Connection, ConnectionKind, Provider};
-use crate::tokens::{ConnectionFilter, Health, Need, TokenError, TokenManager};
+use crate::tokens::{ConnectionFilter, Need, TokenError, TokenManager};
 use cache::FileCache;
 use metrics::BadMetric;
 

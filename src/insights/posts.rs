@@ -12,10 +12,10 @@ use super::campaigns::parse_date;
 use super::metrics::{self, MetricObject};
 use super::values::accumulate;
 use super::{Access, InsightsError, InsightsService, Row, invalid};
+use crate::domain::ConnectionKind;
 use crate::providers::UpstreamError;
 use crate::providers::facebook::parse_graph_time;
 use crate::secret::Secret;
-use crate::store::ConnectionKind;
 
 pub const DEFAULT_POST_METRICS: &[&str] = &["post_clicks", "post_reactions_by_type_total"];
 pub const DEFAULT_REEL_METRICS: &[&str] = &["blue_reels_play_count", "post_video_avg_time_watched"];

@@ -10,7 +10,7 @@ pub mod transport;
 
 use std::time::Duration;
 
-pub use crate::store::ErrorClass;
+use crate::domain::ErrorClass;
 
 /// A failed upstream call, with what callers act on.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -69,7 +69,7 @@ mod tests {
         .await
         .unwrap_err();
         let e = send_failure("/oauth/access_token", &err);
-        assert_eq!(e.class, super::super::ErrorClass::Transient);
+        assert_eq!(e.class, crate::domain::ErrorClass::Transient);
         assert!(
             e.message
                 .starts_with(&format!("cannot reach 127.0.0.1:{port}: ")),

@@ -4,35 +4,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use josekit::jwe::{self, JweHeader};
 use sha2::{Digest, Sha256};
 
 use super::error::StoreError;
-use super::model::EncryptedSecret;
-use crate::secret::Secret;
+use crate::domain::EncryptedSecret;
+use crate::secret::{Secret, decode_key, generate_key};
 
 pub const KEY_FILE_NAME: &str = "master.key";
-
-/// Decodes a base64url 256-bit key (padding optional). The error text never
-/// contains the key.
-pub fn decode_key(text: &str) -> Result<[u8; 32], String> {
-    let text = text.trim();
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .or_else(|_| URL_SAFE.decode(text))
-        .map_err(|_| "must be base64url (run `tokenkeeper keygen` to make one)".to_string())?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
-}
-
-/// A fresh random key, base64url without padding.
-pub fn generate_key() -> String {
-    let key: [u8; 32] = rand::random();
-    URL_SAFE_NO_PAD.encode(key)
-}
 
 /// Where the master key came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +178,8 @@ fn write_key_file(path: &Path, key: &str) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn round_trip_and_header() {

@@ -21,13 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crypto::Cipher;
 pub use error::StoreError;
-pub use model::{
-    Connection, ConnectionKind, Document, EncryptedSecret, ErrorClass, LastError, Provider,
-    StoredSecrets,
-};
+pub use model::Document;
 pub use presence::Presence;
 
 use crate::config::StoreSettings;
+use crate::domain::{Connection, EncryptedSecret};
 use crate::secret::Secret;
 use writer::{Mutation, Op, Shared};
 

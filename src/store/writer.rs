@@ -14,7 +14,8 @@ use super::backup;
 use super::error::StoreError;
 use super::file;
 use super::lock::StoreLock;
-use super::model::{Connection, Document};
+use super::model::Document;
+use crate::domain::Connection;
 
 /// A change to the document, applied by the writer in arrival order.
 pub enum Mutation {

@@ -9,10 +9,10 @@ use chrono::Duration;
 use super::TokenError;
 use super::manager::{TokenManager, Upsert};
 use super::need::Need;
+use crate::domain::{Connection, ConnectionKind, Provider};
 use crate::providers::facebook::DebugInfo;
 use crate::providers::facebook::lifecycle::invalid_token_error;
 use crate::secret::Secret;
-use crate::store::{Connection, ConnectionKind, Provider};
 
 impl TokenManager {
     /// The Login callback: code → short-lived → long-lived, then store the

@@ -1,48 +1,8 @@
 //! Health of a connection, computed from its stored facts and the configured
 //! windows (never stored, so never stale), and the staged expiry warnings.
 
+use crate::domain::{Connection, ConnectionKind, ErrorClass, Health};
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
-
-use crate::store::{Connection, ConnectionKind, ErrorClass};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    Healthy,
-    ExpiringSoon,
-    NeedsRefresh,
-    Degraded,
-    Expired,
-    CannotRefresh,
-    ReauthRequired,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Healthy => "healthy",
-            Health::ExpiringSoon => "expiring_soon",
-            Health::NeedsRefresh => "needs_refresh",
-            Health::Degraded => "degraded",
-            Health::Expired => "expired",
-            Health::CannotRefresh => "cannot_refresh",
-            Health::ReauthRequired => "reauth_required",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
-    }
-
-    /// Whether a token can still be handed out or used.
-    pub fn is_usable(self) -> bool {
-        !matches!(
-            self,
-            Health::Expired | Health::CannotRefresh | Health::ReauthRequired
-        )
-    }
-}
 
 /// Which connections of a provider can be renewed without the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +174,7 @@ pub fn alert_state(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EncryptedSecret, LastError, Provider, StoredSecrets};
+    use crate::domain::{EncryptedSecret, LastError, Provider, StoredSecrets};
 
     fn conn(kind: ConnectionKind) -> Connection {
         Connection::new(
@@ -273,7 +233,7 @@ mod tests {
 #[cfg(test)]
 mod refresh_token_tests {
     use super::*;
-    use crate::store::{EncryptedSecret, Provider, StoredSecrets};
+    use crate::domain::{EncryptedSecret, Provider, StoredSecrets};
 
     /// The TikTok Shop seed's windows: refresh within 5 minutes, expiring
     /// soon within 30.

@@ -12,9 +12,9 @@ use tokio::sync::Semaphore;
 
 use super::health::HealthPolicy;
 use super::retry::RetryPolicy;
+use crate::domain::{Connection, ConnectionKind, Provider};
 use crate::providers::UpstreamError;
 use crate::secret::Secret;
-use crate::store::{Connection, ConnectionKind, Provider};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::TokenError;
-use super::health::{self, Health, HealthPolicy};
+use super::health::{self, HealthPolicy};
 use super::lifecycle::{Lifecycles, TokenLifecycle, Upstream};
 use super::need::Need;
 use super::retry::RetryPolicy;
@@ -17,13 +17,14 @@ use super::single_flight::SingleFlight;
 use super::sweep::Runs;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::{
+    Connection, ConnectionKind, ErrorClass, Health, LastError, Provider, StoredSecrets,
+};
 use crate::notify::{Event, Notifier};
 use crate::providers::UpstreamError;
 use crate::providers::facebook::GraphClient;
 use crate::secret::Secret;
-use crate::store::{
-    Connection, ConnectionKind, ErrorClass, LastError, Provider, Store, StoredSecrets,
-};
+use crate::store::Store;
 
 /// What a connect, registration or derivation stores.
 #[derive(Debug, Clone)]
@@ -120,10 +121,6 @@ impl TokenManager {
                 provider.as_str()
             ))
         })
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -256,7 +253,11 @@ impl TokenManager {
             None => None,
         };
         let result = lifecycle.renew(&self.upstream, conn, access, refresh).await;
-        crate::metrics::refresh_attempt(conn.provider, "refreshed", &result);
+        crate::metrics::refresh_attempt(
+            conn.provider,
+            "refreshed",
+            result.as_ref().err().map(|e| e.class),
+        );
         let renewal = match result {
             Ok(r) => r,
             Err(e) => {
@@ -328,7 +329,11 @@ impl TokenManager {
         let lifecycle = self.lifecycle(conn.provider)?;
         let token = self.store.decrypt(&conn.secrets.access_token)?;
         let result = lifecycle.validate(&self.upstream, &conn, token).await;
-        crate::metrics::refresh_attempt(conn.provider, "checked", &result);
+        crate::metrics::refresh_attempt(
+            conn.provider,
+            "checked",
+            result.as_ref().err().map(|e| e.class),
+        );
         let v = match result {
             Ok(v) => v,
             Err(e) => {

@@ -2,6 +2,7 @@
 //! validation, sweeps, and the notifications they trigger.
 
 mod facebook;
+mod gauges;
 pub mod health;
 pub mod lifecycle;
 mod manager;
@@ -11,7 +12,7 @@ mod runs_file;
 pub mod single_flight;
 pub mod sweep;
 
-pub use health::{Health, HealthPolicy};
+pub use health::HealthPolicy;
 pub use manager::{ConnectionFilter, TokenManager, Upsert, ValidToken, facts};
 pub use need::Need;
 pub use sweep::{Plan, RefreshRun, RunError, SweepFilter};
@@ -22,8 +23,8 @@ use crate::store::StoreError;
 /// Health windows for every provider, from configuration.
 pub fn policies(
     settings: &crate::config::Settings,
-) -> std::collections::HashMap<crate::store::Provider, HealthPolicy> {
-    use crate::store::Provider;
+) -> std::collections::HashMap<crate::domain::Provider, HealthPolicy> {
+    use crate::domain::Provider;
     use chrono::Duration;
     use health::RenewRule;
     let warn = settings.facebook.warning_days.clone();
@@ -84,8 +85,8 @@ pub enum TokenError {
         field: String,
         id: String,
         found: String,
-        expected_provider: Option<crate::store::Provider>,
-        expected_kinds: Vec<crate::store::ConnectionKind>,
+        expected_provider: Option<crate::domain::Provider>,
+        expected_kinds: Vec<crate::domain::ConnectionKind>,
     },
     #[error("{0}")]
     NotConfigured(String),
@@ -94,8 +95,8 @@ pub enum TokenError {
 }
 
 fn describe_expected(
-    provider: Option<crate::store::Provider>,
-    kinds: &[crate::store::ConnectionKind],
+    provider: Option<crate::domain::Provider>,
+    kinds: &[crate::domain::ConnectionKind],
 ) -> String {
     Need {
         field: "",

@@ -4,7 +4,7 @@
 //! `Need` before it decrypts anything, so a token never reaches another
 //! platform and a caller never reaches another team's connection.
 
-use crate::store::{Connection, ConnectionKind, Provider};
+use crate::domain::{Connection, ConnectionKind, Provider};
 
 use super::TokenError;
 
@@ -113,7 +113,7 @@ fn kind_name(kind: ConnectionKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EncryptedSecret, StoredSecrets};
+    use crate::domain::{EncryptedSecret, StoredSecrets};
 
     fn conn(provider: Provider, kind: ConnectionKind, team: Option<&str>) -> Connection {
         let mut c = Connection::new(

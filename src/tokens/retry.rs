@@ -105,7 +105,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ErrorClass;
+    use crate::domain::ErrorClass;
 
     fn policy() -> RetryPolicy {
         RetryPolicy {

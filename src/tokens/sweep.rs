@@ -12,10 +12,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::TokenError;
-use super::health::Health;
 use super::manager::TokenManager;
+use crate::domain::{Connection, ErrorClass, Health, Provider};
 use crate::notify::Event;
-use crate::store::{Connection, ErrorClass, Provider};
 
 /// Which connections a sweep covers.
 #[derive(Debug, Clone, Default)]

@@ -38,7 +38,7 @@ fn keygen_prints_a_fresh_256_bit_key() {
     let a = text(&tokenkeeper(&["keygen"], &[]).stdout);
     let b = text(&tokenkeeper(&["keygen"], &[]).stdout);
     assert_ne!(a, b);
-    tokenkeeper::store::crypto::decode_key(a.trim()).expect("a usable key");
+    tokenkeeper::secret::decode_key(a.trim()).expect("a usable key");
 }
 
 #[test]

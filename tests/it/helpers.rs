@@ -12,17 +12,16 @@ use tempfile::TempDir;
 use tokenkeeper::app::Application;
 use tokenkeeper::clock::OffsetClock;
 use tokenkeeper::config::{Overrides, Settings};
+use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{
-    Cipher, Connection, ConnectionKind, Provider, Store, StoreOptions, StoredSecrets,
-};
+use tokenkeeper::store::{Cipher, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 /// A fixed test key (base64url of 32 bytes).
 pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
 pub fn test_cipher() -> Cipher {
-    Cipher::new(tokenkeeper::store::crypto::decode_key(TEST_KEY).unwrap())
+    Cipher::new(tokenkeeper::secret::decode_key(TEST_KEY).unwrap())
 }
 
 /// Everything logged by any test in this binary.

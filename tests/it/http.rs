@@ -65,7 +65,7 @@ async fn shutdown_flushes_pending_writes() {
 async fn futures_count(
     tasks: Vec<
         tokio::task::JoinHandle<
-            Result<std::sync::Arc<tokenkeeper::store::Connection>, tokenkeeper::store::StoreError>,
+            Result<std::sync::Arc<tokenkeeper::domain::Connection>, tokenkeeper::store::StoreError>,
         >,
     >,
 ) -> usize {

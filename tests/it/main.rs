@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod access;
+mod architecture;
 mod browser;
 mod callback_page;
 mod cli;

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use tokenkeeper::domain::{ConnectionKind, ErrorClass, LastError, Provider};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{
-    self, Cipher, ConnectionKind, ErrorClass, LastError, Provider, Store, StoreError, StoreOptions,
-};
+use tokenkeeper::store::{self, Cipher, Store, StoreError, StoreOptions};
 
 use crate::helpers::{open_store, page_connection, test_cipher};
 

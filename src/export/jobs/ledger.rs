@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::model::ExportJob;
+use crate::atomic_file::write_atomic;
 use crate::export::ExportError;
-use crate::export::atomic::write_atomic;
 
 pub(super) const FILE_NAME: &str = "jobs.json";
 const FORMAT: u32 = 1;

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub use model::{ExportJob, ExportStatus, RowSource};
 
 use super::ExportError;
-use super::atomic::is_leftover_temp;
+use crate::atomic_file::is_leftover_temp;
 use crate::clock::{SharedClock, SystemClock};
 
 /// Runs started per job before a job interrupted by restarts is given up.

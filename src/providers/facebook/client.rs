@@ -405,7 +405,7 @@ impl GraphClient {
         token: &Secret,
     ) -> Result<(reqwest::Url, Secret), UpstreamError> {
         let refused = || UpstreamError {
-            class: crate::store::ErrorClass::InvalidRequest,
+            class: crate::domain::ErrorClass::InvalidRequest,
             code: None,
             subcode: None,
             message: format!(
@@ -526,7 +526,7 @@ impl GraphClient {
             tokio::time::sleep(delay).await;
         }
         let started = Instant::now();
-        let _timer = crate::metrics::upstream_timer(crate::store::Provider::Facebook, path);
+        let _timer = crate::metrics::upstream_timer(crate::domain::Provider::Facebook, path);
         let response = builder
             .send()
             .await
@@ -562,7 +562,7 @@ impl GraphClient {
 /// A call not made because its scope is paused longer than we may wait.
 fn throttled(path: &str, scope: &Scope, wait: Duration) -> UpstreamError {
     UpstreamError {
-        class: crate::store::ErrorClass::RateLimited,
+        class: crate::domain::ErrorClass::RateLimited,
         code: None,
         subcode: None,
         message: format!(
@@ -588,7 +588,7 @@ fn grant(body: &Value, path: &str) -> Result<TokenGrant, UpstreamError> {
 
 fn missing(path: &str, field: &str) -> UpstreamError {
     UpstreamError {
-        class: crate::store::ErrorClass::Transient,
+        class: crate::domain::ErrorClass::Transient,
         code: None,
         subcode: None,
         message: format!("the response lacks `{field}`"),
@@ -673,7 +673,7 @@ mod tests {
             "/v25.0/me/accounts?access_token=EAAB-our-token-0001",
         ] {
             let e = graph.paging_url("/me/accounts", next, &ours).unwrap_err();
-            assert_eq!(e.class, crate::store::ErrorClass::InvalidRequest, "{next}");
+            assert_eq!(e.class, crate::domain::ErrorClass::InvalidRequest, "{next}");
             assert!(!e.to_string().contains("EAAB-our-token"), "{e}");
         }
         // A base URL with a path only follows links under that path.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::super::{ErrorClass, UpstreamError};
+use super::super::UpstreamError;
+use crate::domain::ErrorClass;
 use crate::providers::redact::scrub;
 
 /// `{"error": {...}}` as the Graph API sends it.

@@ -10,9 +10,9 @@ use super::GraphClient;
 use super::client::DebugInfo;
 use super::errors::classify;
 use crate::config::FacebookSettings;
+use crate::domain::{Connection, ConnectionKind, Provider};
 use crate::providers::UpstreamError;
 use crate::secret::Secret;
-use crate::store::{Connection, ConnectionKind, Provider};
 use crate::tokens::health::{HealthPolicy, RenewRule};
 use crate::tokens::lifecycle::{BoxFuture, Derived, Renewal, TokenLifecycle, Upstream, Validation};
 

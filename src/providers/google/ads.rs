@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::GoogleSettings;
+use crate::domain::ErrorClass;
+use crate::providers::UpstreamError;
 use crate::providers::redact::scrub;
-use crate::providers::{ErrorClass, UpstreamError};
 use crate::secret::Secret;
 
 pub struct GoogleAds {
@@ -42,7 +43,7 @@ impl GoogleAds {
         query: &str,
     ) -> Result<Vec<Value>, UpstreamError> {
         let path = "/customers/{id}/googleAds:searchStream";
-        let _timer = crate::metrics::upstream_timer(crate::store::Provider::Google, path);
+        let _timer = crate::metrics::upstream_timer(crate::domain::Provider::Google, path);
         let customer = customer_id.replace('-', "");
         let mut request = self
             .http

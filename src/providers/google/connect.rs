@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use super::GoogleOAuth;
-use crate::store::{Connection, ConnectionKind, Provider};
+use crate::domain::{Connection, ConnectionKind, Provider};
 use crate::tokens::{TokenError, TokenManager, Upsert};
 
 pub async fn connect(

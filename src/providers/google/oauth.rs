@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::GoogleSettings;
+use crate::domain::ErrorClass;
+use crate::providers::UpstreamError;
 use crate::providers::redact::scrub;
-use crate::providers::{ErrorClass, UpstreamError};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
@@ -90,7 +91,7 @@ impl GoogleOAuth {
         secret: &str,
     ) -> Result<GoogleGrant, UpstreamError> {
         let path = "/token";
-        let _timer = crate::metrics::upstream_timer(crate::store::Provider::Google, path);
+        let _timer = crate::metrics::upstream_timer(crate::domain::Provider::Google, path);
         let mut form: Vec<(&str, &str)> = vec![
             ("client_id", &self.client_id),
             ("client_secret", self.client_secret.expose()),

@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use super::classify;
 use crate::config::TiktokSettings;
+use crate::domain::ErrorClass;
+use crate::providers::UpstreamError;
 use crate::providers::redact::{redact_url, scrub};
-use crate::providers::{ErrorClass, UpstreamError};
 use crate::secret::Secret;
 
 /// A token pair as TikTok issued it.
@@ -183,7 +184,7 @@ impl TiktokClient {
             .build()
             .map_err(|_| UpstreamError::transient(path, "request could not be built"))?;
         let url = request.url().to_string();
-        let _timer = crate::metrics::upstream_timer(crate::store::Provider::TiktokShop, path);
+        let _timer = crate::metrics::upstream_timer(crate::domain::Provider::TiktokShop, path);
         let response = self
             .http
             .execute(request)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::TiktokClient;
-use crate::store::{Connection, ConnectionKind, Provider};
+use crate::domain::{Connection, ConnectionKind, Provider};
 use crate::tokens::{TokenError, TokenManager, Upsert};
 
 /// `field` names where the caller put `auth_code` (`code` on the callback,

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::TiktokClient;
+use crate::domain::{Connection, Provider};
 use crate::providers::UpstreamError;
 use crate::secret::Secret;
-use crate::store::{Connection, Provider};
 use crate::tokens::health::HealthPolicy;
 use crate::tokens::lifecycle::{BoxFuture, Renewal, TokenLifecycle, Upstream, Validation};
 

@@ -7,7 +7,7 @@ pub mod lifecycle;
 
 pub use client::{TiktokClient, TiktokGrant};
 
-use crate::providers::ErrorClass;
+use crate::domain::ErrorClass;
 
 /// Classifies a TikTok `code` ≠ 0. Token codes (105xxx, 360xxx) mean the
 /// integration must be re-authorized; 36004001 is "rt has expired".

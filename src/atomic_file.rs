@@ -1,6 +1,7 @@
-//! Atomic file replacement for export files and `jobs.json`: temp file in the
-//! same folder, fsync, rename, fsync the folder. A crash at any instant leaves
-//! either the old file (or none) or the complete new one.
+//! Atomic file replacement for export files, `jobs.json` and the insights
+//! cache: temp file in the same folder, fsync, rename, fsync the folder. A
+//! crash at any instant leaves either the old file (or none) or the complete
+//! new one.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};

@@ -1,0 +1,23 @@
+//! The figures a metrics scrape shows about the stored connections, computed
+//! at scrape time from the manager's connections and health windows.
+
+use crate::metrics::StoreGauges;
+
+use super::health;
+use super::{ConnectionFilter, TokenManager};
+
+impl TokenManager {
+    /// The store gauges of this application, now.
+    pub fn gauges(&self) -> StoreGauges {
+        let now = self.now();
+        let mut gauges = StoreGauges::new(now);
+        for conn in self.list(&ConnectionFilter::default()) {
+            let lapse_at = health::lapse_at(&conn, now, self.policy(conn.provider));
+            gauges.add(&conn, self.health(&conn), lapse_at);
+        }
+        if let Ok(graph) = self.facebook_client() {
+            gauges.set_facebook_usage(graph.usage_pct());
+        }
+        gauges
+    }
+}
