@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{self, Cipher, Store, StoreOptions};
+use tokenkeeper::store::{self, Cipher, JsonFileStore, StoreOptions};
 
 fn connection(cipher: &Cipher, i: usize) -> Connection {
     let token = format!("EAAB{}", "x".repeat(180)) + &i.to_string();
@@ -28,7 +28,7 @@ fn connection(cipher: &Cipher, i: usize) -> Connection {
 }
 
 async fn fill(dir: &std::path::Path, cipher: &Cipher, n: usize) -> Vec<String> {
-    let store = Store::open(&StoreOptions::new(dir), cipher.clone()).unwrap();
+    let store = JsonFileStore::open(&StoreOptions::new(dir), cipher.clone()).unwrap();
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let store = store.clone();
@@ -60,7 +60,7 @@ async fn main() {
         .unwrap()
         .len();
     let t = Instant::now();
-    let store = Store::open(&StoreOptions::new(dir.path()), cipher.clone()).unwrap();
+    let store = JsonFileStore::open(&StoreOptions::new(dir.path()), cipher.clone()).unwrap();
     let open = t.elapsed();
     store.close().await;
     let t = Instant::now();
@@ -77,7 +77,7 @@ async fn main() {
     // 2. Update all 10,000 connections in one burst.
     let dir = tempfile::tempdir().unwrap();
     let ids = fill(dir.path(), &cipher, 10_000).await;
-    let store = Store::open(&StoreOptions::new(dir.path()), cipher.clone()).unwrap();
+    let store = JsonFileStore::open(&StoreOptions::new(dir.path()), cipher.clone()).unwrap();
     let before = store.stats();
     let t = Instant::now();
     let tasks: Vec<_> = ids

@@ -92,7 +92,7 @@ async fn main() {
     let app = Application::build_with_clock(settings, Arc::new(SystemClock))
         .await
         .unwrap();
-    let store = app.state().store.clone();
+    let store = app.file_store().clone();
     let tokens = app.state().tokens.clone();
 
     // 10,000 user connections whose long-lived tokens have 10 days left: all due.

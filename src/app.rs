@@ -17,7 +17,9 @@ use crate::config::Settings;
 use crate::notify::Notifier;
 use crate::providers::facebook::GraphClient;
 use crate::store::crypto::{KeySource, MissingKey};
-use crate::store::{self, Cipher, Presence, Store, StoreError, StoreOptions};
+use crate::store::{
+    self, Cipher, ConnectionStore, JsonFileStore, Presence, StoreError, StoreOptions,
+};
 use crate::tokens::TokenManager;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    file_store: JsonFileStore,
 }
 
 impl Application {
@@ -57,7 +60,8 @@ impl Application {
         let addr = settings.socket_addr()?;
         let server_addr = settings.server.addr.clone();
         crate::metrics::install();
-        let state = open_services(settings, clock).await?;
+        let (file_store, cipher) = open_store(&settings, clock.clone())?;
+        let state = services(settings, Arc::new(file_store.clone()), &cipher, clock).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind {
@@ -72,6 +76,7 @@ impl Application {
             listener,
             addr,
             state,
+            file_store,
         })
     }
 
@@ -82,6 +87,12 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The JSON file store behind `state().store`: tests and benchmarks look
+    /// at its file and counters, and write records directly.
+    pub fn file_store(&self) -> &JsonFileStore {
+        &self.file_store
     }
 
     /// Serves until `cancel` fires, drains in-flight requests (bounded by the
@@ -129,9 +140,12 @@ impl Application {
     }
 }
 
-/// Opens the store and builds every service (no HTTP): what `serve` runs
-/// and what the operator CLI works with.
-pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<AppState, StartError> {
+/// Opens the configured store with its key (generated only beside a store
+/// about to be created).
+pub fn open_store(
+    settings: &Settings,
+    clock: SharedClock,
+) -> Result<(JsonFileStore, Cipher), StartError> {
     let options = StoreOptions::from(&settings.store);
     // A key is generated only beside a store about to be created: one made
     // for an existing store would never open it, and would linger.
@@ -151,12 +165,22 @@ pub async fn open_services(settings: Settings, clock: SharedClock) -> Result<App
              production should set the variable (and back the key up)"
         );
     }
-    let store = Store::open(&options, cipher)?;
+    let store = JsonFileStore::open_with_clock(&options, cipher.clone(), clock)?;
+    Ok((store, cipher))
+}
+
+/// Builds every service (no HTTP) on an open store: what `serve` runs.
+pub async fn services(
+    settings: Settings,
+    store: Arc<dyn ConnectionStore>,
+    cipher: &Cipher,
+    clock: SharedClock,
+) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let TokenServices { tokens, connectors } =
         token_services(settings.clone(), store.clone(), clock.clone());
     let oauth = StateSigner::new(
-        store.cipher().derive_key("oauth-state"),
+        cipher.derive_key("oauth-state"),
         settings.auth.state_ttl_secs,
     );
     let insights = Arc::new(crate::insights::InsightsService::new(
@@ -198,7 +222,11 @@ pub struct TokenServices {
 
 /// Builds the TokenManager with a lifecycle for every provider whose app
 /// credentials are configured.
-pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock) -> TokenServices {
+pub fn token_services(
+    settings: Arc<Settings>,
+    store: Arc<dyn ConnectionStore>,
+    clock: SharedClock,
+) -> TokenServices {
     let graph = match (&settings.secrets.fb_app_id, &settings.secrets.fb_app_secret) {
         (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
             &settings.facebook,
@@ -266,8 +294,11 @@ pub fn token_services(settings: Arc<Settings>, store: Store, clock: SharedClock)
             )),
         );
     }
+    // Beside the store, so that the recent runs survive a restart.
+    let runs_file = crate::tokens::runs_file_in(&settings.store.data_dir);
     let tokens = Arc::new(TokenManager::new(
-        store.clone(),
+        store,
+        Some(runs_file),
         clock,
         settings.clone(),
         graph,

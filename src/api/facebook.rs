@@ -245,6 +245,7 @@ pub async fn list_tokens(
     let items: Vec<Value> = state
         .tokens
         .list(&filter)
+        .await?
         .iter()
         .map(|c| state.tokens.facts(c))
         .collect();
@@ -272,7 +273,7 @@ pub async fn get_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let conn = visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
+    let conn = visible(&state, &caller, "id", &id, Some(Provider::Facebook)).await?;
     Ok(Json(json!({ "connection": state.tokens.facts(&conn) })))
 }
 
@@ -300,6 +301,7 @@ pub async fn page_token_status(
     let conn = state
         .tokens
         .find_page(&page_id, caller.teams())
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("no connection for page {page_id}")))?;
     let health = state.tokens.health(&conn);
     Ok(Json(json!({
@@ -380,7 +382,7 @@ pub async fn delete_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
+    visible(&state, &caller, "id", &id, Some(Provider::Facebook)).await?;
     state.tokens.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -423,7 +425,10 @@ pub async fn debug_token(
     ApiQuery(q): ApiQuery<ConnectionQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let need = Need::of("connection_id", Provider::Facebook, &[], caller.teams());
-    let conn = state.tokens.connection_for(connection_id(&q)?, &need)?;
+    let conn = state
+        .tokens
+        .connection_for(connection_id(&q)?, &need)
+        .await?;
     let info = state.tokens.debug_facebook_token(&conn.id, &need).await?;
     Ok(Json(json!({
         "connection_id": conn.id,
@@ -467,7 +472,8 @@ pub async fn check_permissions(
         "connection_id",
         connection_id(&q)?,
         Some(Provider::Facebook),
-    )?;
+    )
+    .await?;
     let required: Vec<String> = match &q.required {
         Some(list) => list
             .split(',')

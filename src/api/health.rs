@@ -40,10 +40,13 @@ pub async fn healthz() -> Json<Value> {
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.store.ready().await.map_err(ApiError::Unavailable)?;
-    let doc = state.store.snapshot();
+    let store = state
+        .store
+        .ready()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(json!({
         "status": "ready",
-        "store": { "connections": doc.connections.len(), "generation": doc.generation }
+        "store": { "connections": store.connections, "generation": store.generation }
     })))
 }

@@ -62,7 +62,7 @@ pub async fn scrape(State(state): State<AppState>, mut parts: Parts) -> Result<R
             .await?
             .require(Scope::Internal)?;
     }
-    let body = crate::metrics::render(&state.tokens.gauges());
+    let body = crate::metrics::render(&state.tokens.gauges().await?);
     Ok((
         [(
             header::CONTENT_TYPE,

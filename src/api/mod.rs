@@ -34,7 +34,7 @@ use auth::{Scopes, needs};
 use crate::audit::AuditLog;
 use crate::config::Settings;
 use crate::insights::InsightsService;
-use crate::store::Store;
+use crate::store::ConnectionStore;
 use crate::tokens::TokenManager;
 
 /// Provider clients used by connect flows and insights outside the
@@ -50,7 +50,7 @@ pub struct Connectors {
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub store: Store,
+    pub store: Arc<dyn ConnectionStore>,
     pub tokens: Arc<TokenManager>,
     pub insights: Arc<InsightsService>,
     pub next_runs: Arc<crate::scheduler::NextRuns>,

@@ -265,18 +265,19 @@ pub async fn list_integrations(
     let items: Vec<Value> = state
         .tokens
         .list(&filter)
+        .await?
         .iter()
         .map(|c| integration(&state, c))
         .collect();
     Ok(Json(json!({ "count": items.len(), "integrations": items })))
 }
 
-fn tiktok_connection(
+async fn tiktok_connection(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<Arc<Connection>, ApiError> {
-    visible(state, caller, "id", id, Some(Provider::TiktokShop))
+    visible(state, caller, "id", id, Some(Provider::TiktokShop)).await
 }
 
 /// `GET /tiktok/integrations/{id}/status`.
@@ -300,7 +301,7 @@ pub async fn integration_status(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let conn = tiktok_connection(&state, &caller, &id)?;
+    let conn = tiktok_connection(&state, &caller, &id).await?;
     Ok(Json(json!({ "integration": integration(&state, &conn) })))
 }
 
@@ -333,7 +334,7 @@ pub async fn refresh_integration(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ForceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let before = tiktok_connection(&state, &caller, &id)?;
+    let before = tiktok_connection(&state, &caller, &id).await?;
     let after = state.tokens.refresh(&id, q.force.unwrap_or(false)).await?;
     Ok(Json(json!({
         "refreshed": after.last_refreshed_at != before.last_refreshed_at,
@@ -364,7 +365,7 @@ pub async fn health(
         visible_teams: caller.teams().map(<[String]>::to_vec),
         ..ConnectionFilter::default()
     };
-    let conns = state.tokens.list(&filter);
+    let conns = state.tokens.list(&filter).await?;
     let mut counts = serde_json::Map::new();
     for h in [
         Health::Healthy,
@@ -447,7 +448,7 @@ pub async fn cleanup(
         ..ConnectionFilter::default()
     };
     let mut removed = Vec::new();
-    for c in state.tokens.list(&filter) {
+    for c in state.tokens.list(&filter).await? {
         let health = state.tokens.health(&c);
         let lapsed_since = c.refresh_token_expires_at.or(c.expires_at);
         if matches!(health, Health::Expired | Health::CannotRefresh)

@@ -69,6 +69,7 @@ pub async fn page_access_token(
     let conn = state
         .tokens
         .find_page(&page_id, caller.teams())
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("no connection for page {page_id}")))?;
     hand_out(&state, &caller, &conn.id).await
 }
@@ -81,7 +82,7 @@ async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Va
     let need = Need::any("id", caller.teams());
     // A connection the caller may not see is answered 404 before any audit
     // line, so probing other teams' ids leaves no trace in their audit.
-    state.tokens.connection_for(id, &need)?;
+    state.tokens.connection_for(id, &need).await?;
     let result = state.tokens.token_for(id, &need).await;
     let audited = state
         .audit
@@ -164,6 +165,7 @@ pub async fn list(
     let items: Vec<Value> = state
         .tokens
         .list(&filter)
+        .await?
         .iter()
         .map(|c| state.tokens.facts(c))
         .collect();
@@ -193,7 +195,7 @@ pub async fn health(
         visible_teams: caller.teams().map(<[String]>::to_vec),
         ..ConnectionFilter::default()
     };
-    let conns = state.tokens.list(&filter);
+    let conns = state.tokens.list(&filter).await?;
     let next_runs = state.next_runs.get();
     let mut providers = serde_json::Map::new();
     for provider in Provider::ALL {
@@ -355,7 +357,7 @@ pub fn parse_health(text: &str) -> Result<Health, ApiError> {
 /// any platform): another team's is not found (never confirming it exists);
 /// another platform's is refused with 422 naming `field`. Every handler that
 /// takes a connection id comes through here, before any token is touched.
-pub fn visible(
+pub async fn visible(
     state: &AppState,
     caller: &Caller,
     field: &str,
@@ -368,7 +370,7 @@ pub fn visible(
         kinds: &[],
         teams: caller.teams(),
     };
-    Ok(state.tokens.connection_for(id, &need)?)
+    Ok(state.tokens.connection_for(id, &need).await?)
 }
 
 /// Refreshes a visible connection; answers whether it was refreshed and its facts.
@@ -380,7 +382,7 @@ pub async fn refresh_visible(
     force: bool,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::TokensRefresh)?;
-    let before = visible(state, caller, "id", id, provider)?;
+    let before = visible(state, caller, "id", id, provider).await?;
     let after = state.tokens.refresh(id, force).await?;
     Ok(Json(json!({
         "refreshed": after.last_refreshed_at != before.last_refreshed_at,

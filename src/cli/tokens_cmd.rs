@@ -17,9 +17,9 @@ use super::output::{self, count, finish, table};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::domain::{Connection, Health, Provider};
-use crate::store::{self, Cipher, Store, StoreError, StoreOptions};
+use crate::store::{Cipher, ConnectionStore, JsonFileStore, ListFilter, StoreError, StoreOptions};
 use crate::tokens::health;
-use crate::tokens::{Plan, SweepFilter, TokenManager, facts};
+use crate::tokens::{Plan, SweepFilter, facts};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -61,28 +61,49 @@ fn text_time(t: Option<chrono::DateTime<Utc>>, none: &str) -> String {
     t.map_or(none.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
-/// The store file's connections in the selection, read without the lock or
-/// the key (nothing is decrypted).
-fn read_selected(settings: &Settings, selection: &Selection) -> Result<Vec<Connection>, ExitCode> {
-    let path = settings.store.data_dir.join(store::STORE_FILE_NAME);
-    match store::file::read(&path) {
-        Ok(doc) => Ok(doc
-            .connections
-            .values()
-            .filter(|c| selection.matches(c))
-            .map(|c| (**c).clone())
-            .collect()),
-        Err(e) => {
-            eprintln!("tokenkeeper: {e}");
-            Err(ExitCode::FAILURE)
-        }
-    }
+/// The connections in the selection, by id.
+async fn select(
+    store: &dyn ConnectionStore,
+    selection: &Selection,
+) -> Result<Vec<Arc<Connection>>, StoreError> {
+    let filter = ListFilter {
+        provider: selection.provider,
+        team_id: selection.team_id.clone(),
+        ..ListFilter::default()
+    };
+    let found = store.list(&filter).await?;
+    Ok(found.into_iter().filter(|c| selection.matches(c)).collect())
+}
+
+/// The store as it is on disk, opened read-only, and its connections in a
+/// selection.
+struct Looked {
+    store: Arc<dyn ConnectionStore>,
+    selected: Vec<Arc<Connection>>,
+}
+
+/// The store's connections in the selection, read without the lock or the
+/// key (nothing is decrypted).
+fn read_selected(settings: &Settings, selection: &Selection) -> Result<Looked, ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("the tokio runtime starts");
+    let read = runtime.block_on(async {
+        let store: Arc<dyn ConnectionStore> =
+            Arc::new(JsonFileStore::open_read_only(&settings.store.data_dir)?);
+        let selected = select(&*store, selection).await?;
+        Ok::<_, StoreError>(Looked { store, selected })
+    });
+    read.map_err(|e| {
+        eprintln!("tokenkeeper: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// `tokens status`: from the file, without taking the lock.
 pub fn status(settings: &Settings, format: Format, selection: &Selection) -> ExitCode {
     let conns = match read_selected(settings, selection) {
-        Ok(c) => c,
+        Ok(looked) => looked.selected,
         Err(code) => return code,
     };
     let policies = crate::tokens::policies(settings);
@@ -170,35 +191,14 @@ pub struct RunOptions {
     pub check_only: bool,
 }
 
-/// The sweep's own planner, with nothing of the real store: a plan looks only
-/// at the connection, the health policies and which providers are
-/// configured, so the manager sits on a throwaway store (its own folder and
-/// key) and the real store is only read. The dry run thus needs neither the
-/// lock nor the key, and shows exactly what a sweep would do.
-async fn planner(
-    settings: &Settings,
-) -> Result<(Arc<TokenManager>, Store, tempfile::TempDir), String> {
-    let scratch = tempfile::Builder::new()
-        .prefix("tokenkeeper-plan-")
-        .tempdir()
-        .map_err(|e| format!("a scratch folder for planning: {e}"))?;
-    let key =
-        crate::secret::decode_key(&crate::secret::generate_key()).expect("a generated key decodes");
-    let store = Store::open(&StoreOptions::new(scratch.path()), Cipher::new(key))
-        .map_err(|e| format!("a scratch store for planning: {e}"))?;
-    let services = crate::app::token_services(
-        Arc::new(settings.clone()),
-        store.clone(),
-        Arc::new(SystemClock),
-    );
-    Ok((services.tokens, store, scratch))
-}
-
 /// `tokens refresh --dry-run`: what a refresh would do and why, from the file
-/// (like `tokens status`), changing nothing.
+/// (like `tokens status`), changing nothing. The sweep's own planner runs on
+/// the read-only store: a plan looks only at the connection, the health
+/// policies and which providers are configured, so the dry run needs neither
+/// the lock nor the key, and shows exactly what a sweep would do.
 pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
-    let selected = match read_selected(&settings, &options.selection) {
-        Ok(c) => c,
+    let Looked { store, selected } = match read_selected(&settings, &options.selection) {
+        Ok(looked) => looked,
         Err(code) => return code,
     };
     if let Some(id) = &options.selection.id
@@ -209,13 +209,8 @@ pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
     }
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     runtime.block_on(async move {
-        let (tokens, scratch_store, _scratch) = match planner(&settings).await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("tokenkeeper: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let tokens =
+            crate::app::token_services(Arc::new(settings), store, Arc::new(SystemClock)).tokens;
         let rows: Vec<Vec<String>> = selected
             .iter()
             .map(|c| {
@@ -237,7 +232,6 @@ pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
                 ]
             })
             .collect();
-        scratch_store.close().await;
         let text = format!(
             "{}dry run: {}, nothing changed\n",
             table(&["ACTION", "ID", "PROVIDER", "LABEL", "REASON"], &rows),
@@ -262,9 +256,9 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
     runtime.block_on(async move {
         let dir = settings.store.data_dir.clone();
         let opened = Cipher::load_existing(settings.secrets.encryption_key.as_ref(), &dir)
-            .and_then(|cipher| Store::open(&StoreOptions::from(&settings.store), cipher));
-        let store = match opened {
-            Ok(store) => store,
+            .and_then(|cipher| JsonFileStore::open(&StoreOptions::from(&settings.store), cipher));
+        let store: Arc<dyn ConnectionStore> = match opened {
+            Ok(store) => Arc::new(store),
             Err(e @ StoreError::Locked { .. }) => {
                 eprintln!("tokenkeeper: {e}.\nWhile the service runs, use POST /internal/scheduled-refresh (or `tokens status` and `tokens refresh --dry-run` to look).");
                 return ExitCode::FAILURE;
@@ -276,7 +270,14 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
         };
         let services = crate::app::token_services(Arc::new(settings), store.clone(), Arc::new(SystemClock));
         let tokens = services.tokens;
-        let selected: Vec<Arc<Connection>> = store.list().into_iter().filter(|c| options.selection.matches(c)).collect();
+        let selected = match select(&*store, &options.selection).await {
+            Ok(selected) => selected,
+            Err(e) => {
+                eprintln!("tokenkeeper: {e}");
+                store.close().await;
+                return ExitCode::FAILURE;
+            }
+        };
         if options.selection.id.is_some() && selected.is_empty() {
             eprintln!("tokenkeeper: no connection {}", options.selection.id.as_deref().unwrap_or(""));
             store.close().await;
@@ -343,7 +344,7 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
         // What the run leaves for the user to fix, attempted or not.
         let mut reconnect = 0;
         for c in &selected {
-            let Some(now) = store.get(&c.id) else { continue };
+            let Ok(Some(now)) = store.get(&c.id).await else { continue };
             let h = tokens.health(&now);
             if needs_reconnect(h) {
                 reconnect += 1;

@@ -216,6 +216,7 @@ impl GoogleInsights<'_> {
                         visible_teams: access.teams.clone(),
                         ..ConnectionFilter::default()
                     })
+                    .await?
                     .into_iter()
                     .filter(|c| need.fits(c) && self.tokens.health(c).is_usable())
                     .collect();

@@ -146,6 +146,7 @@ impl InsightsService {
                         visible_teams: access.teams.clone(),
                         ..ConnectionFilter::default()
                     })
+                    .await?
                     .into_iter()
                     .filter(|c| need.fits(c) && self.tokens.health(c).is_usable())
                     .collect();
@@ -180,6 +181,7 @@ impl InsightsService {
         let page = self
             .tokens
             .find_page(page_id, access.teams.as_deref())
+            .await?
             .ok_or_else(|| {
                 InsightsError::NoConnection(format!("no connection for page {page_id}"))
             })?;

@@ -60,6 +60,21 @@ pub enum StoreError {
         expected: u64,
         current: u64,
     },
+    #[error("connection {id} is leased to {holder} until {expires_at}")]
+    Leased {
+        id: String,
+        holder: String,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    #[error(
+        "connection {id} was leased again (fencing token {newest}) after the lease this write holds ({token})"
+    )]
+    StaleLease { id: String, token: u64, newest: u64 },
+    #[error("the store was opened read-only")]
+    ReadOnly,
+    /// The store does not take writes now; the text says why.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("no usable backup: {0}")]
     NoBackup(String),
     #[error("the store is closed")]

@@ -13,8 +13,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::backup;
 use super::error::StoreError;
 use super::file;
+use super::leases::Leases;
 use super::lock::StoreLock;
 use super::model::Document;
+use super::storage::{Edit, WriteGuard};
+use crate::clock::SharedClock;
 use crate::domain::Connection;
 
 /// A change to the document, applied by the writer in arrival order.
@@ -22,12 +25,11 @@ pub enum Mutation {
     /// Insert or replace a whole connection; the version continues from the
     /// stored one.
     Put(Box<Connection>),
-    /// Change a stored connection in place; `expected_version`, when given,
-    /// must match.
+    /// Change a stored connection in place, if `guard` holds.
     Update {
         id: String,
-        expected_version: Option<u64>,
-        apply: Box<dyn FnOnce(&mut Connection) + Send>,
+        guard: WriteGuard,
+        apply: Edit,
     },
     /// Change the connection with `new`'s natural key (provider, kind,
     /// external id, team) with `apply`, or insert `new` with `apply` applied
@@ -35,7 +37,7 @@ pub enum Mutation {
     /// one record because the writer applies mutations one at a time.
     Upsert {
         new: Box<Connection>,
-        apply: Box<dyn FnOnce(&mut Connection) + Send>,
+        apply: Edit,
     },
     Delete(String),
 }
@@ -58,12 +60,25 @@ pub struct Stats {
 }
 
 /// State shared between the store handles and the writer.
-#[derive(Debug)]
 pub struct Shared {
     pub snapshot: RwLock<Arc<Document>>,
     pub stats: Stats,
     /// The last write failure, cleared by the next good write.
     pub write_error: Mutex<Option<String>>,
+    /// Checked by fenced writes as they are applied, so that no lease can be
+    /// granted between the check and the write.
+    pub leases: Leases,
+}
+
+impl Shared {
+    pub fn new(doc: Document, clock: SharedClock) -> Arc<Self> {
+        Arc::new(Self {
+            snapshot: RwLock::new(Arc::new(doc)),
+            stats: Stats::default(),
+            write_error: Mutex::new(None),
+            leases: Leases::new(clock),
+        })
+    }
 }
 
 pub struct WriterConfig {
@@ -147,7 +162,7 @@ fn commit(
     let mut results: Vec<(Ack, Outcome)> = Vec::with_capacity(batch.len());
     let mut changed = 0u64;
     for (mutation, ack) in batch {
-        let outcome = apply(&mut doc, mutation, now);
+        let outcome = apply(&mut doc, &shared.leases, mutation, now);
         if outcome.is_ok() {
             changed += 1;
         }
@@ -214,7 +229,12 @@ fn write(
     Ok(bytes.len() as u64)
 }
 
-fn apply(doc: &mut Document, mutation: Mutation, now: chrono::DateTime<Utc>) -> Outcome {
+fn apply(
+    doc: &mut Document,
+    leases: &Leases,
+    mutation: Mutation,
+    now: chrono::DateTime<Utc>,
+) -> Outcome {
     match mutation {
         Mutation::Put(conn) => {
             let mut conn = *conn;
@@ -228,23 +248,22 @@ fn apply(doc: &mut Document, mutation: Mutation, now: chrono::DateTime<Utc>) -> 
             doc.connections.insert(conn.id.clone(), conn.clone());
             Ok(Some(conn))
         }
-        Mutation::Update {
-            id,
-            expected_version,
-            apply,
-        } => {
+        Mutation::Update { id, guard, apply } => {
             let stored = doc
                 .connections
                 .get(&id)
                 .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            if let Some(expected) = expected_version
-                && expected != stored.version
-            {
-                return Err(StoreError::VersionConflict {
-                    id,
-                    expected,
-                    current: stored.version,
-                });
+            match guard {
+                WriteGuard::Latest => {}
+                WriteGuard::Version(expected) if expected != stored.version => {
+                    return Err(StoreError::VersionConflict {
+                        id,
+                        expected,
+                        current: stored.version,
+                    });
+                }
+                WriteGuard::Version(_) => {}
+                WriteGuard::Fenced(token) => leases.check_fence(&id, token)?,
             }
             let mut conn = (**stored).clone();
             apply(&mut conn);
@@ -266,9 +285,10 @@ fn apply(doc: &mut Document, mutation: Mutation, now: chrono::DateTime<Utc>) -> 
             match existing {
                 Some(id) => self::apply(
                     doc,
+                    leases,
                     Mutation::Update {
                         id,
-                        expected_version: None,
+                        guard: WriteGuard::Latest,
                         apply,
                     },
                     now,
@@ -276,7 +296,7 @@ fn apply(doc: &mut Document, mutation: Mutation, now: chrono::DateTime<Utc>) -> 
                 None => {
                     let mut conn = *new;
                     apply(&mut conn);
-                    self::apply(doc, Mutation::Put(Box::new(conn)), now)
+                    self::apply(doc, leases, Mutation::Put(Box::new(conn)), now)
                 }
             }
         }

@@ -163,9 +163,9 @@ impl TokenManager {
             provider: Some(Provider::Facebook),
             ..*need
         };
-        let conn = self.connection_for(id, &need)?;
+        let conn = self.connection_for(id, &need).await?;
         let graph = self.graph()?;
-        let token = self.store.decrypt(&conn.secrets.access_token)?;
+        let token = self.store.secrets()?.open(&conn.secrets.access_token)?;
         // An error of the call itself is about the app token it is made
         // with; only `is_valid: false` speaks of the connection's token.
         let info = self.upstream(|| graph.debug_token(&token)).await?;

@@ -4,20 +4,20 @@
 use crate::metrics::StoreGauges;
 
 use super::health;
-use super::{ConnectionFilter, TokenManager};
+use super::{ConnectionFilter, TokenError, TokenManager};
 
 impl TokenManager {
     /// The store gauges of this application, now.
-    pub fn gauges(&self) -> StoreGauges {
+    pub async fn gauges(&self) -> Result<StoreGauges, TokenError> {
         let now = self.now();
         let mut gauges = StoreGauges::new(now);
-        for conn in self.list(&ConnectionFilter::default()) {
+        for conn in self.list(&ConnectionFilter::default()).await? {
             let lapse_at = health::lapse_at(&conn, now, self.policy(conn.provider));
             gauges.add(&conn, self.health(&conn), lapse_at);
         }
         if let Ok(graph) = self.facebook_client() {
             gauges.set_facebook_usage(graph.usage_pct());
         }
-        gauges
+        Ok(gauges)
     }
 }

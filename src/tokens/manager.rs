@@ -24,7 +24,7 @@ use crate::notify::{Event, Notifier};
 use crate::providers::UpstreamError;
 use crate::providers::facebook::GraphClient;
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{ConnectionStore, ListFilter};
 
 /// What a connect, registration or derivation stores.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub struct ValidToken {
 }
 
 pub struct TokenManager {
-    pub(super) store: Store,
+    pub(super) store: Arc<dyn ConnectionStore>,
     pub(super) clock: SharedClock,
     pub(super) settings: Arc<Settings>,
     pub(super) graph: Option<Arc<GraphClient>>,
@@ -66,7 +66,8 @@ pub struct TokenManager {
 
 impl TokenManager {
     pub fn new(
-        store: Store,
+        store: Arc<dyn ConnectionStore>,
+        runs_file: Option<std::path::PathBuf>,
         clock: SharedClock,
         settings: Arc<Settings>,
         graph: Option<Arc<GraphClient>>,
@@ -78,10 +79,8 @@ impl TokenManager {
             RetryPolicy::from(&settings.refresh),
             settings.refresh.concurrency,
         );
-        // Beside the store, so that the recent runs survive a restart.
-        let data_dir = store.path().parent().map(std::path::Path::to_path_buf);
-        let runs = match data_dir {
-            Some(dir) => Runs::open(super::runs_file::path_in(&dir), settings.refresh.runs_kept),
+        let runs = match runs_file {
+            Some(file) => Runs::open(file, settings.refresh.runs_kept),
             None => Runs::new(settings.refresh.runs_kept),
         };
         Self {
@@ -131,17 +130,22 @@ impl TokenManager {
         health::health(conn, self.now(), self.policy(conn.provider))
     }
 
-    pub fn get(&self, id: &str) -> Result<Arc<Connection>, TokenError> {
+    pub async fn get(&self, id: &str) -> Result<Arc<Connection>, TokenError> {
         self.store
             .get(id)
+            .await?
             .ok_or_else(|| TokenError::NotFound(id.to_string()))
     }
 
     /// The connection `id` if `need` allows it: not found when the caller may
     /// not see it, a wrong-connection error when it is of another platform
     /// or kind. Every operation that names a connection comes through here.
-    pub fn connection_for(&self, id: &str, need: &Need<'_>) -> Result<Arc<Connection>, TokenError> {
-        let conn = self.get(id)?;
+    pub async fn connection_for(
+        &self,
+        id: &str,
+        need: &Need<'_>,
+    ) -> Result<Arc<Connection>, TokenError> {
+        let conn = self.get(id).await?;
         need.check(&conn)?;
         Ok(conn)
     }
@@ -150,7 +154,7 @@ impl TokenManager {
     /// first when due. Nothing is decrypted unless `need` allows the
     /// connection, so a token never goes to another platform.
     pub async fn token_for(&self, id: &str, need: &Need<'_>) -> Result<ValidToken, TokenError> {
-        self.connection_for(id, need)?;
+        self.connection_for(id, need).await?;
         self.get_valid_token(id).await
     }
 
@@ -193,15 +197,19 @@ impl TokenManager {
     /// calls for one connection share one upstream refresh.
     pub async fn refresh(&self, id: &str, force: bool) -> Result<Arc<Connection>, TokenError> {
         let requested_at = self.now();
-        let conn = self.get(id)?;
+        let conn = self.get(id).await?;
         // A page is refreshed through the user token it was derived from.
-        if conn.provider == Provider::Facebook
-            && conn.kind == ConnectionKind::Page
-            && let Some(parent) = conn.parent_id.as_deref().and_then(|p| self.store.get(p))
+        let parent = match conn.parent_id.as_deref() {
+            Some(p) if conn.provider == Provider::Facebook && conn.kind == ConnectionKind::Page => {
+                self.store.get(p).await?
+            }
+            _ => None,
+        };
+        if let Some(parent) = parent
             && !parent.reauth_required
         {
             self.refresh_one(&parent.id, force, requested_at).await?;
-            return self.get(id);
+            return self.get(id).await;
         }
         self.refresh_one(id, force, requested_at).await
     }
@@ -214,7 +222,7 @@ impl TokenManager {
     ) -> Result<Arc<Connection>, TokenError> {
         self.flights
             .run(id, || async {
-                let conn = self.get(id)?;
+                let conn = self.get(id).await?;
                 // A refresh that finished after this request arrived answers it.
                 if conn.last_refreshed_at.is_some_and(|t| t >= requested_at) {
                     return Ok(conn);
@@ -247,11 +255,14 @@ impl TokenManager {
 
     async fn renew(&self, conn: &Connection) -> Result<Arc<Connection>, TokenError> {
         let lifecycle = self.lifecycle(conn.provider)?;
-        let access = self.store.decrypt(&conn.secrets.access_token)?;
-        let refresh = match &conn.secrets.refresh_token {
-            Some(r) => Some(self.store.decrypt(r)?),
-            None => None,
-        };
+        let secrets = self.store.secrets()?;
+        let access = secrets.open(&conn.secrets.access_token)?;
+        let refresh = conn
+            .secrets
+            .refresh_token
+            .as_ref()
+            .map(|r| secrets.open(r))
+            .transpose()?;
         let result = lifecycle.renew(&self.upstream, conn, access, refresh).await;
         crate::metrics::refresh_attempt(
             conn.provider,
@@ -266,18 +277,19 @@ impl TokenManager {
             }
         };
         let now = self.now();
-        let access_token = self.store.encrypt(&renewal.access_token)?;
-        let refresh_token = match &renewal.refresh_token {
-            Some(r) => Some(self.store.encrypt(r)?),
-            None => None,
-        };
+        let access_token = secrets.seal(&renewal.access_token)?;
+        let refresh_token = renewal
+            .refresh_token
+            .as_ref()
+            .map(|r| secrets.seal(r))
+            .transpose()?;
         let mut r = renewal.clone();
         if r.expires_at.is_none() {
             r.expires_at = r.expires_in.map(|s| now + chrono::Duration::seconds(s));
         }
         let updated = self
             .store
-            .update(&conn.id, move |c| {
+            .edit(&conn.id, move |c| {
                 c.secrets.access_token = access_token;
                 if refresh_token.is_some() {
                     // Always keep the newest refresh token: some platforms rotate it.
@@ -320,14 +332,14 @@ impl TokenManager {
             )
             .await?;
         }
-        self.get(&updated.id)
+        self.get(&updated.id).await
     }
 
     /// Checks a stored token upstream and records what the platform says.
     pub async fn validate(&self, id: &str) -> Result<Arc<Connection>, TokenError> {
-        let conn = self.get(id)?;
+        let conn = self.get(id).await?;
         let lifecycle = self.lifecycle(conn.provider)?;
-        let token = self.store.decrypt(&conn.secrets.access_token)?;
+        let token = self.store.secrets()?.open(&conn.secrets.access_token)?;
         let result = lifecycle.validate(&self.upstream, &conn, token).await;
         crate::metrics::refresh_attempt(
             conn.provider,
@@ -344,7 +356,7 @@ impl TokenManager {
         let now = self.now();
         let updated = self
             .store
-            .update(id, move |c| {
+            .edit(id, move |c| {
                 if let Some(expires_at) = v.expires_at {
                     c.expires_at = expires_at;
                 }
@@ -364,7 +376,7 @@ impl TokenManager {
             })
             .await?;
         self.announce(&updated).await;
-        self.get(id)
+        self.get(id).await
     }
 
     /// Inserts or updates the connection with this identity (provider, kind,
@@ -375,11 +387,13 @@ impl TokenManager {
         u: Upsert,
     ) -> Result<Arc<Connection>, TokenError> {
         let now = self.now();
-        let access_token = self.store.encrypt(&u.token)?;
-        let refresh_token = match &u.refresh_token {
-            Some(r) => Some(self.store.encrypt(r)?),
-            None => None,
-        };
+        let secrets = self.store.secrets()?;
+        let access_token = secrets.seal(&u.token)?;
+        let refresh_token = u
+            .refresh_token
+            .as_ref()
+            .map(|r| secrets.seal(r))
+            .transpose()?;
         let mut new = Connection::new(
             u.provider,
             u.kind,
@@ -396,32 +410,35 @@ impl TokenManager {
         // one record: the writer matches the natural key atomically.
         let stored = self
             .store
-            .upsert(new, move |c| {
-                c.label = u.label;
-                c.secrets.access_token = access_token;
-                if refresh_token.is_some() {
-                    c.secrets.refresh_token = refresh_token;
-                }
-                c.expires_at = u.expires_at;
-                c.refresh_token_expires_at = u.refresh_token_expires_at;
-                c.data_access_expires_at = u.data_access_expires_at;
-                c.scopes = u.scopes;
-                c.parent_id = u.parent_id;
-                c.last_refreshed_at = Some(now);
-                c.next_refresh_at = None;
-                c.consecutive_failures = 0;
-                c.last_error = None;
-                c.reauth_required = false;
-            })
+            .upsert(
+                new,
+                Box::new(move |c| {
+                    c.label = u.label;
+                    c.secrets.access_token = access_token;
+                    if refresh_token.is_some() {
+                        c.secrets.refresh_token = refresh_token;
+                    }
+                    c.expires_at = u.expires_at;
+                    c.refresh_token_expires_at = u.refresh_token_expires_at;
+                    c.data_access_expires_at = u.data_access_expires_at;
+                    c.scopes = u.scopes;
+                    c.parent_id = u.parent_id;
+                    c.last_refreshed_at = Some(now);
+                    c.next_refresh_at = None;
+                    c.consecutive_failures = 0;
+                    c.last_error = None;
+                    c.reauth_required = false;
+                }),
+            )
             .await?;
         self.announce(&stored).await;
-        Ok(self.store.get(&stored.id).unwrap_or(stored))
+        Ok(self.store.get(&stored.id).await?.unwrap_or(stored))
     }
 
     /// A valid token for `id`, refreshed first when due (callers go through
     /// [`TokenManager::token_for`]).
     async fn get_valid_token(&self, id: &str) -> Result<ValidToken, TokenError> {
-        let mut conn = self.get(id)?;
+        let mut conn = self.get(id).await?;
         match self.health(&conn) {
             Health::ReauthRequired => {
                 return Err(TokenError::ReauthRequired {
@@ -439,7 +456,7 @@ impl TokenManager {
                 match self.refresh(id, false).await {
                     Ok(fresh) => conn = fresh,
                     Err(e) => {
-                        let current = self.get(id)?;
+                        let current = self.get(id).await?;
                         if !self.health(&current).is_usable() {
                             return Err(e);
                         }
@@ -451,7 +468,7 @@ impl TokenManager {
             }
             _ => {}
         }
-        let access_token = self.store.decrypt(&conn.secrets.access_token)?;
+        let access_token = self.store.secrets()?.open(&conn.secrets.access_token)?;
         Ok(ValidToken {
             connection: conn,
             access_token,
@@ -479,7 +496,7 @@ impl TokenManager {
             .map(|d| now + d);
         let updated = self
             .store
-            .update(id, move |c| {
+            .edit(id, move |c| {
                 c.consecutive_failures += 1;
                 if last.class == ErrorClass::ReauthRequired {
                     c.reauth_required = true;
@@ -529,7 +546,7 @@ impl TokenManager {
         let id = conn.id.clone();
         if let Err(e) = self
             .store
-            .update(&id, move |c| c.notified_state = Some(state))
+            .edit(&id, move |c| c.notified_state = Some(state))
             .await
         {
             tracing::warn!(connection = %id, error = %e, "could not record the notified state");
@@ -571,19 +588,21 @@ pub struct ConnectionFilter {
 
 impl TokenManager {
     /// Connections matching `filter`, oldest first.
-    pub fn list(&self, filter: &ConnectionFilter) -> Vec<Arc<Connection>> {
+    pub async fn list(
+        &self,
+        filter: &ConnectionFilter,
+    ) -> Result<Vec<Arc<Connection>>, TokenError> {
+        let stored = ListFilter {
+            provider: filter.provider,
+            kind: filter.kind,
+            team_id: filter.team_id.clone(),
+            due_before: None,
+        };
         let mut found: Vec<Arc<Connection>> = self
             .store
-            .list()
+            .list(&stored)
+            .await?
             .into_iter()
-            .filter(|c| filter.provider.is_none_or(|p| c.provider == p))
-            .filter(|c| filter.kind.is_none_or(|k| c.kind == k))
-            .filter(|c| {
-                filter
-                    .team_id
-                    .as_ref()
-                    .is_none_or(|t| c.team_id.as_ref() == Some(t))
-            })
             .filter(|c| {
                 filter
                     .visible_teams
@@ -593,22 +612,25 @@ impl TokenManager {
             .filter(|c| filter.health.is_none_or(|h| self.health(c) == h))
             .collect();
         found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        found
+        Ok(found)
     }
 
     /// The page connection for a Facebook page id that the caller may see.
-    pub fn find_page(
+    pub async fn find_page(
         &self,
         page_id: &str,
         visible_teams: Option<&[String]>,
-    ) -> Option<Arc<Connection>> {
-        self.store.list().into_iter().find(|c| {
-            c.provider == Provider::Facebook
-                && c.kind == ConnectionKind::Page
-                && c.external_id == page_id
+    ) -> Result<Option<Arc<Connection>>, TokenError> {
+        let pages = ListFilter {
+            provider: Some(Provider::Facebook),
+            kind: Some(ConnectionKind::Page),
+            ..ListFilter::default()
+        };
+        Ok(self.store.list(&pages).await?.into_iter().find(|c| {
+            c.external_id == page_id
                 && visible_teams
                     .is_none_or(|teams| c.team_id.as_ref().is_some_and(|t| teams.contains(t)))
-        })
+        }))
     }
 }
 

@@ -15,6 +15,7 @@ pub mod sweep;
 pub use health::HealthPolicy;
 pub use manager::{ConnectionFilter, TokenManager, Upsert, ValidToken, facts};
 pub use need::Need;
+pub use runs_file::path_in as runs_file_in;
 pub use sweep::{Plan, RefreshRun, RunError, SweepFilter};
 
 use crate::providers::UpstreamError;

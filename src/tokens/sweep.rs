@@ -15,6 +15,7 @@ use super::TokenError;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ErrorClass, Health, Provider};
 use crate::notify::Event;
+use crate::store::ListFilter;
 
 /// Which connections a sweep covers.
 #[derive(Debug, Clone, Default)]
@@ -297,12 +298,17 @@ impl TokenManager {
     }
 
     async fn sweep(self: &Arc<Self>, run_id: &str, filter: SweepFilter) {
-        let selected: Vec<Arc<Connection>> = self
-            .store
-            .list()
-            .into_iter()
-            .filter(|c| filter.matches(c))
-            .collect();
+        let stored = ListFilter {
+            provider: filter.provider,
+            ..ListFilter::default()
+        };
+        let selected: Vec<Arc<Connection>> = match self.store.list(&stored).await {
+            Ok(all) => all.into_iter().filter(|c| filter.matches(c)).collect(),
+            Err(e) => {
+                tracing::error!(run = %run_id, error = %e, "cannot list the connections to sweep");
+                Vec::new()
+            }
+        };
         self.runs.update(run_id, |r| {
             r.total = selected.len();
             for c in &selected {

@@ -199,7 +199,7 @@ async fn store_verify_and_restore_from_the_command_line() {
     let d = dir.path().to_str().unwrap().to_string();
     let env = [("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)];
     {
-        let store = tokenkeeper::store::Store::open(
+        let store = tokenkeeper::store::JsonFileStore::open(
             &tokenkeeper::store::StoreOptions {
                 backup_interval: std::time::Duration::ZERO,
                 ..tokenkeeper::store::StoreOptions::new(dir.path())
@@ -259,7 +259,7 @@ async fn store_verify_and_restore_from_the_command_line() {
 
 /// A store of two pages in `dir`, written with the test key.
 async fn store_of_two(dir: &Path) {
-    let store = tokenkeeper::store::Store::open(
+    let store = tokenkeeper::store::JsonFileStore::open(
         &tokenkeeper::store::StoreOptions::new(dir),
         crate::helpers::test_cipher(),
     )

@@ -236,7 +236,7 @@ fn cli_without_key(stopped: &StoppedApp, args: &[&str]) -> std::process::Output 
 async fn dry_run_needs_neither_the_lock_nor_the_key() {
     let (stopped, page) = stopped_with_a_revoked_page().await;
     // A service holds the store, as while `serve` runs.
-    let service = tokenkeeper::store::Store::open(
+    let service = tokenkeeper::store::JsonFileStore::open(
         &tokenkeeper::store::StoreOptions::new(stopped.data_dir.path()),
         crate::helpers::test_cipher(),
     )

@@ -14,7 +14,7 @@ use tokenkeeper::clock::OffsetClock;
 use tokenkeeper::config::{Overrides, Settings};
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{Cipher, Store, StoreOptions};
+use tokenkeeper::store::{Cipher, JsonFileStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 /// A fixed test key (base64url of 32 bytes).
@@ -88,7 +88,7 @@ pub fn test_settings_with(
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    pub store: Store,
+    pub store: JsonFileStore,
     cancel: CancellationToken,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: Option<TempDir>,
@@ -117,7 +117,7 @@ impl TestApp {
             .await
             .expect("the app builds");
         let addr = app.addr();
-        let store = app.state().store.clone();
+        let store = app.file_store().clone();
         let cancel = CancellationToken::new();
         let handle = tokio::spawn(app.run(cancel.clone()));
         Self {
@@ -168,10 +168,16 @@ pub fn page_connection(store_cipher: &Cipher, external_id: &str, token: &str) ->
 /// Opens the store, waiting briefly if the lock is held: a child process
 /// that another test is spawning may hold a copy of a lock descriptor
 /// between fork and exec.
-pub fn open_store(dir: &Path) -> Store {
+pub fn open_store(dir: &Path) -> JsonFileStore {
+    open_store_with_clock(dir, Arc::new(tokenkeeper::clock::SystemClock))
+}
+
+/// [`open_store`] with the clock its leases expire by.
+pub fn open_store_with_clock(dir: &Path, clock: tokenkeeper::clock::SharedClock) -> JsonFileStore {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match Store::open(&StoreOptions::new(dir), test_cipher()) {
+        match JsonFileStore::open_with_clock(&StoreOptions::new(dir), test_cipher(), clock.clone())
+        {
             Ok(store) => return store,
             Err(tokenkeeper::store::StoreError::Locked { .. })
                 if std::time::Instant::now() < deadline =>

@@ -28,6 +28,7 @@ mod sim_insights;
 mod sim_providers;
 mod simulator;
 mod spec_calls;
+mod storage_contract;
 mod store_crash;
 mod store_durability;
 mod store_safety;

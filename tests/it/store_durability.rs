@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use tokenkeeper::domain::{ConnectionKind, ErrorClass, LastError, Provider};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{self, Cipher, Store, StoreError, StoreOptions};
+use tokenkeeper::store::{self, Cipher, JsonFileStore, StoreError, StoreOptions};
 
 use crate::helpers::{open_store, page_connection, test_cipher};
 
@@ -135,7 +135,7 @@ async fn store_with_backups(dir: &std::path::Path) -> Vec<u8> {
         backup_interval: std::time::Duration::ZERO,
         ..StoreOptions::new(dir)
     };
-    let store = Store::open(&options, test_cipher()).unwrap();
+    let store = JsonFileStore::open(&options, test_cipher()).unwrap();
     let cipher = test_cipher();
     for i in 0..3 {
         store
@@ -152,7 +152,7 @@ async fn store_with_backups(dir: &std::path::Path) -> Vec<u8> {
 fn refusal(dir: &std::path::Path, cipher: Cipher) -> StoreError {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match Store::open(&StoreOptions::new(dir), cipher.clone()) {
+        match JsonFileStore::open(&StoreOptions::new(dir), cipher.clone()) {
             Ok(_) => panic!("the store opened"),
             Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -215,7 +215,7 @@ async fn backups_rotate_to_the_configured_count() {
         commit_window: std::time::Duration::ZERO,
         ..StoreOptions::new(dir.path())
     };
-    let store = Store::open(&options, test_cipher()).unwrap();
+    let store = JsonFileStore::open(&options, test_cipher()).unwrap();
     let cipher = test_cipher();
     for i in 0..8 {
         store
@@ -236,7 +236,7 @@ async fn backups_rotate_to_the_configured_count() {
 async fn a_second_writer_is_refused_with_the_holders_pid() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    let err = Store::open(&StoreOptions::new(dir.path()), test_cipher())
+    let err = JsonFileStore::open(&StoreOptions::new(dir.path()), test_cipher())
         .err()
         .unwrap()
         .to_string();

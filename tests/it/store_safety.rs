@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use tokenkeeper::store::{self, Store, StoreOptions};
+use tokenkeeper::store::{self, JsonFileStore, StoreOptions};
 
 use crate::helpers::{TEST_KEY, TestApp, page_connection, test_cipher};
 
@@ -54,7 +54,7 @@ async fn store_with_backups(dir: &Path) {
         backup_interval: std::time::Duration::ZERO,
         ..StoreOptions::new(dir)
     };
-    let store = Store::open(&options, test_cipher()).unwrap();
+    let store = JsonFileStore::open(&options, test_cipher()).unwrap();
     for i in 0..3 {
         store
             .put(page_connection(&test_cipher(), &format!("p{i}"), "EAAB-x"))
@@ -185,7 +185,7 @@ fn a_new_store_is_created_only_in_a_folder_that_never_held_one() {
     // A crash while creating the first store leaves its temp file: no trace.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".tokens.json.new-1"), b"{").unwrap();
-    let opened = Store::open(&StoreOptions::new(dir.path()), test_cipher()).unwrap();
+    let opened = JsonFileStore::open(&StoreOptions::new(dir.path()), test_cipher()).unwrap();
     drop(opened);
     assert!(dir.path().join("tokens.json").is_file());
     assert!(!dir.path().join(".tokens.json.new-1").exists());
@@ -193,7 +193,7 @@ fn a_new_store_is_created_only_in_a_folder_that_never_held_one() {
     // A temp file of an update, beside no store, may hold the only copy.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".tokens.json.tmp-1"), b"{").unwrap();
-    let err = Store::open(&StoreOptions::new(dir.path()), test_cipher())
+    let err = JsonFileStore::open(&StoreOptions::new(dir.path()), test_cipher())
         .err()
         .expect("the store opened");
     assert!(matches!(err, store::StoreError::Missing { .. }), "{err}");

@@ -1,0 +1,433 @@
+//! The contract every `ConnectionStore` keeps, written once over the trait
+//! and run against each backend (the JSON file store, in a temp folder).
+//! A new backend adds a `Backend` impl and one `contract!` line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tempfile::TempDir;
+use tokenkeeper::clock::{Clock, OffsetClock};
+use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
+use tokenkeeper::secret::Secret;
+use tokenkeeper::store::{ConnectionStore, ListFilter, StoreError, WriteGuard};
+
+use crate::helpers::open_store_with_clock;
+
+/// A backend under test: opens its store, again and again, on the same data,
+/// with leases that expire by `clock`.
+pub trait Backend {
+    fn open(&self) -> Arc<dyn ConnectionStore>;
+    fn clock(&self) -> &OffsetClock;
+}
+
+pub struct JsonFile {
+    dir: TempDir,
+    clock: OffsetClock,
+}
+
+impl JsonFile {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            clock: OffsetClock::default(),
+        }
+    }
+}
+
+impl Backend for JsonFile {
+    fn open(&self) -> Arc<dyn ConnectionStore> {
+        Arc::new(open_store_with_clock(
+            self.dir.path(),
+            Arc::new(self.clock.clone()),
+        ))
+    }
+
+    fn clock(&self) -> &OffsetClock {
+        &self.clock
+    }
+}
+
+/// A new record of `provider`/`kind` for `external_id` in `team`, its token
+/// sealed by `store`.
+fn record(
+    store: &dyn ConnectionStore,
+    provider: Provider,
+    kind: ConnectionKind,
+    external_id: &str,
+    team: Option<&str>,
+) -> Connection {
+    let secrets = StoredSecrets {
+        access_token: store
+            .secrets()
+            .unwrap()
+            .seal(&Secret::new(format!("token-{external_id}")))
+            .unwrap(),
+        refresh_token: None,
+    };
+    let mut conn = Connection::new(
+        provider,
+        kind,
+        external_id,
+        format!("Label {external_id}"),
+        secrets,
+        Utc::now(),
+    );
+    conn.team_id = team.map(str::to_string);
+    conn
+}
+
+fn page(store: &dyn ConnectionStore, external_id: &str) -> Connection {
+    record(
+        store,
+        Provider::Facebook,
+        ConnectionKind::Page,
+        external_id,
+        None,
+    )
+}
+
+async fn insert(store: &dyn ConnectionStore, conn: Connection) -> Arc<Connection> {
+    store.upsert(conn, Box::new(|_| {})).await.unwrap()
+}
+
+pub async fn get_returns_the_stored_record_and_none_for_an_unknown_id(backend: &dyn Backend) {
+    let store = backend.open();
+    let stored = insert(&*store, page(&*store, "p1")).await;
+    assert_eq!(stored.version, 1);
+    let back = store.get(&stored.id).await.unwrap().expect("stored");
+    assert_eq!(back, stored);
+    let token = store
+        .secrets()
+        .unwrap()
+        .open(&back.secrets.access_token)
+        .unwrap();
+    assert_eq!(token.expose(), "token-p1");
+    assert!(store.get("no-such-id").await.unwrap().is_none());
+    store.close().await;
+}
+
+pub async fn list_filters_by_provider_kind_team_and_due_time(backend: &dyn Backend) {
+    let store = backend.open();
+    let now = Utc::now();
+    let mut due = record(
+        &*store,
+        Provider::TiktokShop,
+        ConnectionKind::Shop,
+        "s1",
+        Some("a"),
+    );
+    due.next_refresh_at = Some(now - chrono::Duration::minutes(1));
+    let due = insert(&*store, due).await;
+    let mut later = record(
+        &*store,
+        Provider::TiktokShop,
+        ConnectionKind::Shop,
+        "s2",
+        Some("b"),
+    );
+    later.next_refresh_at = Some(now + chrono::Duration::hours(1));
+    let later = insert(&*store, later).await;
+    let user = insert(
+        &*store,
+        record(
+            &*store,
+            Provider::Facebook,
+            ConnectionKind::User,
+            "u1",
+            Some("a"),
+        ),
+    )
+    .await;
+    let page = insert(&*store, page(&*store, "p1")).await;
+
+    let ids = |found: Vec<Arc<Connection>>| -> Vec<String> {
+        found.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
+    };
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    let list = |filter: ListFilter| {
+        let store = store.clone();
+        async move { ids(store.list(&filter).await.unwrap()) }
+    };
+    assert_eq!(
+        list(ListFilter::default()).await,
+        sorted(vec![
+            due.id.clone(),
+            later.id.clone(),
+            user.id.clone(),
+            page.id.clone()
+        ]),
+        "everything, by id"
+    );
+    assert_eq!(
+        list(ListFilter {
+            provider: Some(Provider::TiktokShop),
+            ..ListFilter::default()
+        })
+        .await,
+        sorted(vec![due.id.clone(), later.id.clone()])
+    );
+    assert_eq!(
+        list(ListFilter {
+            kind: Some(ConnectionKind::Page),
+            ..ListFilter::default()
+        })
+        .await,
+        vec![page.id.clone()]
+    );
+    assert_eq!(
+        list(ListFilter {
+            team_id: Some("a".into()),
+            ..ListFilter::default()
+        })
+        .await,
+        sorted(vec![due.id.clone(), user.id.clone()])
+    );
+    assert_eq!(
+        list(ListFilter {
+            due_before: Some(now),
+            ..ListFilter::default()
+        })
+        .await,
+        vec![due.id.clone()],
+        "due: next_refresh_at at or before the time; none set is not due"
+    );
+    assert_eq!(
+        list(ListFilter {
+            provider: Some(Provider::TiktokShop),
+            team_id: Some("b".into()),
+            ..ListFilter::default()
+        })
+        .await,
+        vec![later.id.clone()],
+        "every field set must match"
+    );
+    store.close().await;
+}
+
+pub async fn upsert_is_keyed_by_natural_key(backend: &dyn Backend) {
+    let store = backend.open();
+    let first = insert(&*store, page(&*store, "p1")).await;
+    let again = store
+        .upsert(
+            page(&*store, "p1"),
+            Box::new(|c| c.label = "Renamed".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.id, first.id,
+        "the same account updates its one record"
+    );
+    assert_eq!(again.version, first.version + 1);
+    assert_eq!(again.label, "Renamed");
+    assert_eq!(again.created_at, first.created_at);
+
+    let mut other_team = page(&*store, "p1");
+    other_team.team_id = Some("team-b".into());
+    let other_team = insert(&*store, other_team).await;
+    assert_ne!(other_team.id, first.id, "another team is another record");
+    let as_user = insert(
+        &*store,
+        record(
+            &*store,
+            Provider::Facebook,
+            ConnectionKind::User,
+            "p1",
+            None,
+        ),
+    )
+    .await;
+    assert_ne!(as_user.id, first.id, "another kind is another record");
+    assert_eq!(store.list(&ListFilter::default()).await.unwrap().len(), 3);
+    store.close().await;
+}
+
+pub async fn an_update_expecting_an_old_version_is_refused(backend: &dyn Backend) {
+    let store = backend.open();
+    let stored = insert(&*store, page(&*store, "p1")).await;
+    let updated = store
+        .update(
+            &stored.id,
+            WriteGuard::Version(stored.version),
+            Box::new(|c| c.consecutive_failures = 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.version, stored.version + 1);
+    let err = store
+        .update(
+            &stored.id,
+            WriteGuard::Version(stored.version),
+            Box::new(|c| c.consecutive_failures = 99),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::VersionConflict { expected, current, .. }
+            if expected == stored.version && current == updated.version),
+        "{err}"
+    );
+    let now = store.get(&stored.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.consecutive_failures, 1,
+        "the refused edit left no trace"
+    );
+    let latest = store
+        .update(
+            &stored.id,
+            WriteGuard::Latest,
+            Box::new(|c| c.label = "x".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(latest.version, updated.version + 1);
+    let missing = store
+        .update("no-such-id", WriteGuard::Latest, Box::new(|_| {}))
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)), "{missing}");
+    store.close().await;
+}
+
+pub async fn delete_removes_the_record_and_an_unknown_id_is_not_found(backend: &dyn Backend) {
+    let store = backend.open();
+    let stored = insert(&*store, page(&*store, "p1")).await;
+    store.delete(&stored.id).await.unwrap();
+    assert!(store.get(&stored.id).await.unwrap().is_none());
+    let err = store.delete(&stored.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    store.close().await;
+}
+
+pub async fn a_lease_excludes_other_holders_until_released(backend: &dyn Backend) {
+    let store = backend.open();
+    let id = insert(&*store, page(&*store, "p1")).await.id.clone();
+    let ttl = Duration::from_secs(60);
+    let a = store.lease(&id, "worker-a", ttl).await.unwrap();
+    assert_eq!(a.holder, "worker-a");
+    assert!(a.expires_at > backend.clock().now());
+    let err = store.lease(&id, "worker-b", ttl).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Leased { holder, .. } if holder == "worker-a"),
+        "{err}"
+    );
+    let renewed = store.lease(&id, "worker-a", ttl).await.unwrap();
+    assert!(renewed.fencing_token > a.fencing_token, "the holder renews");
+    store.release(&renewed).await.unwrap();
+    let b = store.lease(&id, "worker-b", ttl).await.unwrap();
+    assert!(b.fencing_token > renewed.fencing_token);
+    let missing = store
+        .lease("no-such-id", "worker-a", ttl)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)), "{missing}");
+    store.close().await;
+}
+
+pub async fn a_lease_lapses_after_its_ttl(backend: &dyn Backend) {
+    let store = backend.open();
+    let id = insert(&*store, page(&*store, "p1")).await.id.clone();
+    let a = store
+        .lease(&id, "worker-a", Duration::from_secs(30))
+        .await
+        .unwrap();
+    backend.clock().advance(chrono::Duration::seconds(31));
+    let b = store
+        .lease(&id, "worker-b", Duration::from_secs(30))
+        .await
+        .expect("the first lease has lapsed");
+    assert!(b.fencing_token > a.fencing_token);
+    store.close().await;
+}
+
+pub async fn a_fenced_write_is_refused_after_a_newer_lease(backend: &dyn Backend) {
+    let store = backend.open();
+    let id = insert(&*store, page(&*store, "p1")).await.id.clone();
+    let a = store
+        .lease(&id, "worker-a", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let fenced = |token, label: &'static str| {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            store
+                .update(
+                    &id,
+                    WriteGuard::Fenced(token),
+                    Box::new(move |c| c.label = label.into()),
+                )
+                .await
+        }
+    };
+    fenced(a.fencing_token, "by a").await.unwrap();
+    // Worker a stalls past its lease; worker b takes over.
+    backend.clock().advance(chrono::Duration::seconds(31));
+    let b = store
+        .lease(&id, "worker-b", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let err = fenced(a.fencing_token, "late a").await.unwrap_err();
+    assert!(matches!(err, StoreError::StaleLease { .. }), "{err}");
+    fenced(b.fencing_token, "by b").await.unwrap();
+    let now = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(now.label, "by b");
+    store.close().await;
+}
+
+pub async fn reopening_keeps_every_acknowledged_write(backend: &dyn Backend) {
+    let store = backend.open();
+    let kept = insert(&*store, page(&*store, "p1")).await;
+    let kept = store
+        .update(
+            &kept.id,
+            WriteGuard::Latest,
+            Box::new(|c| c.scopes = vec!["read".into()]),
+        )
+        .await
+        .unwrap();
+    let gone = insert(&*store, page(&*store, "p2")).await;
+    store.delete(&gone.id).await.unwrap();
+    store.close().await;
+
+    let reopened = backend.open();
+    let back = reopened.get(&kept.id).await.unwrap().expect("kept");
+    assert_eq!(back, kept);
+    assert!(reopened.get(&gone.id).await.unwrap().is_none());
+    let summary = reopened.ready().await.unwrap();
+    assert_eq!(summary.connections, 1);
+    reopened.close().await;
+}
+
+/// One test per contract case for a backend.
+macro_rules! contract {
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            use super::*;
+            contract!(@cases $backend;
+                get_returns_the_stored_record_and_none_for_an_unknown_id,
+                list_filters_by_provider_kind_team_and_due_time,
+                upsert_is_keyed_by_natural_key,
+                an_update_expecting_an_old_version_is_refused,
+                delete_removes_the_record_and_an_unknown_id_is_not_found,
+                a_lease_excludes_other_holders_until_released,
+                a_lease_lapses_after_its_ttl,
+                a_fenced_write_is_refused_after_a_newer_lease,
+                reopening_keeps_every_acknowledged_write
+            );
+        }
+    };
+    (@cases $backend:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                super::$case(&$backend).await;
+            }
+        )*
+    };
+}
+
+contract!(json_file, JsonFile::new());
