@@ -1,5 +1,6 @@
-//! Atomic file replacement for export files, `jobs.json` and the insights
-//! cache: temp file in the same folder, fsync, rename, fsync the folder. A
+//! Atomic file replacement for the store file, `runs.json`, export files,
+//! `jobs.json` and the insights cache: temp file in the same folder, fsync,
+//! rename, fsync the folder. A
 //! crash at any instant leaves either the old file (or none) or the complete
 //! new one.
 
@@ -12,13 +13,24 @@ pub(crate) fn write_atomic_with<T>(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<T>,
 ) -> io::Result<T> {
+    write_atomic_tagged(path, "tmp", fill)
+}
+
+/// Like [`write_atomic_with`], with the temp file named
+/// `.<name>.<tag>-<unique>`: the tag tells what a temp file left by a crash
+/// was about to become (the store tells a new store from an update by it).
+pub(crate) fn write_atomic_tagged<T>(
+    path: &Path,
+    tag: &str,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<T>,
+) -> io::Result<T> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("export");
     // Unique per call: several exports may be written into one folder at once.
-    let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = dir.join(format!(".{name}.{tag}-{}", uuid::Uuid::new_v4().simple()));
     let result = (|| {
         let mut out = BufWriter::with_capacity(256 * 1024, File::create(&tmp)?);
         let value = fill(&mut out)?;

@@ -1,7 +1,7 @@
 //! The store file on disk: a checksummed envelope around the document,
 //! written atomically (temp file, fsync, rename, fsync the folder).
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::Path;
 
@@ -81,25 +81,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     write_atomic_via(path, bytes, "tmp")
 }
 
-/// Like [`write_atomic`], with the temp file named `.<name>.<tag>-<pid>`:
+/// Like [`write_atomic`], with the temp file named `.<name>.<tag>-<unique>`:
 /// the tag tells what a temp file left by a crash was about to become.
 pub fn write_atomic_via(path: &Path, bytes: &[u8], tag: &str) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store");
-    let tmp = dir.join(format!(".{name}.{tag}-{}", std::process::id()));
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        // The rename is durable only once the folder itself is synced.
-        File::open(dir)?.sync_all()
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        StoreError::io(path, e)
-    })
+    crate::atomic_file::write_atomic_tagged(path, tag, |out| out.write_all(bytes))
+        .map_err(|e| StoreError::io(path, e))
 }
 
 #[cfg(test)]

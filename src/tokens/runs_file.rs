@@ -74,7 +74,7 @@ pub fn save(path: &Path, runs: &[RefreshRun]) -> Result<(), String> {
         runs: runs.iter().map(StoredRun::from_run).collect(),
     };
     let bytes = serde_json::to_vec(&file).map_err(|e| e.to_string())?;
-    crate::store::file::write_atomic_via(path, &bytes, "runs").map_err(|e| e.to_string())
+    crate::atomic_file::write_atomic(path, &bytes).map_err(|e| e.to_string())
 }
 
 impl StoredRun {
