@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use crate::api::auth::Gate;
 use crate::api::oauth_state::StateSigner;
 use crate::api::{self, AppState};
-use crate::audit::AuditLog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::notify::Notifier;
@@ -206,7 +205,7 @@ pub async fn services(
         insights,
         gate: Arc::new(Gate::new(&settings)),
         oauth: Arc::new(oauth),
-        audit: Arc::new(AuditLog::new(&settings.store.data_dir)),
+        audit: Arc::new(store::AuditLog::new(&settings.store.data_dir)),
         settings,
         store,
         tokens,

@@ -31,10 +31,9 @@ use axum::routing::{get, post};
 use crate::access::Scope;
 use auth::{Scopes, needs};
 
-use crate::audit::AuditLog;
 use crate::config::Settings;
 use crate::insights::InsightsService;
-use crate::store::ConnectionStore;
+use crate::store::{AuditTrail, ConnectionStore};
 use crate::tokens::TokenManager;
 
 /// Provider clients used by connect flows and insights outside the
@@ -58,7 +57,7 @@ pub struct AppState {
     pub connectors: Arc<Connectors>,
     pub gate: Arc<auth::Gate>,
     pub oauth: Arc<oauth_state::StateSigner>,
-    pub audit: Arc<AuditLog>,
+    pub audit: Arc<dyn AuditTrail>,
 }
 
 // The scope each protected route declares, checked before its handler's

@@ -3,6 +3,7 @@
 //! connections whose secrets are JWE strings, written atomically with group
 //! commit, locked against a second writer, checksummed and backed up).
 
+mod audit_log;
 pub mod backup;
 pub mod crypto;
 pub mod error;
@@ -20,6 +21,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use audit_log::{AUDIT_FILE_NAME, AuditLog, AuditTrail};
 pub use crypto::Cipher;
 pub use error::StoreError;
 pub use json_file::JsonFileStore;
