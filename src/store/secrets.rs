@@ -25,4 +25,19 @@ impl SecretBox {
     pub fn open(&self, sealed: &EncryptedSecret) -> Result<Secret, StoreError> {
         self.cipher.decrypt(sealed)
     }
+
+    /// Seals a secret a connection may not have (a refresh token).
+    pub fn seal_optional(
+        &self,
+        plain: Option<&Secret>,
+    ) -> Result<Option<EncryptedSecret>, StoreError> {
+        plain.map(|p| self.seal(p)).transpose()
+    }
+
+    pub fn open_optional(
+        &self,
+        sealed: Option<&EncryptedSecret>,
+    ) -> Result<Option<Secret>, StoreError> {
+        sealed.map(|s| self.open(s)).transpose()
+    }
 }

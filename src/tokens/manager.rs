@@ -257,12 +257,7 @@ impl TokenManager {
         let lifecycle = self.lifecycle(conn.provider)?;
         let secrets = self.store.secrets()?;
         let access = secrets.open(&conn.secrets.access_token)?;
-        let refresh = conn
-            .secrets
-            .refresh_token
-            .as_ref()
-            .map(|r| secrets.open(r))
-            .transpose()?;
+        let refresh = secrets.open_optional(conn.secrets.refresh_token.as_ref())?;
         let result = lifecycle.renew(&self.upstream, conn, access, refresh).await;
         crate::metrics::refresh_attempt(
             conn.provider,
@@ -278,11 +273,7 @@ impl TokenManager {
         };
         let now = self.now();
         let access_token = secrets.seal(&renewal.access_token)?;
-        let refresh_token = renewal
-            .refresh_token
-            .as_ref()
-            .map(|r| secrets.seal(r))
-            .transpose()?;
+        let refresh_token = secrets.seal_optional(renewal.refresh_token.as_ref())?;
         let mut r = renewal.clone();
         if r.expires_at.is_none() {
             r.expires_at = r.expires_in.map(|s| now + chrono::Duration::seconds(s));
@@ -389,11 +380,7 @@ impl TokenManager {
         let now = self.now();
         let secrets = self.store.secrets()?;
         let access_token = secrets.seal(&u.token)?;
-        let refresh_token = u
-            .refresh_token
-            .as_ref()
-            .map(|r| secrets.seal(r))
-            .transpose()?;
+        let refresh_token = secrets.seal_optional(u.refresh_token.as_ref())?;
         let mut new = Connection::new(
             u.provider,
             u.kind,

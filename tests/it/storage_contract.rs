@@ -87,6 +87,27 @@ fn page(store: &dyn ConnectionStore, external_id: &str) -> Connection {
     )
 }
 
+/// The lease time of the lease cases, and a step of the clock past it.
+const TTL: Duration = Duration::from_secs(30);
+
+fn past(ttl: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(ttl).unwrap() + chrono::Duration::seconds(1)
+}
+
+async fn update(
+    store: &dyn ConnectionStore,
+    id: &str,
+    guard: WriteGuard,
+    edit: impl FnOnce(&mut Connection) + Send + 'static,
+) -> Result<Arc<Connection>, StoreError> {
+    store.update(id, guard, Box::new(edit)).await
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    let err = result.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
 async fn insert(store: &dyn ConnectionStore, conn: Connection) -> Arc<Connection> {
     store.upsert(conn, Box::new(|_| {})).await.unwrap()
 }
@@ -249,23 +270,12 @@ pub async fn upsert_is_keyed_by_natural_key(backend: &dyn Backend) {
 pub async fn an_update_expecting_an_old_version_is_refused(backend: &dyn Backend) {
     let store = backend.open();
     let stored = insert(&*store, page(&*store, "p1")).await;
-    let updated = store
-        .update(
-            &stored.id,
-            WriteGuard::Version(stored.version),
-            Box::new(|c| c.consecutive_failures = 1),
-        )
-        .await
-        .unwrap();
+    let (id, first) = (stored.id.as_str(), WriteGuard::Version(stored.version));
+    let updated = update(&*store, id, first, |c| c.consecutive_failures = 1);
+    let updated = updated.await.unwrap();
     assert_eq!(updated.version, stored.version + 1);
-    let err = store
-        .update(
-            &stored.id,
-            WriteGuard::Version(stored.version),
-            Box::new(|c| c.consecutive_failures = 99),
-        )
-        .await
-        .unwrap_err();
+    let stale = update(&*store, id, first, |c| c.consecutive_failures = 99);
+    let err = stale.await.unwrap_err();
     assert!(
         matches!(err, StoreError::VersionConflict { expected, current, .. }
             if expected == stored.version && current == updated.version),
@@ -276,20 +286,13 @@ pub async fn an_update_expecting_an_old_version_is_refused(backend: &dyn Backend
         now.consecutive_failures, 1,
         "the refused edit left no trace"
     );
-    let latest = store
-        .update(
-            &stored.id,
-            WriteGuard::Latest,
-            Box::new(|c| c.label = "x".into()),
-        )
-        .await
-        .unwrap();
+    let latest = update(&*store, &stored.id, WriteGuard::Latest, |c| {
+        c.label = "x".into()
+    })
+    .await
+    .unwrap();
     assert_eq!(latest.version, updated.version + 1);
-    let missing = store
-        .update("no-such-id", WriteGuard::Latest, Box::new(|_| {}))
-        .await
-        .unwrap_err();
-    assert!(matches!(missing, StoreError::NotFound(_)), "{missing}");
+    assert_not_found(update(&*store, "no-such-id", WriteGuard::Latest, |_| {}).await);
     store.close().await;
 }
 
@@ -298,8 +301,7 @@ pub async fn delete_removes_the_record_and_an_unknown_id_is_not_found(backend: &
     let stored = insert(&*store, page(&*store, "p1")).await;
     store.delete(&stored.id).await.unwrap();
     assert!(store.get(&stored.id).await.unwrap().is_none());
-    let err = store.delete(&stored.id).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert_not_found(store.delete(&stored.id).await);
     store.close().await;
 }
 
@@ -320,24 +322,17 @@ pub async fn a_lease_excludes_other_holders_until_released(backend: &dyn Backend
     store.release(&renewed).await.unwrap();
     let b = store.lease(&id, "worker-b", ttl).await.unwrap();
     assert!(b.fencing_token > renewed.fencing_token);
-    let missing = store
-        .lease("no-such-id", "worker-a", ttl)
-        .await
-        .unwrap_err();
-    assert!(matches!(missing, StoreError::NotFound(_)), "{missing}");
+    assert_not_found(store.lease("no-such-id", "worker-a", ttl).await);
     store.close().await;
 }
 
 pub async fn a_lease_lapses_after_its_ttl(backend: &dyn Backend) {
     let store = backend.open();
     let id = insert(&*store, page(&*store, "p1")).await.id.clone();
-    let a = store
-        .lease(&id, "worker-a", Duration::from_secs(30))
-        .await
-        .unwrap();
-    backend.clock().advance(chrono::Duration::seconds(31));
+    let a = store.lease(&id, "worker-a", TTL).await.unwrap();
+    backend.clock().advance(past(TTL));
     let b = store
-        .lease(&id, "worker-b", Duration::from_secs(30))
+        .lease(&id, "worker-b", TTL)
         .await
         .expect("the first lease has lapsed");
     assert!(b.fencing_token > a.fencing_token);
@@ -347,29 +342,20 @@ pub async fn a_lease_lapses_after_its_ttl(backend: &dyn Backend) {
 pub async fn a_fenced_write_is_refused_after_a_newer_lease(backend: &dyn Backend) {
     let store = backend.open();
     let id = insert(&*store, page(&*store, "p1")).await.id.clone();
-    let a = store
-        .lease(&id, "worker-a", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let a = store.lease(&id, "worker-a", TTL).await.unwrap();
     let fenced = |token, label: &'static str| {
         let (store, id) = (store.clone(), id.clone());
         async move {
-            store
-                .update(
-                    &id,
-                    WriteGuard::Fenced(token),
-                    Box::new(move |c| c.label = label.into()),
-                )
-                .await
+            update(&*store, &id, WriteGuard::Fenced(token), move |c| {
+                c.label = label.into()
+            })
+            .await
         }
     };
     fenced(a.fencing_token, "by a").await.unwrap();
     // Worker a stalls past its lease; worker b takes over.
-    backend.clock().advance(chrono::Duration::seconds(31));
-    let b = store
-        .lease(&id, "worker-b", Duration::from_secs(30))
-        .await
-        .unwrap();
+    backend.clock().advance(past(TTL));
+    let b = store.lease(&id, "worker-b", TTL).await.unwrap();
     let err = fenced(a.fencing_token, "late a").await.unwrap_err();
     assert!(matches!(err, StoreError::StaleLease { .. }), "{err}");
     fenced(b.fencing_token, "by b").await.unwrap();
@@ -381,14 +367,11 @@ pub async fn a_fenced_write_is_refused_after_a_newer_lease(backend: &dyn Backend
 pub async fn reopening_keeps_every_acknowledged_write(backend: &dyn Backend) {
     let store = backend.open();
     let kept = insert(&*store, page(&*store, "p1")).await;
-    let kept = store
-        .update(
-            &kept.id,
-            WriteGuard::Latest,
-            Box::new(|c| c.scopes = vec!["read".into()]),
-        )
-        .await
-        .unwrap();
+    let kept = update(&*store, &kept.id, WriteGuard::Latest, |c| {
+        c.scopes = vec!["read".into()]
+    })
+    .await
+    .unwrap();
     let gone = insert(&*store, page(&*store, "p2")).await;
     store.delete(&gone.id).await.unwrap();
     store.close().await;
