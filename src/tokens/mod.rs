@@ -5,6 +5,7 @@ mod facebook;
 mod gauges;
 pub mod health;
 pub mod lifecycle;
+mod listing;
 mod manager;
 pub mod need;
 pub mod retry;
@@ -13,7 +14,8 @@ pub mod single_flight;
 pub mod sweep;
 
 pub use health::HealthPolicy;
-pub use manager::{ConnectionFilter, TokenManager, Upsert, ValidToken, facts};
+pub use listing::ConnectionFilter;
+pub use manager::{TokenManager, Upsert, ValidToken, facts};
 pub use need::Need;
 pub use runs_file::path_in as runs_file_in;
 pub use sweep::{Plan, RefreshRun, RunError, SweepFilter};
