@@ -1,5 +1,6 @@
-//! `/facebook/...`: connect, list and inspect tokens, refresh, permissions,
-//! business tokens, and the internal scheduled refresh.
+//! `/facebook/...`: connect, list tokens and pages' token status, refresh,
+//! business tokens, and the internal scheduled refresh (`debug_token` and
+//! permissions are in `facebook_permissions`).
 
 use std::sync::Arc;
 
@@ -9,9 +10,14 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
+use super::answers::{
+    AuthUrlResponse, ConnectedResponse, ConnectionEnvelope, ConnectionFacts, ConnectionList,
+    RefreshResult, RunEnvelope, RunStarted,
+};
 use super::auth::Caller;
 use super::callback_page;
 use super::error::ApiError;
@@ -21,9 +27,9 @@ use super::oauth_state::CallbackQuery;
 use super::schemas::{self as s, responses as r};
 use super::tokens::{parse_health, parse_kind, refresh_visible, run_sweep, visible};
 use crate::access::Scope;
-use crate::domain::{Connection, Provider};
+use crate::domain::{Connection, Health, Provider};
 use crate::secret::Secret;
-use crate::tokens::{ConnectionFilter, Need};
+use crate::tokens::ConnectionFilter;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -42,7 +48,7 @@ pub struct TeamQuery {
     description = "The Facebook Login dialog URL with a signed, expiring, single-use `state`. Send the user there; Facebook redirects to `/facebook/auth/callback`. Scope `tokens:admin`.",
     params(TeamQuery),
     responses(
-        (status = 200, description = "OK", body = s::AuthUrlResponse, example = json!(ex::facebook_auth_url())),
+        (status = 200, description = "OK", body = AuthUrlResponse, example = json!(ex::facebook_auth_url())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 503, response = r::Unavailable)
     ),
@@ -52,7 +58,7 @@ pub async fn auth_url(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<TeamQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuthUrlResponse>, ApiError> {
     caller.require_team(q.team_id.as_deref())?;
     let now = state.tokens.now();
     let (oauth_state, expires_at) = state.oauth.issue("facebook", q.team_id, None, None, now);
@@ -60,9 +66,11 @@ pub async fn auth_url(
     let url = state
         .tokens
         .facebook_dialog_url(&oauth_state, scopes, false)?;
-    Ok(Json(
-        json!({ "url": url, "state": oauth_state, "state_expires_at": expires_at }),
-    ))
+    Ok(Json(AuthUrlResponse {
+        url,
+        state: oauth_state,
+        state_expires_at: expires_at,
+    }))
 }
 
 /// `GET /facebook/auth/callback`: the browser comes back from the dialog.
@@ -76,7 +84,7 @@ pub async fn auth_url(
     description = "Where the browser comes back from the Login dialog. Public: the signed `state` is its authentication. Stores the user connection and one connection per page, and answers with their facts. A client whose `Accept` names `text/html` (a browser) gets a small page saying what was connected, or the error in words, with a link to `/dashboard`; any other client gets JSON.",
     params(CallbackQuery),
     responses(
-        (status = 200, description = "OK: JSON, or the page for a browser", content((s::ConnectedResponse = "application/json", example = json!(ex::connected())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
+        (status = 200, description = "OK: JSON, or the page for a browser", content((ConnectedResponse = "application/json", example = json!(ex::connected())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
         (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
@@ -89,7 +97,10 @@ pub async fn auth_callback(
     callback_page::answer(&headers, "Facebook", outcome)
 }
 
-async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_page::Outcome {
+async fn connect_from_callback(
+    state: &AppState,
+    q: CallbackQuery,
+) -> callback_page::Outcome<ConnectedResponse> {
     let (code, payload) = q.accept(
         &state.oauth,
         "facebook",
@@ -126,7 +137,7 @@ pub struct ExchangeBody {
     description = "Exchanges a short-lived user token for a long-lived one and stores the user and its pages. A token that is empty, has whitespace or is implausibly short or long is refused with 400 naming `access_token`. Scope `tokens:admin`.",
     request_body(content = ExchangeBody, example = json!(ex::exchange_request())),
     responses(
-        (status = 200, description = "OK", body = s::ConnectedResponse, example = json!(ex::connected())),
+        (status = 200, description = "OK", body = ConnectedResponse, example = json!(ex::connected())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -136,7 +147,7 @@ pub async fn auth_exchange(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<ExchangeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectedResponse>, ApiError> {
     caller.require_team(body.team_id.as_deref())?;
     check_token_input("access_token", &body.access_token)?;
     let connections = state
@@ -171,7 +182,7 @@ pub struct BusinessTokenBody {
     description = "Validates a system-user token with `debug_token` and stores it. Scope `tokens:admin`.",
     request_body(content = BusinessTokenBody, example = json!(ex::business_token_request())),
     responses(
-        (status = 201, description = "Registered", body = s::ConnectionEnvelope, example = json!(ex::connection())),
+        (status = 201, description = "Registered", body = ConnectionEnvelope, example = json!(ex::connection())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -181,7 +192,7 @@ pub async fn register_business_token(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<BusinessTokenBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ConnectionEnvelope>), ApiError> {
     caller.require_team(body.team_id.as_deref())?;
     check_token_input("access_token", &body.access_token)?;
     let conn = state
@@ -190,15 +201,15 @@ pub async fn register_business_token(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "connection": state.tokens.facts(&conn) })),
+        Json(ConnectionEnvelope::of(&state, &conn)),
     ))
 }
 
-fn connected(state: &AppState, connections: &[Arc<Connection>]) -> Value {
-    json!({
-        "connected": connections.len(),
-        "connections": connections.iter().map(|c| state.tokens.facts(c)).collect::<Vec<_>>(),
-    })
+fn connected(state: &AppState, connections: &[Arc<Connection>]) -> ConnectedResponse {
+    ConnectedResponse {
+        connected: connections.len() as u64,
+        connections: ConnectionFacts::all(state, connections),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -224,7 +235,7 @@ pub struct ListQuery {
     description = "Facebook connections the key may see: facts only, never token values. Scope `tokens:read`.",
     params(ListQuery),
     responses(
-        (status = 200, description = "OK", body = s::ConnectionList, example = json!(ex::connection_list())),
+        (status = 200, description = "OK", body = ConnectionList, example = json!(ex::connection_list())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest)
     ),
@@ -234,7 +245,7 @@ pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionList>, ApiError> {
     let filter = ConnectionFilter {
         provider: Some(Provider::Facebook),
         kind: q.kind.as_deref().map(parse_kind).transpose()?,
@@ -242,13 +253,8 @@ pub async fn list_tokens(
         team_id: q.team_id,
         visible_teams: caller.teams().map(<[String]>::to_vec),
     };
-    let items: Vec<Value> = state
-        .tokens
-        .list(&filter)
-        .iter()
-        .map(|c| state.tokens.facts(c))
-        .collect();
-    Ok(Json(json!({ "count": items.len(), "connections": items })))
+    let conns = state.tokens.list(&filter);
+    Ok(Json(ConnectionList::of(&state, &conns)))
 }
 
 /// `GET /facebook/tokens/{id}`.
@@ -261,7 +267,7 @@ pub async fn list_tokens(
     description = "A connection's facts. Scope `tokens:read`.",
     params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
     responses(
-        (status = 200, description = "OK", body = s::ConnectionEnvelope, example = json!(ex::connection())),
+        (status = 200, description = "OK", body = ConnectionEnvelope, example = json!(ex::connection())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound), (status = 422, response = r::WrongConnection)
     ),
@@ -271,9 +277,20 @@ pub async fn get_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionEnvelope>, ApiError> {
     let conn = visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
-    Ok(Json(json!({ "connection": state.tokens.facts(&conn) })))
+    Ok(Json(ConnectionEnvelope::of(&state, &conn)))
+}
+
+/// The token status of a Facebook page's connection.
+#[derive(Serialize, ToSchema)]
+pub struct PageTokenStatus {
+    pub page_id: String,
+    #[schema(value_type = s::HealthSchema)]
+    pub health: Health,
+    pub usable: bool,
+    pub reauth_required: bool,
+    pub connection: ConnectionFacts,
 }
 
 /// `GET /facebook/pages/{page_id}/token-status`.
@@ -286,7 +303,7 @@ pub async fn get_token(
     description = "The health of the connection that serves a Facebook page, and whether it is usable. Scope `tokens:read`.",
     params(("page_id" = String, Path, description = "The Facebook page id", example = "104729381234567")),
     responses(
-        (status = 200, description = "OK", body = s::PageTokenStatus, example = json!(ex::page_token_status())),
+        (status = 200, description = "OK", body = PageTokenStatus, example = json!(ex::page_token_status())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound)
     ),
@@ -296,19 +313,19 @@ pub async fn page_token_status(
     State(state): State<AppState>,
     caller: Caller,
     Path(page_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PageTokenStatus>, ApiError> {
     let conn = state
         .tokens
         .find_page(&page_id, caller.teams())
         .ok_or_else(|| ApiError::NotFound(format!("no connection for page {page_id}")))?;
     let health = state.tokens.health(&conn);
-    Ok(Json(json!({
-        "page_id": page_id,
-        "health": health,
-        "usable": health.is_usable(),
-        "reauth_required": conn.reauth_required,
-        "connection": state.tokens.facts(&conn),
-    })))
+    Ok(Json(PageTokenStatus {
+        page_id,
+        health,
+        usable: health.is_usable(),
+        reauth_required: conn.reauth_required,
+        connection: ConnectionFacts::of(&state, &conn),
+    }))
 }
 
 /// `POST /facebook/tokens/{id}/refresh`: refresh if due.
@@ -321,7 +338,7 @@ pub async fn page_token_status(
     description = "Refreshes the connection if it is due (`refreshed: false` otherwise). Scope `tokens:refresh`.",
     params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
     responses(
-        (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
+        (status = 200, description = "OK", body = RefreshResult, example = json!(ex::refresh_result())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
@@ -331,7 +348,7 @@ pub async fn refresh_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefreshResult>, ApiError> {
     refresh_visible(&state, &caller, &id, Some(Provider::Facebook), false).await
 }
 
@@ -345,7 +362,7 @@ pub async fn refresh_token(
     description = "Refreshes the connection now, due or not. Scope `tokens:refresh`.",
     params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
     responses(
-        (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
+        (status = 200, description = "OK", body = RefreshResult, example = json!(ex::refresh_result())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
@@ -355,7 +372,7 @@ pub async fn force_refresh_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefreshResult>, ApiError> {
     refresh_visible(&state, &caller, &id, Some(Provider::Facebook), true).await
 }
 
@@ -387,163 +404,6 @@ pub async fn delete_token(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ConnectionQuery {
-    /// The connection to inspect.
-    #[param(required = true, value_type = String)]
-    pub connection_id: Option<String>,
-    /// Comma-separated permissions to check; default: the configured scopes.
-    pub required: Option<String>,
-}
-
-fn connection_id(q: &ConnectionQuery) -> Result<&str, ApiError> {
-    q.connection_id
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_request("connection_id", "is required"))
-}
-
-/// `GET /facebook/debug_token?connection_id=`: what Facebook says of the token.
-#[utoipa::path(
-    get,
-    path = "/facebook/debug_token",
-    operation_id = "facebook_debug_token",
-    tags = ["facebook", "tokens"],
-    summary = "What Facebook says of a token",
-    description = "Calls Facebook `debug_token` for the connection's token. Scope `tokens:read`.",
-    params(ConnectionQuery),
-    responses(
-        (status = 200, description = "OK", body = s::DebugTokenResponse, example = json!(ex::debug_token())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
-    ),
-    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
-)]
-pub async fn debug_token(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<ConnectionQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let need = Need::of("connection_id", Provider::Facebook, &[], caller.teams());
-    let conn = state.tokens.connection_for(connection_id(&q)?, &need)?;
-    let info = state.tokens.debug_facebook_token(&conn.id, &need).await?;
-    Ok(Json(json!({
-        "connection_id": conn.id,
-        "is_valid": info.is_valid,
-        "type": info.token_type,
-        "app_id": info.app_id,
-        "user_id": info.user_id,
-        "profile_id": info.profile_id,
-        "expires_at": info.expires_at,
-        "data_access_expires_at": info.data_access_expires_at,
-        "issued_at": info.issued_at,
-        "scopes": info.scopes,
-        "error": info.error.map(|(code, subcode, message)| json!({"code": code, "subcode": subcode, "message": message})),
-    })))
-}
-
-/// `GET /facebook/check-permissions?connection_id=&required=a,b`.
-#[utoipa::path(
-    get,
-    path = "/facebook/check-permissions",
-    operation_id = "facebook_check_permissions",
-    tags = ["facebook", "tokens"],
-    summary = "Granted against required permissions",
-    description = "Compares the connection's granted permissions with `required` (comma-separated; default: the configured scopes). Scope `tokens:read`.",
-    params(ConnectionQuery),
-    responses(
-        (status = 200, description = "OK", body = s::PermissionCheck, example = json!(ex::permission_check())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 422, response = r::WrongConnection)
-    ),
-    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
-)]
-pub async fn check_permissions(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<ConnectionQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let conn = visible(
-        &state,
-        &caller,
-        "connection_id",
-        connection_id(&q)?,
-        Some(Provider::Facebook),
-    )?;
-    let required: Vec<String> = match &q.required {
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        None => state.settings.facebook.scopes.clone(),
-    };
-    let missing: Vec<&String> = required
-        .iter()
-        .filter(|s| !conn.scopes.contains(s))
-        .collect();
-    Ok(Json(json!({
-        "connection_id": conn.id,
-        "granted": conn.scopes,
-        "required": required,
-        "missing": missing,
-        "ok": missing.is_empty(),
-    })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct ExtendBody {
-    /// Permissions to ask for again; default: the configured scopes.
-    pub scopes: Option<Vec<String>>,
-    /// The team the connection will belong to.
-    pub team_id: Option<String>,
-}
-
-/// `POST /facebook/extend-permissions`: a dialog URL that asks again for
-/// declined permissions (`auth_type=rerequest`).
-#[utoipa::path(
-    post,
-    path = "/facebook/extend-permissions",
-    operation_id = "facebook_extend_permissions",
-    tags = ["facebook"],
-    summary = "Ask again for declined permissions",
-    description = "A Login dialog URL with `auth_type=rerequest` for `scopes` (default: the configured scopes). Scope `tokens:admin`.",
-    request_body(content = ExtendBody, example = json!(ex::extend_request())),
-    responses(
-        (status = 200, description = "OK", body = s::ExtendPermissionsResponse, example = json!(ex::extend_permissions())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 422, response = r::Unprocessable), (status = 503, response = r::Unavailable)
-    ),
-    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
-)]
-pub async fn extend_permissions(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<ExtendBody>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_team(body.team_id.as_deref())?;
-    let scopes = body
-        .scopes
-        .unwrap_or_else(|| state.settings.facebook.scopes.clone());
-    if scopes.is_empty() {
-        return Err(ApiError::unprocessable(
-            "scopes",
-            "must name at least one permission",
-        ));
-    }
-    let (oauth_state, expires_at) =
-        state
-            .oauth
-            .issue("facebook", body.team_id, None, None, state.tokens.now());
-    let url = state
-        .tokens
-        .facebook_dialog_url(&oauth_state, &scopes, true)?;
-    Ok(Json(
-        json!({ "url": url, "state": oauth_state, "state_expires_at": expires_at, "scopes": scopes }),
-    ))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
 pub struct SweepQuery {
     /// Wait for the sweep to finish (default true); false answers 202 with the run id.
     pub wait: Option<bool>,
@@ -559,8 +419,8 @@ pub struct SweepQuery {
     description = "Refreshes every due Facebook connection and checks the others, as the scheduler does. Takes the internal key (scope `internal`). Answers with the run when `wait` (default), else 202 with its id; 409 `run_in_progress` names a sweep already running.",
     params(SweepQuery),
     responses(
-        (status = 200, description = "The finished run", body = s::RunEnvelope, example = json!(ex::run())),
-        (status = 202, description = "Started; poll the run", body = s::RunStarted, example = json!(ex::run_started())),
+        (status = 200, description = "The finished run", body = RunEnvelope, example = json!(ex::run())),
+        (status = 202, description = "Started; poll the run", body = RunStarted, example = json!(ex::run_started())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict)
     ),
@@ -590,7 +450,7 @@ pub async fn scheduled_refresh(
     description = "The record of one sweep. Takes the internal key (scope `internal`). The same run is served at `/internal/refresh-runs/{run_id}`.",
     params(("run_id" = String, Path, description = "The refresh run id", example = "run_5c1e")),
     responses(
-        (status = 200, description = "OK", body = s::RunEnvelope, example = json!(ex::run())),
+        (status = 200, description = "OK", body = RunEnvelope, example = json!(ex::run())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound)
     ),
@@ -600,11 +460,13 @@ pub async fn refresh_run(
     State(state): State<AppState>,
     caller: Caller,
     Path(run_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunEnvelope>, ApiError> {
     caller.require(Scope::Internal)?;
     let run = state
         .tokens
         .run(&run_id)
         .ok_or_else(|| ApiError::NotFound(format!("refresh run {run_id} not found")))?;
-    Ok(Json(json!({ "run": run.seen_by(caller.teams()) })))
+    Ok(Json(RunEnvelope {
+        run: run.seen_by(caller.teams()),
+    }))
 }

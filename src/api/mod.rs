@@ -1,6 +1,7 @@
 //! The HTTP interface: router, shared state, authentication, rate limiting,
 //! and error mapping.
 
+mod answers;
 pub mod auth;
 mod callback_page;
 mod dashboard;
@@ -9,6 +10,7 @@ mod examples;
 mod exports;
 pub mod extract;
 mod facebook;
+mod facebook_permissions;
 mod google;
 mod health;
 mod insights;
@@ -19,6 +21,7 @@ mod rate_limit;
 mod request_limits;
 pub mod schemas;
 mod tiktok;
+mod tiktok_integration;
 pub mod timeouts;
 mod tokens;
 
@@ -117,15 +120,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/facebook/debug_token",
-            get(facebook::debug_token.layer(needs(READ))),
+            get(facebook_permissions::debug_token.layer(needs(READ))),
         )
         .route(
             "/facebook/check-permissions",
-            get(facebook::check_permissions.layer(needs(READ))),
+            get(facebook_permissions::check_permissions.layer(needs(READ))),
         )
         .route(
             "/facebook/extend-permissions",
-            post(facebook::extend_permissions.layer(needs(ADMIN))),
+            post(facebook_permissions::extend_permissions.layer(needs(ADMIN))),
         )
         .route(
             "/facebook/internal/scheduled-refresh",
