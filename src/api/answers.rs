@@ -10,10 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::schemas as s;
 use crate::domain::{Connection, ConnectionKind, Health, LastError, Provider};
-use crate::tokens::RefreshRun;
+use crate::tokens::{RefreshRun, TokenManager};
 
 /// A connection's facts (`TokenManager::facts`): never a token value.
 #[derive(Serialize, ToSchema)]
@@ -57,7 +56,7 @@ pub struct ConnectionFacts {
 
 impl ConnectionFacts {
     /// The facts of `conn`, with its health as the manager computes it now.
-    pub fn of(state: &AppState, conn: &Connection) -> Self {
+    pub fn of(tokens: &TokenManager, conn: &Connection) -> Self {
         Self {
             id: conn.id.clone(),
             provider: conn.provider,
@@ -65,7 +64,7 @@ impl ConnectionFacts {
             external_id: conn.external_id.clone(),
             team_id: conn.team_id.clone(),
             label: conn.label.clone(),
-            health: state.tokens.health(conn),
+            health: tokens.health(conn),
             expires_at: conn.expires_at,
             refresh_token_expires_at: conn.refresh_token_expires_at,
             data_access_expires_at: conn.data_access_expires_at,
@@ -83,8 +82,8 @@ impl ConnectionFacts {
     }
 
     /// The facts of each of `conns`, in order.
-    pub fn all(state: &AppState, conns: &[Arc<Connection>]) -> Vec<Self> {
-        conns.iter().map(|c| Self::of(state, c)).collect()
+    pub fn all(tokens: &TokenManager, conns: &[Arc<Connection>]) -> Vec<Self> {
+        conns.iter().map(|c| Self::of(tokens, c)).collect()
     }
 }
 
@@ -95,9 +94,9 @@ pub struct ConnectionEnvelope {
 }
 
 impl ConnectionEnvelope {
-    pub fn of(state: &AppState, conn: &Connection) -> Self {
+    pub fn of(tokens: &TokenManager, conn: &Connection) -> Self {
         Self {
-            connection: ConnectionFacts::of(state, conn),
+            connection: ConnectionFacts::of(tokens, conn),
         }
     }
 }
@@ -117,10 +116,10 @@ pub struct ConnectionList {
 }
 
 impl ConnectionList {
-    pub fn of(state: &AppState, conns: &[Arc<Connection>]) -> Self {
+    pub fn of(tokens: &TokenManager, conns: &[Arc<Connection>]) -> Self {
         Self {
             count: conns.len() as u64,
-            connections: ConnectionFacts::all(state, conns),
+            connections: ConnectionFacts::all(tokens, conns),
         }
     }
 }

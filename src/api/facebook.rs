@@ -1,6 +1,6 @@
-//! `/facebook/...`: connect, list tokens and pages' token status, refresh,
-//! business tokens, and the internal scheduled refresh (`debug_token` and
-//! permissions are in `facebook_permissions`).
+//! `/facebook/...`: connect, list and inspect tokens, refresh, permissions,
+//! business tokens, and the internal scheduled refresh. The request and
+//! answer bodies are in `facebook_bodies`.
 
 use std::sync::Arc;
 
@@ -10,8 +10,6 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::answers::{
@@ -23,13 +21,17 @@ use super::callback_page;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery, check_token_input};
+use super::facebook_bodies::{
+    BusinessTokenBody, DebugTokenError, DebugTokenResponse, ExchangeBody, ExtendBody,
+    ExtendPermissionsResponse, PageTokenStatus, PermissionCheck,
+};
 use super::oauth_state::CallbackQuery;
-use super::schemas::{self as s, responses as r};
+use super::schemas::responses as r;
 use super::tokens::{parse_health, parse_kind, refresh_visible, run_sweep, visible};
 use crate::access::Scope;
-use crate::domain::{Connection, Health, Provider};
+use crate::domain::{Connection, Provider};
 use crate::secret::Secret;
-use crate::tokens::ConnectionFilter;
+use crate::tokens::{ConnectionFilter, Need};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -114,19 +116,6 @@ async fn connect_from_callback(
     Ok((connected(state, &connections), connections))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct ExchangeBody {
-    /// The token to store; checked for plausibility, never logged.
-    #[schema(
-        min_length = 20,
-        max_length = 4096,
-        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
-    )]
-    pub access_token: String,
-    /// The team the connection will belong to.
-    pub team_id: Option<String>,
-}
-
 /// `POST /facebook/auth/exchange`: connect from a short-lived user token.
 #[utoipa::path(
     post,
@@ -155,21 +144,6 @@ pub async fn auth_exchange(
         .connect_facebook_user_token(&Secret::new(body.access_token), body.team_id)
         .await?;
     Ok(Json(connected(&state, &connections)))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct BusinessTokenBody {
-    /// The token to store; checked for plausibility, never logged.
-    #[schema(
-        min_length = 20,
-        max_length = 4096,
-        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
-    )]
-    pub access_token: String,
-    /// A name to show for the connection.
-    pub label: Option<String>,
-    /// The team the connection will belong to.
-    pub team_id: Option<String>,
 }
 
 /// `POST /facebook/business-tokens`: register a system-user token.
@@ -201,14 +175,14 @@ pub async fn register_business_token(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(ConnectionEnvelope::of(&state, &conn)),
+        Json(ConnectionEnvelope::of(&state.tokens, &conn)),
     ))
 }
 
 fn connected(state: &AppState, connections: &[Arc<Connection>]) -> ConnectedResponse {
     ConnectedResponse {
         connected: connections.len() as u64,
-        connections: ConnectionFacts::all(state, connections),
+        connections: ConnectionFacts::all(&state.tokens, connections),
     }
 }
 
@@ -254,7 +228,7 @@ pub async fn list_tokens(
         visible_teams: caller.teams().map(<[String]>::to_vec),
     };
     let conns = state.tokens.list(&filter);
-    Ok(Json(ConnectionList::of(&state, &conns)))
+    Ok(Json(ConnectionList::of(&state.tokens, &conns)))
 }
 
 /// `GET /facebook/tokens/{id}`.
@@ -279,18 +253,7 @@ pub async fn get_token(
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionEnvelope>, ApiError> {
     let conn = visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
-    Ok(Json(ConnectionEnvelope::of(&state, &conn)))
-}
-
-/// The token status of a Facebook page's connection.
-#[derive(Serialize, ToSchema)]
-pub struct PageTokenStatus {
-    pub page_id: String,
-    #[schema(value_type = s::HealthSchema)]
-    pub health: Health,
-    pub usable: bool,
-    pub reauth_required: bool,
-    pub connection: ConnectionFacts,
+    Ok(Json(ConnectionEnvelope::of(&state.tokens, &conn)))
 }
 
 /// `GET /facebook/pages/{page_id}/token-status`.
@@ -324,7 +287,7 @@ pub async fn page_token_status(
         health,
         usable: health.is_usable(),
         reauth_required: conn.reauth_required,
-        connection: ConnectionFacts::of(&state, &conn),
+        connection: ConnectionFacts::of(&state.tokens, &conn),
     }))
 }
 
@@ -400,6 +363,163 @@ pub async fn delete_token(
     visible(&state, &caller, "id", &id, Some(Provider::Facebook))?;
     state.tokens.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConnectionQuery {
+    /// The connection to inspect.
+    #[param(required = true, value_type = String)]
+    pub connection_id: Option<String>,
+    /// Comma-separated permissions to check; default: the configured scopes.
+    pub required: Option<String>,
+}
+
+fn connection_id(q: &ConnectionQuery) -> Result<&str, ApiError> {
+    q.connection_id
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("connection_id", "is required"))
+}
+
+/// `GET /facebook/debug_token?connection_id=`: what Facebook says of the token.
+#[utoipa::path(
+    get,
+    path = "/facebook/debug_token",
+    operation_id = "facebook_debug_token",
+    tags = ["facebook", "tokens"],
+    summary = "What Facebook says of a token",
+    description = "Calls Facebook `debug_token` for the connection's token. Scope `tokens:read`.",
+    params(ConnectionQuery),
+    responses(
+        (status = 200, description = "OK", body = DebugTokenResponse, example = json!(ex::debug_token())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
+pub async fn debug_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ConnectionQuery>,
+) -> Result<Json<DebugTokenResponse>, ApiError> {
+    let need = Need::of("connection_id", Provider::Facebook, &[], caller.teams());
+    let conn = state.tokens.connection_for(connection_id(&q)?, &need)?;
+    let info = state.tokens.debug_facebook_token(&conn.id, &need).await?;
+    Ok(Json(DebugTokenResponse {
+        connection_id: conn.id.clone(),
+        is_valid: info.is_valid,
+        token_type: info.token_type,
+        app_id: info.app_id,
+        user_id: info.user_id,
+        profile_id: info.profile_id,
+        expires_at: info.expires_at,
+        data_access_expires_at: info.data_access_expires_at,
+        issued_at: info.issued_at,
+        scopes: info.scopes,
+        error: info.error.map(|(code, subcode, message)| DebugTokenError {
+            code,
+            subcode,
+            message,
+        }),
+    }))
+}
+
+/// `GET /facebook/check-permissions?connection_id=&required=a,b`.
+#[utoipa::path(
+    get,
+    path = "/facebook/check-permissions",
+    operation_id = "facebook_check_permissions",
+    tags = ["facebook", "tokens"],
+    summary = "Granted against required permissions",
+    description = "Compares the connection's granted permissions with `required` (comma-separated; default: the configured scopes). Scope `tokens:read`.",
+    params(ConnectionQuery),
+    responses(
+        (status = 200, description = "OK", body = PermissionCheck, example = json!(ex::permission_check())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 422, response = r::WrongConnection)
+    ),
+    security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
+)]
+pub async fn check_permissions(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ConnectionQuery>,
+) -> Result<Json<PermissionCheck>, ApiError> {
+    let conn = visible(
+        &state,
+        &caller,
+        "connection_id",
+        connection_id(&q)?,
+        Some(Provider::Facebook),
+    )?;
+    let required: Vec<String> = match &q.required {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => state.settings.facebook.scopes.clone(),
+    };
+    let missing: Vec<String> = required
+        .iter()
+        .filter(|s| !conn.scopes.contains(s))
+        .cloned()
+        .collect();
+    Ok(Json(PermissionCheck {
+        connection_id: conn.id.clone(),
+        granted: conn.scopes.clone(),
+        required,
+        ok: missing.is_empty(),
+        missing,
+    }))
+}
+
+/// `POST /facebook/extend-permissions`: a dialog URL that asks again for
+/// declined permissions (`auth_type=rerequest`).
+#[utoipa::path(
+    post,
+    path = "/facebook/extend-permissions",
+    operation_id = "facebook_extend_permissions",
+    tags = ["facebook"],
+    summary = "Ask again for declined permissions",
+    description = "A Login dialog URL with `auth_type=rerequest` for `scopes` (default: the configured scopes). Scope `tokens:admin`.",
+    request_body(content = ExtendBody, example = json!(ex::extend_request())),
+    responses(
+        (status = 200, description = "OK", body = ExtendPermissionsResponse, example = json!(ex::extend_permissions())),
+        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 400, response = r::BadRequest), (status = 422, response = r::Unprocessable), (status = 503, response = r::Unavailable)
+    ),
+    security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
+)]
+pub async fn extend_permissions(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ExtendBody>,
+) -> Result<Json<ExtendPermissionsResponse>, ApiError> {
+    caller.require_team(body.team_id.as_deref())?;
+    let scopes = body
+        .scopes
+        .unwrap_or_else(|| state.settings.facebook.scopes.clone());
+    if scopes.is_empty() {
+        return Err(ApiError::unprocessable(
+            "scopes",
+            "must name at least one permission",
+        ));
+    }
+    let (oauth_state, expires_at) =
+        state
+            .oauth
+            .issue("facebook", body.team_id, None, None, state.tokens.now());
+    let url = state
+        .tokens
+        .facebook_dialog_url(&oauth_state, &scopes, true)?;
+    Ok(Json(ExtendPermissionsResponse {
+        url,
+        state: oauth_state,
+        state_expires_at: expires_at,
+        scopes,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -132,7 +132,7 @@ async fn connect_from_callback(
         payload.t,
     )
     .await?;
-    Ok((ConnectionEnvelope::of(state, &conn), vec![conn]))
+    Ok((ConnectionEnvelope::of(&state.tokens, &conn), vec![conn]))
 }
 
 /// `GET /google/campaigns?customer_id=`.

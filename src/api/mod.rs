@@ -10,7 +10,7 @@ mod examples;
 mod exports;
 pub mod extract;
 mod facebook;
-mod facebook_permissions;
+mod facebook_bodies;
 mod google;
 mod health;
 mod insights;
@@ -120,15 +120,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/facebook/debug_token",
-            get(facebook_permissions::debug_token.layer(needs(READ))),
+            get(facebook::debug_token.layer(needs(READ))),
         )
         .route(
             "/facebook/check-permissions",
-            get(facebook_permissions::check_permissions.layer(needs(READ))),
+            get(facebook::check_permissions.layer(needs(READ))),
         )
         .route(
             "/facebook/extend-permissions",
-            post(facebook_permissions::extend_permissions.layer(needs(ADMIN))),
+            post(facebook::extend_permissions.layer(needs(ADMIN))),
         )
         .route(
             "/facebook/internal/scheduled-refresh",

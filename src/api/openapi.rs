@@ -7,9 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorBody, responses};
-use super::{
-    AppState, exports, facebook, facebook_permissions, google, health, insights, tiktok, tokens,
-};
+use super::{AppState, exports, facebook, google, health, insights, tiktok, tokens};
 
 /// Where the document is served.
 pub const SPEC_PATH: &str = "/openapi.json";
@@ -42,9 +40,9 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         facebook::refresh_token,
         facebook::force_refresh_token,
         facebook::page_token_status,
-        facebook_permissions::debug_token,
-        facebook_permissions::check_permissions,
-        facebook_permissions::extend_permissions,
+        facebook::debug_token,
+        facebook::check_permissions,
+        facebook::extend_permissions,
         facebook::scheduled_refresh,
         facebook::refresh_run,
         tokens::page_access_token,

@@ -1,7 +1,11 @@
-//! OpenAPI shapes of the answers that handlers build as `serde_json::Value`.
-//! Documentation only: nothing constructs these; each mirrors the `json!` it
-//! names, field for field: an `Option` field marked `required` is always
-//! present (`null` when unset); the others are left out when unset.
+//! The OpenAPI shapes that are not a handler's own answer type: the error
+//! envelope and the error responses every operation references; stand-ins
+//! for types of lower layers that do not derive `ToSchema` (the domain's
+//! enums and `LastError`, `RefreshRun`, `ExportJob`), named through
+//! `value_type`; and the insights answers, which `insights/` builds as
+//! `serde_json::Value`. A stand-in mirrors its type field for field: an
+//! `Option` marked `required` is always present (`null` when unset); the
+//! others are left out when unset.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -336,12 +340,6 @@ pub struct ExportJobSchema {
     pub attempts: u32,
     /// Present once completed.
     pub download_url: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ExportList {
-    pub count: u64,
-    pub exports: Vec<ExportJobSchema>,
 }
 
 /// The error responses, defined once and referenced by each operation.

@@ -150,7 +150,7 @@ async fn connect_from_callback(
         state.tokens.now(),
     )?;
     let conn = connect::connect(&state.tokens, client(state)?, &code, "code", payload.t).await?;
-    Ok((envelope(state, &conn), vec![conn]))
+    Ok((envelope(&state.tokens, &conn), vec![conn]))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -198,7 +198,7 @@ pub async fn create_integration(
         body.team_id,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(envelope(&state, &conn))))
+    Ok((StatusCode::CREATED, Json(envelope(&state.tokens, &conn))))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -238,7 +238,7 @@ pub async fn list_integrations(
         .tokens
         .list(&filter)
         .iter()
-        .map(|c| integration(&state, c))
+        .map(|c| integration(&state.tokens, c))
         .collect();
     Ok(Json(IntegrationList {
         count: integrations.len() as u64,
@@ -276,7 +276,7 @@ pub async fn integration_status(
     Path(id): Path<String>,
 ) -> Result<Json<IntegrationEnvelope>, ApiError> {
     let conn = tiktok_connection(&state, &caller, &id)?;
-    Ok(Json(envelope(&state, &conn)))
+    Ok(Json(envelope(&state.tokens, &conn)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -312,7 +312,7 @@ pub async fn refresh_integration(
     let after = state.tokens.refresh(&id, q.force.unwrap_or(false)).await?;
     Ok(Json(IntegrationRefresh {
         refreshed: after.last_refreshed_at != before.last_refreshed_at,
-        integration: integration(&state, &after),
+        integration: integration(&state.tokens, &after),
     }))
 }
 

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::answers::ConnectionFacts;
 use crate::domain::{Connection, Health};
+use crate::tokens::TokenManager;
 
 /// The seed's token status words.
 #[derive(Serialize, ToSchema)]
@@ -80,11 +80,11 @@ pub struct IntegrationRefresh {
 }
 
 /// An integration with its token status, as the seed's `token_status`.
-pub fn integration(state: &AppState, c: &Connection) -> Integration {
-    let now = state.tokens.now();
-    let health = state.tokens.health(c);
+pub fn integration(tokens: &TokenManager, c: &Connection) -> Integration {
+    let now = tokens.now();
+    let health = tokens.health(c);
     Integration {
-        facts: ConnectionFacts::of(state, c),
+        facts: ConnectionFacts::of(tokens, c),
         token_status: TokenStatus {
             status: health.into(),
             is_access_token_expired: c.expires_at.is_some_and(|t| t <= now),
@@ -98,8 +98,8 @@ pub fn integration(state: &AppState, c: &Connection) -> Integration {
     }
 }
 
-pub fn envelope(state: &AppState, c: &Connection) -> IntegrationEnvelope {
+pub fn envelope(tokens: &TokenManager, c: &Connection) -> IntegrationEnvelope {
     IntegrationEnvelope {
-        integration: integration(state, c),
+        integration: integration(tokens, c),
     }
 }

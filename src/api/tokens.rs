@@ -172,7 +172,7 @@ pub async fn list(
         visible_teams: caller.teams().map(<[String]>::to_vec),
     };
     let conns = state.tokens.list(&filter);
-    Ok(Json(ConnectionList::of(&state, &conns)))
+    Ok(Json(ConnectionList::of(&state.tokens, &conns)))
 }
 
 /// `GET /tokens/health`: counts by provider and health, the soonest expiries,
@@ -400,7 +400,7 @@ pub async fn refresh_visible(
     let after = state.tokens.refresh(id, force).await?;
     Ok(Json(RefreshResult {
         refreshed: after.last_refreshed_at != before.last_refreshed_at,
-        connection: ConnectionFacts::of(state, &after),
+        connection: ConnectionFacts::of(&state.tokens, &after),
     }))
 }
 
