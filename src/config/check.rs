@@ -20,6 +20,16 @@ macro_rules! check_fields {
 }
 pub(crate) use check_fields;
 
+/// `check_urls` over the listed fields, each keyed `section.field`.
+macro_rules! check_url_fields {
+    ($section:literal, $s:expr, [$($field:ident),+ $(,)?]) => {
+        $crate::config::check::check_urls(&[
+            $((concat!($section, ".", stringify!($field)), &$s.$field)),+
+        ])
+    };
+}
+pub(crate) use check_url_fields;
+
 pub const DAY_SECS: u64 = 86_400;
 pub const HOUR_MS: u64 = 3_600_000;
 

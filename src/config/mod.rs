@@ -1,9 +1,11 @@
 //! Configuration: layered settings (defaults, files, environment, flags) and
 //! secrets read from the environment, validated once at start.
 //!
-//! Each section is a struct in the file of its concern and validates itself;
-//! `Settings::validate` runs them in turn and then the checks that span
-//! sections. The checks themselves live in `check`.
+//! Each section is a struct in the file of its concern, with the rules of its
+//! own (URLs, API keys, time zone, ...) in its `validate`; every numeric
+//! key's range is in one table (`ranges`), and the checks both use are in
+//! `check`. `Settings::validate` runs them all, then the rules that span
+//! sections.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use serde::Deserialize;
 mod check;
 mod insights;
 mod providers;
+mod ranges;
 mod refresh;
 mod secrets;
 mod server;
@@ -131,25 +134,19 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Every section checks its own keys: each numeric key against its
-    /// allowed range, so that no value can overflow or divide by zero further
-    /// in (`rate_limit_per_second` feeds a division, counts size pools and
-    /// buffers, durations become timers). A new numeric key gets its range in
-    /// its section's `validate`; a unit test walks `config/default.toml` and
-    /// fails for any numeric key left out.
+    /// The listen address first, then every numeric key against its range
+    /// (`ranges`), then each section's own rules, then the rules that span
+    /// sections.
     fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
+        self.check_ranges()?;
         self.store.validate()?;
         self.facebook.validate()?;
-        self.refresh.validate()?;
-        self.auth.validate()?;
-        self.api.validate()?;
-        self.notifications.validate()?;
-        self.insights.validate()?;
-        self.exports.validate()?;
         self.tiktok.validate()?;
         self.google.validate()?;
+        self.notifications.validate()?;
         self.schedules.validate()?;
+        self.api.validate()?;
         // An async report is awaited inline; cutting it off would make every
         // long campaign report fail.
         if self.server.request_timeout_secs <= self.insights.async_timeout_secs {

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::ConfigError;
-use super::check::{check_fields, check_order, check_range, check_urls};
+use super::check::check_url_fields;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct FacebookSettings {
@@ -24,29 +24,11 @@ pub struct FacebookSettings {
 
 impl FacebookSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_fields!("facebook", self, {
-            request_timeout_secs: 1..=600,
-            page_limit: 1..=1000,
-            usage_slow_pct: 0.0..=100.0,
-            usage_pause_pct: 0.0..=100.0,
-        });
-        check_order(
-            ("facebook.usage_slow_pct", self.usage_slow_pct),
-            ("facebook.usage_pause_pct", self.usage_pause_pct),
-        )?;
-        check_fields!("facebook", self, {
-            usage_pause_secs: 0..=3600,
-            // Long-lived user tokens last about 60 days.
-            refresh_before_days: 0..=60,
-        });
-        for days in &self.warning_days {
-            check_range("facebook.warning_days", *days, 0..=60)?;
-        }
-        check_urls(&[
-            ("facebook.graph_base_url", &self.graph_base_url),
-            ("facebook.dialog_base_url", &self.dialog_base_url),
-            ("facebook.redirect_uri", &self.redirect_uri),
-        ])
+        check_url_fields!(
+            "facebook",
+            self,
+            [graph_base_url, dialog_base_url, redirect_uri]
+        )
     }
 }
 
@@ -63,17 +45,16 @@ pub struct TiktokSettings {
 
 impl TiktokSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_fields!("tiktok", self, {
-            refresh_before_secs: 0..=30 * 86_400,
-            expiring_soon_secs: 0..=30 * 86_400,
-            cleanup_after_days: 0..=3650,
-        });
-        check_urls(&[
-            ("tiktok.authorize_base_url", &self.authorize_base_url),
-            ("tiktok.auth_base_url", &self.auth_base_url),
-            ("tiktok.api_base_url", &self.api_base_url),
-            ("tiktok.redirect_uri", &self.redirect_uri),
-        ])
+        check_url_fields!(
+            "tiktok",
+            self,
+            [
+                authorize_base_url,
+                auth_base_url,
+                api_base_url,
+                redirect_uri
+            ]
+        )
     }
 }
 
@@ -91,13 +72,10 @@ pub struct GoogleSettings {
 
 impl GoogleSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        // Google access tokens live about an hour.
-        check_fields!("google", self, { refresh_before_secs: 0..=3600 });
-        check_urls(&[
-            ("google.auth_base_url", &self.auth_base_url),
-            ("google.oauth_base_url", &self.oauth_base_url),
-            ("google.ads_base_url", &self.ads_base_url),
-            ("google.redirect_uri", &self.redirect_uri),
-        ])
+        check_url_fields!(
+            "google",
+            self,
+            [auth_base_url, oauth_base_url, ads_base_url, redirect_uri]
+        )
     }
 }

@@ -235,9 +235,7 @@ fn every_numeric_key_is_range_checked() {
             let err = Settings::load_from(&file, &Overrides::default(), &HashMap::new())
                 .err()
                 .unwrap_or_else(|| {
-                    panic!(
-                        "{key} = {value} was accepted: give it a range in its section's validate()"
-                    )
+                    panic!("{key} = {value} was accepted: give it a range in config/ranges.rs")
                 });
             assert_eq!(&err.key, key, "{key} = {value}: {err}");
         }
