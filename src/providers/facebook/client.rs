@@ -16,6 +16,7 @@ use super::usage;
 use crate::config::FacebookSettings;
 use crate::providers::UpstreamError;
 use crate::providers::redact::redact_url;
+use crate::providers::transport;
 use crate::secret::Secret;
 
 mod endpoints;
@@ -52,14 +53,10 @@ impl GraphClient {
         app_id: String,
         app_secret: Secret,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(settings.request_timeout_secs))
-            .build()
-            .expect("the HTTP client builds");
         Self {
-            http,
-            graph_base: settings.graph_base_url.trim_end_matches('/').to_string(),
-            dialog_base: settings.dialog_base_url.trim_end_matches('/').to_string(),
+            http: transport::http_client(Duration::from_secs(settings.request_timeout_secs)),
+            graph_base: transport::base_url(&settings.graph_base_url),
+            dialog_base: transport::base_url(&settings.dialog_base_url),
             version: settings.api_version.clone(),
             app_id,
             app_secret,
@@ -278,7 +275,7 @@ impl GraphClient {
         let response = builder
             .send()
             .await
-            .map_err(|e| crate::providers::transport::send_failure(path, &e))?;
+            .map_err(|e| transport::send_failure(path, &e))?;
         let status = response.status().as_u16();
         let usage = usage::parse(response.headers());
         if let Some(u) = &usage {
