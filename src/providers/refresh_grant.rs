@@ -22,15 +22,18 @@ pub trait RefreshGrant: Send + Sync + 'static {
     const CHECKS_UPSTREAM: bool = false;
 
     /// One refresh-token grant, as a renewal.
-    fn grant<'a>(
-        &'a self,
-        refresh_token: &'a Secret,
-    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>>;
+    fn grant(
+        &self,
+        refresh_token: &Secret,
+    ) -> impl Future<Output = Result<Renewal, UpstreamError>> + Send;
 
     /// A cheap call that fails when the access token does not work.
-    fn check<'a>(&'a self, access_token: &'a Secret) -> BoxFuture<'a, Result<(), UpstreamError>> {
+    fn check(
+        &self,
+        access_token: &Secret,
+    ) -> impl Future<Output = Result<(), UpstreamError>> + Send {
         let _ = access_token;
-        Box::pin(async { Ok(()) })
+        async { Ok(()) }
     }
 }
 

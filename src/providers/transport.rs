@@ -55,6 +55,19 @@ pub async fn send_json(
     Ok(Answer { status, body })
 }
 
+/// The strings of a JSON array in an answer (scopes, tasks); none when it is
+/// absent or not an array, and items that are not strings are skipped.
+pub fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The failure of `endpoint`'s request, e.g.
 /// `cannot reach graph.facebook.com:443: dns error: failed to lookup address`.
 pub fn send_failure(endpoint: &str, err: &reqwest::Error) -> UpstreamError {

@@ -6,7 +6,7 @@ use crate::domain::Provider;
 use crate::providers::UpstreamError;
 use crate::providers::refresh_grant::{RefreshGrant, RefreshGrantLifecycle};
 use crate::secret::Secret;
-use crate::tokens::lifecycle::{BoxFuture, Renewal};
+use crate::tokens::lifecycle::Renewal;
 
 pub type GoogleLifecycle = RefreshGrantLifecycle<GoogleOAuth>;
 
@@ -16,22 +16,17 @@ impl RefreshGrant for GoogleOAuth {
     const PROVIDER: Provider = Provider::Google;
     const REFRESH_ENDPOINT: &'static str = "/token";
 
-    fn grant<'a>(
-        &'a self,
-        refresh_token: &'a Secret,
-    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>> {
-        Box::pin(async move {
-            let grant = self.refresh(refresh_token).await?;
-            Ok(Renewal {
-                access_token: grant.access_token,
-                refresh_token: grant.refresh_token,
-                expires_at: None,
-                expires_in: grant.expires_in,
-                refresh_token_expires_at: None,
-                data_access_expires_at: None,
-                scopes: (!grant.scopes.is_empty()).then_some(grant.scopes),
-                derived: Vec::new(),
-            })
+    async fn grant(&self, refresh_token: &Secret) -> Result<Renewal, UpstreamError> {
+        let grant = self.refresh(refresh_token).await?;
+        Ok(Renewal {
+            access_token: grant.access_token,
+            refresh_token: grant.refresh_token,
+            expires_at: None,
+            expires_in: grant.expires_in,
+            refresh_token_expires_at: None,
+            data_access_expires_at: None,
+            scopes: (!grant.scopes.is_empty()).then_some(grant.scopes),
+            derived: Vec::new(),
         })
     }
 }

@@ -158,14 +158,7 @@ impl TiktokClient {
             open_id: text("open_id").unwrap_or_default(),
             seller_name: text("seller_name").unwrap_or_default(),
             region: text("seller_base_region"),
-            scopes: data["granted_scopes"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            scopes: transport::strings(data.get("granted_scopes")),
         })
     }
 

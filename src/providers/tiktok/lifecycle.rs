@@ -6,7 +6,7 @@ use crate::domain::Provider;
 use crate::providers::UpstreamError;
 use crate::providers::refresh_grant::{RefreshGrant, RefreshGrantLifecycle};
 use crate::secret::Secret;
-use crate::tokens::lifecycle::{BoxFuture, Renewal};
+use crate::tokens::lifecycle::Renewal;
 
 pub type TiktokLifecycle = RefreshGrantLifecycle<TiktokClient>;
 
@@ -15,26 +15,21 @@ impl RefreshGrant for TiktokClient {
     const REFRESH_ENDPOINT: &'static str = "/api/v2/token/refresh";
     const CHECKS_UPSTREAM: bool = true;
 
-    fn grant<'a>(
-        &'a self,
-        refresh_token: &'a Secret,
-    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>> {
-        Box::pin(async move {
-            let grant = self.refresh(refresh_token).await?;
-            Ok(Renewal {
-                access_token: grant.access_token,
-                refresh_token: Some(grant.refresh_token),
-                expires_at: grant.access_token_expires_at,
-                expires_in: None,
-                refresh_token_expires_at: grant.refresh_token_expires_at,
-                data_access_expires_at: None,
-                scopes: (!grant.scopes.is_empty()).then_some(grant.scopes),
-                derived: Vec::new(),
-            })
+    async fn grant(&self, refresh_token: &Secret) -> Result<Renewal, UpstreamError> {
+        let grant = self.refresh(refresh_token).await?;
+        Ok(Renewal {
+            access_token: grant.access_token,
+            refresh_token: Some(grant.refresh_token),
+            expires_at: grant.access_token_expires_at,
+            expires_in: None,
+            refresh_token_expires_at: grant.refresh_token_expires_at,
+            data_access_expires_at: None,
+            scopes: (!grant.scopes.is_empty()).then_some(grant.scopes),
+            derived: Vec::new(),
         })
     }
 
-    fn check<'a>(&'a self, access_token: &'a Secret) -> BoxFuture<'a, Result<(), UpstreamError>> {
-        Box::pin(async move { self.authorized_shops(access_token).await.map(|_| ()) })
+    async fn check(&self, access_token: &Secret) -> Result<(), UpstreamError> {
+        self.authorized_shops(access_token).await.map(|_| ())
     }
 }

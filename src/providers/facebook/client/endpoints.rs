@@ -11,6 +11,7 @@ use super::super::errors;
 use super::super::throttle::Call;
 use super::GraphClient;
 use crate::providers::UpstreamError;
+use crate::providers::transport;
 use crate::secret::Secret;
 
 /// A token the platform issued, with its lifetime if it said.
@@ -146,15 +147,7 @@ impl GraphClient {
             expires_at: unix_time(data.get("expires_at")),
             data_access_expires_at: unix_time(data.get("data_access_expires_at")),
             issued_at: unix_time(data.get("issued_at")),
-            scopes: data
-                .get("scopes")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            scopes: transport::strings(data.get("scopes")),
             error: data.get("error").map(|e| {
                 (
                     e.get("code").and_then(Value::as_i64).unwrap_or(190),
@@ -199,15 +192,7 @@ impl GraphClient {
                             .ok_or_else(|| missing("/me/accounts", "access_token"))?,
                     ),
                     category: text("category"),
-                    tasks: p
-                        .get("tasks")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|t| t.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
+                    tasks: transport::strings(p.get("tasks")),
                 })
             })
             .collect()
