@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::Value;
+use serde::Serialize;
 
 use super::error::ApiError;
 use crate::domain::{Connection, ConnectionKind};
@@ -17,10 +17,10 @@ use crate::domain::{Connection, ConnectionKind};
 pub const EXAMPLE: &str = "<!doctype html><html lang=\"en\"><head><title>Connected to Facebook · tokenkeeper</title></head><body><h1>Connected to Facebook</h1><p class=\"ok\">Facebook is connected: 2 connections stored.</p><ul><li>User <strong>Ada Lovelace</strong> <code>10224567890</code></li><li>Page <strong>Acme</strong> <code>104729381234567</code></li></ul><p><a href=\"/dashboard\">Back to the dashboard</a></p></body></html>";
 
 /// The callback's answer: its JSON and the connections it stored, or its error.
-pub type Outcome = Result<(Value, Vec<Arc<Connection>>), ApiError>;
+pub type Outcome<T> = Result<(T, Vec<Arc<Connection>>), ApiError>;
 
 /// Answers a callback for `platform` (as a person calls it: "Facebook").
-pub fn answer(headers: &HeaderMap, platform: &str, outcome: Outcome) -> Response {
+pub fn answer<T: Serialize>(headers: &HeaderMap, platform: &str, outcome: Outcome<T>) -> Response {
     if !accepts_html(headers) {
         return match outcome {
             Ok((json, _)) => Json(json).into_response(),

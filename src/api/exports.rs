@@ -245,15 +245,30 @@ pub async fn create(
     summary = "The caller's exports",
     description = "Exports created by the calling key (every export for the admin key). Scope `exports`.",
     responses(
-        (status = 200, description = "OK", body = s::ExportList, example = json!(ex::export_list())),
+        (status = 200, description = "OK", body = ExportList, example = json!(ex::export_list())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
 )]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ExportList>, ApiError> {
     let owner = (caller.key_id != ADMIN_KEY_ID).then_some(caller.key_id.as_str());
-    let jobs: Vec<Value> = state.exports.list(owner).iter().map(view).collect();
-    Ok(Json(json!({ "count": jobs.len(), "exports": jobs })))
+    let exports: Vec<Value> = state.exports.list(owner).iter().map(view).collect();
+    Ok(Json(ExportList {
+        count: exports.len() as u64,
+        exports,
+    }))
+}
+
+// The caller's exports (every export for the admin key); each job as
+// `GET /exports/{id}` shows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ExportList {
+    pub count: u64,
+    #[schema(value_type = Vec<s::ExportJobSchema>)]
+    pub exports: Vec<Value>,
 }
 
 fn job_for(state: &AppState, caller: &Caller, id: &str) -> Result<ExportJob, ApiError> {

@@ -1,5 +1,6 @@
 //! `/facebook/...`: connect, list and inspect tokens, refresh, permissions,
-//! business tokens, and the internal scheduled refresh.
+//! business tokens, and the internal scheduled refresh. The request and
+//! answer bodies are in `facebook_bodies`.
 
 use std::sync::Arc;
 
@@ -9,16 +10,23 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
+use super::answers::{
+    AuthUrlResponse, ConnectedResponse, ConnectionEnvelope, ConnectionFacts, ConnectionList,
+    RefreshResult, RunEnvelope, RunStarted,
+};
 use super::auth::Caller;
 use super::callback_page;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery, check_token_input};
+use super::facebook_bodies::{
+    BusinessTokenBody, DebugTokenError, DebugTokenResponse, ExchangeBody, ExtendBody,
+    ExtendPermissionsResponse, PageTokenStatus, PermissionCheck,
+};
 use super::oauth_state::CallbackQuery;
-use super::schemas::{self as s, responses as r};
+use super::schemas::responses as r;
 use super::tokens::{parse_health, parse_kind, refresh_visible, run_sweep, visible};
 use crate::access::Scope;
 use crate::domain::{Connection, Provider};
@@ -42,7 +50,7 @@ pub struct TeamQuery {
     description = "The Facebook Login dialog URL with a signed, expiring, single-use `state`. Send the user there; Facebook redirects to `/facebook/auth/callback`. Scope `tokens:admin`.",
     params(TeamQuery),
     responses(
-        (status = 200, description = "OK", body = s::AuthUrlResponse, example = json!(ex::facebook_auth_url())),
+        (status = 200, description = "OK", body = AuthUrlResponse, example = json!(ex::facebook_auth_url())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 503, response = r::Unavailable)
     ),
@@ -52,7 +60,7 @@ pub async fn auth_url(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<TeamQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuthUrlResponse>, ApiError> {
     caller.require_team(q.team_id.as_deref())?;
     let now = state.tokens.now();
     let (oauth_state, expires_at) = state.oauth.issue("facebook", q.team_id, None, None, now);
@@ -60,9 +68,11 @@ pub async fn auth_url(
     let url = state
         .tokens
         .facebook_dialog_url(&oauth_state, scopes, false)?;
-    Ok(Json(
-        json!({ "url": url, "state": oauth_state, "state_expires_at": expires_at }),
-    ))
+    Ok(Json(AuthUrlResponse {
+        url,
+        state: oauth_state,
+        state_expires_at: expires_at,
+    }))
 }
 
 /// `GET /facebook/auth/callback`: the browser comes back from the dialog.
@@ -76,7 +86,7 @@ pub async fn auth_url(
     description = "Where the browser comes back from the Login dialog. Public: the signed `state` is its authentication. Stores the user connection and one connection per page, and answers with their facts. A client whose `Accept` names `text/html` (a browser) gets a small page saying what was connected, or the error in words, with a link to `/dashboard`; any other client gets JSON.",
     params(CallbackQuery),
     responses(
-        (status = 200, description = "OK: JSON, or the page for a browser", content((s::ConnectedResponse = "application/json", example = json!(ex::connected())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
+        (status = 200, description = "OK: JSON, or the page for a browser", content((ConnectedResponse = "application/json", example = json!(ex::connected())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
         (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
@@ -89,7 +99,10 @@ pub async fn auth_callback(
     callback_page::answer(&headers, "Facebook", outcome)
 }
 
-async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_page::Outcome {
+async fn connect_from_callback(
+    state: &AppState,
+    q: CallbackQuery,
+) -> callback_page::Outcome<ConnectedResponse> {
     let (code, payload) = q.accept(
         &state.oauth,
         "facebook",
@@ -103,19 +116,6 @@ async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_p
     Ok((connected(state, &connections), connections))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct ExchangeBody {
-    /// The token to store; checked for plausibility, never logged.
-    #[schema(
-        min_length = 20,
-        max_length = 4096,
-        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
-    )]
-    pub access_token: String,
-    /// The team the connection will belong to.
-    pub team_id: Option<String>,
-}
-
 /// `POST /facebook/auth/exchange`: connect from a short-lived user token.
 #[utoipa::path(
     post,
@@ -126,7 +126,7 @@ pub struct ExchangeBody {
     description = "Exchanges a short-lived user token for a long-lived one and stores the user and its pages. A token that is empty, has whitespace or is implausibly short or long is refused with 400 naming `access_token`. Scope `tokens:admin`.",
     request_body(content = ExchangeBody, example = json!(ex::exchange_request())),
     responses(
-        (status = 200, description = "OK", body = s::ConnectedResponse, example = json!(ex::connected())),
+        (status = 200, description = "OK", body = ConnectedResponse, example = json!(ex::connected())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -136,7 +136,7 @@ pub async fn auth_exchange(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<ExchangeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectedResponse>, ApiError> {
     caller.require_team(body.team_id.as_deref())?;
     check_token_input("access_token", &body.access_token)?;
     let connections = state
@@ -144,21 +144,6 @@ pub async fn auth_exchange(
         .connect_facebook_user_token(&Secret::new(body.access_token), body.team_id)
         .await?;
     Ok(Json(connected(&state, &connections)))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct BusinessTokenBody {
-    /// The token to store; checked for plausibility, never logged.
-    #[schema(
-        min_length = 20,
-        max_length = 4096,
-        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
-    )]
-    pub access_token: String,
-    /// A name to show for the connection.
-    pub label: Option<String>,
-    /// The team the connection will belong to.
-    pub team_id: Option<String>,
 }
 
 /// `POST /facebook/business-tokens`: register a system-user token.
@@ -171,7 +156,7 @@ pub struct BusinessTokenBody {
     description = "Validates a system-user token with `debug_token` and stores it. Scope `tokens:admin`.",
     request_body(content = BusinessTokenBody, example = json!(ex::business_token_request())),
     responses(
-        (status = 201, description = "Registered", body = s::ConnectionEnvelope, example = json!(ex::connection())),
+        (status = 201, description = "Registered", body = ConnectionEnvelope, example = json!(ex::connection())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -181,7 +166,7 @@ pub async fn register_business_token(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<BusinessTokenBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ConnectionEnvelope>), ApiError> {
     caller.require_team(body.team_id.as_deref())?;
     check_token_input("access_token", &body.access_token)?;
     let conn = state
@@ -190,15 +175,15 @@ pub async fn register_business_token(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "connection": state.tokens.facts(&conn) })),
+        Json(ConnectionEnvelope::of(&state.tokens, &conn)),
     ))
 }
 
-fn connected(state: &AppState, connections: &[Arc<Connection>]) -> Value {
-    json!({
-        "connected": connections.len(),
-        "connections": connections.iter().map(|c| state.tokens.facts(c)).collect::<Vec<_>>(),
-    })
+fn connected(state: &AppState, connections: &[Arc<Connection>]) -> ConnectedResponse {
+    ConnectedResponse {
+        connected: connections.len() as u64,
+        connections: ConnectionFacts::all(&state.tokens, connections),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -224,7 +209,7 @@ pub struct ListQuery {
     description = "Facebook connections the key may see: facts only, never token values. Scope `tokens:read`.",
     params(ListQuery),
     responses(
-        (status = 200, description = "OK", body = s::ConnectionList, example = json!(ex::connection_list())),
+        (status = 200, description = "OK", body = ConnectionList, example = json!(ex::connection_list())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest)
     ),
@@ -234,7 +219,7 @@ pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionList>, ApiError> {
     let filter = ConnectionFilter {
         provider: Some(Provider::Facebook),
         kind: q.kind.as_deref().map(parse_kind).transpose()?,
@@ -242,14 +227,8 @@ pub async fn list_tokens(
         team_id: q.team_id,
         visible_teams: caller.teams().map(<[String]>::to_vec),
     };
-    let items: Vec<Value> = state
-        .tokens
-        .list(&filter)
-        .await?
-        .iter()
-        .map(|c| state.tokens.facts(c))
-        .collect();
-    Ok(Json(json!({ "count": items.len(), "connections": items })))
+    let conns = state.tokens.list(&filter).await?;
+    Ok(Json(ConnectionList::of(&state.tokens, &conns)))
 }
 
 /// `GET /facebook/tokens/{id}`.
@@ -262,7 +241,7 @@ pub async fn list_tokens(
     description = "A connection's facts. Scope `tokens:read`.",
     params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
     responses(
-        (status = 200, description = "OK", body = s::ConnectionEnvelope, example = json!(ex::connection())),
+        (status = 200, description = "OK", body = ConnectionEnvelope, example = json!(ex::connection())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound), (status = 422, response = r::WrongConnection)
     ),
@@ -272,9 +251,9 @@ pub async fn get_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionEnvelope>, ApiError> {
     let conn = visible(&state, &caller, "id", &id, Some(Provider::Facebook)).await?;
-    Ok(Json(json!({ "connection": state.tokens.facts(&conn) })))
+    Ok(Json(ConnectionEnvelope::of(&state.tokens, &conn)))
 }
 
 /// `GET /facebook/pages/{page_id}/token-status`.
@@ -287,7 +266,7 @@ pub async fn get_token(
     description = "The health of the connection that serves a Facebook page, and whether it is usable. Scope `tokens:read`.",
     params(("page_id" = String, Path, description = "The Facebook page id", example = "104729381234567")),
     responses(
-        (status = 200, description = "OK", body = s::PageTokenStatus, example = json!(ex::page_token_status())),
+        (status = 200, description = "OK", body = PageTokenStatus, example = json!(ex::page_token_status())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound)
     ),
@@ -297,20 +276,20 @@ pub async fn page_token_status(
     State(state): State<AppState>,
     caller: Caller,
     Path(page_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PageTokenStatus>, ApiError> {
     let conn = state
         .tokens
         .find_page(&page_id, caller.teams())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no connection for page {page_id}")))?;
     let health = state.tokens.health(&conn);
-    Ok(Json(json!({
-        "page_id": page_id,
-        "health": health,
-        "usable": health.is_usable(),
-        "reauth_required": conn.reauth_required,
-        "connection": state.tokens.facts(&conn),
-    })))
+    Ok(Json(PageTokenStatus {
+        page_id,
+        health,
+        usable: health.is_usable(),
+        reauth_required: conn.reauth_required,
+        connection: ConnectionFacts::of(&state.tokens, &conn),
+    }))
 }
 
 /// `POST /facebook/tokens/{id}/refresh`: refresh if due.
@@ -323,7 +302,7 @@ pub async fn page_token_status(
     description = "Refreshes the connection if it is due (`refreshed: false` otherwise). Scope `tokens:refresh`.",
     params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
     responses(
-        (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
+        (status = 200, description = "OK", body = RefreshResult, example = json!(ex::refresh_result())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
@@ -333,7 +312,7 @@ pub async fn refresh_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefreshResult>, ApiError> {
     refresh_visible(&state, &caller, &id, Some(Provider::Facebook), false).await
 }
 
@@ -347,7 +326,7 @@ pub async fn refresh_token(
     description = "Refreshes the connection now, due or not. Scope `tokens:refresh`.",
     params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
     responses(
-        (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
+        (status = 200, description = "OK", body = RefreshResult, example = json!(ex::refresh_result())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
@@ -357,7 +336,7 @@ pub async fn force_refresh_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefreshResult>, ApiError> {
     refresh_visible(&state, &caller, &id, Some(Provider::Facebook), true).await
 }
 
@@ -413,7 +392,7 @@ fn connection_id(q: &ConnectionQuery) -> Result<&str, ApiError> {
     description = "Calls Facebook `debug_token` for the connection's token. Scope `tokens:read`.",
     params(ConnectionQuery),
     responses(
-        (status = 200, description = "OK", body = s::DebugTokenResponse, example = json!(ex::debug_token())),
+        (status = 200, description = "OK", body = DebugTokenResponse, example = json!(ex::debug_token())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
@@ -423,26 +402,30 @@ pub async fn debug_token(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ConnectionQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DebugTokenResponse>, ApiError> {
     let need = Need::of("connection_id", Provider::Facebook, &[], caller.teams());
     let conn = state
         .tokens
         .connection_for(connection_id(&q)?, &need)
         .await?;
     let info = state.tokens.debug_facebook_token(&conn.id, &need).await?;
-    Ok(Json(json!({
-        "connection_id": conn.id,
-        "is_valid": info.is_valid,
-        "type": info.token_type,
-        "app_id": info.app_id,
-        "user_id": info.user_id,
-        "profile_id": info.profile_id,
-        "expires_at": info.expires_at,
-        "data_access_expires_at": info.data_access_expires_at,
-        "issued_at": info.issued_at,
-        "scopes": info.scopes,
-        "error": info.error.map(|(code, subcode, message)| json!({"code": code, "subcode": subcode, "message": message})),
-    })))
+    Ok(Json(DebugTokenResponse {
+        connection_id: conn.id.clone(),
+        is_valid: info.is_valid,
+        token_type: info.token_type,
+        app_id: info.app_id,
+        user_id: info.user_id,
+        profile_id: info.profile_id,
+        expires_at: info.expires_at,
+        data_access_expires_at: info.data_access_expires_at,
+        issued_at: info.issued_at,
+        scopes: info.scopes,
+        error: info.error.map(|(code, subcode, message)| DebugTokenError {
+            code,
+            subcode,
+            message,
+        }),
+    }))
 }
 
 /// `GET /facebook/check-permissions?connection_id=&required=a,b`.
@@ -455,7 +438,7 @@ pub async fn debug_token(
     description = "Compares the connection's granted permissions with `required` (comma-separated; default: the configured scopes). Scope `tokens:read`.",
     params(ConnectionQuery),
     responses(
-        (status = 200, description = "OK", body = s::PermissionCheck, example = json!(ex::permission_check())),
+        (status = 200, description = "OK", body = PermissionCheck, example = json!(ex::permission_check())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 422, response = r::WrongConnection)
     ),
@@ -465,7 +448,7 @@ pub async fn check_permissions(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ConnectionQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PermissionCheck>, ApiError> {
     let conn = visible(
         &state,
         &caller,
@@ -483,25 +466,18 @@ pub async fn check_permissions(
             .collect(),
         None => state.settings.facebook.scopes.clone(),
     };
-    let missing: Vec<&String> = required
+    let missing: Vec<String> = required
         .iter()
         .filter(|s| !conn.scopes.contains(s))
+        .cloned()
         .collect();
-    Ok(Json(json!({
-        "connection_id": conn.id,
-        "granted": conn.scopes,
-        "required": required,
-        "missing": missing,
-        "ok": missing.is_empty(),
-    })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct ExtendBody {
-    /// Permissions to ask for again; default: the configured scopes.
-    pub scopes: Option<Vec<String>>,
-    /// The team the connection will belong to.
-    pub team_id: Option<String>,
+    Ok(Json(PermissionCheck {
+        connection_id: conn.id.clone(),
+        granted: conn.scopes.clone(),
+        required,
+        ok: missing.is_empty(),
+        missing,
+    }))
 }
 
 /// `POST /facebook/extend-permissions`: a dialog URL that asks again for
@@ -515,7 +491,7 @@ pub struct ExtendBody {
     description = "A Login dialog URL with `auth_type=rerequest` for `scopes` (default: the configured scopes). Scope `tokens:admin`.",
     request_body(content = ExtendBody, example = json!(ex::extend_request())),
     responses(
-        (status = 200, description = "OK", body = s::ExtendPermissionsResponse, example = json!(ex::extend_permissions())),
+        (status = 200, description = "OK", body = ExtendPermissionsResponse, example = json!(ex::extend_permissions())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 422, response = r::Unprocessable), (status = 503, response = r::Unavailable)
     ),
@@ -525,7 +501,7 @@ pub async fn extend_permissions(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<ExtendBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExtendPermissionsResponse>, ApiError> {
     caller.require_team(body.team_id.as_deref())?;
     let scopes = body
         .scopes
@@ -543,9 +519,12 @@ pub async fn extend_permissions(
     let url = state
         .tokens
         .facebook_dialog_url(&oauth_state, &scopes, true)?;
-    Ok(Json(
-        json!({ "url": url, "state": oauth_state, "state_expires_at": expires_at, "scopes": scopes }),
-    ))
+    Ok(Json(ExtendPermissionsResponse {
+        url,
+        state: oauth_state,
+        state_expires_at: expires_at,
+        scopes,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -565,8 +544,8 @@ pub struct SweepQuery {
     description = "Refreshes every due Facebook connection and checks the others, as the scheduler does. Takes the internal key (scope `internal`). Answers with the run when `wait` (default), else 202 with its id; 409 `run_in_progress` names a sweep already running.",
     params(SweepQuery),
     responses(
-        (status = 200, description = "The finished run", body = s::RunEnvelope, example = json!(ex::run())),
-        (status = 202, description = "Started; poll the run", body = s::RunStarted, example = json!(ex::run_started())),
+        (status = 200, description = "The finished run", body = RunEnvelope, example = json!(ex::run())),
+        (status = 202, description = "Started; poll the run", body = RunStarted, example = json!(ex::run_started())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict)
     ),
@@ -596,7 +575,7 @@ pub async fn scheduled_refresh(
     description = "The record of one sweep. Takes the internal key (scope `internal`). The same run is served at `/internal/refresh-runs/{run_id}`.",
     params(("run_id" = String, Path, description = "The refresh run id", example = "run_5c1e")),
     responses(
-        (status = 200, description = "OK", body = s::RunEnvelope, example = json!(ex::run())),
+        (status = 200, description = "OK", body = RunEnvelope, example = json!(ex::run())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound)
     ),
@@ -606,11 +585,13 @@ pub async fn refresh_run(
     State(state): State<AppState>,
     caller: Caller,
     Path(run_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunEnvelope>, ApiError> {
     caller.require(Scope::Internal)?;
     let run = state
         .tokens
         .run(&run_id)
         .ok_or_else(|| ApiError::NotFound(format!("refresh run {run_id} not found")))?;
-    Ok(Json(json!({ "run": run.seen_by(caller.teams()) })))
+    Ok(Json(RunEnvelope {
+        run: run.seen_by(caller.teams()),
+    }))
 }

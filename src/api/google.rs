@@ -8,9 +8,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
+use super::answers::{AuthUrlResponse, ConnectionEnvelope};
 use super::auth::Caller;
 use super::callback_page;
 use super::error::ApiError;
@@ -50,7 +51,7 @@ pub struct AuthUrlQuery {
     description = "The consent URL with offline access and a signed, single-use `state`; Google redirects to `/google/auth/callback`. Scope `tokens:admin`.",
     params(AuthUrlQuery),
     responses(
-        (status = 200, description = "OK", body = s::AuthUrlResponse, example = json!(ex::google_auth_url())),
+        (status = 200, description = "OK", body = AuthUrlResponse, example = json!(ex::google_auth_url())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 503, response = r::Unavailable)
     ),
@@ -60,7 +61,7 @@ pub async fn auth_url(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AuthUrlQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuthUrlResponse>, ApiError> {
     caller.require_team(q.team_id.as_deref())?;
     let oauth = oauth(&state)?;
     let customer = q.customer_id.map(|c| c.replace('-', ""));
@@ -82,9 +83,11 @@ pub async fn auth_url(
         &oauth_state,
         &state.settings.google.scopes,
     );
-    Ok(Json(
-        json!({ "url": url, "state": oauth_state, "state_expires_at": expires_at }),
-    ))
+    Ok(Json(AuthUrlResponse {
+        url,
+        state: oauth_state,
+        state_expires_at: expires_at,
+    }))
 }
 
 /// `GET /google/auth/callback`: public; the signed state authenticates it.
@@ -97,7 +100,7 @@ pub async fn auth_url(
     description = "Where the browser comes back from consent. Public: the signed `state` is its authentication. Stores the Google Ads connection. A client whose `Accept` names `text/html` (a browser) gets a small page saying what was connected, or the error in words, with a link to `/dashboard`; any other client gets JSON.",
     params(CallbackQuery),
     responses(
-        (status = 200, description = "OK: JSON, or the page for a browser", content((s::ConnectionEnvelope = "application/json", example = json!(ex::google_connection())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
+        (status = 200, description = "OK: JSON, or the page for a browser", content((ConnectionEnvelope = "application/json", example = json!(ex::google_connection())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
         (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
@@ -110,7 +113,10 @@ pub async fn auth_callback(
     callback_page::answer(&headers, "Google Ads", outcome)
 }
 
-async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_page::Outcome {
+async fn connect_from_callback(
+    state: &AppState,
+    q: CallbackQuery,
+) -> callback_page::Outcome<ConnectionEnvelope> {
     let (code, payload) = q.accept(
         &state.oauth,
         "google",
@@ -126,10 +132,7 @@ async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_p
         payload.t,
     )
     .await?;
-    Ok((
-        json!({ "connection": state.tokens.facts(&conn) }),
-        vec![conn],
-    ))
+    Ok((ConnectionEnvelope::of(&state.tokens, &conn), vec![conn]))
 }
 
 /// `GET /google/campaigns?customer_id=`.

@@ -2,12 +2,32 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
 use super::examples as ex;
-use super::schemas::{self as s, responses as r};
+use super::schemas::responses as r;
+
+#[derive(Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreFacts {
+    pub connections: u64,
+    pub generation: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    pub status: &'static str,
+    pub store: StoreFacts,
+}
 
 /// The process is up.
 #[utoipa::path(
@@ -18,11 +38,11 @@ use super::schemas::{self as s, responses as r};
     summary = "Liveness",
     description = "The process is up. Public.",
     responses(
-        (status = 200, description = "OK", body = s::Liveness, example = json!(ex::liveness()))
+        (status = 200, description = "OK", body = Liveness, example = json!(ex::liveness()))
     ),
 )]
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
 }
 
 /// The store is loaded and writable: probed by a small synced write in the
@@ -35,18 +55,21 @@ pub async fn healthz() -> Json<Value> {
     summary = "Readiness",
     description = "The store is loaded and its folder takes a write now (probed at most once a second). Public.",
     responses(
-        (status = 200, description = "Ready", body = s::Readiness, example = json!(ex::readiness())),
+        (status = 200, description = "Ready", body = Readiness, example = json!(ex::readiness())),
         (status = 503, response = r::Unavailable)
     ),
 )]
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let store = state
         .store
         .ready()
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(Json(json!({
-        "status": "ready",
-        "store": { "connections": store.connections, "generation": store.generation }
-    })))
+    Ok(Json(Readiness {
+        status: "ready",
+        store: StoreFacts {
+            connections: store.connections as u64,
+            generation: store.generation,
+        },
+    }))
 }

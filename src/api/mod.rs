@@ -1,6 +1,7 @@
 //! The HTTP interface: router, shared state, authentication, rate limiting,
 //! and error mapping.
 
+mod answers;
 pub mod auth;
 mod callback_page;
 mod dashboard;
@@ -9,6 +10,7 @@ mod examples;
 mod exports;
 pub mod extract;
 mod facebook;
+mod facebook_bodies;
 mod google;
 mod health;
 mod insights;
@@ -19,6 +21,7 @@ mod rate_limit;
 mod request_limits;
 pub mod schemas;
 mod tiktok;
+mod tiktok_integration;
 pub mod timeouts;
 mod tokens;
 

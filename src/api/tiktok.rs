@@ -9,11 +9,13 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use regex::Regex;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
+use super::answers::{AuthUrlResponse, ObjectOf, RunEnvelope, RunStarted};
 use super::auth::Caller;
 use super::callback_page;
 use super::error::ApiError;
@@ -21,7 +23,10 @@ use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::facebook::SweepQuery;
 use super::oauth_state::CallbackQuery;
-use super::schemas::{self as s, responses as r};
+use super::schemas::responses as r;
+use super::tiktok_integration::{
+    Integration, IntegrationEnvelope, IntegrationList, IntegrationRefresh, envelope, integration,
+};
 use super::tokens::{run_sweep, visible};
 use crate::domain::{Connection, Health, Provider};
 use crate::providers::tiktok::{TiktokClient, connect};
@@ -34,36 +39,6 @@ fn client(state: &AppState) -> Result<&Arc<TiktokClient>, ApiError> {
                 .into(),
         )
     })
-}
-
-/// The seed's status words.
-pub fn status_label(h: Health) -> &'static str {
-    match h {
-        Health::Healthy => "Healthy",
-        Health::ExpiringSoon => "Expiring Soon",
-        Health::NeedsRefresh => "Needs Refresh",
-        Health::Degraded => "Degraded",
-        Health::Expired => "Expired",
-        Health::CannotRefresh => "Cannot Refresh",
-        Health::ReauthRequired => "Reauth Required",
-    }
-}
-
-/// An integration with its token status, as the seed's `token_status`.
-fn integration(state: &AppState, c: &Connection) -> Value {
-    let now = state.tokens.now();
-    let health = state.tokens.health(c);
-    let mut v = state.tokens.facts(c);
-    v["token_status"] = json!({
-        "status": status_label(health),
-        "is_access_token_expired": c.expires_at.is_some_and(|t| t <= now),
-        "is_refresh_token_expired": c.refresh_token_expires_at.is_some_and(|t| t <= now),
-        "needs_refresh": health == Health::NeedsRefresh,
-        "can_refresh": !matches!(health, Health::CannotRefresh | Health::ReauthRequired) && c.secrets.refresh_token.is_some(),
-        "access_token_expires_at": c.expires_at,
-        "refresh_token_expires_at": c.refresh_token_expires_at,
-    });
-    v
 }
 
 /// A redirect URI a caller may pass: http(s), a host name (its last label
@@ -102,7 +77,7 @@ pub struct AuthUrlQuery {
     description = "The seller authorization URL with a signed, single-use `state`; TikTok redirects to `/tiktok/auth/callback`. Scope `tokens:admin`.",
     params(AuthUrlQuery),
     responses(
-        (status = 200, description = "OK", body = s::AuthUrlResponse, example = json!(ex::tiktok_auth_url())),
+        (status = 200, description = "OK", body = AuthUrlResponse, example = json!(ex::tiktok_auth_url())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 503, response = r::Unavailable)
     ),
@@ -112,7 +87,7 @@ pub async fn auth_url(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AuthUrlQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuthUrlResponse>, ApiError> {
     caller.require_team(q.team_id.as_deref())?;
     let client = client(&state)?;
     if q.redirect_uri
@@ -134,11 +109,11 @@ pub async fn auth_url(
         None,
         state.tokens.now(),
     );
-    Ok(Json(json!({
-        "url": client.authorize_url(&oauth_state, &redirect),
-        "state": oauth_state,
-        "state_expires_at": expires_at,
-    })))
+    Ok(Json(AuthUrlResponse {
+        url: client.authorize_url(&oauth_state, &redirect),
+        state: oauth_state,
+        state_expires_at: expires_at,
+    }))
 }
 
 /// `GET /tiktok/auth/callback`: public; the signed state authenticates it.
@@ -151,7 +126,7 @@ pub async fn auth_url(
     description = "Where the seller comes back. Public: the signed `state` is its authentication. Stores the shop and answers with the integration. A client whose `Accept` names `text/html` (a browser) gets a small page saying what was connected, or the error in words, with a link to `/dashboard`; any other client gets JSON.",
     params(CallbackQuery),
     responses(
-        (status = 200, description = "OK: JSON, or the page for a browser", content((s::IntegrationEnvelope = "application/json", example = json!(ex::integration())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
+        (status = 200, description = "OK: JSON, or the page for a browser", content((IntegrationEnvelope = "application/json", example = json!(ex::integration())), (String = "text/html", example = json!(callback_page::EXAMPLE)))),
         (status = 400, response = r::BadRequest), (status = 403, response = r::Forbidden), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
 )]
@@ -164,7 +139,10 @@ pub async fn auth_callback(
     callback_page::answer(&headers, "TikTok Shop", outcome)
 }
 
-async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_page::Outcome {
+async fn connect_from_callback(
+    state: &AppState,
+    q: CallbackQuery,
+) -> callback_page::Outcome<IntegrationEnvelope> {
     let (code, payload) = q.accept(
         &state.oauth,
         "tiktok_shop",
@@ -172,10 +150,7 @@ async fn connect_from_callback(state: &AppState, q: CallbackQuery) -> callback_p
         state.tokens.now(),
     )?;
     let conn = connect::connect(&state.tokens, client(state)?, &code, "code", payload.t).await?;
-    Ok((
-        json!({ "integration": integration(state, &conn) }),
-        vec![conn],
-    ))
+    Ok((envelope(&state.tokens, &conn), vec![conn]))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -197,7 +172,7 @@ pub struct CreateIntegration {
     description = "Exchanges a TikTok Shop auth code for tokens and stores the integration. Scope `tokens:admin`.",
     request_body(content = CreateIntegration, example = json!(ex::create_integration_request())),
     responses(
-        (status = 201, description = "Connected", body = s::IntegrationEnvelope, example = json!(ex::integration())),
+        (status = 201, description = "Connected", body = IntegrationEnvelope, example = json!(ex::integration())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -207,7 +182,7 @@ pub async fn create_integration(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateIntegration>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IntegrationEnvelope>), ApiError> {
     caller.require_team(body.team_id.as_deref())?;
     if body.auth_code.trim().is_empty() || body.auth_code.chars().any(char::is_whitespace) {
         return Err(ApiError::bad_request(
@@ -223,10 +198,7 @@ pub async fn create_integration(
         body.team_id,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "integration": integration(&state, &conn) })),
-    ))
+    Ok((StatusCode::CREATED, Json(envelope(&state.tokens, &conn))))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -246,7 +218,7 @@ pub struct TeamQuery {
     description = "Integrations with their `token_status` (the seed's wording). Scope `tokens:read`.",
     params(TeamQuery),
     responses(
-        (status = 200, description = "OK", body = s::IntegrationList, example = json!(ex::integration_list())),
+        (status = 200, description = "OK", body = IntegrationList, example = json!(ex::integration_list())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
     ),
     security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
@@ -255,21 +227,24 @@ pub async fn list_integrations(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<TeamQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IntegrationList>, ApiError> {
     let filter = ConnectionFilter {
         provider: Some(Provider::TiktokShop),
         team_id: q.team_id,
         visible_teams: caller.teams().map(<[String]>::to_vec),
         ..ConnectionFilter::default()
     };
-    let items: Vec<Value> = state
+    let integrations: Vec<Integration> = state
         .tokens
         .list(&filter)
         .await?
         .iter()
-        .map(|c| integration(&state, c))
+        .map(|c| integration(&state.tokens, c))
         .collect();
-    Ok(Json(json!({ "count": items.len(), "integrations": items })))
+    Ok(Json(IntegrationList {
+        count: integrations.len() as u64,
+        integrations,
+    }))
 }
 
 async fn tiktok_connection(
@@ -290,7 +265,7 @@ async fn tiktok_connection(
     description = "Scope `tokens:read`.",
     params(("id" = String, Path, description = "The integration (connection) id", example = "conn_tt41e0")),
     responses(
-        (status = 200, description = "OK", body = s::IntegrationEnvelope, example = json!(ex::integration())),
+        (status = 200, description = "OK", body = IntegrationEnvelope, example = json!(ex::integration())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound)
     ),
@@ -300,9 +275,9 @@ pub async fn integration_status(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IntegrationEnvelope>, ApiError> {
     let conn = tiktok_connection(&state, &caller, &id).await?;
-    Ok(Json(json!({ "integration": integration(&state, &conn) })))
+    Ok(Json(envelope(&state.tokens, &conn)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -322,7 +297,7 @@ pub struct ForceQuery {
     description = "Refreshes if due, or now with `force=true`. Scope `tokens:refresh`.",
     params(("id" = String, Path, description = "The integration (connection) id", example = "conn_tt41e0"), ForceQuery),
     responses(
-        (status = 200, description = "OK", body = s::IntegrationRefresh, example = json!(ex::integration_refresh())),
+        (status = 200, description = "OK", body = IntegrationRefresh, example = json!(ex::integration_refresh())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -333,13 +308,13 @@ pub async fn refresh_integration(
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ForceQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IntegrationRefresh>, ApiError> {
     let before = tiktok_connection(&state, &caller, &id).await?;
     let after = state.tokens.refresh(&id, q.force.unwrap_or(false)).await?;
-    Ok(Json(json!({
-        "refreshed": after.last_refreshed_at != before.last_refreshed_at,
-        "integration": integration(&state, &after),
-    })))
+    Ok(Json(IntegrationRefresh {
+        refreshed: after.last_refreshed_at != before.last_refreshed_at,
+        integration: integration(&state.tokens, &after),
+    }))
 }
 
 /// `GET /tiktok/health`: integrations counted by state (seed: getTokenHealthStatus).
@@ -351,7 +326,7 @@ pub async fn refresh_integration(
     summary = "TikTok Shop integrations by health",
     description = "Every health with its count. Scope `tokens:read`.",
     responses(
-        (status = 200, description = "OK", body = s::TiktokHealth, example = json!(ex::tiktok_health())),
+        (status = 200, description = "OK", body = TiktokHealth, example = json!(ex::tiktok_health())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
     ),
     security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
@@ -359,14 +334,14 @@ pub async fn refresh_integration(
 pub async fn health(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TiktokHealth>, ApiError> {
     let filter = ConnectionFilter {
         provider: Some(Provider::TiktokShop),
         visible_teams: caller.teams().map(<[String]>::to_vec),
         ..ConnectionFilter::default()
     };
     let conns = state.tokens.list(&filter).await?;
-    let mut counts = serde_json::Map::new();
+    let mut counts = Vec::new();
     for h in [
         Health::Healthy,
         Health::ExpiringSoon,
@@ -376,12 +351,13 @@ pub async fn health(
         Health::CannotRefresh,
         Health::ReauthRequired,
     ] {
-        counts.insert(
-            h.as_str().into(),
-            json!(conns.iter().filter(|c| state.tokens.health(c) == h).count()),
-        );
+        let n = conns.iter().filter(|c| state.tokens.health(c) == h).count();
+        counts.push((h.as_str(), n as u64));
     }
-    Ok(Json(json!({ "total": conns.len(), "by_status": counts })))
+    Ok(Json(TiktokHealth {
+        total: conns.len() as u64,
+        by_status: ObjectOf(counts),
+    }))
 }
 
 /// `POST /tiktok/internal/scheduled-refresh`.
@@ -394,8 +370,8 @@ pub async fn health(
     description = "Takes the internal key (scope `internal`). Answers with the run when `wait` (default), else 202 with its id.",
     params(SweepQuery),
     responses(
-        (status = 200, description = "The finished run", body = s::RunEnvelope, example = json!(ex::run())),
-        (status = 202, description = "Started; poll the run", body = s::RunStarted, example = json!(ex::run_started())),
+        (status = 200, description = "The finished run", body = RunEnvelope, example = json!(ex::run())),
+        (status = 202, description = "Started; poll the run", body = RunStarted, example = json!(ex::run_started())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict)
     ),
@@ -425,7 +401,7 @@ pub async fn scheduled_refresh(
     summary = "Remove long-expired integrations",
     description = "Removes integrations expired for longer than `tiktok.cleanup_after_days` (opt-in: 409 when off). Takes the internal key (scope `internal`).",
     responses(
-        (status = 200, description = "OK", body = s::CleanupResult, example = json!(ex::cleanup())),
+        (status = 200, description = "OK", body = CleanupResult, example = json!(ex::cleanup())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 409, response = r::Conflict), (status = 503, response = r::Unavailable)
     ),
@@ -434,7 +410,7 @@ pub async fn scheduled_refresh(
 pub async fn cleanup(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CleanupResult>, ApiError> {
     let days = state.settings.tiktok.cleanup_after_days;
     if days <= 0 {
         return Err(ApiError::Conflict(
@@ -456,12 +432,48 @@ pub async fn cleanup(
         {
             state.tokens.delete(&c.id).await?;
             tracing::warn!(integration = %c.id, label = %c.label, "removed an integration expired for over {days} days");
-            removed.push(json!({ "id": c.id, "label": c.label, "external_id": c.external_id, "team_id": c.team_id, "expired_at": lapsed_since }));
+            removed.push(RemovedIntegration {
+                id: c.id.clone(),
+                label: c.label.clone(),
+                external_id: c.external_id.clone(),
+                team_id: c.team_id.clone(),
+                expired_at: lapsed_since,
+            });
         }
     }
-    Ok(Json(
-        json!({ "removed": removed.len(), "integrations": removed, "older_than_days": days }),
-    ))
+    Ok(Json(CleanupResult {
+        removed: removed.len() as u64,
+        integrations: removed,
+        older_than_days: days,
+    }))
+}
+
+/// TikTok Shop integrations counted by health.
+#[derive(Serialize, ToSchema)]
+pub struct TiktokHealth {
+    pub total: u64,
+    /// Every health, with its count (zero included).
+    #[schema(value_type = BTreeMap<String, u64>)]
+    pub by_status: ObjectOf<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemovedIntegration {
+    pub id: String,
+    pub label: String,
+    pub external_id: String,
+    #[schema(required = true)]
+    pub team_id: Option<String>,
+    #[schema(required = true)]
+    pub expired_at: Option<DateTime<Utc>>,
+}
+
+/// What the opt-in cleanup removed.
+#[derive(Serialize, ToSchema)]
+pub struct CleanupResult {
+    pub removed: u64,
+    pub integrations: Vec<RemovedIntegration>,
+    pub older_than_days: i64,
 }
 
 #[cfg(test)]

@@ -8,9 +8,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 
 use super::AppState;
+use super::answers::{
+    ConnectionFacts, ConnectionList, ObjectOf, RefreshResult, RunEnvelope, RunStarted,
+};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
@@ -19,7 +25,7 @@ use super::schemas::{self as s, responses as r};
 use crate::access::Scope;
 use crate::audit::AuditEntry;
 use crate::domain::{Connection, ConnectionKind, Health, Provider};
-use crate::tokens::{ConnectionFilter, Need, SweepFilter};
+use crate::tokens::{ConnectionFilter, Need, RefreshRun, SweepFilter};
 
 /// `GET /tokens/{id}/access-token`.
 #[utoipa::path(
@@ -31,7 +37,7 @@ use crate::tokens::{ConnectionFilter, Need, SweepFilter};
     description = "The one response that carries a token value: refreshed first when due, and audited. Scope `tokens:use` (implied by no other scope).",
     params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
     responses(
-        (status = 200, description = "OK", body = s::AccessTokenResponse, example = json!(ex::access_token())),
+        (status = 200, description = "OK", body = AccessTokenResponse, example = json!(ex::access_token())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -41,7 +47,7 @@ pub async fn access_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AccessTokenResponse>, ApiError> {
     hand_out(&state, &caller, &id).await
 }
 
@@ -55,7 +61,7 @@ pub async fn access_token(
     description = "The usable access token of the connection serving a Facebook page; audited. Scope `tokens:use`.",
     params(("page_id" = String, Path, description = "The Facebook page id", example = "104729381234567")),
     responses(
-        (status = 200, description = "OK", body = s::AccessTokenResponse, example = json!(ex::access_token())),
+        (status = 200, description = "OK", body = AccessTokenResponse, example = json!(ex::access_token())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -65,7 +71,7 @@ pub async fn page_access_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(page_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AccessTokenResponse>, ApiError> {
     let conn = state
         .tokens
         .find_page(&page_id, caller.teams())
@@ -76,7 +82,11 @@ pub async fn page_access_token(
 
 /// Hands out a token only once its audit record is durable: if the record
 /// cannot be written the answer is 503 `audit_unavailable`, with no token.
-async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Value>, ApiError> {
+async fn hand_out(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Json<AccessTokenResponse>, ApiError> {
     caller.require(Scope::TokensUse)?;
     // The token goes to the caller, not to a platform: any provider will do.
     let need = Need::any("id", caller.teams());
@@ -101,15 +111,15 @@ async fn hand_out(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Va
     let token = result?;
     audited?;
     let conn = &token.connection;
-    Ok(Json(json!({
-        "connection_id": conn.id,
-        "provider": conn.provider,
-        "kind": conn.kind,
-        "external_id": conn.external_id,
-        "access_token": token.access_token.expose(),
-        "expires_at": conn.expires_at,
-        "health": state.tokens.health(conn),
-    })))
+    Ok(Json(AccessTokenResponse {
+        connection_id: conn.id.clone(),
+        provider: conn.provider,
+        kind: conn.kind,
+        external_id: conn.external_id.clone(),
+        access_token: token.access_token.expose().to_string(),
+        expires_at: conn.expires_at,
+        health: state.tokens.health(conn),
+    }))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -144,7 +154,7 @@ pub fn parse_provider(text: &str) -> Result<Provider, ApiError> {
     description = "Connections the key may see, of every provider: facts only, never token values. Scope `tokens:read`.",
     params(ListQuery),
     responses(
-        (status = 200, description = "OK", body = s::ConnectionList, example = json!(ex::connection_list())),
+        (status = 200, description = "OK", body = ConnectionList, example = json!(ex::connection_list())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest)
     ),
@@ -154,7 +164,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionList>, ApiError> {
     let filter = ConnectionFilter {
         provider: q.provider.as_deref().map(parse_provider).transpose()?,
         kind: q.kind.as_deref().map(parse_kind).transpose()?,
@@ -162,14 +172,8 @@ pub async fn list(
         team_id: q.team_id,
         visible_teams: caller.teams().map(<[String]>::to_vec),
     };
-    let items: Vec<Value> = state
-        .tokens
-        .list(&filter)
-        .await?
-        .iter()
-        .map(|c| state.tokens.facts(c))
-        .collect();
-    Ok(Json(json!({ "count": items.len(), "connections": items })))
+    let conns = state.tokens.list(&filter).await?;
+    Ok(Json(ConnectionList::of(&state.tokens, &conns)))
 }
 
 /// `GET /tokens/health`: counts by provider and health, the soonest expiries,
@@ -182,7 +186,7 @@ pub async fn list(
     summary = "Token health overview",
     description = "Counts by provider and health, the soonest expiries, each provider's next scheduled sweep and the sweep running now. Scope `tokens:read`.",
     responses(
-        (status = 200, description = "OK", body = s::TokensHealth, example = json!(ex::tokens_health())),
+        (status = 200, description = "OK", body = TokensHealth, example = json!(ex::tokens_health())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
     ),
     security(("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
@@ -190,21 +194,23 @@ pub async fn list(
 pub async fn health(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokensHealth>, ApiError> {
     let filter = ConnectionFilter {
         visible_teams: caller.teams().map(<[String]>::to_vec),
         ..ConnectionFilter::default()
     };
     let conns = state.tokens.list(&filter).await?;
     let next_runs = state.next_runs.get();
-    let mut providers = serde_json::Map::new();
+    let mut providers = Vec::new();
     for provider in Provider::ALL {
         let mine: Vec<_> = conns.iter().filter(|c| c.provider == provider).collect();
-        let mut by_health = serde_json::Map::new();
+        let mut by_health: Vec<(&str, u64)> = Vec::new();
         for c in &mine {
             let h = state.tokens.health(c).as_str();
-            let n = by_health.get(h).and_then(Value::as_u64).unwrap_or(0);
-            by_health.insert(h.into(), json!(n + 1));
+            match by_health.iter_mut().find(|(k, _)| *k == h) {
+                Some((_, n)) => *n += 1,
+                None => by_health.push((h, 1)),
+            }
         }
         let mut soonest: Vec<_> = mine
             .iter()
@@ -221,26 +227,32 @@ pub async fn health(
             })
             .collect();
         soonest.sort_by_key(|(at, _)| *at);
-        let soonest: Vec<Value> = soonest
+        let soonest_expiries = soonest
             .iter()
             .take(5)
-            .map(|(at, c)| json!({ "id": c.id, "label": c.label, "team_id": c.team_id, "lapses_at": at, "health": state.tokens.health(c) }))
+            .map(|(at, c)| SoonestExpiry {
+                id: c.id.clone(),
+                label: c.label.clone(),
+                team_id: c.team_id.clone(),
+                lapses_at: *at,
+                health: state.tokens.health(c),
+            })
             .collect();
-        providers.insert(
-            provider.as_str().into(),
-            json!({
-                "total": mine.len(),
-                "by_health": by_health,
-                "soonest_expiries": soonest,
-                "next_scheduled_run": next_runs.get(&provider),
-            }),
-        );
+        providers.push((
+            provider.as_str(),
+            ProviderHealth {
+                total: mine.len() as u64,
+                by_health: ObjectOf(by_health),
+                soonest_expiries,
+                next_scheduled_run: next_runs.get(&provider).copied(),
+            },
+        ));
     }
-    Ok(Json(json!({
-        "total": conns.len(),
-        "providers": providers,
-        "running_run": state.tokens.running_run(),
-    })))
+    Ok(Json(TokensHealth {
+        total: conns.len() as u64,
+        providers: ObjectOf(providers),
+        running_run: state.tokens.running_run(),
+    }))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -260,7 +272,7 @@ pub struct ForceQuery {
     description = "Refreshes if due, or now with `force=true`. Scope `tokens:refresh`.",
     params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c"), ForceQuery),
     responses(
-        (status = 200, description = "OK", body = s::RefreshResult, example = json!(ex::refresh_result())),
+        (status = 200, description = "OK", body = RefreshResult, example = json!(ex::refresh_result())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
     ),
@@ -271,7 +283,7 @@ pub async fn refresh(
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ForceQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefreshResult>, ApiError> {
     refresh_visible(&state, &caller, &id, None, q.force.unwrap_or(false)).await
 }
 
@@ -295,8 +307,8 @@ pub struct SweepQuery {
     description = "A sweep over every provider (or `provider`), as the scheduler runs. Takes the internal key (scope `internal`). Answers with the run when `wait` (default), else 202 with its id; 409 `run_in_progress` names a sweep already running.",
     params(SweepQuery),
     responses(
-        (status = 200, description = "The finished run", body = s::RunEnvelope, example = json!(ex::run())),
-        (status = 202, description = "Started; poll the run", body = s::RunStarted, example = json!(ex::run_started())),
+        (status = 200, description = "The finished run", body = RunEnvelope, example = json!(ex::run())),
+        (status = 202, description = "Started; poll the run", body = RunStarted, example = json!(ex::run_started())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
         (status = 400, response = r::BadRequest), (status = 409, response = r::Conflict)
     ),
@@ -320,12 +332,15 @@ pub async fn scheduled_refresh(
     summary = "Recent refresh runs",
     description = "Recent sweeps, newest first. Takes the internal key (scope `internal`) or `tokens:read`.",
     responses(
-        (status = 200, description = "OK", body = s::RunList, example = json!(ex::runs())),
+        (status = 200, description = "OK", body = RunList, example = json!(ex::runs())),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
     ),
     security(("api_key" = ["internal"]), ("bearer" = ["internal"]), ("api_key" = ["tokens:read"]), ("bearer" = ["tokens:read"])),
 )]
-pub async fn runs(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn runs(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RunList>, ApiError> {
     caller
         .require(Scope::Internal)
         .or_else(|_| caller.require(Scope::TokensRead))?;
@@ -335,7 +350,7 @@ pub async fn runs(State(state): State<AppState>, caller: Caller) -> Result<Json<
         .iter()
         .map(|r| r.seen_by(caller.teams()))
         .collect();
-    Ok(Json(json!({ "runs": runs })))
+    Ok(Json(RunList { runs }))
 }
 
 pub fn parse_kind(text: &str) -> Result<ConnectionKind, ApiError> {
@@ -380,14 +395,14 @@ pub async fn refresh_visible(
     id: &str,
     provider: Option<Provider>,
     force: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefreshResult>, ApiError> {
     caller.require(Scope::TokensRefresh)?;
     let before = visible(state, caller, "id", id, provider).await?;
     let after = state.tokens.refresh(id, force).await?;
-    Ok(Json(json!({
-        "refreshed": after.last_refreshed_at != before.last_refreshed_at,
-        "connection": state.tokens.facts(&after),
-    })))
+    Ok(Json(RefreshResult {
+        refreshed: after.last_refreshed_at != before.last_refreshed_at,
+        connection: ConnectionFacts::of(&state.tokens, &after),
+    }))
 }
 
 /// Starts a sweep; answers with its summary, or 202 and its id when not waiting.
@@ -410,12 +425,75 @@ pub async fn run_sweep(
     if !wait {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({ "run_id": run_id, "status": "running" })),
+            Json(RunStarted {
+                run_id,
+                status: "running".into(),
+            }),
         )
             .into_response());
     }
     let run = handle
         .await
         .map_err(|e| ApiError::Internal(format!("sweep task failed: {e}")))?;
-    Ok(Json(json!({ "run": run })).into_response())
+    Ok(Json(RunEnvelope { run }).into_response())
+}
+
+/// A usable access token, handed out and audited.
+#[derive(Serialize, ToSchema)]
+pub struct AccessTokenResponse {
+    pub connection_id: String,
+    #[schema(value_type = s::ProviderSchema)]
+    pub provider: Provider,
+    #[schema(value_type = s::ConnectionKindSchema)]
+    pub kind: ConnectionKind,
+    pub external_id: String,
+    /// The token value itself: keep it out of logs.
+    pub access_token: String,
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[schema(value_type = s::HealthSchema)]
+    pub health: Health,
+}
+
+/// Recent sweeps, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    #[schema(value_type = Vec<s::RefreshRunSchema>)]
+    pub runs: Vec<RefreshRun>,
+}
+
+/// A connection whose token lapses soonest.
+#[derive(Serialize, ToSchema)]
+pub struct SoonestExpiry {
+    pub id: String,
+    pub label: String,
+    #[schema(required = true)]
+    pub team_id: Option<String>,
+    pub lapses_at: DateTime<Utc>,
+    #[schema(value_type = s::HealthSchema)]
+    pub health: Health,
+}
+
+/// One provider in `GET /tokens/health`.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderHealth {
+    pub total: u64,
+    /// Connection counts by health; absent healths are not listed.
+    #[schema(value_type = BTreeMap<String, u64>)]
+    pub by_health: ObjectOf<u64>,
+    pub soonest_expiries: Vec<SoonestExpiry>,
+    #[schema(required = true)]
+    pub next_scheduled_run: Option<DateTime<Utc>>,
+}
+
+/// Counts by provider and health.
+#[derive(Serialize, ToSchema)]
+pub struct TokensHealth {
+    pub total: u64,
+    /// Keyed by provider: `facebook`, `tiktok_shop`, `google`.
+    #[schema(value_type = BTreeMap<String, ProviderHealth>)]
+    pub providers: ObjectOf<ProviderHealth>,
+    /// The id of the sweep running now.
+    #[schema(required = true)]
+    pub running_run: Option<String>,
 }

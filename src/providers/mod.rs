@@ -5,6 +5,7 @@
 pub mod facebook;
 pub mod google;
 pub mod redact;
+pub mod refresh_grant;
 pub mod tiktok;
 pub mod transport;
 

@@ -22,6 +22,7 @@ mod http;
 mod insights;
 mod metrics;
 mod openapi;
+mod openapi_snapshot;
 mod providers;
 mod revoked_elsewhere;
 mod sim_insights;

@@ -86,7 +86,8 @@ fn methods_called(args: &str) -> Vec<String> {
     found
 }
 
-async fn spec(app: &TestApp) -> Value {
+/// The served document.
+pub async fn spec(app: &TestApp) -> Value {
     let r = app
         .client
         .get(app.url("/openapi.json"))

@@ -1,8 +1,10 @@
-//! Facebook Graph API: client, error classification, usage headers.
+//! Facebook Graph API: client, error classification, usage headers and the
+//! throttle they drive.
 
 pub mod client;
 pub mod errors;
 pub mod lifecycle;
+pub mod throttle;
 pub mod usage;
 
 use chrono::{DateTime, Utc};

@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::GoogleSettings;
-use crate::domain::ErrorClass;
+use crate::domain::{ErrorClass, Provider};
 use crate::providers::UpstreamError;
 use crate::providers::redact::scrub;
+use crate::providers::transport::{self, Answer};
 use crate::secret::Secret;
 
 pub struct GoogleAds {
@@ -23,11 +24,8 @@ pub struct GoogleAds {
 impl GoogleAds {
     pub fn new(settings: &GoogleSettings, developer_token: Secret) -> Self {
         Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("the HTTP client builds"),
-            base: settings.ads_base_url.trim_end_matches('/').to_string(),
+            http: transport::http_client(Duration::from_secs(60)),
+            base: transport::base_url(&settings.ads_base_url),
             version: settings.ads_api_version.clone(),
             developer_token,
             login_customer_id: Some(settings.login_customer_id.replace('-', ""))
@@ -43,7 +41,6 @@ impl GoogleAds {
         query: &str,
     ) -> Result<Vec<Value>, UpstreamError> {
         let path = "/customers/{id}/googleAds:searchStream";
-        let _timer = crate::metrics::upstream_timer(crate::domain::Provider::Google, path);
         let customer = customer_id.replace('-', "");
         let mut request = self
             .http
@@ -57,12 +54,7 @@ impl GoogleAds {
         if let Some(login) = &self.login_customer_id {
             request = request.header("login-customer-id", login);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| crate::providers::transport::send_failure(path, &e))?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let Answer { status, body } = transport::send_json(Provider::Google, path, request).await?;
         if (200..300).contains(&status) {
             return Ok(body
                 .as_array()

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::config::GoogleSettings;
-use crate::domain::ErrorClass;
+use crate::domain::{ErrorClass, Provider};
 use crate::providers::UpstreamError;
 use crate::providers::redact::scrub;
+use crate::providers::transport::{self, Answer};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
@@ -31,12 +30,9 @@ pub struct GoogleOAuth {
 impl GoogleOAuth {
     pub fn new(settings: &GoogleSettings, client_id: String, client_secret: Secret) -> Self {
         Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("the HTTP client builds"),
-            auth_base: settings.auth_base_url.trim_end_matches('/').to_string(),
-            oauth_base: settings.oauth_base_url.trim_end_matches('/').to_string(),
+            http: transport::http_client(Duration::from_secs(30)),
+            auth_base: transport::base_url(&settings.auth_base_url),
+            oauth_base: transport::base_url(&settings.oauth_base_url),
             client_id,
             client_secret,
         }
@@ -91,21 +87,16 @@ impl GoogleOAuth {
         secret: &str,
     ) -> Result<GoogleGrant, UpstreamError> {
         let path = "/token";
-        let _timer = crate::metrics::upstream_timer(crate::domain::Provider::Google, path);
         let mut form: Vec<(&str, &str)> = vec![
             ("client_id", &self.client_id),
             ("client_secret", self.client_secret.expose()),
         ];
         form.extend_from_slice(params);
-        let response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.oauth_base))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| crate::providers::transport::send_failure(path, &e))?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+            .form(&form);
+        let Answer { status, body } = transport::send_json(Provider::Google, path, request).await?;
         if (200..300).contains(&status) {
             let token = body["access_token"].as_str().ok_or_else(|| {
                 UpstreamError::transient(path, "the response lacks `access_token`")

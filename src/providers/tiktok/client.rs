@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use super::classify;
 use crate::config::TiktokSettings;
-use crate::domain::ErrorClass;
+use crate::domain::{ErrorClass, Provider};
 use crate::providers::UpstreamError;
 use crate::providers::redact::{redact_url, scrub};
+use crate::providers::transport::{self, Answer};
 use crate::secret::Secret;
 
 /// A token pair as TikTok issued it.
@@ -38,16 +39,10 @@ pub struct TiktokClient {
 impl TiktokClient {
     pub fn new(settings: &TiktokSettings, app_key: String, app_secret: Secret) -> Self {
         Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("the HTTP client builds"),
-            authorize_base: settings
-                .authorize_base_url
-                .trim_end_matches('/')
-                .to_string(),
-            auth_base: settings.auth_base_url.trim_end_matches('/').to_string(),
-            api_base: settings.api_base_url.trim_end_matches('/').to_string(),
+            http: transport::http_client(Duration::from_secs(30)),
+            authorize_base: transport::base_url(&settings.authorize_base_url),
+            auth_base: transport::base_url(&settings.auth_base_url),
+            api_base: transport::base_url(&settings.api_base_url),
             app_key,
             app_secret,
         }
@@ -163,14 +158,7 @@ impl TiktokClient {
             open_id: text("open_id").unwrap_or_default(),
             seller_name: text("seller_name").unwrap_or_default(),
             region: text("seller_base_region"),
-            scopes: data["granted_scopes"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            scopes: transport::strings(data.get("granted_scopes")),
         })
     }
 
@@ -184,14 +172,9 @@ impl TiktokClient {
             .build()
             .map_err(|_| UpstreamError::transient(path, "request could not be built"))?;
         let url = request.url().to_string();
-        let _timer = crate::metrics::upstream_timer(crate::domain::Provider::TiktokShop, path);
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| crate::providers::transport::send_failure(path, &e))?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let request = reqwest::RequestBuilder::from_parts(self.http.clone(), request);
+        let Answer { status, body } =
+            transport::send_json(Provider::TiktokShop, path, request).await?;
         tracing::debug!(url = %redact_url(&url), status, "tiktok call");
         let code = body["code"].as_i64();
         match code {

@@ -1,0 +1,69 @@
+//! When and how connections are refreshed, and whom a change is announced to.
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use super::check::check_url_fields;
+use crate::cadence::{Cadence, ProviderSchedule};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefreshSettings {
+    pub jitter_secs: u64,
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub max_retry_wait_secs: u64,
+    pub runs_kept: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotificationSettings {
+    pub webhook_url: String,
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub timeout_secs: u64,
+}
+
+impl NotificationSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.webhook_url.is_empty() {
+            return Ok(());
+        }
+        check_url_fields!("notifications", self, [webhook_url])
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleSettings {
+    pub timezone: String,
+    pub facebook: ProviderSchedule,
+    pub tiktok_shop: ProviderSchedule,
+    pub google: ProviderSchedule,
+}
+
+impl ScheduleSettings {
+    /// Each provider's schedule with its key under `schedules`.
+    pub fn by_provider(&self) -> [(&'static str, &ProviderSchedule); 3] {
+        [
+            ("facebook", &self.facebook),
+            ("tiktok_shop", &self.tiktok_shop),
+            ("google", &self.google),
+        ]
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::new(
+                "schedules.timezone",
+                format!("'{}' is not an IANA time zone", self.timezone),
+            ));
+        }
+        for (name, schedule) in self.by_provider() {
+            Cadence::parse(schedule)
+                .map_err(|reason| ConfigError::new(format!("schedules.{name}"), reason))?;
+        }
+        Ok(())
+    }
+}

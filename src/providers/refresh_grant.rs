@@ -1,0 +1,92 @@
+//! The lifecycle of a provider whose access token is renewed with a stored
+//! refresh token (Google, TikTok Shop). The rules are the same for each: no
+//! stored refresh token is a transient failure naming the token endpoint,
+//! the grant runs under the upstream's retries and permits, and validation
+//! is an optional cheap call. The provider's client supplies the grant and
+//! the call.
+
+use std::sync::Arc;
+
+use crate::domain::{Connection, Provider};
+use crate::providers::UpstreamError;
+use crate::secret::Secret;
+use crate::tokens::health::HealthPolicy;
+use crate::tokens::lifecycle::{BoxFuture, Renewal, TokenLifecycle, Upstream, Validation};
+
+/// What a refresh-token provider's client does for its lifecycle.
+pub trait RefreshGrant: Send + Sync + 'static {
+    const PROVIDER: Provider;
+    /// The token endpoint, named when no refresh token is stored.
+    const REFRESH_ENDPOINT: &'static str;
+    /// Whether `check` asks the platform; when not, only renewal does.
+    const CHECKS_UPSTREAM: bool = false;
+
+    /// One refresh-token grant, as a renewal.
+    fn grant(
+        &self,
+        refresh_token: &Secret,
+    ) -> impl Future<Output = Result<Renewal, UpstreamError>> + Send;
+
+    /// A cheap call that fails when the access token does not work.
+    fn check(
+        &self,
+        access_token: &Secret,
+    ) -> impl Future<Output = Result<(), UpstreamError>> + Send {
+        let _ = access_token;
+        async { Ok(()) }
+    }
+}
+
+pub struct RefreshGrantLifecycle<C> {
+    client: Arc<C>,
+    policy: HealthPolicy,
+}
+
+impl<C> RefreshGrantLifecycle<C> {
+    pub fn new(client: Arc<C>, policy: HealthPolicy) -> Self {
+        Self { client, policy }
+    }
+}
+
+impl<C: RefreshGrant> TokenLifecycle for RefreshGrantLifecycle<C> {
+    fn provider(&self) -> Provider {
+        C::PROVIDER
+    }
+
+    fn policy(&self) -> &HealthPolicy {
+        &self.policy
+    }
+
+    fn renew<'a>(
+        &'a self,
+        upstream: &'a Upstream,
+        _conn: &'a Connection,
+        _access_token: Secret,
+        refresh_token: Option<Secret>,
+    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>> {
+        Box::pin(async move {
+            let refresh = refresh_token.ok_or_else(|| {
+                UpstreamError::transient(C::REFRESH_ENDPOINT, "no refresh token is stored")
+            })?;
+            upstream.run(|| self.client.grant(&refresh)).await
+        })
+    }
+
+    fn validates_upstream(&self) -> bool {
+        C::CHECKS_UPSTREAM
+    }
+
+    fn validate<'a>(
+        &'a self,
+        upstream: &'a Upstream,
+        _conn: &'a Connection,
+        access_token: Secret,
+    ) -> BoxFuture<'a, Result<Validation, UpstreamError>> {
+        Box::pin(async move {
+            if C::CHECKS_UPSTREAM {
+                upstream.run(|| self.client.check(&access_token)).await?;
+            }
+            Ok(Validation::default())
+        })
+    }
+}

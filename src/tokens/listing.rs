@@ -1,0 +1,68 @@
+//! Listing connections: the filters callers ask by, turned into the store's
+//! filter plus what only the manager knows (visible teams, health).
+
+use std::sync::Arc;
+
+use super::TokenError;
+use super::manager::TokenManager;
+use crate::domain::{Connection, ConnectionKind, Health, Provider};
+use crate::store::ListFilter;
+
+/// Which connections a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub provider: Option<Provider>,
+    pub kind: Option<ConnectionKind>,
+    pub health: Option<Health>,
+    pub team_id: Option<String>,
+    /// The caller's teams, when its key is limited to some.
+    pub visible_teams: Option<Vec<String>>,
+}
+
+impl TokenManager {
+    /// Connections matching `filter`, oldest first.
+    pub async fn list(
+        &self,
+        filter: &ConnectionFilter,
+    ) -> Result<Vec<Arc<Connection>>, TokenError> {
+        let stored = ListFilter {
+            provider: filter.provider,
+            kind: filter.kind,
+            team_id: filter.team_id.clone(),
+            due_before: None,
+        };
+        let mut found: Vec<Arc<Connection>> = self
+            .store
+            .list(&stored)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                filter
+                    .visible_teams
+                    .as_ref()
+                    .is_none_or(|teams| c.team_id.as_ref().is_some_and(|t| teams.contains(t)))
+            })
+            .filter(|c| filter.health.is_none_or(|h| self.health(c) == h))
+            .collect();
+        found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(found)
+    }
+
+    /// The page connection for a Facebook page id that the caller may see.
+    pub async fn find_page(
+        &self,
+        page_id: &str,
+        visible_teams: Option<&[String]>,
+    ) -> Result<Option<Arc<Connection>>, TokenError> {
+        let pages = ListFilter {
+            provider: Some(Provider::Facebook),
+            kind: Some(ConnectionKind::Page),
+            ..ListFilter::default()
+        };
+        Ok(self.store.list(&pages).await?.into_iter().find(|c| {
+            c.external_id == page_id
+                && visible_teams
+                    .is_none_or(|teams| c.team_id.as_ref().is_some_and(|t| teams.contains(t)))
+        }))
+    }
+}
