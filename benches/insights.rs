@@ -11,7 +11,7 @@ use tokenkeeper::app::Application;
 use tokenkeeper::clock::SystemClock;
 use tokenkeeper::config::{Overrides, Settings};
 use tokenkeeper::insights::Access;
-use tokenkeeper::insights::posts::BusinessQuery;
+use tokenkeeper::insights::business::BusinessQuery;
 use tokenkeeper::secret::Secret;
 use tokenkeeper::simulator::{self, SimConfig};
 

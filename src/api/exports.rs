@@ -18,9 +18,10 @@ use super::insights::access;
 use super::schemas::{self as s, responses as r};
 use crate::access::{ADMIN_KEY_ID, Scope};
 use crate::export::jobs::ExportJob;
+use crate::insights::business::BusinessQuery;
 use crate::insights::campaigns::CampaignMetricsRequest;
 use crate::insights::export_source::{ACCESS_PARAM, leading_columns};
-use crate::insights::posts::{BusinessQuery, PageMetricsQuery};
+use crate::insights::posts::PageMetricsQuery;
 
 /// Streams the rows of insights endpoint `kind` as a CSV attachment.
 pub async fn csv(

@@ -14,8 +14,9 @@ use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{self as s, responses as r};
 use crate::access::Scope;
+use crate::insights::business::{BusinessQuery, PagesAccessQuery};
 use crate::insights::campaigns::{CampaignMetricsRequest, CampaignsQuery};
-use crate::insights::posts::{BusinessQuery, PageMetricsQuery, PagesAccessQuery};
+use crate::insights::posts::PageMetricsQuery;
 use crate::insights::{Access, metrics};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -10,8 +10,9 @@ use futures::stream::BoxStream;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::business::BusinessQuery;
 use super::campaigns::CampaignMetricsRequest;
-use super::posts::{BusinessQuery, PageMetricsQuery};
+use super::posts::PageMetricsQuery;
 use super::{Access, InsightsError, InsightsService, Row};
 use crate::export::ExportError;
 use crate::export::jobs::RowSource;

@@ -2,6 +2,7 @@
 //! business-wide fan-out. Every call gets its token from the TokenManager
 //! (refreshed first, or a typed error); answers are cached in files.
 
+pub mod business;
 pub mod cache;
 pub mod campaigns;
 pub mod export_source;

@@ -12,7 +12,6 @@ use super::campaigns::parse_date;
 use super::metrics::{self, MetricObject};
 use super::values::accumulate;
 use super::{Access, InsightsError, InsightsService, Row, invalid};
-use crate::domain::ConnectionKind;
 use crate::providers::UpstreamError;
 use crate::providers::facebook::parse_graph_time;
 use crate::secret::Secret;
@@ -32,28 +31,6 @@ pub struct PageMetricsQuery {
     pub start_date: String,
     #[param(format = Date)]
     pub end_date: String,
-}
-
-/// `check_business_pages_access`: which connection to look through.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PagesAccessQuery {
-    /// A system-user (or user) connection; default: the first usable one.
-    pub connection_id: Option<String>,
-}
-
-/// The business-wide endpoints.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct BusinessQuery {
-    /// A system-user (or user) connection; default: the first usable one.
-    pub connection_id: Option<String>,
-    pub metrics: Option<String>,
-    pub reel_metrics: Option<String>,
-    #[param(format = Date)]
-    pub start_date: Option<String>,
-    #[param(format = Date)]
-    pub end_date: Option<String>,
 }
 
 /// A validated time window and metric list.
@@ -108,13 +85,6 @@ pub fn metric_list(
 fn maybe_metric_rejection(e: &UpstreamError) -> bool {
     e.code == Some(100) && e.subcode.is_none()
 }
-
-/// One page's outcome in a business-wide request: id, name, posts and reels.
-type PageOutcome = (
-    String,
-    String,
-    Result<(PageContent, Option<PageContent>), InsightsError>,
-);
 
 /// Asks for each metric alone (one call per metric) and returns those Meta
 /// accepts; the rejected ones are added to `dropped`.
@@ -203,7 +173,7 @@ impl InsightsService {
         }
     }
 
-    async fn fetch_posts(
+    pub(super) async fn fetch_posts(
         &self,
         page_id: &str,
         token: &Secret,
@@ -416,166 +386,6 @@ impl InsightsService {
             json!({ "page_id": q.page_id }),
         ))
     }
-
-    /// Posts (and reels) of every page the business token reaches, read
-    /// concurrently; a failing page is reported, not fatal.
-    pub async fn business_insights(
-        &self,
-        access: &Access,
-        q: &BusinessQuery,
-        with_reels: bool,
-    ) -> Result<Value, InsightsError> {
-        let post_metrics = metric_list(
-            "metrics",
-            q.metrics.as_deref(),
-            DEFAULT_POST_METRICS,
-            MetricObject::Post,
-        )?;
-        let reel_metrics = metric_list(
-            "reel_metrics",
-            q.reel_metrics.as_deref(),
-            DEFAULT_REEL_METRICS,
-            MetricObject::Reel,
-        )?;
-        let today = self.tokens.now().date_naive();
-        let start = q
-            .start_date
-            .clone()
-            .unwrap_or_else(|| (today - chrono::Duration::days(30)).to_string());
-        let end = q.end_date.clone().unwrap_or_else(|| today.to_string());
-        let w = window(&start, &end)?;
-        let (conn, token) = self
-            .account_token(
-                access,
-                q.connection_id.as_deref(),
-                &[ConnectionKind::SystemUser, ConnectionKind::User],
-            )
-            .await?;
-        let graph = self.graph()?;
-        let pages = self
-            .using(&conn, async { Ok(graph.accounts(&token).await?) })
-            .await?;
-        let concurrency = self.settings.insights.concurrency;
-        let (pm, rm, wr) = (&post_metrics, &reel_metrics, &w);
-        let results: Vec<PageOutcome> = futures::stream::iter(pages)
-            .map(|page| async move {
-                let posts = self.page_posts(&page.id, &page.access_token, pm, wr).await;
-                let result = match posts {
-                    Ok(posts) if with_reels => self
-                        .page_reels(&page.id, &page.access_token, rm, wr)
-                        .await
-                        .map(|reels| (posts, Some(reels))),
-                    Ok(posts) => Ok((posts, None)),
-                    Err(e) => Err(e),
-                };
-                (page.id, page.name, result)
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        let mut rows = Vec::new();
-        let mut page_reports = Vec::new();
-        let mut dropped = Vec::new();
-        let mut failed = 0;
-        for (page_id, page_name, result) in results {
-            match result {
-                Ok((posts, reels)) => {
-                    let mut count = 0;
-                    for (kind, content) in [("post", Some(posts)), ("reel", reels)] {
-                        let Some(content) = content else { continue };
-                        count += content.rows.len();
-                        dropped.extend(content.dropped);
-                        for mut row in content.rows {
-                            let mut out = Map::new();
-                            if with_reels {
-                                out.insert("content_type".into(), json!(kind));
-                            }
-                            out.insert("page_name".into(), json!(page_name));
-                            out.append(&mut row);
-                            rows.push(out);
-                        }
-                    }
-                    page_reports.push(json!({ "page_id": page_id, "page_name": page_name, "status": "ok", "rows": count }));
-                }
-                Err(e) => {
-                    failed += 1;
-                    page_reports.push(json!({ "page_id": page_id, "page_name": page_name, "status": "failed", "error": e.to_string() }));
-                }
-            }
-        }
-        rows.sort_by(|a, b| {
-            let key = |r: &Row| {
-                (
-                    r["page_id"].as_str().unwrap_or("").to_string(),
-                    r["created_time"].as_str().unwrap_or("").to_string(),
-                )
-            };
-            key(a).cmp(&key(b))
-        });
-        page_reports.sort_by(|a, b| a["page_id"].as_str().cmp(&b["page_id"].as_str()));
-        dropped.sort_by(|a, b| a["metric"].as_str().cmp(&b["metric"].as_str()));
-        dropped.dedup();
-        let mut all_metrics = post_metrics.clone();
-        if with_reels {
-            all_metrics.extend(reel_metrics.iter().cloned());
-        }
-        Ok(answer(
-            &rows,
-            &all_metrics,
-            dropped,
-            json!({ "pages": page_reports, "failed_pages": failed }),
-        ))
-    }
-
-    /// `GET /facebook/check_business_pages_access`: each page, whether its
-    /// insights can be read, and why not.
-    pub async fn check_business_pages_access(
-        &self,
-        access: &Access,
-        q: &PagesAccessQuery,
-    ) -> Result<Value, InsightsError> {
-        let (conn, token) = self
-            .account_token(
-                access,
-                q.connection_id.as_deref(),
-                &[ConnectionKind::SystemUser, ConnectionKind::User],
-            )
-            .await?;
-        let graph = self.graph()?;
-        let pages = self
-            .using(&conn, async { Ok(graph.accounts(&token).await?) })
-            .await?;
-        let total = pages.len();
-        let now = self.tokens.now().timestamp();
-        let w = Window {
-            since: now - 86_400 * 30,
-            until: now,
-        };
-        let w = &w;
-        let checks: Vec<Value> = futures::stream::iter(pages)
-            .map(|page| {
-                async move {
-                    let analyze = page.tasks.is_empty() || page.tasks.iter().any(|t| t == "ANALYZE");
-                    let (ok, reason) = if !analyze {
-                        (false, Some("the connected user lacks the ANALYZE task on this page".to_string()))
-                    } else {
-                        match self.fetch_posts(&page.id, &page.access_token, &["post_clicks".to_string()], w, Some(1)).await {
-                            Ok(_) => (true, None),
-                            Err(e) => (false, Some(e.to_string())),
-                        }
-                    };
-                    json!({ "page_id": page.id, "page_name": page.name, "tasks": page.tasks, "can_read_insights": ok, "reason": reason })
-                }
-            })
-            .buffered(self.settings.insights.concurrency)
-            .collect()
-            .await;
-        let readable = checks
-            .iter()
-            .filter(|c| c["can_read_insights"] == true)
-            .count();
-        Ok(json!({ "success": true, "pages": checks, "readable": readable, "total": total }))
-    }
 }
 
 fn post_row(page_id: &str, post: &Value, metrics: &[String]) -> Row {
@@ -615,7 +425,7 @@ fn post_row(page_id: &str, post: &Value, metrics: &[String]) -> Row {
     row
 }
 
-fn answer(rows: &[Row], metrics: &[String], dropped: Vec<Value>, extra: Value) -> Value {
+pub(super) fn answer(rows: &[Row], metrics: &[String], dropped: Vec<Value>, extra: Value) -> Value {
     let mut totals = Map::new();
     for row in rows {
         for key in metrics
