@@ -12,6 +12,7 @@ use super::posts::{
 };
 use super::{Access, InsightsError, InsightsService, Row};
 use crate::domain::ConnectionKind;
+use crate::providers::facebook::PageAccount;
 
 /// `check_business_pages_access`: which connection to look through.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
@@ -43,6 +44,24 @@ type PageOutcome = (
 );
 
 impl InsightsService {
+    /// The pages a system-user (or user) connection reaches, with their tokens.
+    async fn business_pages(
+        &self,
+        access: &Access,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<PageAccount>, InsightsError> {
+        let (conn, token) = self
+            .account_token(
+                access,
+                connection_id,
+                &[ConnectionKind::SystemUser, ConnectionKind::User],
+            )
+            .await?;
+        let graph = self.graph()?;
+        self.using(&conn, async { Ok(graph.accounts(&token).await?) })
+            .await
+    }
+
     /// Posts (and reels) of every page the business token reaches, read
     /// concurrently; a failing page is reported, not fatal.
     pub async fn business_insights(
@@ -70,16 +89,8 @@ impl InsightsService {
             .unwrap_or_else(|| (today - chrono::Duration::days(30)).to_string());
         let end = q.end_date.clone().unwrap_or_else(|| today.to_string());
         let w = window(&start, &end)?;
-        let (conn, token) = self
-            .account_token(
-                access,
-                q.connection_id.as_deref(),
-                &[ConnectionKind::SystemUser, ConnectionKind::User],
-            )
-            .await?;
-        let graph = self.graph()?;
         let pages = self
-            .using(&conn, async { Ok(graph.accounts(&token).await?) })
+            .business_pages(access, q.connection_id.as_deref())
             .await?;
         let concurrency = self.settings.insights.concurrency;
         let (pm, rm, wr) = (&post_metrics, &reel_metrics, &w);
@@ -160,16 +171,8 @@ impl InsightsService {
         access: &Access,
         q: &PagesAccessQuery,
     ) -> Result<Value, InsightsError> {
-        let (conn, token) = self
-            .account_token(
-                access,
-                q.connection_id.as_deref(),
-                &[ConnectionKind::SystemUser, ConnectionKind::User],
-            )
-            .await?;
-        let graph = self.graph()?;
         let pages = self
-            .using(&conn, async { Ok(graph.accounts(&token).await?) })
+            .business_pages(access, q.connection_id.as_deref())
             .await?;
         let total = pages.len();
         let now = self.tokens.now().timestamp();
