@@ -214,21 +214,7 @@ async fn app_with_a_revoked_page() -> (FbApp, Value, String, String) {
         .await;
     assert_eq!(status, 200, "{issued}");
     let token = issued["access_token"].as_str().unwrap().to_string();
-    fb.sim
-        .post(
-            "/_sim/revoke",
-            json!({ "page_id": page["external_id"], "subcode": 460 }),
-        )
-        .await;
-    let (status, run) = fb
-        .post(
-            "/facebook/internal/scheduled-refresh",
-            INTERNAL_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{run}");
-    assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
+    fb.revoke_page_and_sweep(&page).await;
     (fb, answer, id, token)
 }
 

@@ -150,21 +150,7 @@ async fn stopped_with_a_revoked_page() -> (StoppedApp, String) {
     let fb = FbApp::start().await;
     let answer = fb.connect_user(1, Some("agency-north")).await;
     let page = connection_of_kind(&answer, "page");
-    fb.sim
-        .post(
-            "/_sim/revoke",
-            json!({ "page_id": page["external_id"], "subcode": 460 }),
-        )
-        .await;
-    let (status, run) = fb
-        .post(
-            "/facebook/internal/scheduled-refresh",
-            INTERNAL_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{run}");
-    assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
+    fb.revoke_page_and_sweep(&page).await;
     (
         fb.stop_service().await,
         page["id"].as_str().unwrap().to_string(),

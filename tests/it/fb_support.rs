@@ -230,6 +230,26 @@ impl Default for FbOptions {
 }
 
 impl FbApp {
+    /// Revokes `page` upstream (subcode 460) and runs a sweep, which flags it
+    /// for reconnection.
+    pub async fn revoke_page_and_sweep(&self, page: &Value) {
+        self.sim
+            .post(
+                "/_sim/revoke",
+                json!({ "page_id": page["external_id"], "subcode": 460 }),
+            )
+            .await;
+        let (status, run) = self
+            .post(
+                "/facebook/internal/scheduled-refresh",
+                INTERNAL_KEY,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
+    }
+
     pub async fn start() -> Self {
         Self::start_with(FbOptions::default()).await
     }

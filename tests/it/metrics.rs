@@ -425,21 +425,7 @@ async fn the_lapse_alert_stays_silent_on_healthy_connections_and_fires_on_a_revo
     );
 
     let page = connection_of_kind(&answer, "page");
-    fb.sim
-        .post(
-            "/_sim/revoke",
-            json!({ "page_id": page["external_id"], "subcode": 460 }),
-        )
-        .await;
-    let (status, run) = fb
-        .post(
-            "/facebook/internal/scheduled-refresh",
-            INTERNAL_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{run}");
-    assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
+    fb.revoke_page_and_sweep(&page).await;
 
     let revoked = scrape(&fb).await;
     let facebook = lapse(&revoked, "facebook").expect("a lapse gauge for facebook");
