@@ -198,28 +198,11 @@ async fn store_verify_and_restore_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap().to_string();
     let env = [("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)];
-    {
-        let store = tokenkeeper::store::JsonFileStore::open(
-            &tokenkeeper::store::StoreOptions {
-                backup_interval: std::time::Duration::ZERO,
-                ..tokenkeeper::store::StoreOptions::new(dir.path())
-            },
-            crate::helpers::test_cipher(),
-        )
-        .unwrap();
-        let cipher = crate::helpers::test_cipher();
-        for i in 0..2 {
-            store
-                .put(crate::helpers::page_connection(
-                    &cipher,
-                    &format!("p{i}"),
-                    "EAAB-x",
-                ))
-                .await
-                .unwrap();
-        }
-        store.close().await;
-    }
+    store_of_two(&tokenkeeper::store::StoreOptions {
+        backup_interval: std::time::Duration::ZERO,
+        ..tokenkeeper::store::StoreOptions::new(dir.path())
+    })
+    .await;
     let out = tokenkeeper(&["store", "verify", "--data-dir", &d], &env);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("2 connections"));
@@ -257,13 +240,10 @@ async fn store_verify_and_restore_from_the_command_line() {
     assert!(text(&out.stdout).contains("1 connection,"));
 }
 
-/// A store of two pages in `dir`, written with the test key.
-async fn store_of_two(dir: &Path) {
-    let store = tokenkeeper::store::JsonFileStore::open(
-        &tokenkeeper::store::StoreOptions::new(dir),
-        crate::helpers::test_cipher(),
-    )
-    .unwrap();
+/// A store of two pages, written with the test key.
+async fn store_of_two(options: &tokenkeeper::store::StoreOptions) {
+    let store =
+        tokenkeeper::store::JsonFileStore::open(options, crate::helpers::test_cipher()).unwrap();
     let cipher = crate::helpers::test_cipher();
     for i in 0..2 {
         store
@@ -281,7 +261,7 @@ async fn store_of_two(dir: &Path) {
 #[tokio::test]
 async fn store_verify_without_a_key_is_a_configuration_error_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    store_of_two(dir.path()).await;
+    store_of_two(&tokenkeeper::store::StoreOptions::new(dir.path())).await;
     let d = dir.path().to_str().unwrap();
     let out = tokenkeeper(&["store", "verify", "--data-dir", d], &[]);
     let err = text(&out.stderr);
@@ -294,7 +274,7 @@ async fn store_verify_without_a_key_is_a_configuration_error_exit_2() {
 #[tokio::test]
 async fn the_cli_reads_config_local_toml_as_serve_does() {
     let data = tempfile::tempdir().unwrap();
-    store_of_two(data.path()).await;
+    store_of_two(&tokenkeeper::store::StoreOptions::new(data.path())).await;
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir(work.path().join("config")).unwrap();
     std::fs::write(
