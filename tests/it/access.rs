@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokenkeeper::clock::OffsetClock;
 
 use crate::helpers::{TEST_KEY, TestApp, test_settings_with};
+use crate::openapi::spec;
 
 const ADMIN_KEY: &str = "access-admin-key-0123456789";
 
@@ -71,17 +72,6 @@ impl Operation {
         let pairs: Vec<String> = self.query.iter().map(|q| format!("{q}=%FF%FE")).collect();
         format!("?{}&%ZZ", pairs.join("&"))
     }
-}
-
-async fn spec(app: &TestApp) -> Value {
-    let r = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
 }
 
 fn protected_operations(spec: &Value) -> Vec<Operation> {
@@ -424,15 +414,7 @@ impl ResponseReader {
         loop {
             if let Some(end) = self.data.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = std::str::from_utf8(&self.data[..end]).unwrap();
-                let status = head[9..12].parse().unwrap();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
-                    .unwrap_or(0);
+                let (status, length) = crate::helpers::status_and_length(head);
                 if self.data.len() >= end + 4 + length {
                     self.data.drain(..end + 4 + length);
                     return status;

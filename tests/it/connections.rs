@@ -60,15 +60,7 @@ async fn read_response(stream: &mut TcpStream) -> (u16, Value) {
         data.extend_from_slice(&buf[..n]);
     };
     let head = String::from_utf8_lossy(&data[..head_end]).to_string();
-    let status = head[9..12].parse().unwrap();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
+    let (status, length) = crate::helpers::status_and_length(&head);
     while data.len() < head_end + length {
         let n = tokio::time::timeout(DEADLINE, stream.read(&mut buf))
             .await

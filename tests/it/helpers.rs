@@ -188,3 +188,18 @@ pub fn open_store_with_clock(dir: &Path, clock: tokenkeeper::clock::SharedClock)
         }
     }
 }
+
+/// The status code and `Content-Length` (0 when absent) of a raw HTTP/1.1
+/// response head, for the tests that speak HTTP over a bare socket.
+pub fn status_and_length(head: &str) -> (u16, usize) {
+    let status = head[9..12].parse().unwrap();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    (status, length)
+}
