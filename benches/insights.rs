@@ -123,15 +123,15 @@ async fn main() {
         .await
         .unwrap();
     let state = app.state();
-    state
-        .tokens
-        .register_facebook_business_token(
-            &Secret::new(business["system_user_token"].as_str().unwrap()),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let flow = tokenkeeper::providers::facebook::connect::business_token(
+        state.registry.facebook().unwrap(),
+        state.tokens.upstream(),
+        &Secret::new(business["system_user_token"].as_str().unwrap()),
+        None,
+    )
+    .await
+    .unwrap();
+    state.tokens.connect(None, flow).await.unwrap();
 
     http.delete(format!("{base}/_sim/stats"))
         .send()

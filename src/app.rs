@@ -14,7 +14,7 @@ use crate::api::{self, AppState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::notify::Notifier;
-use crate::providers::facebook::GraphClient;
+use crate::providers::registry::Registry;
 use crate::store::crypto::{KeySource, MissingKey};
 use crate::store::{
     self, Cipher, ConnectionStore, JsonFileStore, Presence, StoreError, StoreOptions,
@@ -176,7 +176,7 @@ pub async fn services(
     clock: SharedClock,
 ) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
-    let TokenServices { tokens, connectors } =
+    let TokenServices { tokens, registry } =
         token_services(settings.clone(), store.clone(), clock.clone());
     let oauth = StateSigner::new(
         cipher.derive_key("oauth-state"),
@@ -185,7 +185,7 @@ pub async fn services(
     let insights = Arc::new(crate::insights::InsightsService::new(
         tokens.clone(),
         settings.clone(),
-        connectors.google_ads.clone(),
+        registry.clients.google_ads.clone(),
     ));
     let exports = crate::export::jobs::Exports::open_with_clock(
         settings.store.data_dir.join("exports"),
@@ -199,7 +199,7 @@ pub async fn services(
     .await
     .map_err(|e| StartError::Exports(e.to_string()))?;
     let state = AppState {
-        connectors: Arc::new(connectors),
+        registry,
         exports: Arc::new(exports),
         next_runs: Arc::new(crate::scheduler::NextRuns::default()),
         insights,
@@ -213,111 +213,40 @@ pub async fn services(
     Ok(state)
 }
 
-/// The TokenManager and the provider clients, from configuration.
+/// The TokenManager and the provider registry, from configuration.
 pub struct TokenServices {
     pub tokens: Arc<TokenManager>,
-    pub connectors: api::Connectors,
+    pub registry: Arc<Registry>,
 }
 
-/// Builds the TokenManager with a lifecycle for every provider whose app
-/// credentials are configured.
+/// Builds the provider registry (a client and lifecycle for every provider
+/// whose app credentials are configured) and the TokenManager on it.
 pub fn token_services(
     settings: Arc<Settings>,
     store: Arc<dyn ConnectionStore>,
     clock: SharedClock,
 ) -> TokenServices {
-    let graph = match (&settings.secrets.fb_app_id, &settings.secrets.fb_app_secret) {
-        (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
-            &settings.facebook,
-            std::time::Duration::from_secs(settings.refresh.max_retry_wait_secs),
-            id.clone(),
-            secret.clone(),
-        ))),
-        _ => {
-            tracing::warn!("FB_APP_ID / FB_APP_SECRET are not set: Facebook endpoints answer 503");
-            None
-        }
-    };
+    let registry = Arc::new(Registry::from_settings(&settings));
+    for spec in registry.specs().filter(|s| s.lifecycle.is_none()) {
+        tracing::info!(
+            provider = spec.provider.as_str(),
+            "{}; its endpoints answer 503",
+            spec.not_configured()
+        );
+    }
     let notifier = Notifier::new(
         &settings.notifications,
         settings.secrets.webhook_secret.clone(),
     );
-    let mut lifecycles = crate::tokens::lifecycle::Lifecycles::new();
-    if let Some(graph) = &graph {
-        lifecycles.insert(
-            crate::domain::Provider::Facebook,
-            Arc::new(
-                crate::providers::facebook::lifecycle::FacebookLifecycle::new(
-                    graph.clone(),
-                    &settings.facebook,
-                ),
-            ),
-        );
-    }
-    let policies = crate::tokens::policies(&settings);
-    let secrets = &settings.secrets;
-    let tiktok = match (
-        &secrets.tiktok_shop_app_key,
-        &secrets.tiktok_shop_app_secret,
-    ) {
-        (Some(key), Some(secret)) => Some(Arc::new(crate::providers::tiktok::TiktokClient::new(
-            &settings.tiktok,
-            key.clone(),
-            secret.clone(),
-        ))),
-        _ => None,
-    };
-    if let Some(client) = &tiktok {
-        lifecycles.insert(
-            crate::domain::Provider::TiktokShop,
-            Arc::new(crate::providers::tiktok::lifecycle::TiktokLifecycle::new(
-                client.clone(),
-                policies[&crate::domain::Provider::TiktokShop].clone(),
-            )),
-        );
-    }
-    let google = match (&secrets.google_client_id, &secrets.google_client_secret) {
-        (Some(id), Some(secret)) => Some(Arc::new(crate::providers::google::GoogleOAuth::new(
-            &settings.google,
-            id.clone(),
-            secret.clone(),
-        ))),
-        _ => None,
-    };
-    if let Some(oauth) = &google {
-        lifecycles.insert(
-            crate::domain::Provider::Google,
-            Arc::new(crate::providers::google::lifecycle::GoogleLifecycle::new(
-                oauth.clone(),
-                policies[&crate::domain::Provider::Google].clone(),
-            )),
-        );
-    }
     // Beside the store, so that the recent runs survive a restart.
     let runs_file = crate::tokens::runs_file_in(&settings.store.data_dir);
     let tokens = Arc::new(TokenManager::new(
         store,
         Some(runs_file),
         clock,
-        settings.clone(),
-        graph,
-        lifecycles,
+        settings,
+        registry.clone(),
         notifier,
     ));
-    let google_ads = settings
-        .secrets
-        .google_ads_developer_token
-        .clone()
-        .map(|t| {
-            Arc::new(crate::providers::google::ads::GoogleAds::new(
-                &settings.google,
-                t,
-            ))
-        });
-    let connectors = api::Connectors {
-        tiktok,
-        google,
-        google_ads,
-    };
-    TokenServices { tokens, connectors }
+    TokenServices { tokens, registry }
 }

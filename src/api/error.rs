@@ -13,6 +13,8 @@ use crate::domain::ErrorClass;
 use crate::export::ExportError;
 use crate::insights::InsightsError;
 use crate::insights::metrics::BadMetric;
+use crate::providers::connect::ConnectError;
+use crate::providers::registry::NotConfigured;
 use crate::store::StoreError;
 use crate::tokens::TokenError;
 
@@ -241,6 +243,18 @@ impl From<AuditError> for ApiError {
         ApiError::AuditUnavailable(
             "the hand-out could not be recorded in the audit log, so no token was issued; see the service log".into(),
         )
+    }
+}
+
+impl From<NotConfigured> for ApiError {
+    fn from(e: NotConfigured) -> Self {
+        ApiError::Unavailable(e.0)
+    }
+}
+
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        TokenError::from(e).into()
     }
 }
 

@@ -30,8 +30,10 @@ use super::schemas::responses as r;
 use super::tokens::{parse_health, parse_kind, refresh_visible, run_sweep, visible};
 use crate::access::Scope;
 use crate::domain::{Connection, Provider};
+use crate::providers::facebook::connect;
+use crate::providers::facebook::lifecycle::invalid_token_error;
 use crate::secret::Secret;
-use crate::tokens::{ConnectionFilter, Need};
+use crate::tokens::{ConnectionFilter, Need, TokenError};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -65,9 +67,7 @@ pub async fn auth_url(
     let now = state.tokens.now();
     let (oauth_state, expires_at) = state.oauth.issue("facebook", q.team_id, None, None, now);
     let scopes = &state.settings.facebook.scopes;
-    let url = state
-        .tokens
-        .facebook_dialog_url(&oauth_state, scopes, false)?;
+    let url = dialog_url(&state, &oauth_state, scopes, false)?;
     Ok(Json(AuthUrlResponse {
         url,
         state: oauth_state,
@@ -109,10 +109,17 @@ async fn connect_from_callback(
         "Facebook did not grant access",
         state.tokens.now(),
     )?;
-    let connections = state
-        .tokens
-        .connect_facebook_code(&code, &state.settings.facebook.redirect_uri, payload.t)
-        .await?;
+    let graph = state.registry.facebook().map_err(ApiError::from)?;
+    let flow = connect::with_code(
+        graph,
+        state.tokens.upstream(),
+        &code,
+        &state.settings.facebook.redirect_uri,
+        state.tokens.now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    let connections = state.tokens.connect(payload.t, flow).await?;
     Ok((connected(state, &connections), connections))
 }
 
@@ -139,10 +146,15 @@ pub async fn auth_exchange(
 ) -> Result<Json<ConnectedResponse>, ApiError> {
     caller.require_team(body.team_id.as_deref())?;
     check_token_input("access_token", &body.access_token)?;
-    let connections = state
-        .tokens
-        .connect_facebook_user_token(&Secret::new(body.access_token), body.team_id)
-        .await?;
+    let flow = connect::user_token(
+        state.registry.facebook()?,
+        state.tokens.upstream(),
+        &Secret::new(body.access_token),
+        "access_token",
+        state.tokens.now(),
+    )
+    .await?;
+    let connections = state.tokens.connect(body.team_id, flow).await?;
     Ok(Json(connected(&state, &connections)))
 }
 
@@ -169,13 +181,33 @@ pub async fn register_business_token(
 ) -> Result<(StatusCode, Json<ConnectionEnvelope>), ApiError> {
     caller.require_team(body.team_id.as_deref())?;
     check_token_input("access_token", &body.access_token)?;
-    let conn = state
-        .tokens
-        .register_facebook_business_token(&Secret::new(body.access_token), body.label, body.team_id)
-        .await?;
+    let flow = connect::business_token(
+        state.registry.facebook()?,
+        state.tokens.upstream(),
+        &Secret::new(body.access_token),
+        body.label,
+    )
+    .await?;
+    let conn = state.tokens.connect_account(body.team_id, flow).await?;
     Ok((
         StatusCode::CREATED,
         Json(ConnectionEnvelope::of(&state.tokens, &conn)),
+    ))
+}
+
+/// The Login dialog URL (with `auth_type=rerequest` to ask again for
+/// declined permissions).
+fn dialog_url(
+    state: &AppState,
+    oauth_state: &str,
+    scopes: &[String],
+    rerequest: bool,
+) -> Result<String, ApiError> {
+    Ok(state.registry.facebook()?.dialog_url(
+        &state.settings.facebook.redirect_uri,
+        oauth_state,
+        scopes,
+        rerequest,
     ))
 }
 
@@ -404,11 +436,26 @@ pub async fn debug_token(
     ApiQuery(q): ApiQuery<ConnectionQuery>,
 ) -> Result<Json<DebugTokenResponse>, ApiError> {
     let need = Need::of("connection_id", Provider::Facebook, &[], caller.teams());
-    let conn = state
+    let stored = state
         .tokens
-        .connection_for(connection_id(&q)?, &need)
+        .stored_token_for(connection_id(&q)?, &need)
         .await?;
-    let info = state.tokens.debug_facebook_token(&conn.id, &need).await?;
+    let conn = stored.connection;
+    let graph = state.registry.facebook()?;
+    // An error of the call itself is about the app token it is made with;
+    // only `is_valid: false` speaks of the connection's token.
+    let info = state
+        .tokens
+        .upstream()
+        .run(|| graph.debug_token(&stored.access_token))
+        .await
+        .map_err(TokenError::from)?;
+    if !info.is_valid {
+        state
+            .tokens
+            .observe(&conn.id, &invalid_token_error(&info))
+            .await;
+    }
     Ok(Json(DebugTokenResponse {
         connection_id: conn.id.clone(),
         is_valid: info.is_valid,
@@ -516,9 +563,7 @@ pub async fn extend_permissions(
         state
             .oauth
             .issue("facebook", body.team_id, None, None, state.tokens.now());
-    let url = state
-        .tokens
-        .facebook_dialog_url(&oauth_state, &scopes, true)?;
+    let url = dialog_url(&state, &oauth_state, &scopes, true)?;
     Ok(Json(ExtendPermissionsResponse {
         url,
         state: oauth_state,

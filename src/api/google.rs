@@ -24,11 +24,7 @@ use crate::insights::google::{GoogleCampaignsQuery, GoogleMetricsRequest};
 use crate::providers::google::{GoogleOAuth, connect};
 
 fn oauth(state: &AppState) -> Result<&Arc<GoogleOAuth>, ApiError> {
-    state.connectors.google.as_ref().ok_or_else(|| {
-        ApiError::Unavailable(
-            "Google is not configured: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET".into(),
-        )
-    })
+    Ok(state.registry.google()?)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -123,15 +119,16 @@ async fn connect_from_callback(
         "Google consent was not given",
         state.tokens.now(),
     )?;
-    let conn = connect::connect(
-        &state.tokens,
+    let flow = connect::connect(
         oauth(state)?,
         &code,
         &state.settings.google.redirect_uri,
         payload.x,
-        payload.t,
+        state.tokens.now(),
     )
-    .await?;
+    .await
+    .map_err(ApiError::from)?;
+    let conn = state.tokens.connect_account(payload.t, flow).await?;
     Ok((ConnectionEnvelope::of(&state.tokens, &conn), vec![conn]))
 }
 

@@ -36,17 +36,9 @@ use auth::{Scopes, needs};
 
 use crate::config::Settings;
 use crate::insights::InsightsService;
+use crate::providers::registry::Registry;
 use crate::store::{AuditTrail, ConnectionStore};
 use crate::tokens::TokenManager;
-
-/// Provider clients used by connect flows and insights outside the
-/// TokenManager (each `None` when its credentials are not configured).
-#[derive(Default)]
-pub struct Connectors {
-    pub tiktok: Option<Arc<crate::providers::tiktok::TiktokClient>>,
-    pub google: Option<Arc<crate::providers::google::GoogleOAuth>>,
-    pub google_ads: Option<Arc<crate::providers::google::ads::GoogleAds>>,
-}
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -57,7 +49,7 @@ pub struct AppState {
     pub insights: Arc<InsightsService>,
     pub next_runs: Arc<crate::scheduler::NextRuns>,
     pub exports: Arc<crate::export::jobs::Exports>,
-    pub connectors: Arc<Connectors>,
+    pub registry: Arc<Registry>,
     pub gate: Arc<auth::Gate>,
     pub oauth: Arc<oauth_state::StateSigner>,
     pub audit: Arc<dyn AuditTrail>,

@@ -33,12 +33,7 @@ use crate::providers::tiktok::{TiktokClient, connect};
 use crate::tokens::ConnectionFilter;
 
 fn client(state: &AppState) -> Result<&Arc<TiktokClient>, ApiError> {
-    state.connectors.tiktok.as_ref().ok_or_else(|| {
-        ApiError::Unavailable(
-            "TikTok Shop is not configured: set TIKTOK_SHOP_APP_KEY and TIKTOK_SHOP_APP_SECRET"
-                .into(),
-        )
-    })
+    Ok(state.registry.tiktok()?)
 }
 
 /// A redirect URI a caller may pass: http(s), a host name (its last label
@@ -149,7 +144,10 @@ async fn connect_from_callback(
         "the seller did not authorize",
         state.tokens.now(),
     )?;
-    let conn = connect::connect(&state.tokens, client(state)?, &code, "code", payload.t).await?;
+    let flow = connect::connect(client(state)?, &code, "code")
+        .await
+        .map_err(ApiError::from)?;
+    let conn = state.tokens.connect_account(payload.t, flow).await?;
     Ok((envelope(&state.tokens, &conn), vec![conn]))
 }
 
@@ -190,14 +188,8 @@ pub async fn create_integration(
             "must be a non-empty code without whitespace",
         ));
     }
-    let conn = connect::connect(
-        &state.tokens,
-        client(&state)?,
-        &body.auth_code,
-        "auth_code",
-        body.team_id,
-    )
-    .await?;
+    let flow = connect::connect(client(&state)?, &body.auth_code, "auth_code").await?;
+    let conn = state.tokens.connect_account(body.team_id, flow).await?;
     Ok((StatusCode::CREATED, Json(envelope(&state.tokens, &conn))))
 }
 

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use super::output::{self, count, finish, table};
 use crate::clock::SystemClock;
 use crate::config::Settings;
+use crate::domain::policy;
 use crate::domain::{Connection, Health, Provider};
 use crate::store::{Cipher, ConnectionStore, JsonFileStore, ListFilter, StoreError, StoreOptions};
-use crate::tokens::health;
 use crate::tokens::{Plan, SweepFilter, facts};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -106,9 +106,9 @@ pub fn status(settings: &Settings, format: Format, selection: &Selection) -> Exi
         Ok(looked) => looked.selected,
         Err(code) => return code,
     };
-    let policies = crate::tokens::policies(settings);
+    let registry = crate::providers::registry::Registry::from_settings(settings);
     let now = Utc::now();
-    let health_of = |c: &Connection| health::health(c, now, &policies[&c.provider]);
+    let health_of = |c: &Connection| policy::health(c, now, registry.policy(c.provider));
     let text = match format {
         Format::Json => {
             let items: Vec<Value> = conns.iter().map(|c| facts(c, health_of(c))).collect();

@@ -5,9 +5,11 @@
 mod connection;
 mod error_class;
 mod health;
+pub mod policy;
 mod provider;
 
 pub use connection::{Connection, EncryptedSecret, StoredSecrets};
 pub use error_class::{ErrorClass, LastError};
 pub use health::Health;
+pub use policy::{HealthPolicy, RenewRule};
 pub use provider::{ConnectionKind, Provider};

@@ -105,7 +105,11 @@ impl InsightsService {
     }
 
     pub(crate) fn graph(&self) -> Result<&GraphClient, InsightsError> {
-        Ok(self.tokens.facebook_client()?)
+        Ok(self
+            .tokens
+            .registry()
+            .facebook()
+            .map_err(TokenError::from)?)
     }
 
     /// The answer for `key` from the cache, or computed and cached.

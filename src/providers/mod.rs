@@ -2,10 +2,14 @@
 //! reports failures as an [`UpstreamError`] classified by error code, never by
 //! message text.
 
+pub mod connect;
 pub mod facebook;
 pub mod google;
+pub mod lifecycle;
 pub mod redact;
 pub mod refresh_grant;
+pub mod registry;
+pub mod retry;
 pub mod tiktok;
 pub mod transport;
 

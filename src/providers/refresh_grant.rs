@@ -7,15 +7,13 @@
 
 use std::sync::Arc;
 
-use crate::domain::{Connection, Provider};
+use crate::domain::Connection;
 use crate::providers::UpstreamError;
+use crate::providers::lifecycle::{BoxFuture, Renewal, TokenLifecycle, Upstream, Validation};
 use crate::secret::Secret;
-use crate::tokens::health::HealthPolicy;
-use crate::tokens::lifecycle::{BoxFuture, Renewal, TokenLifecycle, Upstream, Validation};
 
 /// What a refresh-token provider's client does for its lifecycle.
 pub trait RefreshGrant: Send + Sync + 'static {
-    const PROVIDER: Provider;
     /// The token endpoint, named when no refresh token is stored.
     const REFRESH_ENDPOINT: &'static str;
     /// Whether `check` asks the platform; when not, only renewal does.
@@ -39,24 +37,15 @@ pub trait RefreshGrant: Send + Sync + 'static {
 
 pub struct RefreshGrantLifecycle<C> {
     client: Arc<C>,
-    policy: HealthPolicy,
 }
 
 impl<C> RefreshGrantLifecycle<C> {
-    pub fn new(client: Arc<C>, policy: HealthPolicy) -> Self {
-        Self { client, policy }
+    pub fn new(client: Arc<C>) -> Self {
+        Self { client }
     }
 }
 
 impl<C: RefreshGrant> TokenLifecycle for RefreshGrantLifecycle<C> {
-    fn provider(&self) -> Provider {
-        C::PROVIDER
-    }
-
-    fn policy(&self) -> &HealthPolicy {
-        &self.policy
-    }
-
     fn renew<'a>(
         &'a self,
         upstream: &'a Upstream,

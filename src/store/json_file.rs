@@ -14,7 +14,7 @@ use super::model::Document;
 use super::presence::{self, Presence};
 use super::secrets::SecretBox;
 use super::storage::{
-    ConnectionStore, Edit, Lease, ListFilter, StoreStats, StoreSummary, WriteGuard,
+    ConnectionStore, Edit, Lease, ListFilter, StoreStats, StoreSummary, Write, WriteGuard,
 };
 use super::writer::{self, Mutation, Op, Shared};
 use super::{Cipher, STORE_FILE_NAME, StoreError, StoreOptions, file, lock, probe};
@@ -216,15 +216,17 @@ impl JsonFileStore {
             .map(|_| ())
     }
 
-    /// Hands a mutation other than a delete to the writer; resolves with
-    /// the record as stored once it is on disk.
+    /// Hands a mutation of one record other than a delete to the writer;
+    /// resolves with the record as stored once it is on disk.
     async fn submit(&self, mutation: Mutation) -> Result<Arc<Connection>, StoreError> {
-        self.submit_any(mutation)
-            .await
-            .map(|c| c.expect("a write other than a delete returns the record"))
+        self.submit_any(mutation).await.map(|c| {
+            c.into_iter()
+                .next()
+                .expect("a write of one record returns it")
+        })
     }
 
-    async fn submit_any(&self, mutation: Mutation) -> Result<Option<Arc<Connection>>, StoreError> {
+    async fn submit_any(&self, mutation: Mutation) -> Result<Vec<Arc<Connection>>, StoreError> {
         let writer = self.writer()?;
         let (ack, done) = oneshot::channel();
         writer
@@ -320,6 +322,21 @@ impl ConnectionStore for JsonFileStore {
         edit: Edit,
     ) -> Result<Arc<Connection>, StoreError> {
         self.update_guarded(id, guard, edit).await
+    }
+
+    async fn write_all(&self, writes: Vec<Write>) -> Result<Vec<Arc<Connection>>, StoreError> {
+        let mutations = writes
+            .into_iter()
+            .map(|w| match w {
+                Write::Upsert { new, edit } => Mutation::Upsert { new, apply: edit },
+                Write::Update { id, guard, edit } => Mutation::Update {
+                    id,
+                    guard,
+                    apply: edit,
+                },
+            })
+            .collect();
+        self.submit_any(Mutation::All(mutations)).await
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {

@@ -29,7 +29,8 @@ pub use model::Document;
 pub use presence::Presence;
 pub use secrets::SecretBox;
 pub use storage::{
-    ConnectionStore, Edit, FencingToken, Lease, ListFilter, StoreStats, StoreSummary, WriteGuard,
+    ConnectionStore, Edit, FencingToken, Lease, ListFilter, StoreStats, StoreSummary, Write,
+    WriteGuard,
 };
 
 use crate::config::StoreSettings;

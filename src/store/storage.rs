@@ -17,6 +17,18 @@ use crate::domain::{Connection, ConnectionKind, Provider};
 /// the bookkeeping fields (id, created and updated times, version) itself.
 pub type Edit = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// One change of a [`ConnectionStore::write_all`].
+pub enum Write {
+    /// As [`ConnectionStore::upsert`].
+    Upsert { new: Box<Connection>, edit: Edit },
+    /// As [`ConnectionStore::update`].
+    Update {
+        id: String,
+        guard: WriteGuard,
+        edit: Edit,
+    },
+}
+
 /// Which connections [`ConnectionStore::list`] returns; every field that is
 /// set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +119,10 @@ pub trait ConnectionStore: Send + Sync {
         guard: WriteGuard,
         edit: Edit,
     ) -> Result<Arc<Connection>, StoreError>;
+
+    /// Applies `writes` in order as one atomic write: all of them, or none
+    /// when one fails. The records as stored come back in the same order.
+    async fn write_all(&self, writes: Vec<Write>) -> Result<Vec<Arc<Connection>>, StoreError>;
 
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
 

@@ -40,9 +40,12 @@ pub enum Mutation {
         apply: Edit,
     },
     Delete(String),
+    /// Every mutation in order, or none of them when one fails.
+    All(Vec<Mutation>),
 }
 
-pub type Ack = oneshot::Sender<Result<Option<Arc<Connection>>, StoreError>>;
+/// The records as stored, one per mutation applied (none for a delete).
+pub type Ack = oneshot::Sender<Result<Vec<Arc<Connection>>, StoreError>>;
 
 pub enum Op {
     Write(Mutation, Ack),
@@ -148,7 +151,7 @@ fn run(
     drop(lock);
 }
 
-type Outcome = Result<Option<Arc<Connection>>, StoreError>;
+type Outcome = Result<Vec<Arc<Connection>>, StoreError>;
 
 fn commit(
     config: &WriterConfig,
@@ -246,7 +249,7 @@ fn apply(
             conn.updated_at = now;
             let conn = Arc::new(conn);
             doc.connections.insert(conn.id.clone(), conn.clone());
-            Ok(Some(conn))
+            Ok(vec![conn])
         }
         Mutation::Update { id, guard, apply } => {
             let stored = doc
@@ -274,7 +277,7 @@ fn apply(
             conn.updated_at = now;
             let conn = Arc::new(conn);
             doc.connections.insert(id, conn.clone());
-            Ok(Some(conn))
+            Ok(vec![conn])
         }
         Mutation::Upsert { new, apply } => {
             let existing = doc
@@ -303,7 +306,50 @@ fn apply(
         Mutation::Delete(id) => doc
             .connections
             .remove(&id)
-            .map(|_| None)
+            .map(|_| Vec::new())
             .ok_or(StoreError::NotFound(id)),
+        Mutation::All(mutations) => {
+            // What each id held before the first change to it, to put back
+            // if a later mutation fails.
+            let mut before: Vec<(String, Option<Arc<Connection>>)> = Vec::new();
+            let mut stored = Vec::with_capacity(mutations.len());
+            for m in mutations {
+                let target = target_id(doc, &m);
+                let previous = target.as_ref().map(|id| doc.connections.get(id).cloned());
+                match self::apply(doc, leases, m, now) {
+                    Ok(records) => {
+                        if let (Some(id), Some(previous)) = (target, previous) {
+                            before.push((id, previous));
+                        }
+                        stored.extend(records);
+                    }
+                    Err(e) => {
+                        for (id, previous) in before.into_iter().rev() {
+                            match previous {
+                                Some(c) => doc.connections.insert(id, c),
+                                None => doc.connections.remove(&id),
+                            };
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(stored)
+        }
+    }
+}
+
+/// The id a mutation changes, if it names one that exists or will.
+fn target_id(doc: &Document, m: &Mutation) -> Option<String> {
+    match m {
+        Mutation::Put(c) => Some(c.id.clone()),
+        Mutation::Update { id, .. } | Mutation::Delete(id) => Some(id.clone()),
+        Mutation::Upsert { new, .. } => Some(
+            doc.connections
+                .values()
+                .find(|c| c.natural_key() == new.natural_key())
+                .map_or_else(|| new.id.clone(), |c| c.id.clone()),
+        ),
+        Mutation::All(_) => None,
     }
 }

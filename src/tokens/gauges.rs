@@ -3,8 +3,8 @@
 
 use crate::metrics::StoreGauges;
 
-use super::health;
 use super::{ConnectionFilter, TokenError, TokenManager};
+use crate::domain::policy;
 
 impl TokenManager {
     /// The store gauges of this application, now.
@@ -12,10 +12,10 @@ impl TokenManager {
         let now = self.now();
         let mut gauges = StoreGauges::new(now);
         for conn in self.list(&ConnectionFilter::default()).await? {
-            let lapse_at = health::lapse_at(&conn, now, self.policy(conn.provider));
+            let lapse_at = policy::lapse_at(&conn, now, self.policy(conn.provider));
             gauges.add(&conn, self.health(&conn), lapse_at);
         }
-        if let Ok(graph) = self.facebook_client() {
+        if let Ok(graph) = self.registry.facebook() {
             gauges.set_facebook_usage(graph.usage_pct());
         }
         Ok(gauges)

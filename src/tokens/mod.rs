@@ -1,63 +1,27 @@
 //! The token lifecycle: health, connect, refresh (single-flight, retried),
 //! validation, sweeps, and the notifications they trigger.
 
-mod facebook;
+mod alerts;
 mod gauges;
-pub mod health;
-pub mod lifecycle;
 mod listing;
 mod manager;
 pub mod need;
-pub mod retry;
+mod refresh;
 mod runs_file;
 pub mod single_flight;
 pub mod sweep;
 
-pub use health::HealthPolicy;
+pub use crate::providers::connect::Upsert;
 pub use listing::ConnectionFilter;
-pub use manager::{TokenManager, Upsert, ValidToken, facts};
+pub use manager::{TokenManager, ValidToken, facts};
 pub use need::Need;
 pub use runs_file::path_in as runs_file_in;
 pub use sweep::{Plan, RefreshRun, RunError, SweepFilter};
 
 use crate::providers::UpstreamError;
+use crate::providers::connect::ConnectError;
+use crate::providers::registry::NotConfigured;
 use crate::store::StoreError;
-
-/// Health windows for every provider, from configuration.
-pub fn policies(
-    settings: &crate::config::Settings,
-) -> std::collections::HashMap<crate::domain::Provider, HealthPolicy> {
-    use crate::domain::Provider;
-    use chrono::Duration;
-    use health::RenewRule;
-    let warn = settings.facebook.warning_days.clone();
-    [
-        (
-            Provider::Facebook,
-            crate::providers::facebook::lifecycle::policy(&settings.facebook),
-        ),
-        (
-            Provider::TiktokShop,
-            HealthPolicy::new(
-                RenewRule::RefreshToken,
-                Duration::seconds(settings.tiktok.refresh_before_secs),
-                Some(Duration::seconds(settings.tiktok.expiring_soon_secs)),
-                warn.clone(),
-            ),
-        ),
-        (
-            Provider::Google,
-            HealthPolicy::new(
-                RenewRule::RefreshToken,
-                Duration::seconds(settings.google.refresh_before_secs),
-                None,
-                warn,
-            ),
-        ),
-    ]
-    .into_iter()
-    .collect()
-}
 
 /// What can go wrong getting, connecting or refreshing a token. `Clone`, so
 /// one refresh's result can be shared by every caller of a single flight.
@@ -110,13 +74,24 @@ fn describe_expected(
     .wanted()
 }
 
-impl TokenError {
-    /// For `map_err` on the one upstream call that consumes the caller's
-    /// `field`: its failure is the caller's input being refused.
-    pub fn rejected_input(field: &'static str) -> impl Fn(UpstreamError) -> TokenError {
-        move |source| TokenError::InputRejected {
-            field: field.to_string(),
-            source: Box::new(source),
+impl From<NotConfigured> for TokenError {
+    fn from(e: NotConfigured) -> Self {
+        TokenError::NotConfigured(e.0)
+    }
+}
+
+impl From<ConnectError> for TokenError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Rejected { field, source } => TokenError::InputRejected {
+                field: field.to_string(),
+                source: Box::new(source),
+            },
+            ConnectError::Invalid { field, message } => TokenError::Invalid {
+                field: field.to_string(),
+                message,
+            },
+            ConnectError::Upstream(e) => TokenError::Upstream(e),
         }
     }
 }

@@ -33,5 +33,6 @@ mod storage_contract;
 mod store_crash;
 mod store_durability;
 mod store_safety;
+mod store_writes;
 mod tenancy;
 mod wrong_provider;

@@ -259,7 +259,7 @@ impl GraphClient {
         if let Some((delay, scope)) = self.throttle.delay(call) {
             // The wait comes out of the retried call's budget, if any: a
             // request never waits longer than max_retry_wait_secs inline.
-            if !crate::tokens::retry::spend_wait(delay, self.max_wait) {
+            if !crate::providers::retry::spend_wait(delay, self.max_wait) {
                 return Err(throttled(path, &scope, delay));
             }
             tracing::debug!(

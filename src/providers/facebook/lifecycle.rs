@@ -10,11 +10,13 @@ use super::GraphClient;
 use super::client::DebugInfo;
 use super::errors::classify;
 use crate::config::FacebookSettings;
-use crate::domain::{Connection, ConnectionKind, Provider};
+use crate::domain::{Connection, ConnectionKind};
+use crate::domain::{HealthPolicy, RenewRule};
 use crate::providers::UpstreamError;
+use crate::providers::lifecycle::{
+    BoxFuture, Derived, Renewal, TokenLifecycle, Upstream, Validation,
+};
 use crate::secret::Secret;
-use crate::tokens::health::{HealthPolicy, RenewRule};
-use crate::tokens::lifecycle::{BoxFuture, Derived, Renewal, TokenLifecycle, Upstream, Validation};
 
 pub fn policy(settings: &FacebookSettings) -> HealthPolicy {
     HealthPolicy::new(
@@ -44,27 +46,15 @@ pub fn invalid_token_error(info: &DebugInfo) -> UpstreamError {
 
 pub struct FacebookLifecycle {
     graph: Arc<GraphClient>,
-    policy: HealthPolicy,
 }
 
 impl FacebookLifecycle {
-    pub fn new(graph: Arc<GraphClient>, settings: &FacebookSettings) -> Self {
-        Self {
-            graph,
-            policy: policy(settings),
-        }
+    pub fn new(graph: Arc<GraphClient>) -> Self {
+        Self { graph }
     }
 }
 
 impl TokenLifecycle for FacebookLifecycle {
-    fn provider(&self) -> Provider {
-        Provider::Facebook
-    }
-
-    fn policy(&self) -> &HealthPolicy {
-        &self.policy
-    }
-
     fn renew<'a>(
         &'a self,
         upstream: &'a Upstream,

@@ -2,14 +2,17 @@
 //! throttle they drive.
 
 pub mod client;
+pub mod connect;
 pub mod errors;
 pub mod lifecycle;
+mod spec;
 pub mod throttle;
 pub mod usage;
 
 use chrono::{DateTime, Utc};
 
 pub use client::{DebugInfo, GraphClient, Me, PageAccount, TokenGrant, appsecret_proof};
+pub use spec::register;
 
 /// Parses Graph datetimes like `2024-03-12T15:02:47-0700` or `…+0000`
 /// (no colon in the offset, so not RFC 3339).

@@ -2,18 +2,16 @@
 //! (and proves the refresh token still works, so it is also the validation).
 
 use super::GoogleOAuth;
-use crate::domain::Provider;
 use crate::providers::UpstreamError;
+use crate::providers::lifecycle::Renewal;
 use crate::providers::refresh_grant::{RefreshGrant, RefreshGrantLifecycle};
 use crate::secret::Secret;
-use crate::tokens::lifecycle::Renewal;
 
 pub type GoogleLifecycle = RefreshGrantLifecycle<GoogleOAuth>;
 
 /// Google has no cheap token check besides the refresh grant itself, which
 /// renewal does when the token is due; so there is no `check`.
 impl RefreshGrant for GoogleOAuth {
-    const PROVIDER: Provider = Provider::Google;
     const REFRESH_ENDPOINT: &'static str = "/token";
 
     async fn grant(&self, refresh_token: &Secret) -> Result<Renewal, UpstreamError> {

@@ -5,5 +5,7 @@ pub mod ads;
 pub mod connect;
 pub mod lifecycle;
 mod oauth;
+mod spec;
 
 pub use oauth::{GoogleGrant, GoogleOAuth};
+pub use spec::register;

@@ -1,46 +1,37 @@
 //! Connecting a TikTok Shop: the authorization code becomes a token pair and
 //! an integration (a `shop` connection).
 
-use std::sync::Arc;
-
 use super::TiktokClient;
-use crate::domain::{Connection, ConnectionKind, Provider};
-use crate::tokens::{TokenError, TokenManager, Upsert};
+use crate::domain::{ConnectionKind, Provider};
+use crate::providers::connect::{ConnectError, Connected, Upsert};
 
 /// `field` names where the caller put `auth_code` (`code` on the callback,
 /// `auth_code` in a request body), for the error if TikTok refuses it.
 pub async fn connect(
-    tokens: &TokenManager,
     client: &TiktokClient,
     auth_code: &str,
     field: &'static str,
-    team_id: Option<String>,
-) -> Result<Arc<Connection>, TokenError> {
+) -> Result<Connected, ConnectError> {
     let grant = client
         .get_token(auth_code)
         .await
-        .map_err(TokenError::rejected_input(field))?;
+        .map_err(ConnectError::rejected(field))?;
     let label = if grant.seller_name.is_empty() {
         format!("TikTok Shop {}", grant.open_id)
     } else {
         grant.seller_name.clone()
     };
-    tokens
-        .upsert(
-            team_id,
-            Upsert {
-                provider: Provider::TiktokShop,
-                kind: ConnectionKind::Shop,
-                external_id: grant.open_id,
-                label,
-                token: grant.access_token,
-                refresh_token: Some(grant.refresh_token),
-                expires_at: grant.access_token_expires_at,
-                refresh_token_expires_at: grant.refresh_token_expires_at,
-                data_access_expires_at: None,
-                scopes: grant.scopes,
-                parent_id: None,
-            },
-        )
-        .await
+    Ok(Connected::account(Upsert {
+        provider: Provider::TiktokShop,
+        kind: ConnectionKind::Shop,
+        external_id: grant.open_id,
+        label,
+        token: grant.access_token,
+        refresh_token: Some(grant.refresh_token),
+        expires_at: grant.access_token_expires_at,
+        refresh_token_expires_at: grant.refresh_token_expires_at,
+        data_access_expires_at: None,
+        scopes: grant.scopes,
+        parent_id: None,
+    }))
 }

@@ -2,16 +2,14 @@
 //! keeping the returned one), validate with a cheap shop call.
 
 use super::TiktokClient;
-use crate::domain::Provider;
 use crate::providers::UpstreamError;
+use crate::providers::lifecycle::Renewal;
 use crate::providers::refresh_grant::{RefreshGrant, RefreshGrantLifecycle};
 use crate::secret::Secret;
-use crate::tokens::lifecycle::Renewal;
 
 pub type TiktokLifecycle = RefreshGrantLifecycle<TiktokClient>;
 
 impl RefreshGrant for TiktokClient {
-    const PROVIDER: Provider = Provider::TiktokShop;
     const REFRESH_ENDPOINT: &'static str = "/api/v2/token/refresh";
     const CHECKS_UPSTREAM: bool = true;
 

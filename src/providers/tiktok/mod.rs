@@ -4,8 +4,10 @@
 mod client;
 pub mod connect;
 pub mod lifecycle;
+mod spec;
 
 pub use client::{TiktokClient, TiktokGrant};
+pub use spec::register;
 
 use crate::domain::ErrorClass;
 

@@ -8,8 +8,8 @@ use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
+use super::UpstreamError;
 use crate::config::RefreshSettings;
-use crate::providers::UpstreamError;
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {

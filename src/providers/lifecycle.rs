@@ -5,15 +5,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
-use super::health::HealthPolicy;
+use super::UpstreamError;
 use super::retry::RetryPolicy;
-use crate::domain::{Connection, ConnectionKind, Provider};
-use crate::providers::UpstreamError;
+use crate::domain::{Connection, ConnectionKind};
 use crate::secret::Secret;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -96,11 +94,6 @@ impl Upstream {
 
 /// One platform's token lifecycle.
 pub trait TokenLifecycle: Send + Sync {
-    fn provider(&self) -> Provider;
-
-    /// The windows this provider's health is judged by.
-    fn policy(&self) -> &HealthPolicy;
-
     /// Gets a new access token (and whatever comes with it).
     fn renew<'a>(
         &'a self,
@@ -123,5 +116,3 @@ pub trait TokenLifecycle: Send + Sync {
         access_token: Secret,
     ) -> BoxFuture<'a, Result<Validation, UpstreamError>>;
 }
-
-pub type Lifecycles = std::collections::HashMap<Provider, Arc<dyn TokenLifecycle>>;

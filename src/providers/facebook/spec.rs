@@ -1,0 +1,47 @@
+//! Facebook's registration: its kinds, windows, connect flows and, when
+//! FB_APP_ID and FB_APP_SECRET are set, its Graph client and lifecycle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::GraphClient;
+use super::lifecycle::{FacebookLifecycle, policy};
+use crate::config::Settings;
+use crate::domain::{ConnectionKind, Provider};
+use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec};
+
+pub fn register(settings: &Settings, clients: &mut Clients) -> ProviderSpec {
+    let secrets = &settings.secrets;
+    clients.facebook = match (&secrets.fb_app_id, &secrets.fb_app_secret) {
+        (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
+            &settings.facebook,
+            Duration::from_secs(settings.refresh.max_retry_wait_secs),
+            id.clone(),
+            secret.clone(),
+        ))),
+        _ => None,
+    };
+    ProviderSpec {
+        provider: Provider::Facebook,
+        display_name: "Facebook",
+        kinds: &[
+            ConnectionKind::User,
+            ConnectionKind::Page,
+            ConnectionKind::SystemUser,
+        ],
+        // A page token is derived from a long-lived user token and renewed
+        // by renewing that user (wire-spec 3).
+        derived_kinds: &[ConnectionKind::Page],
+        connect_flows: &[
+            ConnectFlow::OAuthCode,
+            ConnectFlow::UserToken,
+            ConnectFlow::BusinessToken,
+        ],
+        credentials: "FB_APP_ID and FB_APP_SECRET",
+        policy: policy(&settings.facebook),
+        lifecycle: clients
+            .facebook
+            .clone()
+            .map(|g| Arc::new(FacebookLifecycle::new(g)) as _),
+    }
+}

@@ -1,0 +1,48 @@
+//! Google's registration: one Ads kind, refresh-token renewal, and, when the
+//! OAuth client is set, its client and lifecycle (the Ads developer token
+//! configures the insights client beside it).
+
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use super::GoogleOAuth;
+use super::ads::GoogleAds;
+use super::lifecycle::GoogleLifecycle;
+use crate::config::Settings;
+use crate::domain::{ConnectionKind, HealthPolicy, Provider, RenewRule};
+use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec};
+
+pub fn register(settings: &Settings, clients: &mut Clients) -> ProviderSpec {
+    let secrets = &settings.secrets;
+    clients.google = match (&secrets.google_client_id, &secrets.google_client_secret) {
+        (Some(id), Some(secret)) => Some(Arc::new(GoogleOAuth::new(
+            &settings.google,
+            id.clone(),
+            secret.clone(),
+        ))),
+        _ => None,
+    };
+    clients.google_ads = secrets
+        .google_ads_developer_token
+        .clone()
+        .map(|t| Arc::new(GoogleAds::new(&settings.google, t)));
+    ProviderSpec {
+        provider: Provider::Google,
+        display_name: "Google",
+        kinds: &[ConnectionKind::Ads],
+        derived_kinds: &[],
+        connect_flows: &[ConnectFlow::OAuthCode],
+        credentials: "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET",
+        policy: HealthPolicy::new(
+            RenewRule::RefreshToken,
+            Duration::seconds(settings.google.refresh_before_secs),
+            None,
+            settings.facebook.warning_days.clone(),
+        ),
+        lifecycle: clients
+            .google
+            .clone()
+            .map(|c| Arc::new(GoogleLifecycle::new(c)) as _),
+    }
+}

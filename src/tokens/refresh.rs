@@ -1,0 +1,238 @@
+//! Refreshing one connection: renew it when its provider can, else validate
+//! it upstream, and record the outcome. Each outcome is one store write: the
+//! connection, its alert state and any connections derived from it together.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::TokenError;
+use super::alerts::alerting;
+use super::manager::TokenManager;
+use crate::domain::{Connection, ConnectionKind, ErrorClass, Health, LastError};
+use crate::providers::UpstreamError;
+use crate::store::{Write, WriteGuard};
+
+impl TokenManager {
+    /// Whether a connection should be refreshed now (without force).
+    pub fn is_due(&self, conn: &Connection) -> bool {
+        self.is_due_with(conn, self.health(conn))
+    }
+
+    /// [`TokenManager::is_due`] for a connection whose health is known.
+    pub(super) fn is_due_with(&self, conn: &Connection, health: Health) -> bool {
+        match health {
+            Health::NeedsRefresh => true,
+            Health::Degraded => conn.next_refresh_at.is_none_or(|t| t <= self.now()),
+            _ => false,
+        }
+    }
+
+    /// Refreshes a connection if due (or always with `force`). Concurrent
+    /// calls for one connection share one upstream refresh.
+    pub async fn refresh(&self, id: &str, force: bool) -> Result<Arc<Connection>, TokenError> {
+        let requested_at = self.now();
+        let conn = self.get(id).await?;
+        // A derived connection (a Facebook page) is renewed through the
+        // connection it was derived from, while that one can be.
+        let parent = match conn.parent_id.as_deref() {
+            Some(p) if self.registry.spec(conn.provider).is_derived(conn.kind) => {
+                self.store.get(p).await?
+            }
+            _ => None,
+        };
+        if let Some(parent) = parent
+            && !parent.reauth_required
+        {
+            self.refresh_one(&parent.id, force, requested_at).await?;
+            return self.get(id).await;
+        }
+        self.refresh_one(id, force, requested_at).await
+    }
+
+    async fn refresh_one(
+        &self,
+        id: &str,
+        force: bool,
+        requested_at: DateTime<Utc>,
+    ) -> Result<Arc<Connection>, TokenError> {
+        self.flights
+            .run(id, || async {
+                let conn = self.get(id).await?;
+                // A refresh that finished after this request arrived answers it.
+                if conn.last_refreshed_at.is_some_and(|t| t >= requested_at) {
+                    return Ok(conn);
+                }
+                let health = self.health(&conn);
+                if !force && !self.is_due_with(&conn, health) {
+                    return Ok(conn);
+                }
+                if matches!(health, Health::Expired | Health::CannotRefresh) {
+                    return Err(TokenError::CannotRefresh {
+                        id: conn.id.clone(),
+                        reason: format!(
+                            "the connection is {}: the platform cannot extend it, the user must reconnect",
+                            health.as_str()
+                        ),
+                    });
+                }
+                if self.policy(conn.provider).renewable(&conn) {
+                    self.renew(&conn).await
+                } else {
+                    self.check(conn).await
+                }
+            })
+            .await
+    }
+
+    async fn renew(&self, conn: &Connection) -> Result<Arc<Connection>, TokenError> {
+        let lifecycle = self.lifecycle(conn.provider)?;
+        let secrets = self.store.secrets()?;
+        let access = secrets.open(&conn.secrets.access_token)?;
+        let refresh = secrets.open_optional(conn.secrets.refresh_token.as_ref())?;
+        let result = lifecycle.renew(&self.upstream, conn, access, refresh).await;
+        crate::metrics::refresh_attempt(
+            conn.provider,
+            "refreshed",
+            result.as_ref().err().map(|e| e.class),
+        );
+        let renewal = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.record_failure(&conn.id, &e).await?;
+                return Err(e.into());
+            }
+        };
+        let now = self.now();
+        let access_token = secrets.seal(&renewal.access_token)?;
+        let refresh_token = secrets.seal_optional(renewal.refresh_token.as_ref())?;
+        let expires_at = renewal.expires_at.or_else(|| {
+            renewal
+                .expires_in
+                .map(|s| now + chrono::Duration::seconds(s))
+        });
+        let r = renewal.clone();
+        let (edit, before) = alerting(&self.registry, now, move |c| {
+            c.secrets.access_token = access_token;
+            if refresh_token.is_some() {
+                // Always keep the newest refresh token: some platforms rotate it.
+                c.secrets.refresh_token = refresh_token;
+            }
+            c.expires_at = expires_at;
+            if r.refresh_token_expires_at.is_some() {
+                c.refresh_token_expires_at = r.refresh_token_expires_at;
+            }
+            if r.data_access_expires_at.is_some() {
+                c.data_access_expires_at = r.data_access_expires_at;
+            }
+            if let Some(scopes) = r.scopes {
+                c.scopes = scopes;
+            }
+            c.last_refreshed_at = Some(now);
+            cleared(c);
+        });
+        let this = Write::Update {
+            id: conn.id.clone(),
+            guard: WriteGuard::Latest,
+            edit,
+        };
+        let stored = self
+            .upsert_derived(conn, renewal.derived, vec![(this, before)])
+            .await?;
+        Ok(stored.into_iter().next().expect("the renewed connection"))
+    }
+
+    /// Checks a stored token upstream and records what the platform says.
+    pub async fn validate(&self, id: &str) -> Result<Arc<Connection>, TokenError> {
+        let conn = self.get(id).await?;
+        self.check(conn).await
+    }
+
+    async fn check(&self, conn: Arc<Connection>) -> Result<Arc<Connection>, TokenError> {
+        let lifecycle = self.lifecycle(conn.provider)?;
+        let token = self.store.secrets()?.open(&conn.secrets.access_token)?;
+        let result = lifecycle.validate(&self.upstream, &conn, token).await;
+        crate::metrics::refresh_attempt(
+            conn.provider,
+            "checked",
+            result.as_ref().err().map(|e| e.class),
+        );
+        let v = match result {
+            Ok(v) => v,
+            Err(e) => {
+                self.record_failure(&conn.id, &e).await?;
+                return Err(e.into());
+            }
+        };
+        let now = self.now();
+        self.write_one(&conn.id, now, move |c| {
+            if let Some(expires_at) = v.expires_at {
+                c.expires_at = expires_at;
+            }
+            if v.data_access_expires_at.is_some() {
+                c.data_access_expires_at = v.data_access_expires_at;
+            }
+            if let Some(scopes) = v.scopes {
+                c.scopes = scopes;
+            }
+            if c.kind != ConnectionKind::User {
+                c.last_refreshed_at = Some(now);
+            }
+            cleared(c);
+        })
+        .await
+    }
+
+    /// Records a failed upstream call on a connection: counts it, keeps the
+    /// error, and flags reauth for reauth-class errors only.
+    pub(super) async fn record_failure(
+        &self,
+        id: &str,
+        error: &UpstreamError,
+    ) -> Result<Arc<Connection>, TokenError> {
+        let now = self.now();
+        let last = LastError {
+            class: error.class,
+            code: error.code,
+            subcode: error.subcode,
+            message: error.message.clone(),
+            at: now,
+        };
+        let retry_at = error
+            .retry_after
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now + d);
+        self.write_one(id, now, move |c| {
+            c.consecutive_failures += 1;
+            if last.class == ErrorClass::ReauthRequired {
+                c.reauth_required = true;
+            }
+            c.last_error = Some(last);
+            if retry_at.is_some() {
+                c.next_refresh_at = retry_at;
+            }
+        })
+        .await
+    }
+
+    /// One edit of `id` with its alert state, then its webhook event.
+    async fn write_one(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        edit: impl FnOnce(&mut Connection) + Send + 'static,
+    ) -> Result<Arc<Connection>, TokenError> {
+        let (edit, before) = alerting(&self.registry, now, edit);
+        let updated = self.store.update(id, WriteGuard::Latest, edit).await?;
+        self.announce(&updated, before);
+        Ok(updated)
+    }
+}
+
+/// A connection that just worked: no failure, nothing pending.
+fn cleared(c: &mut Connection) {
+    c.next_refresh_at = None;
+    c.consecutive_failures = 0;
+    c.last_error = None;
+    c.reauth_required = false;
+}
