@@ -4,17 +4,14 @@
 //! one module implementing it.
 
 use std::future::Future;
-use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
 use super::UpstreamError;
 use super::retry::RetryPolicy;
-use crate::domain::{Connection, ConnectionKind};
+use crate::domain::ConnectionKind;
 use crate::secret::Secret;
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A connection derived from another (a Facebook page from its user).
 #[derive(Debug, Clone)]
@@ -92,16 +89,17 @@ impl Upstream {
     }
 }
 
+/// The secrets a connection holds, opened for a renewal.
+pub struct Held {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+}
+
 /// One platform's token lifecycle.
+#[async_trait::async_trait]
 pub trait TokenLifecycle: Send + Sync {
     /// Gets a new access token (and whatever comes with it).
-    fn renew<'a>(
-        &'a self,
-        upstream: &'a Upstream,
-        conn: &'a Connection,
-        access_token: Secret,
-        refresh_token: Option<Secret>,
-    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>>;
+    async fn renew(&self, upstream: &Upstream, held: Held) -> Result<Renewal, UpstreamError>;
 
     /// Whether `validate` asks the platform (false: only renewal does).
     fn validates_upstream(&self) -> bool {
@@ -109,10 +107,9 @@ pub trait TokenLifecycle: Send + Sync {
     }
 
     /// Checks that a token works with a cheap upstream call.
-    fn validate<'a>(
-        &'a self,
-        upstream: &'a Upstream,
-        conn: &'a Connection,
-        access_token: Secret,
-    ) -> BoxFuture<'a, Result<Validation, UpstreamError>>;
+    async fn validate(
+        &self,
+        upstream: &Upstream,
+        token: Secret,
+    ) -> Result<Validation, UpstreamError>;
 }

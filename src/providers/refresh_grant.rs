@@ -7,9 +7,8 @@
 
 use std::sync::Arc;
 
-use crate::domain::Connection;
 use crate::providers::UpstreamError;
-use crate::providers::lifecycle::{BoxFuture, Renewal, TokenLifecycle, Upstream, Validation};
+use crate::providers::lifecycle::{Held, Renewal, TokenLifecycle, Upstream, Validation};
 use crate::secret::Secret;
 
 /// What a refresh-token provider's client does for its lifecycle.
@@ -45,37 +44,27 @@ impl<C> RefreshGrantLifecycle<C> {
     }
 }
 
+#[async_trait::async_trait]
 impl<C: RefreshGrant> TokenLifecycle for RefreshGrantLifecycle<C> {
-    fn renew<'a>(
-        &'a self,
-        upstream: &'a Upstream,
-        _conn: &'a Connection,
-        _access_token: Secret,
-        refresh_token: Option<Secret>,
-    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>> {
-        Box::pin(async move {
-            let refresh = refresh_token.ok_or_else(|| {
-                UpstreamError::transient(C::REFRESH_ENDPOINT, "no refresh token is stored")
-            })?;
-            upstream.run(|| self.client.grant(&refresh)).await
-        })
+    async fn renew(&self, upstream: &Upstream, held: Held) -> Result<Renewal, UpstreamError> {
+        let refresh = held.refresh_token.ok_or_else(|| {
+            UpstreamError::transient(C::REFRESH_ENDPOINT, "no refresh token is stored")
+        })?;
+        upstream.run(|| self.client.grant(&refresh)).await
     }
 
     fn validates_upstream(&self) -> bool {
         C::CHECKS_UPSTREAM
     }
 
-    fn validate<'a>(
-        &'a self,
-        upstream: &'a Upstream,
-        _conn: &'a Connection,
-        access_token: Secret,
-    ) -> BoxFuture<'a, Result<Validation, UpstreamError>> {
-        Box::pin(async move {
-            if C::CHECKS_UPSTREAM {
-                upstream.run(|| self.client.check(&access_token)).await?;
-            }
-            Ok(Validation::default())
-        })
+    async fn validate(
+        &self,
+        upstream: &Upstream,
+        token: Secret,
+    ) -> Result<Validation, UpstreamError> {
+        if C::CHECKS_UPSTREAM {
+            upstream.run(|| self.client.check(&token)).await?;
+        }
+        Ok(Validation::default())
     }
 }

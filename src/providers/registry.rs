@@ -13,6 +13,7 @@ use super::lifecycle::TokenLifecycle;
 use super::tiktok::TiktokClient;
 use crate::config::Settings;
 use crate::domain::{ConnectionKind, HealthPolicy, Provider};
+use crate::secret::Secret;
 
 /// How a user connects an account of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,18 @@ impl ProviderSpec {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct NotConfigured(pub String);
+
+/// A provider's client, when both halves of its app credentials are set.
+pub fn client_with<C>(
+    id: &Option<String>,
+    secret: &Option<Secret>,
+    make: impl FnOnce(String, Secret) -> C,
+) -> Option<Arc<C>> {
+    match (id, secret) {
+        (Some(id), Some(secret)) => Some(Arc::new(make(id.clone(), secret.clone()))),
+        _ => None,
+    }
+}
 
 /// The clients of the configured providers (each `None` when its
 /// credentials are not set), for connect flows and insights.

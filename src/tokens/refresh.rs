@@ -11,6 +11,7 @@ use super::alerts::alerting;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ConnectionKind, ErrorClass, Health, LastError};
 use crate::providers::UpstreamError;
+use crate::providers::lifecycle::Held;
 use crate::store::{Write, WriteGuard};
 
 impl TokenManager {
@@ -88,21 +89,12 @@ impl TokenManager {
     async fn renew(&self, conn: &Connection) -> Result<Arc<Connection>, TokenError> {
         let lifecycle = self.lifecycle(conn.provider)?;
         let secrets = self.store.secrets()?;
-        let access = secrets.open(&conn.secrets.access_token)?;
-        let refresh = secrets.open_optional(conn.secrets.refresh_token.as_ref())?;
-        let result = lifecycle.renew(&self.upstream, conn, access, refresh).await;
-        crate::metrics::refresh_attempt(
-            conn.provider,
-            "refreshed",
-            result.as_ref().err().map(|e| e.class),
-        );
-        let renewal = match result {
-            Ok(r) => r,
-            Err(e) => {
-                self.record_failure(&conn.id, &e).await?;
-                return Err(e.into());
-            }
+        let held = Held {
+            access_token: secrets.open(&conn.secrets.access_token)?,
+            refresh_token: secrets.open_optional(conn.secrets.refresh_token.as_ref())?,
         };
+        let result = lifecycle.renew(&self.upstream, held).await;
+        let renewal = self.attempted(conn, "refreshed", result).await?;
         let now = self.now();
         let access_token = secrets.seal(&renewal.access_token)?;
         let refresh_token = secrets.seal_optional(renewal.refresh_token.as_ref())?;
@@ -151,19 +143,8 @@ impl TokenManager {
     async fn check(&self, conn: Arc<Connection>) -> Result<Arc<Connection>, TokenError> {
         let lifecycle = self.lifecycle(conn.provider)?;
         let token = self.store.secrets()?.open(&conn.secrets.access_token)?;
-        let result = lifecycle.validate(&self.upstream, &conn, token).await;
-        crate::metrics::refresh_attempt(
-            conn.provider,
-            "checked",
-            result.as_ref().err().map(|e| e.class),
-        );
-        let v = match result {
-            Ok(v) => v,
-            Err(e) => {
-                self.record_failure(&conn.id, &e).await?;
-                return Err(e.into());
-            }
-        };
+        let result = lifecycle.validate(&self.upstream, token).await;
+        let v = self.attempted(&conn, "checked", result).await?;
         let now = self.now();
         self.write_one(&conn.id, now, move |c| {
             if let Some(expires_at) = v.expires_at {
@@ -181,6 +162,28 @@ impl TokenManager {
             cleared(c);
         })
         .await
+    }
+
+    /// Counts an upstream attempt (`refreshed` or `checked`) and records a
+    /// failure on the connection.
+    async fn attempted<T>(
+        &self,
+        conn: &Connection,
+        attempt: &'static str,
+        result: Result<T, UpstreamError>,
+    ) -> Result<T, TokenError> {
+        crate::metrics::refresh_attempt(
+            conn.provider,
+            attempt,
+            result.as_ref().err().map(|e| e.class),
+        );
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.record_failure(&conn.id, &e).await?;
+                Err(e.into())
+            }
+        }
     }
 
     /// Records a failed upstream call on a connection: counts it, keeps the

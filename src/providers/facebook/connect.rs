@@ -4,11 +4,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::lifecycle::invalid_token_error;
+use super::lifecycle::{derived_pages, invalid_token_error};
 use super::{DebugInfo, GraphClient};
 use crate::domain::{ConnectionKind, Provider};
 use crate::providers::connect::{ConnectError, Connected, Upsert};
-use crate::providers::lifecycle::{Derived, Upstream};
+use crate::providers::lifecycle::Upstream;
 use crate::secret::Secret;
 
 /// The Login callback: code → short-lived → long-lived user token.
@@ -51,19 +51,6 @@ pub async fn user_token(
     let expires_at = info
         .expires_at
         .or_else(|| long.expires_in.map(|s| now + Duration::seconds(s)));
-    let derived = pages
-        .into_iter()
-        .map(|page| Derived {
-            kind: ConnectionKind::Page,
-            external_id: page.id,
-            label: page.name,
-            token: page.access_token,
-            // Derived from a long-lived user token: never expires.
-            expires_at: None,
-            data_access_expires_at: info.data_access_expires_at,
-            scopes: info.scopes.clone(),
-        })
-        .collect();
     Ok(Connected {
         account: account(
             ConnectionKind::User,
@@ -73,7 +60,7 @@ pub async fn user_token(
             expires_at,
             &info,
         ),
-        derived,
+        derived: derived_pages(pages, &info),
     })
 }
 

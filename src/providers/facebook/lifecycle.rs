@@ -7,15 +7,12 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use super::GraphClient;
-use super::client::DebugInfo;
+use super::client::{DebugInfo, PageAccount};
 use super::errors::classify;
 use crate::config::FacebookSettings;
-use crate::domain::{Connection, ConnectionKind};
-use crate::domain::{HealthPolicy, RenewRule};
+use crate::domain::{ConnectionKind, HealthPolicy, RenewRule};
 use crate::providers::UpstreamError;
-use crate::providers::lifecycle::{
-    BoxFuture, Derived, Renewal, TokenLifecycle, Upstream, Validation,
-};
+use crate::providers::lifecycle::{Derived, Held, Renewal, TokenLifecycle, Upstream, Validation};
 use crate::secret::Secret;
 
 pub fn policy(settings: &FacebookSettings) -> HealthPolicy {
@@ -54,71 +51,64 @@ impl FacebookLifecycle {
     }
 }
 
+#[async_trait::async_trait]
 impl TokenLifecycle for FacebookLifecycle {
-    fn renew<'a>(
-        &'a self,
-        upstream: &'a Upstream,
-        _conn: &'a Connection,
-        access_token: Secret,
-        _refresh_token: Option<Secret>,
-    ) -> BoxFuture<'a, Result<Renewal, UpstreamError>> {
-        Box::pin(async move {
-            let graph = &*self.graph;
-            let grant = upstream
-                .run(|| graph.exchange_long_lived(&access_token))
-                .await?;
-            let info = upstream
-                .run(|| graph.debug_token(&grant.access_token))
-                .await?;
-            if !info.is_valid {
-                return Err(invalid_token_error(&info));
-            }
-            let pages = upstream.run(|| graph.accounts(&grant.access_token)).await?;
-            let derived = pages
-                .into_iter()
-                .map(|p| Derived {
-                    kind: ConnectionKind::Page,
-                    external_id: p.id,
-                    label: p.name,
-                    token: p.access_token,
-                    // Derived from a long-lived user token: never expires.
-                    expires_at: None,
-                    data_access_expires_at: info.data_access_expires_at,
-                    scopes: info.scopes.clone(),
-                })
-                .collect();
-            Ok(Renewal {
-                access_token: grant.access_token,
-                refresh_token: None,
-                // debug_token's time is authoritative; the grant's lifetime is the fallback.
-                expires_at: info.expires_at,
-                expires_in: grant.expires_in,
-                refresh_token_expires_at: None,
-                data_access_expires_at: info.data_access_expires_at,
-                scopes: Some(info.scopes),
-                derived,
-            })
+    async fn renew(&self, upstream: &Upstream, held: Held) -> Result<Renewal, UpstreamError> {
+        let graph = &*self.graph;
+        let grant = upstream
+            .run(|| graph.exchange_long_lived(&held.access_token))
+            .await?;
+        let info = upstream
+            .run(|| graph.debug_token(&grant.access_token))
+            .await?;
+        if !info.is_valid {
+            return Err(invalid_token_error(&info));
+        }
+        let pages = upstream.run(|| graph.accounts(&grant.access_token)).await?;
+        Ok(Renewal {
+            access_token: grant.access_token,
+            refresh_token: None,
+            // debug_token's time is authoritative; the grant's lifetime is the fallback.
+            expires_at: info.expires_at,
+            expires_in: grant.expires_in,
+            refresh_token_expires_at: None,
+            data_access_expires_at: info.data_access_expires_at,
+            derived: derived_pages(pages, &info),
+            scopes: Some(info.scopes),
         })
     }
 
-    fn validate<'a>(
-        &'a self,
-        upstream: &'a Upstream,
-        _conn: &'a Connection,
-        access_token: Secret,
-    ) -> BoxFuture<'a, Result<Validation, UpstreamError>> {
-        Box::pin(async move {
-            let info = upstream
-                .run(|| self.graph.debug_token(&access_token))
-                .await?;
-            if !info.is_valid {
-                return Err(invalid_token_error(&info));
-            }
-            Ok(Validation {
-                expires_at: Some(info.expires_at),
-                data_access_expires_at: info.data_access_expires_at,
-                scopes: (!info.scopes.is_empty()).then_some(info.scopes),
-            })
+    async fn validate(
+        &self,
+        upstream: &Upstream,
+        token: Secret,
+    ) -> Result<Validation, UpstreamError> {
+        let info = upstream.run(|| self.graph.debug_token(&token)).await?;
+        if !info.is_valid {
+            return Err(invalid_token_error(&info));
+        }
+        Ok(Validation {
+            expires_at: Some(info.expires_at),
+            data_access_expires_at: info.data_access_expires_at,
+            scopes: (!info.scopes.is_empty()).then_some(info.scopes),
         })
     }
+}
+
+/// One derived connection per page a long-lived user token manages, with
+/// the user token's data access and scopes.
+pub fn derived_pages(pages: Vec<PageAccount>, info: &DebugInfo) -> Vec<Derived> {
+    pages
+        .into_iter()
+        .map(|p| Derived {
+            kind: ConnectionKind::Page,
+            external_id: p.id,
+            label: p.name,
+            token: p.access_token,
+            // Derived from a long-lived user token: never expires.
+            expires_at: None,
+            data_access_expires_at: info.data_access_expires_at,
+            scopes: info.scopes.clone(),
+        })
+        .collect()
 }

@@ -8,19 +8,14 @@ use super::GraphClient;
 use super::lifecycle::{FacebookLifecycle, policy};
 use crate::config::Settings;
 use crate::domain::{ConnectionKind, Provider};
-use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec};
+use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec, client_with};
 
 pub fn register(settings: &Settings, clients: &mut Clients) -> ProviderSpec {
     let secrets = &settings.secrets;
-    clients.facebook = match (&secrets.fb_app_id, &secrets.fb_app_secret) {
-        (Some(id), Some(secret)) => Some(Arc::new(GraphClient::new(
-            &settings.facebook,
-            Duration::from_secs(settings.refresh.max_retry_wait_secs),
-            id.clone(),
-            secret.clone(),
-        ))),
-        _ => None,
-    };
+    let max_wait = Duration::from_secs(settings.refresh.max_retry_wait_secs);
+    clients.facebook = client_with(&secrets.fb_app_id, &secrets.fb_app_secret, |id, secret| {
+        GraphClient::new(&settings.facebook, max_wait, id, secret)
+    });
     ProviderSpec {
         provider: Provider::Facebook,
         display_name: "Facebook",

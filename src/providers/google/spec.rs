@@ -11,18 +11,15 @@ use super::ads::GoogleAds;
 use super::lifecycle::GoogleLifecycle;
 use crate::config::Settings;
 use crate::domain::{ConnectionKind, HealthPolicy, Provider, RenewRule};
-use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec};
+use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec, client_with};
 
 pub fn register(settings: &Settings, clients: &mut Clients) -> ProviderSpec {
     let secrets = &settings.secrets;
-    clients.google = match (&secrets.google_client_id, &secrets.google_client_secret) {
-        (Some(id), Some(secret)) => Some(Arc::new(GoogleOAuth::new(
-            &settings.google,
-            id.clone(),
-            secret.clone(),
-        ))),
-        _ => None,
-    };
+    clients.google = client_with(
+        &secrets.google_client_id,
+        &secrets.google_client_secret,
+        |id, secret| GoogleOAuth::new(&settings.google, id, secret),
+    );
     clients.google_ads = secrets
         .google_ads_developer_token
         .clone()

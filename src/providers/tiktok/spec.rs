@@ -9,21 +9,15 @@ use super::TiktokClient;
 use super::lifecycle::TiktokLifecycle;
 use crate::config::Settings;
 use crate::domain::{ConnectionKind, HealthPolicy, Provider, RenewRule};
-use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec};
+use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec, client_with};
 
 pub fn register(settings: &Settings, clients: &mut Clients) -> ProviderSpec {
     let secrets = &settings.secrets;
-    clients.tiktok = match (
+    clients.tiktok = client_with(
         &secrets.tiktok_shop_app_key,
         &secrets.tiktok_shop_app_secret,
-    ) {
-        (Some(key), Some(secret)) => Some(Arc::new(TiktokClient::new(
-            &settings.tiktok,
-            key.clone(),
-            secret.clone(),
-        ))),
-        _ => None,
-    };
+        |key, secret| TiktokClient::new(&settings.tiktok, key, secret),
+    );
     ProviderSpec {
         provider: Provider::TiktokShop,
         display_name: "TikTok Shop",
