@@ -27,7 +27,9 @@ use super::facebook_bodies::{
 };
 use super::oauth_state::CallbackQuery;
 use super::schemas::responses as r;
-use super::tokens::{parse_health, parse_kind, refresh_visible, run_sweep, visible};
+use super::tokens::{
+    page_connection, parse_health, parse_kind, refresh_visible, run_sweep, visible,
+};
 use crate::access::Scope;
 use crate::domain::{Connection, Provider};
 use crate::providers::facebook::connect;
@@ -309,11 +311,7 @@ pub async fn page_token_status(
     caller: Caller,
     Path(page_id): Path<String>,
 ) -> Result<Json<PageTokenStatus>, ApiError> {
-    let conn = state
-        .tokens
-        .find_page(&page_id, caller.teams())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no connection for page {page_id}")))?;
+    let conn = page_connection(&state, &caller, &page_id).await?;
     let health = state.tokens.health(&conn);
     Ok(Json(PageTokenStatus {
         page_id,

@@ -72,11 +72,7 @@ pub async fn page_access_token(
     caller: Caller,
     Path(page_id): Path<String>,
 ) -> Result<Json<AccessTokenResponse>, ApiError> {
-    let conn = state
-        .tokens
-        .find_page(&page_id, caller.teams())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no connection for page {page_id}")))?;
+    let conn = page_connection(&state, &caller, &page_id).await?;
     hand_out(&state, &caller, &conn.id).await
 }
 
@@ -366,6 +362,24 @@ pub fn parse_health(text: &str) -> Result<Health, ApiError> {
             "must be one of healthy, expiring_soon, needs_refresh, degraded, expired, cannot_refresh, reauth_required",
         )
     })
+}
+
+/// The connection of a Facebook page id that the caller may see.
+pub async fn page_connection(
+    state: &AppState,
+    caller: &Caller,
+    page_id: &str,
+) -> Result<Arc<Connection>, ApiError> {
+    state
+        .tokens
+        .find_external(
+            Provider::Facebook,
+            ConnectionKind::Page,
+            page_id,
+            caller.teams(),
+        )
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no connection for page {page_id}")))
 }
 
 /// The connection `id` for an operation on `provider`'s platform (`None`:

@@ -185,7 +185,12 @@ impl InsightsService {
     ) -> Result<(Arc<Connection>, Secret), InsightsError> {
         let page = self
             .tokens
-            .find_page(page_id, access.teams.as_deref())
+            .find_external(
+                Provider::Facebook,
+                ConnectionKind::Page,
+                page_id,
+                access.teams.as_deref(),
+            )
             .await?
             .ok_or_else(|| {
                 InsightsError::NoConnection(format!("no connection for page {page_id}"))

@@ -353,3 +353,60 @@ fn target_id(doc: &Document, m: &Mutation) -> Option<String> {
         Mutation::All(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::{ConnectionKind, EncryptedSecret, Provider, StoredSecrets};
+
+    fn conn(external_id: &str) -> Connection {
+        let secrets = StoredSecrets {
+            access_token: EncryptedSecret("jwe".into()),
+            refresh_token: None,
+        };
+        Connection::new(
+            Provider::Facebook,
+            ConnectionKind::Page,
+            external_id,
+            external_id.to_string(),
+            secrets,
+            Utc::now(),
+        )
+    }
+
+    /// The group commit applies other callers' writes to the same document,
+    /// so a refused batch must leave it exactly as before, not just fail.
+    #[test]
+    fn a_failing_batch_leaves_the_document_as_it_was() {
+        let leases = Leases::new(Arc::new(SystemClock));
+        let mut doc = Document::empty("k1");
+        let kept = conn("kept");
+        apply(
+            &mut doc,
+            &leases,
+            Mutation::Put(Box::new(kept.clone())),
+            Utc::now(),
+        )
+        .unwrap();
+        let before = doc.connections.clone();
+        let batch = Mutation::All(vec![
+            Mutation::Update {
+                id: kept.id.clone(),
+                guard: WriteGuard::Latest,
+                apply: Box::new(|c| c.label = "changed".into()),
+            },
+            Mutation::Upsert {
+                new: Box::new(conn("new")),
+                apply: Box::new(|_| {}),
+            },
+            Mutation::Delete("no-such-id".into()),
+        ]);
+        let err = apply(&mut doc, &leases, batch, Utc::now()).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        assert_eq!(doc.connections.len(), before.len());
+        for (id, c) in &before {
+            assert!(Arc::ptr_eq(c, &doc.connections[id]), "{id} was changed");
+        }
+    }
+}

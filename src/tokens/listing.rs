@@ -48,19 +48,22 @@ impl TokenManager {
         Ok(found)
     }
 
-    /// The page connection for a Facebook page id that the caller may see.
-    pub async fn find_page(
+    /// The connection of `provider` and `kind` for an account id at the
+    /// platform (a Facebook page id), if the caller may see it.
+    pub async fn find_external(
         &self,
-        page_id: &str,
+        provider: Provider,
+        kind: ConnectionKind,
+        external_id: &str,
         visible_teams: Option<&[String]>,
     ) -> Result<Option<Arc<Connection>>, TokenError> {
-        let pages = ListFilter {
-            provider: Some(Provider::Facebook),
-            kind: Some(ConnectionKind::Page),
+        let of_kind = ListFilter {
+            provider: Some(provider),
+            kind: Some(kind),
             ..ListFilter::default()
         };
-        Ok(self.store.list(&pages).await?.into_iter().find(|c| {
-            c.external_id == page_id
+        Ok(self.store.list(&of_kind).await?.into_iter().find(|c| {
+            c.external_id == external_id
                 && visible_teams
                     .is_none_or(|teams| c.team_id.as_ref().is_some_and(|t| teams.contains(t)))
         }))

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use tokenkeeper::clock::{Clock, OffsetClock};
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{ConnectionStore, ListFilter, StoreError, WriteGuard};
+use tokenkeeper::store::{ConnectionStore, ListFilter, StoreError, Write, WriteGuard};
 
 use crate::helpers::open_store_with_clock;
 
@@ -296,6 +296,88 @@ pub async fn an_update_expecting_an_old_version_is_refused(backend: &dyn Backend
     store.close().await;
 }
 
+pub async fn write_all_applies_every_write_or_none(backend: &dyn Backend) {
+    let store = backend.open();
+    let user = insert(
+        &*store,
+        record(
+            &*store,
+            Provider::Facebook,
+            ConnectionKind::User,
+            "u1",
+            None,
+        ),
+    )
+    .await;
+    let renewed = |id: &str, label: &str| {
+        let label = label.to_string();
+        Write::Update {
+            id: id.to_string(),
+            guard: WriteGuard::Latest,
+            edit: Box::new(move |c: &mut Connection| c.label = label),
+        }
+    };
+    let derived = |external_id: &str| Write::Upsert {
+        new: Box::new(page(&*store, external_id)),
+        edit: Box::new(|c: &mut Connection| c.consecutive_failures = 0),
+    };
+    let stored = store
+        .write_all(vec![
+            renewed(&user.id, "renewed"),
+            derived("p1"),
+            derived("p2"),
+        ])
+        .await
+        .unwrap();
+    let kinds: Vec<_> = stored
+        .iter()
+        .map(|c| (c.kind, c.external_id.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (ConnectionKind::User, "u1"),
+            (ConnectionKind::Page, "p1"),
+            (ConnectionKind::Page, "p2")
+        ],
+        "the records as stored, in the order written"
+    );
+    assert_eq!(stored[0].label, "renewed");
+    assert_eq!(stored[0].version, user.version + 1);
+
+    // A batch whose last write fails leaves no trace of the others.
+    let failing = store
+        .write_all(vec![
+            renewed(&user.id, "lost"),
+            derived("p3"),
+            renewed("no-such-id", "x"),
+        ])
+        .await;
+    assert_not_found(failing);
+    let now = store.get(&user.id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.label.as_str(), now.version),
+        ("renewed", stored[0].version)
+    );
+    let pages = ListFilter {
+        kind: Some(ConnectionKind::Page),
+        ..ListFilter::default()
+    };
+    assert_eq!(
+        store.list(&pages).await.unwrap().len(),
+        2,
+        "p3 was not inserted"
+    );
+    store.close().await;
+
+    // What was acknowledged survives a reopen; the refused batch does not.
+    let reopened = backend.open();
+    let all = reopened.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|c| c.label != "lost"));
+    reopened.close().await;
+}
+
 pub async fn delete_removes_the_record_and_an_unknown_id_is_not_found(backend: &dyn Backend) {
     let store = backend.open();
     let stored = insert(&*store, page(&*store, "p1")).await;
@@ -395,6 +477,7 @@ macro_rules! contract {
                 list_filters_by_provider_kind_team_and_due_time,
                 upsert_is_keyed_by_natural_key,
                 an_update_expecting_an_old_version_is_refused,
+                write_all_applies_every_write_or_none,
                 delete_removes_the_record_and_an_unknown_id_is_not_found,
                 a_lease_excludes_other_holders_until_released,
                 a_lease_lapses_after_its_ttl,
