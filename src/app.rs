@@ -182,9 +182,14 @@ pub async fn services(
         cipher.derive_key("oauth-state"),
         settings.auth.state_ttl_secs,
     );
+    let cache = crate::insights::cache::FileCache::new(
+        &settings.store.data_dir.join("cache"),
+        Duration::from_secs(settings.insights.cache_ttl_secs),
+    );
     let insights = Arc::new(crate::insights::InsightsService::new(
         tokens.clone(),
         settings.clone(),
+        Arc::new(cache),
         connectors.google_ads.clone(),
     ));
     let exports = crate::export::jobs::Exports::open_with_clock(
