@@ -177,7 +177,7 @@ pub async fn services(
 ) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let TokenServices { tokens, connectors } =
-        token_services(settings.clone(), store.clone(), clock.clone());
+        token_services(settings.clone(), store.clone(), clock.clone()).await;
     let oauth = StateSigner::new(
         cipher.derive_key("oauth-state"),
         settings.auth.state_ttl_secs,
@@ -226,7 +226,7 @@ pub struct TokenServices {
 
 /// Builds the TokenManager with a lifecycle for every provider whose app
 /// credentials are configured.
-pub fn token_services(
+pub async fn token_services(
     settings: Arc<Settings>,
     store: Arc<dyn ConnectionStore>,
     clock: SharedClock,
@@ -299,10 +299,11 @@ pub fn token_services(
         );
     }
     // Beside the store, so that the recent runs survive a restart.
-    let runs_file = crate::tokens::runs_file_in(&settings.store.data_dir);
+    let run_store = store::RunsFile::open(&settings.store.data_dir, settings.refresh.runs_kept);
+    let runs = crate::tokens::Runs::open(Arc::new(run_store), settings.refresh.runs_kept).await;
     let tokens = Arc::new(TokenManager::new(
         store,
-        Some(runs_file),
+        runs,
         clock,
         settings.clone(),
         graph,

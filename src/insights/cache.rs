@@ -50,7 +50,6 @@ impl FileCache {
             hex::encode(Sha256::digest(key.as_bytes()))
         ))
     }
-
 }
 
 #[async_trait::async_trait]

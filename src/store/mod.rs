@@ -14,6 +14,7 @@ pub mod lock;
 pub mod model;
 pub mod presence;
 pub mod probe;
+mod runs;
 mod secrets;
 pub mod storage;
 mod writer;
@@ -27,6 +28,7 @@ pub use error::StoreError;
 pub use json_file::JsonFileStore;
 pub use model::Document;
 pub use presence::Presence;
+pub use runs::{RUNS_FILE_NAME, RunStore, RunsFile};
 pub use secrets::SecretBox;
 pub use storage::{
     ConnectionStore, Edit, FencingToken, Lease, ListFilter, StoreStats, StoreSummary, WriteGuard,

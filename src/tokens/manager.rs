@@ -67,7 +67,7 @@ pub struct TokenManager {
 impl TokenManager {
     pub fn new(
         store: Arc<dyn ConnectionStore>,
-        runs_file: Option<std::path::PathBuf>,
+        runs: Runs,
         clock: SharedClock,
         settings: Arc<Settings>,
         graph: Option<Arc<GraphClient>>,
@@ -79,10 +79,6 @@ impl TokenManager {
             RetryPolicy::from(&settings.refresh),
             settings.refresh.concurrency,
         );
-        let runs = match runs_file {
-            Some(file) => Runs::open(file, settings.refresh.runs_kept),
-            None => Runs::new(settings.refresh.runs_kept),
-        };
         Self {
             store,
             clock,
