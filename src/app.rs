@@ -181,6 +181,7 @@ pub async fn services(
     let oauth = StateSigner::new(
         cipher.derive_key("oauth-state"),
         settings.auth.state_ttl_secs,
+        Arc::new(store::MemoryNonces::default()),
     );
     let cache = crate::insights::cache::FileCache::new(
         &settings.store.data_dir.join("cache"),

@@ -63,7 +63,10 @@ pub async fn auth_url(
 ) -> Result<Json<AuthUrlResponse>, ApiError> {
     caller.require_team(q.team_id.as_deref())?;
     let now = state.tokens.now();
-    let (oauth_state, expires_at) = state.oauth.issue("facebook", q.team_id, None, None, now);
+    let (oauth_state, expires_at) = state
+        .oauth
+        .issue("facebook", q.team_id, None, None, now)
+        .await?;
     let scopes = &state.settings.facebook.scopes;
     let url = state
         .tokens
@@ -103,12 +106,14 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<ConnectedResponse> {
-    let (code, payload) = q.accept(
-        &state.oauth,
-        "facebook",
-        "Facebook did not grant access",
-        state.tokens.now(),
-    )?;
+    let (code, payload) = q
+        .accept(
+            &state.oauth,
+            "facebook",
+            "Facebook did not grant access",
+            state.tokens.now(),
+        )
+        .await?;
     let connections = state
         .tokens
         .connect_facebook_code(&code, &state.settings.facebook.redirect_uri, payload.t)
@@ -512,10 +517,10 @@ pub async fn extend_permissions(
             "must name at least one permission",
         ));
     }
-    let (oauth_state, expires_at) =
-        state
-            .oauth
-            .issue("facebook", body.team_id, None, None, state.tokens.now());
+    let (oauth_state, expires_at) = state
+        .oauth
+        .issue("facebook", body.team_id, None, None, state.tokens.now())
+        .await?;
     let url = state
         .tokens
         .facebook_dialog_url(&oauth_state, &scopes, true)?;

@@ -74,10 +74,10 @@ pub async fn auth_url(
             "must be digits (dashes allowed)",
         ));
     }
-    let (oauth_state, expires_at) =
-        state
-            .oauth
-            .issue("google", q.team_id, None, customer, state.tokens.now());
+    let (oauth_state, expires_at) = state
+        .oauth
+        .issue("google", q.team_id, None, customer, state.tokens.now())
+        .await?;
     let url = oauth.consent_url(
         &state.settings.google.redirect_uri,
         &oauth_state,
@@ -117,12 +117,14 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<ConnectionEnvelope> {
-    let (code, payload) = q.accept(
-        &state.oauth,
-        "google",
-        "Google consent was not given",
-        state.tokens.now(),
-    )?;
+    let (code, payload) = q
+        .accept(
+            &state.oauth,
+            "google",
+            "Google consent was not given",
+            state.tokens.now(),
+        )
+        .await?;
     let conn = connect::connect(
         &state.tokens,
         oauth(state)?,

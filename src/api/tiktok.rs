@@ -102,13 +102,16 @@ pub async fn auth_url(
     let redirect = q
         .redirect_uri
         .unwrap_or_else(|| state.settings.tiktok.redirect_uri.clone());
-    let (oauth_state, expires_at) = state.oauth.issue(
-        "tiktok_shop",
-        q.team_id,
-        Some(redirect.clone()),
-        None,
-        state.tokens.now(),
-    );
+    let (oauth_state, expires_at) = state
+        .oauth
+        .issue(
+            "tiktok_shop",
+            q.team_id,
+            Some(redirect.clone()),
+            None,
+            state.tokens.now(),
+        )
+        .await?;
     Ok(Json(AuthUrlResponse {
         url: client.authorize_url(&oauth_state, &redirect),
         state: oauth_state,
@@ -143,12 +146,14 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<IntegrationEnvelope> {
-    let (code, payload) = q.accept(
-        &state.oauth,
-        "tiktok_shop",
-        "the seller did not authorize",
-        state.tokens.now(),
-    )?;
+    let (code, payload) = q
+        .accept(
+            &state.oauth,
+            "tiktok_shop",
+            "the seller did not authorize",
+            state.tokens.now(),
+        )
+        .await?;
     let conn = connect::connect(&state.tokens, client(state)?, &code, "code", payload.t).await?;
     Ok((envelope(&state.tokens, &conn), vec![conn]))
 }
