@@ -193,8 +193,16 @@ pub async fn services(
         Arc::new(cache),
         connectors.google_ads.clone(),
     ));
+    let exports_dir = settings.store.data_dir.join("exports");
+    let export_files = store::ExportFiles::open(exports_dir.clone())
+        .await
+        .map_err(|e| StartError::Exports(e.to_string()))?;
+    let storage = crate::export::jobs::ExportsStorage {
+        jobs: Arc::new(export_files),
+        spool_dir: exports_dir,
+    };
     let exports = crate::export::jobs::Exports::open_with_clock(
-        settings.store.data_dir.join("exports"),
+        storage,
         Duration::from_secs(settings.exports.retention_hours * 3600),
         settings.exports.concurrency,
         Arc::new(crate::insights::export_source::InsightsRows(

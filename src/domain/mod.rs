@@ -5,12 +5,14 @@
 
 mod connection;
 mod error_class;
+mod export_job;
 mod health;
 mod provider;
 mod refresh_run;
 
 pub use connection::{Connection, EncryptedSecret, StoredSecrets};
 pub use error_class::{ErrorClass, LastError};
+pub use export_job::{ExportJob, ExportStatus};
 pub use health::Health;
 pub use provider::{ConnectionKind, Provider};
 pub use refresh_run::{RefreshRun, RunError, RunStatus, Tally};

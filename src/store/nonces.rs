@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// A nonce to issue, with what its taker gets back.
 #[derive(Debug, Clone, PartialEq, Eq)]

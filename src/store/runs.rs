@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use super::StoreError;
+use super::error::StoreError;
 use crate::domain::{RefreshRun, RunStatus, Tally};
 
 pub const RUNS_FILE_NAME: &str = "runs.json";
