@@ -106,14 +106,9 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<ConnectedResponse> {
-    let (code, payload) = q
-        .accept(
-            &state.oauth,
-            "facebook",
-            "Facebook did not grant access",
-            state.tokens.now(),
-        )
-        .await?;
+    let now = state.tokens.now();
+    let refused = "Facebook did not grant access";
+    let (code, payload) = q.accept(&state.oauth, "facebook", refused, now).await?;
     let connections = state
         .tokens
         .connect_facebook_code(&code, &state.settings.facebook.redirect_uri, payload.t)

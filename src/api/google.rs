@@ -117,14 +117,9 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<ConnectionEnvelope> {
-    let (code, payload) = q
-        .accept(
-            &state.oauth,
-            "google",
-            "Google consent was not given",
-            state.tokens.now(),
-        )
-        .await?;
+    let now = state.tokens.now();
+    let refused = "Google consent was not given";
+    let (code, payload) = q.accept(&state.oauth, "google", refused, now).await?;
     let conn = connect::connect(
         &state.tokens,
         oauth(state)?,

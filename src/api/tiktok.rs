@@ -146,14 +146,9 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<IntegrationEnvelope> {
-    let (code, payload) = q
-        .accept(
-            &state.oauth,
-            "tiktok_shop",
-            "the seller did not authorize",
-            state.tokens.now(),
-        )
-        .await?;
+    let now = state.tokens.now();
+    let refused = "the seller did not authorize";
+    let (code, payload) = q.accept(&state.oauth, "tiktok_shop", refused, now).await?;
     let conn = connect::connect(&state.tokens, client(state)?, &code, "code", payload.t).await?;
     Ok((envelope(&state.tokens, &conn), vec![conn]))
 }

@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use super::error::StoreError;
 
 /// A nonce to issue, with what its taker gets back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Nonce {
     pub id: String,
-    pub payload: String,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    pub payload: String,
 }
 
 /// Why a nonce cannot be taken.

@@ -266,31 +266,33 @@ pub async fn a_cached_answer_is_a_miss_after_its_ttl(records: &impl Records) {
     assert!(cache.get("other", at(0)).await.is_none());
 }
 
-/// One test per contract case for a backend.
+/// One test per contract case for a backend (on two threads, so that the
+/// concurrent cases are concurrent).
 macro_rules! contract {
-    ($module:ident, $backend:expr) => {
+    ($module:ident, $backend:expr, [$($case:ident),* $(,)?]) => {
         mod $module {
             use super::*;
-            contract!(@cases $backend;
-                runs_are_kept_newest_first_and_bounded,
-                a_saved_run_is_updated_in_place_and_survives_reopening,
-                a_nonce_is_taken_once,
-                of_concurrent_takes_exactly_one_wins,
-                an_expired_nonce_is_refused,
-                an_export_job_goes_from_queued_to_deleted,
-                an_export_file_reads_back_as_written_until_deleted,
-                a_cached_answer_is_a_miss_after_its_ttl
-            );
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(&$backend).await;
+                }
+            )*
         }
-    };
-    (@cases $backend:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(&$backend).await;
-            }
-        )*
     };
 }
 
-contract!(embedded, Embedded::new());
+contract!(
+    embedded,
+    Embedded::new(),
+    [
+        runs_are_kept_newest_first_and_bounded,
+        a_saved_run_is_updated_in_place_and_survives_reopening,
+        a_nonce_is_taken_once,
+        of_concurrent_takes_exactly_one_wins,
+        an_expired_nonce_is_refused,
+        an_export_job_goes_from_queued_to_deleted,
+        an_export_file_reads_back_as_written_until_deleted,
+        a_cached_answer_is_a_miss_after_its_ttl,
+    ]
+);
