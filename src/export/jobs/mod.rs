@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::domain::{ExportJob, ExportStatus};
-pub use model::RowSource;
+pub use model::{ExportsStorage, RowSource};
 
 use crate::store::FileReader;
 
@@ -75,15 +75,6 @@ enum Outcome {
     Completed(u64),
     Failed(ExportError),
     Interrupted,
-}
-
-/// Where an export service keeps its jobs and spools its rows.
-#[derive(Clone)]
-pub struct ExportsStorage {
-    pub jobs: Arc<dyn ExportJobStore>,
-    /// A local folder for the spool files of running jobs (the embedded
-    /// store's folder, `<data_dir>/exports`, whose open removes leftovers).
-    pub spool_dir: PathBuf,
 }
 
 impl Exports {

@@ -1,10 +1,23 @@
-//! The seam to the insights that feed export jobs (the job record itself is
-//! in `domain`).
+//! The seams of export jobs: the insights that feed them, and the store
+//! that keeps them (the job record itself is in `domain`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::export::{ExportError, Row};
+use crate::store::ExportJobStore;
+
+/// Where an export service keeps its jobs and spools its rows.
+#[derive(Clone)]
+pub struct ExportsStorage {
+    pub jobs: Arc<dyn ExportJobStore>,
+    /// A local folder for the spool files of running jobs (the embedded
+    /// store's folder, `<data_dir>/exports`, whose open removes leftovers).
+    pub spool_dir: PathBuf,
+}
 
 /// Where export rows come from: the insights endpoints, called in-process.
 pub trait RowSource: Send + Sync + 'static {
