@@ -177,18 +177,32 @@ pub async fn services(
 ) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let TokenServices { tokens, registry } =
-        token_services(settings.clone(), store.clone(), clock.clone());
+        token_services(settings.clone(), store.clone(), clock.clone()).await;
     let oauth = StateSigner::new(
         cipher.derive_key("oauth-state"),
         settings.auth.state_ttl_secs,
+        Arc::new(store::MemoryNonces::default()),
+    );
+    let cache = crate::insights::cache::FileCache::new(
+        &settings.store.data_dir.join("cache"),
+        Duration::from_secs(settings.insights.cache_ttl_secs),
     );
     let insights = Arc::new(crate::insights::InsightsService::new(
         tokens.clone(),
         settings.clone(),
+        Arc::new(cache),
         registry.clients.google_ads.clone(),
     ));
+    let exports_dir = settings.store.data_dir.join("exports");
+    let export_files = store::ExportFiles::open(exports_dir.clone())
+        .await
+        .map_err(|e| StartError::Exports(e.to_string()))?;
+    let storage = crate::export::jobs::ExportsStorage {
+        jobs: Arc::new(export_files),
+        spool_dir: exports_dir,
+    };
     let exports = crate::export::jobs::Exports::open_with_clock(
-        settings.store.data_dir.join("exports"),
+        storage,
         Duration::from_secs(settings.exports.retention_hours * 3600),
         settings.exports.concurrency,
         Arc::new(crate::insights::export_source::InsightsRows(
@@ -221,7 +235,7 @@ pub struct TokenServices {
 
 /// Builds the provider registry (a client and lifecycle for every provider
 /// whose app credentials are configured) and the TokenManager on it.
-pub fn token_services(
+pub async fn token_services(
     settings: Arc<Settings>,
     store: Arc<dyn ConnectionStore>,
     clock: SharedClock,
@@ -239,10 +253,11 @@ pub fn token_services(
         settings.secrets.webhook_secret.clone(),
     );
     // Beside the store, so that the recent runs survive a restart.
-    let runs_file = crate::tokens::runs_file_in(&settings.store.data_dir);
+    let run_store = store::RunsFile::open(&settings.store.data_dir, settings.refresh.runs_kept);
+    let runs = crate::tokens::Runs::open(Arc::new(run_store), settings.refresh.runs_kept).await;
     let tokens = Arc::new(TokenManager::new(
         store,
-        Some(runs_file),
+        runs,
         clock,
         settings,
         registry.clone(),

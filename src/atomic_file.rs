@@ -16,6 +16,17 @@ pub(crate) fn write_atomic_with<T>(
     write_atomic_tagged(path, "tmp", fill)
 }
 
+/// [`write_atomic_with`] on a blocking thread, for async callers.
+pub(crate) async fn write_atomic_blocking<T: Send + 'static>(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let target = path.to_path_buf();
+    tokio::task::spawn_blocking(move || write_atomic_with(&target, fill))
+        .await
+        .map_err(io::Error::other)?
+}
+
 /// Like [`write_atomic_with`], with the temp file named
 /// `.<name>.<tag>-<unique>`: the tag tells what a temp file left by a crash
 /// was about to become (the store tells a new store from an update by it).

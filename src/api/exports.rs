@@ -327,12 +327,16 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = job_for(&state, &caller, &id)?;
-    let path = state.exports.file(&id).ok_or_else(|| {
-        ApiError::Conflict(format!("export {id} is {:?}, not completed", job.status).to_lowercase())
-    })?;
-    let file = tokio::fs::File::open(&path)
+    let file = state
+        .exports
+        .open_file(&id)
         .await
-        .map_err(|e| ApiError::Internal(format!("opening {}: {e}", path.display())))?;
+        .map_err(|e| ApiError::Internal(format!("opening export {id}: {e}")))?
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                format!("export {id} is {:?}, not completed", job.status).to_lowercase(),
+            )
+        })?;
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         [

@@ -67,7 +67,10 @@ pub async fn auth_url(
 ) -> Result<Json<AuthUrlResponse>, ApiError> {
     caller.require_team(q.team_id.as_deref())?;
     let now = state.tokens.now();
-    let (oauth_state, expires_at) = state.oauth.issue("facebook", q.team_id, None, None, now);
+    let (oauth_state, expires_at) = state
+        .oauth
+        .issue("facebook", q.team_id, None, None, now)
+        .await?;
     let scopes = &state.settings.facebook.scopes;
     let url = dialog_url(&state, &oauth_state, scopes, false)?;
     Ok(Json(AuthUrlResponse {
@@ -105,19 +108,16 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<ConnectedResponse> {
-    let (code, payload) = q.accept(
-        &state.oauth,
-        "facebook",
-        "Facebook did not grant access",
-        state.tokens.now(),
-    )?;
+    let now = state.tokens.now();
+    let refused = "Facebook did not grant access";
+    let (code, payload) = q.accept(&state.oauth, "facebook", refused, now).await?;
     let graph = state.registry.facebook().map_err(ApiError::from)?;
     let flow = connect::with_code(
         graph,
         state.tokens.upstream(),
         &code,
         &state.settings.facebook.redirect_uri,
-        state.tokens.now(),
+        now,
     )
     .await
     .map_err(ApiError::from)?;
@@ -557,10 +557,10 @@ pub async fn extend_permissions(
             "must name at least one permission",
         ));
     }
-    let (oauth_state, expires_at) =
-        state
-            .oauth
-            .issue("facebook", body.team_id, None, None, state.tokens.now());
+    let (oauth_state, expires_at) = state
+        .oauth
+        .issue("facebook", body.team_id, None, None, state.tokens.now())
+        .await?;
     let url = dialog_url(&state, &oauth_state, &scopes, true)?;
     Ok(Json(ExtendPermissionsResponse {
         url,

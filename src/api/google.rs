@@ -70,10 +70,10 @@ pub async fn auth_url(
             "must be digits (dashes allowed)",
         ));
     }
-    let (oauth_state, expires_at) =
-        state
-            .oauth
-            .issue("google", q.team_id, None, customer, state.tokens.now());
+    let (oauth_state, expires_at) = state
+        .oauth
+        .issue("google", q.team_id, None, customer, state.tokens.now())
+        .await?;
     let url = oauth.consent_url(
         &state.settings.google.redirect_uri,
         &oauth_state,
@@ -113,12 +113,9 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<ConnectionEnvelope> {
-    let (code, payload) = q.accept(
-        &state.oauth,
-        "google",
-        "Google consent was not given",
-        state.tokens.now(),
-    )?;
+    let now = state.tokens.now();
+    let refused = "Google consent was not given";
+    let (code, payload) = q.accept(&state.oauth, "google", refused, now).await?;
     let flow = connect::connect(
         oauth(state)?,
         &code,

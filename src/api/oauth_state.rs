@@ -1,8 +1,9 @@
 //! The OAuth `state` parameter: signed, expiring, and accepted once, so a
-//! callback cannot be forged or replayed (CSRF).
+//! callback cannot be forged or replayed (CSRF). Its nonce is kept in the
+//! [`NonceStore`], which makes "once" hold across instances; the signature
+//! turns a forged state away before the store is asked.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::error::ApiError;
+use crate::store::{Nonce, NonceError, NonceStore};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatePayload {
@@ -51,7 +53,7 @@ impl CallbackQuery {
     /// The code and the accepted state, or a 400 naming what is wrong;
     /// `refused` words a refusal by the platform (e.g. "Facebook did not
     /// grant access").
-    pub fn accept(
+    pub async fn accept(
         self,
         signer: &StateSigner,
         provider: &str,
@@ -74,7 +76,7 @@ impl CallbackQuery {
         let code = self
             .code
             .ok_or_else(|| ApiError::bad_request("code", "is required"))?;
-        let payload = signer.accept(&state, provider, now)?;
+        let payload = signer.accept(&state, provider, now).await?;
         Ok((code, payload))
     }
 }
@@ -82,15 +84,15 @@ impl CallbackQuery {
 pub struct StateSigner {
     key: [u8; 32],
     ttl: Duration,
-    used: Mutex<HashMap<String, i64>>,
+    nonces: Arc<dyn NonceStore>,
 }
 
 impl StateSigner {
-    pub fn new(key: [u8; 32], ttl_secs: i64) -> Self {
+    pub fn new(key: [u8; 32], ttl_secs: i64, nonces: Arc<dyn NonceStore>) -> Self {
         Self {
             key,
             ttl: Duration::seconds(ttl_secs),
-            used: Mutex::new(HashMap::new()),
+            nonces,
         }
     }
 
@@ -100,15 +102,16 @@ impl StateSigner {
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// A fresh state for `provider` (and team), with its expiry.
-    pub fn issue(
+    /// A fresh state for `provider` (and team), with its expiry; its nonce
+    /// is recorded before it is handed out.
+    pub async fn issue(
         &self,
         provider: &str,
         team: Option<String>,
         redirect_uri: Option<String>,
         extra: Option<String>,
         now: DateTime<Utc>,
-    ) -> (String, DateTime<Utc>) {
+    ) -> Result<(String, DateTime<Utc>), ApiError> {
         let expires = now + self.ttl;
         let payload = StatePayload {
             p: provider.to_string(),
@@ -118,13 +121,23 @@ impl StateSigner {
             n: uuid::Uuid::new_v4().simple().to_string(),
             e: expires.timestamp(),
         };
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).expect("serializes"));
+        let json = serde_json::to_string(&payload).expect("serializes");
+        let body = URL_SAFE_NO_PAD.encode(&json);
         let sig = URL_SAFE_NO_PAD.encode(self.sign(body.as_bytes()));
-        (format!("{body}.{sig}"), expires)
+        self.nonces
+            .issue(Nonce {
+                id: payload.n,
+                payload: json,
+                issued_at: now,
+                expires_at: expires,
+            })
+            .await?;
+        Ok((format!("{body}.{sig}"), expires))
     }
 
-    /// Checks signature, provider and expiry, and that the state was not used.
-    pub fn accept(
+    /// Checks signature, provider and expiry, then takes the nonce: the
+    /// payload is the one recorded when the state was issued.
+    pub async fn accept(
         &self,
         state: &str,
         provider: &str,
@@ -154,12 +167,18 @@ impl StateSigner {
         {
             return Err(bad("has expired; start the connection again"));
         }
-        let mut used = self.used.lock().expect("used lock");
-        used.retain(|_, exp| *exp >= now.timestamp());
-        if used.insert(payload.n.clone(), payload.e).is_some() {
-            return Err(bad("was already used"));
-        }
-        Ok(payload)
+        let recorded = match self.nonces.take(&payload.n, now).await {
+            Ok(recorded) => recorded,
+            Err(NonceError::Store(e)) => return Err(e.into()),
+            Err(NonceError::Expired) => return Err(bad("has expired; start the connection again")),
+            Err(NonceError::Unknown) => {
+                return Err(bad(
+                    "was not issued by this service; start the connection again",
+                ));
+            }
+            Err(e @ NonceError::AlreadyTaken) => return Err(bad(&e.to_string())),
+        };
+        serde_json::from_str(&recorded).map_err(|_| bad("is malformed"))
     }
 }
 
@@ -167,23 +186,31 @@ impl StateSigner {
 mod tests {
     use super::*;
 
-    #[test]
-    fn state_is_accepted_once_and_checked() {
-        let s = StateSigner::new([1; 32], 600);
+    #[tokio::test]
+    async fn state_is_accepted_once_and_checked() {
+        let nonces = Arc::new(crate::store::MemoryNonces::default());
+        let s = StateSigner::new([1; 32], 600, nonces);
         let now = Utc::now();
-        let (state, _) = s.issue("facebook", Some("acme".into()), None, None, now);
-        assert!(s.accept(&state, "tiktok_shop", now).is_err());
-        let p = s.accept(&state, "facebook", now).unwrap();
+        let (state, _) = s
+            .issue("facebook", Some("acme".into()), None, None, now)
+            .await
+            .unwrap();
+        assert!(s.accept(&state, "tiktok_shop", now).await.is_err());
+        let p = s.accept(&state, "facebook", now).await.unwrap();
         assert_eq!(p.t.as_deref(), Some("acme"));
-        assert!(s.accept(&state, "facebook", now).is_err(), "replay refused");
+        assert!(
+            s.accept(&state, "facebook", now).await.is_err(),
+            "replay refused"
+        );
 
-        let (state, _) = s.issue("facebook", None, None, None, now);
+        let (state, _) = s.issue("facebook", None, None, None, now).await.unwrap();
         assert!(
             s.accept(&state, "facebook", now + Duration::seconds(601))
+                .await
                 .is_err()
         );
         let first = if state.starts_with('A') { "B" } else { "A" };
         let tampered = format!("{first}{}", &state[1..]);
-        assert!(s.accept(&tampered, "facebook", now).is_err());
+        assert!(s.accept(&tampered, "facebook", now).await.is_err());
     }
 }

@@ -97,13 +97,16 @@ pub async fn auth_url(
     let redirect = q
         .redirect_uri
         .unwrap_or_else(|| state.settings.tiktok.redirect_uri.clone());
-    let (oauth_state, expires_at) = state.oauth.issue(
-        "tiktok_shop",
-        q.team_id,
-        Some(redirect.clone()),
-        None,
-        state.tokens.now(),
-    );
+    let (oauth_state, expires_at) = state
+        .oauth
+        .issue(
+            "tiktok_shop",
+            q.team_id,
+            Some(redirect.clone()),
+            None,
+            state.tokens.now(),
+        )
+        .await?;
     Ok(Json(AuthUrlResponse {
         url: client.authorize_url(&oauth_state, &redirect),
         state: oauth_state,
@@ -138,12 +141,9 @@ async fn connect_from_callback(
     state: &AppState,
     q: CallbackQuery,
 ) -> callback_page::Outcome<IntegrationEnvelope> {
-    let (code, payload) = q.accept(
-        &state.oauth,
-        "tiktok_shop",
-        "the seller did not authorize",
-        state.tokens.now(),
-    )?;
+    let now = state.tokens.now();
+    let refused = "the seller did not authorize";
+    let (code, payload) = q.accept(&state.oauth, "tiktok_shop", refused, now).await?;
     let flow = connect::connect(client(state)?, &code, "code")
         .await
         .map_err(ApiError::from)?;

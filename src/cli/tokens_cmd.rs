@@ -209,8 +209,9 @@ pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
     }
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     runtime.block_on(async move {
-        let tokens =
-            crate::app::token_services(Arc::new(settings), store, Arc::new(SystemClock)).tokens;
+        let tokens = crate::app::token_services(Arc::new(settings), store, Arc::new(SystemClock))
+            .await
+            .tokens;
         let rows: Vec<Vec<String>> = selected
             .iter()
             .map(|c| {
@@ -268,7 +269,7 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
                 return super::store_failure(&e);
             }
         };
-        let services = crate::app::token_services(Arc::new(settings), store.clone(), Arc::new(SystemClock));
+        let services = crate::app::token_services(Arc::new(settings), store.clone(), Arc::new(SystemClock)).await;
         let tokens = services.tokens;
         let selected = match select(&*store, &options.selection).await {
             Ok(selected) => selected,

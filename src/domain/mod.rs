@@ -1,15 +1,20 @@
 //! The domain model every layer shares: connections, providers, kinds, error
-//! classes and health. It sits on the ground floor and imports nothing of
-//! ours but leaf modules, so any layer may depend on it.
+//! classes, health, and the records kept beside connections (refresh runs,
+//! export jobs). It sits on the ground floor and imports nothing of ours but
+//! leaf modules, so any layer may depend on it.
 
 mod connection;
 mod error_class;
+mod export_job;
 mod health;
 pub mod policy;
 mod provider;
+mod refresh_run;
 
 pub use connection::{Connection, EncryptedSecret, StoredSecrets};
 pub use error_class::{ErrorClass, LastError};
+pub use export_job::{ExportJob, ExportStatus};
 pub use health::Health;
 pub use policy::{HealthPolicy, RenewRule};
 pub use provider::{ConnectionKind, Provider};
+pub use refresh_run::{RefreshRun, RunError, RunStatus, Tally};

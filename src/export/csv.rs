@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::spool::{SpoolFile, SpoolWriter};
 use super::{ExportError, Row, flatten};
-use crate::atomic_file::write_atomic_with;
+use crate::atomic_file::write_atomic_blocking;
 
 /// The UTF-8 byte order mark, so Excel reads the file as UTF-8.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -147,14 +147,18 @@ impl Spooled {
     /// Writes the CSV (BOM, header, rows) to `path` atomically (temp file,
     /// fsync, rename, fsync the folder), returning the bytes written.
     pub async fn write_to(self, path: &Path) -> Result<u64, ExportError> {
-        let target = path.to_path_buf();
-        let mut spooled = self;
-        tokio::task::spawn_blocking(move || {
-            write_atomic_with(&target, |out| spooled.render(out))
-                .map_err(|e| ExportError::io(&target, e))
-        })
-        .await
-        .map_err(|e| ExportError::io(path, io::Error::other(e)))?
+        let render = self.into_render();
+        write_atomic_blocking(path, move |out| render(out))
+            .await
+            .map_err(|e| ExportError::io(path, e))
+    }
+
+    /// The CSV as a function writing it (BOM, header, rows) to any writer,
+    /// returning the bytes written: how a job store is handed the file.
+    pub fn into_render(
+        mut self,
+    ) -> impl FnOnce(&mut dyn Write) -> io::Result<u64> + Send + 'static {
+        move |out| self.render(out)
     }
 
     /// Writes BOM, header and records to `out`, returning the bytes written.

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::store::StoreError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("{path}: {source}")]
@@ -22,9 +24,9 @@ pub enum ExportError {
     /// No export job has this id.
     #[error("export {0} not found")]
     NotFound(String),
-    /// `jobs.json` cannot be read; it is left untouched.
-    #[error("{path} is corrupt: {reason}; the file was left untouched")]
-    Corrupt { path: PathBuf, reason: String },
+    /// The job store failed (its text says how).
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The export service was shut down.
     #[error("the export service is shut down")]
     Closed,

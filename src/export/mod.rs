@@ -1,5 +1,5 @@
 //! Exports of insights rows: flattening nested rows into columns, CSV
-//! spooling and streaming, and async export jobs kept on disk.
+//! spooling and streaming, and async export jobs kept in the job store.
 
 pub mod csv;
 mod error;

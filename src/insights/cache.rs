@@ -1,6 +1,9 @@
-//! A JSON-file cache of insights answers with a TTL (the seeds replaced Redis
-//! with a file cache). One file per key under `<data_dir>/cache/`, written
-//! atomically; expired or unreadable entries count as misses.
+//! The insights cache: the [`InsightsCache`] seam the insights service goes
+//! through, and [`FileCache`], its file implementation (the seeds replaced
+//! Redis with a file cache): one file per key under `<data_dir>/cache/`,
+//! written atomically; expired or unreadable entries count as misses. The
+//! trait lives here, not in `store/`, because insights may not import the
+//! store; a backend implements it and `app.rs` hands it in.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +19,18 @@ struct Entry {
     value: Value,
 }
 
+/// Answers kept for a while. A miss is never an error: a cache that cannot
+/// read or write answers as if it held nothing, and the caller computes.
+#[async_trait::async_trait]
+pub trait InsightsCache: Send + Sync {
+    /// The value stored under `key`, while its TTL has not run out at `now`.
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Option<Value>;
+
+    /// Stores `value` under `key` until `now` plus the cache's TTL.
+    async fn put(&self, key: &str, value: &Value, now: DateTime<Utc>);
+}
+
+/// The file implementation; a zero TTL turns it off.
 pub struct FileCache {
     dir: PathBuf,
     ttl: Duration,
@@ -35,8 +50,11 @@ impl FileCache {
             hex::encode(Sha256::digest(key.as_bytes()))
         ))
     }
+}
 
-    pub async fn get(&self, key: &str, now: DateTime<Utc>) -> Option<Value> {
+#[async_trait::async_trait]
+impl InsightsCache for FileCache {
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Option<Value> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -45,7 +63,7 @@ impl FileCache {
         (entry.expires_at > now).then_some(entry.value)
     }
 
-    pub async fn put(&self, key: &str, value: &Value, now: DateTime<Utc>) {
+    async fn put(&self, key: &str, value: &Value, now: DateTime<Utc>) {
         if self.ttl.is_zero() {
             return;
         }

@@ -1,6 +1,7 @@
 //! Insights: campaigns and ads insights, page post and reel insights, and
 //! business-wide fan-out. Every call gets its token from the TokenManager
-//! (refreshed first, or a typed error); answers are cached in files.
+//! (refreshed first, or a typed error); answers are kept in the
+//! [`InsightsCache`] handed in (files, for the embedded backend).
 
 pub mod business;
 pub mod cache;
@@ -13,7 +14,6 @@ pub mod values;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -23,7 +23,7 @@ use crate::providers::UpstreamError;
 use crate::providers::facebook::GraphClient;
 use crate::secret::Secret;
 use crate::tokens::{ConnectionFilter, Need, TokenError, TokenManager};
-use cache::FileCache;
+use cache::InsightsCache;
 use metrics::BadMetric;
 
 /// One row of an insights answer.
@@ -69,7 +69,7 @@ impl Access {
 pub struct InsightsService {
     pub(crate) tokens: Arc<TokenManager>,
     pub(crate) settings: Arc<Settings>,
-    cache: FileCache,
+    cache: Arc<dyn InsightsCache>,
     google_ads: Option<Arc<crate::providers::google::ads::GoogleAds>>,
 }
 
@@ -77,12 +77,9 @@ impl InsightsService {
     pub fn new(
         tokens: Arc<TokenManager>,
         settings: Arc<Settings>,
+        cache: Arc<dyn InsightsCache>,
         google_ads: Option<Arc<crate::providers::google::ads::GoogleAds>>,
     ) -> Self {
-        let cache = FileCache::new(
-            &settings.store.data_dir.join("cache"),
-            Duration::from_secs(settings.insights.cache_ttl_secs),
-        );
         Self {
             tokens,
             settings,

@@ -14,6 +14,9 @@ pub enum StoreError {
         "{path} is corrupt: {reason}; the file was left untouched (see `tokenkeeper store restore`)"
     )]
     Corrupt { path: PathBuf, reason: String },
+    /// A file of records beside the store (e.g. `jobs.json`) cannot be read.
+    #[error("{path} is corrupt: {reason}; the file was left untouched")]
+    CorruptRecord { path: PathBuf, reason: String },
     #[error(
         "{path} fails its checksum (expected {expected}, computed {actual}); the file was left untouched (see `tokenkeeper store restore`)"
     )]

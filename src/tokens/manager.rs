@@ -44,7 +44,7 @@ pub struct TokenManager {
 impl TokenManager {
     pub fn new(
         store: Arc<dyn ConnectionStore>,
-        runs_file: Option<std::path::PathBuf>,
+        runs: Runs,
         clock: SharedClock,
         settings: Arc<Settings>,
         registry: Arc<Registry>,
@@ -54,10 +54,6 @@ impl TokenManager {
             RetryPolicy::from(&settings.refresh),
             settings.refresh.concurrency,
         );
-        let runs = match runs_file {
-            Some(file) => Runs::open(file, settings.refresh.runs_kept),
-            None => Runs::new(settings.refresh.runs_kept),
-        };
         Self {
             store,
             clock,

@@ -7,16 +7,15 @@ mod listing;
 mod manager;
 pub mod need;
 mod refresh;
-mod runs_file;
 pub mod single_flight;
 pub mod sweep;
 
+pub use crate::domain::{RefreshRun, RunError};
 pub use crate::providers::connect::Upsert;
 pub use listing::ConnectionFilter;
 pub use manager::{TokenManager, ValidToken, facts};
 pub use need::Need;
-pub use runs_file::path_in as runs_file_in;
-pub use sweep::{Plan, RefreshRun, RunError, SweepFilter};
+pub use sweep::{Plan, Runs, SweepFilter};
 
 use crate::providers::UpstreamError;
 use crate::providers::connect::ConnectError;

@@ -2,20 +2,17 @@
 //! bounded concurrency, one at a time, each recorded as a `RefreshRun`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::TokenError;
 use super::manager::TokenManager;
-use crate::domain::{Connection, ErrorClass, Health, Provider};
+use crate::domain::{Connection, ErrorClass, Health, Provider, RefreshRun, RunError, RunStatus};
 use crate::notify::Event;
-use crate::store::ListFilter;
+use crate::store::{ListFilter, RunStore};
 
 /// Which connections a sweep covers.
 #[derive(Debug, Clone, Default)]
@@ -41,103 +38,13 @@ impl SweepFilter {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Running,
-    Finished,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunError {
-    pub connection_id: String,
-    pub label: String,
-    pub class: Option<ErrorClass>,
-    pub code: Option<i64>,
-    pub subcode: Option<i64>,
-    pub message: String,
-    /// The connection's team: a team-limited caller sees only its own
-    /// (kept in `runs.json` by `runs_file`, never shown).
-    #[serde(skip)]
-    pub team_id: Option<String>,
-}
-
-/// A run's progress among the connections of one team.
-#[derive(Debug, Clone, Default)]
-pub struct Tally {
-    pub total: usize,
-    pub done: usize,
-    pub counts: BTreeMap<String, u64>,
-}
-
-/// The record of one sweep.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RefreshRun {
-    pub id: String,
-    pub trigger: String,
-    pub status: RunStatus,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub total: usize,
-    pub done: usize,
-    /// Outcomes: refreshed, checked (validated upstream), failed,
-    /// reauth_required (newly flagged), rate_limited (deferred), cannot_refresh,
-    /// awaiting_reconnect and lapsed (known states, not attempted).
-    pub counts: BTreeMap<String, u64>,
-    pub errors: Vec<RunError>,
-    /// The same progress by team (`None`: no team), so that a key limited to
-    /// some teams is shown only their part of a run (kept in `runs.json`
-    /// by `runs_file`, never shown).
-    #[serde(skip)]
-    pub by_team: BTreeMap<Option<String>, Tally>,
-}
-
-impl RefreshRun {
-    /// The run as a caller limited to `teams` may see it: totals, counts
-    /// and errors of those teams' connections only.
-    pub fn seen_by(&self, teams: Option<&[String]>) -> RefreshRun {
-        let Some(teams) = teams else {
-            return self.clone();
-        };
-        let visible = |team: &Option<String>| team.as_ref().is_some_and(|t| teams.contains(t));
-        let mut run = self.clone();
-        run.total = 0;
-        run.done = 0;
-        run.counts.clear();
-        run.by_team.retain(|team, _| visible(team));
-        for tally in run.by_team.values() {
-            run.total += tally.total;
-            run.done += tally.done;
-            for (k, n) in &tally.counts {
-                *run.counts.entry(k.clone()).or_default() += n;
-            }
-        }
-        run.errors.retain(|e| visible(&e.team_id));
-        run
-    }
-
-    pub fn failed(&self) -> u64 {
-        [
-            "failed",
-            "reauth_required",
-            "rate_limited",
-            "cannot_refresh",
-        ]
-        .iter()
-        .map(|k| self.counts.get(*k).copied().unwrap_or(0))
-        .sum()
-    }
-}
-
-/// Runs in memory: the one running now and the most recent ones; the
-/// finished ones are also kept in a file, when given one, so that they
+/// Runs in memory: the one running now and the most recent ones, each
+/// also saved in the [`RunStore`] (started and finished), so that they
 /// survive a restart.
 pub struct Runs {
     state: Mutex<RunsState>,
     keep: usize,
-    file: Option<PathBuf>,
-    /// Serialises saves, so that an older snapshot never replaces a newer one.
-    saving: Mutex<()>,
+    store: Arc<dyn RunStore>,
 }
 
 struct RunsState {
@@ -146,29 +53,21 @@ struct RunsState {
 }
 
 impl Runs {
-    /// Runs kept in memory only.
-    pub fn new(keep: usize) -> Self {
+    /// Keeps the `keep` most recent runs, starting with those `store` holds.
+    pub async fn open(store: Arc<dyn RunStore>, keep: usize) -> Self {
+        let keep = keep.max(1);
+        let runs = store.recent(keep).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the recent refresh runs; starting without them");
+            Vec::new()
+        });
         Self {
             state: Mutex::new(RunsState {
                 running: None,
-                runs: VecDeque::new(),
+                runs: runs.into_iter().rev().collect(),
             }),
-            keep: keep.max(1),
-            file: None,
-            saving: Mutex::new(()),
+            keep,
+            store,
         }
-    }
-
-    /// Runs kept in `file` too, starting with those it holds.
-    pub fn open(file: PathBuf, keep: usize) -> Self {
-        let mut runs = Self::new(keep);
-        let mut loaded: VecDeque<RefreshRun> = super::runs_file::load(&file).into();
-        while loaded.len() > runs.keep {
-            loaded.pop_front();
-        }
-        runs.state.get_mut().expect("runs lock").runs = loaded;
-        runs.file = Some(file);
-        runs
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut RunsState) -> R) -> R {
@@ -183,22 +82,14 @@ impl Runs {
         });
     }
 
-    /// Writes the finished runs to the file. A failure is logged, not
-    /// returned: the sweep itself succeeded, only its record is not durable.
-    fn save(&self) {
-        let Some(file) = &self.file else {
+    /// Saves run `id` in the store. A failure is logged, not returned: the
+    /// sweep itself succeeded, only its record is not durable.
+    async fn save(&self, id: &str) {
+        let Some(run) = self.with(|s| s.runs.iter().find(|r| r.id == id).cloned()) else {
             return;
         };
-        let _saving = self.saving.lock().expect("runs save lock");
-        let finished: Vec<RefreshRun> = self.with(|s| {
-            s.runs
-                .iter()
-                .filter(|r| r.status == RunStatus::Finished)
-                .cloned()
-                .collect()
-        });
-        if let Err(e) = super::runs_file::save(file, &finished) {
-            tracing::warn!(path = %file.display(), error = %e, "cannot save the recent refresh runs");
+        if let Err(e) = self.store.save(&run).await {
+            tracing::warn!(run = %id, error = %e, "cannot save the recent refresh runs");
         }
     }
 }
@@ -269,6 +160,7 @@ impl TokenManager {
         let manager = self.clone();
         let run_id = id.clone();
         let handle = tokio::spawn(async move {
+            manager.runs.save(&run_id).await;
             let started = std::time::Instant::now();
             manager.sweep(&run_id, filter).await;
             let finished_at = manager.now();
@@ -279,9 +171,7 @@ impl TokenManager {
                 r.finished_at = Some(finished_at);
             });
             manager.runs.with(|s| s.running = None);
-            let saver = manager.clone();
-            // A small file, but a blocking write and fsync all the same.
-            let _ = tokio::task::spawn_blocking(move || saver.runs.save()).await;
+            manager.runs.save(&run_id).await;
             let run = manager.run(&run_id).expect("the run is recorded");
             tracing::info!(run = %run.id, total = run.total, counts = ?run.counts, "sweep finished");
             if run.failed() > 0 {

@@ -11,7 +11,9 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use tokenkeeper::clock::OffsetClock;
+use tokenkeeper::export::jobs::ExportsStorage;
 use tokenkeeper::export::{self, ExportError, ExportJob, ExportStatus, Exports, Row, RowSource};
+use tokenkeeper::store::ExportFiles;
 
 const VIETNAMESE: &str = "Xin chào, thế giới — “ngoặc kép”, dấu phẩy";
 const MULTILINE: &str = "line one\nline \"two\", with comma";
@@ -138,8 +140,13 @@ impl RowSource for FakeSource {
 }
 
 async fn open(dir: &Path, source: Arc<FakeSource>, clock: OffsetClock) -> Exports {
+    let files = ExportFiles::open(dir.to_path_buf()).await.unwrap();
+    let storage = ExportsStorage {
+        jobs: Arc::new(files),
+        spool_dir: dir.to_path_buf(),
+    };
     Exports::open_with_clock(
-        dir.to_path_buf(),
+        storage,
         Duration::from_secs(3600),
         2,
         source,

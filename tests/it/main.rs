@@ -24,6 +24,7 @@ mod metrics;
 mod openapi;
 mod openapi_snapshot;
 mod providers;
+mod records_contract;
 mod revoked_elsewhere;
 mod sim_insights;
 mod sim_providers;

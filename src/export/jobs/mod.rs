@@ -1,8 +1,7 @@
-//! Async exports: jobs are recorded in `<dir>/jobs.json`, run by a small
-//! worker pool, written to `<dir>/<id>.csv`, kept for a retention period, and
-//! resumed after a restart.
+//! Async exports: jobs are recorded in the [`ExportJobStore`], run by a
+//! small worker pool, their files written to the store, kept for a
+//! retention period, and resumed after a restart.
 
-mod ledger;
 mod model;
 
 use std::collections::{HashMap, VecDeque};
@@ -16,17 +15,20 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use model::{ExportJob, ExportStatus, RowSource};
+pub use crate::domain::{ExportJob, ExportStatus};
+pub use model::{ExportsStorage, RowSource};
+
+use crate::store::FileReader;
 
 use super::ExportError;
-use crate::atomic_file::is_leftover_temp;
 use crate::clock::{SharedClock, SystemClock};
+use crate::store::ExportJobStore;
 
 /// Runs started per job before a job interrupted by restarts is given up.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// The reason recorded for a job that restarts interrupted too often.
 pub const INTERRUPTED: &str = "interrupted by a restart";
-/// How often a running job's progress is written to `jobs.json`, at most.
+/// How often a running job's progress is written to the store, at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// The async export service. Cheap to clone; call [`Exports::shutdown`]
@@ -37,14 +39,14 @@ pub struct Exports {
 }
 
 struct Inner {
-    dir: PathBuf,
+    store: Arc<dyn ExportJobStore>,
+    /// Where rows are spooled while a job runs.
+    spool_dir: PathBuf,
     retention: chrono::Duration,
     source: Arc<dyn RowSource>,
     clock: SharedClock,
+    /// The jobs as callers see them: every write goes to the store first.
     state: Mutex<State>,
-    /// Serializes `jobs.json` writes, so a later snapshot is never overwritten
-    /// by an earlier one.
-    persisting: tokio::sync::Mutex<()>,
     wake: Notify,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -76,39 +78,45 @@ enum Outcome {
 }
 
 impl Exports {
-    /// Opens `dir` (created if missing; the service passes
-    /// `<data_dir>/exports`) and loads `jobs.json`. Jobs found `queued` or
-    /// `running` from a previous process run again from the start, up to
+    /// Opens the service on the jobs `storage` holds. Jobs found `queued`
+    /// or `running` from a previous process run again from the start, up to
     /// [`MAX_ATTEMPTS`] runs, else are marked failed ("interrupted by a
-    /// restart"). Removes files and records past retention and leftovers of
-    /// interrupted writes, then starts `concurrency` workers.
+    /// restart"). Removes files and records past retention, then starts
+    /// `concurrency` workers.
     pub async fn open(
-        dir: PathBuf,
+        storage: ExportsStorage,
         retention: Duration,
         concurrency: usize,
         source: Arc<dyn RowSource>,
     ) -> Result<Self, ExportError> {
-        Self::open_with_clock(dir, retention, concurrency, source, Arc::new(SystemClock)).await
+        Self::open_with_clock(
+            storage,
+            retention,
+            concurrency,
+            source,
+            Arc::new(SystemClock),
+        )
+        .await
     }
 
     /// [`Exports::open`] with the clock that stamps jobs and decides expiry.
     pub async fn open_with_clock(
-        dir: PathBuf,
+        storage: ExportsStorage,
         retention: Duration,
         concurrency: usize,
         source: Arc<dyn RowSource>,
         clock: SharedClock,
     ) -> Result<Self, ExportError> {
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-        let now = clock.now();
-        let folder = dir.clone();
-        let mut state = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&folder).map_err(|e| ExportError::io(&folder, e))?;
-            let jobs = ledger::load(&folder.join(ledger::FILE_NAME))?;
-            Ok::<_, ExportError>(resume(jobs, now, retention))
-        })
-        .await
-        .map_err(|e| ExportError::io(&dir, std::io::Error::other(e)))??;
+        let ExportsStorage {
+            jobs: store,
+            spool_dir,
+        } = storage;
+        let stored = store.list().await?;
+        let (mut state, resumed) = resume(stored, clock.now(), retention);
+        for job in &resumed {
+            store.update(job).await?;
+        }
         let mut queued: Vec<&ExportJob> = state
             .jobs
             .values()
@@ -118,18 +126,16 @@ impl Exports {
         state.queue = queued.iter().map(|job| job.id.clone()).collect();
 
         let inner = Arc::new(Inner {
-            dir,
+            store,
+            spool_dir,
             retention,
             source,
             clock,
             state: Mutex::new(state),
-            persisting: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             cancel: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
         });
-        inner.persist().await?;
-        inner.remove_leftovers();
         inner.purge_expired().await;
 
         let mut tasks = Vec::with_capacity(concurrency.max(1) + 1);
@@ -179,12 +185,11 @@ impl Exports {
             expires_at: None,
             attempts: 0,
         };
-        inner.lock().jobs.insert(id.clone(), job.clone());
-        if let Err(e) = inner.persist().await {
-            inner.lock().jobs.remove(&id);
-            return Err(e);
-        }
-        inner.lock().queue.push_back(id);
+        inner.store.create(&job).await?;
+        let mut state = inner.lock();
+        state.jobs.insert(id.clone(), job.clone());
+        state.queue.push_back(id);
+        drop(state);
         inner.wake.notify_one();
         Ok(job)
     }
@@ -194,14 +199,29 @@ impl Exports {
         state.jobs.get(id).map(|job| state.view(job))
     }
 
-    /// Path of a completed job's file, while it is kept.
-    pub fn file(&self, id: &str) -> Option<PathBuf> {
+    /// Whether job `id` is completed and its file still kept.
+    fn downloadable(&self, id: &str) -> bool {
         let now = self.inner.clock.now();
         let state = self.inner.lock();
-        let job = state.jobs.get(id)?;
-        let kept = job.expires_at.is_none_or(|at| at > now);
-        let path = self.inner.file_path(id);
-        (job.status == ExportStatus::Completed && kept && path.is_file()).then_some(path)
+        state.jobs.get(id).is_some_and(|job| {
+            job.status == ExportStatus::Completed && job.expires_at.is_none_or(|at| at > now)
+        })
+    }
+
+    /// A completed job's file, while it is kept.
+    pub async fn open_file(&self, id: &str) -> Result<Option<FileReader>, ExportError> {
+        if !self.downloadable(id) {
+            return Ok(None);
+        }
+        Ok(self.inner.store.open_file(id).await?)
+    }
+
+    /// Where a completed job's file is on disk, while it is kept, for a
+    /// store that keeps files on disk (the embedded one).
+    pub fn file(&self, id: &str) -> Option<PathBuf> {
+        self.downloadable(id)
+            .then(|| self.inner.store.file_path(id))
+            .flatten()
     }
 
     /// The jobs of `owner` (all jobs for `None`), newest first.
@@ -224,7 +244,7 @@ impl Exports {
     }
 
     /// Stops the workers. A running job stops where it is and stays
-    /// `running` in `jobs.json`, so the next `open` runs it again; a job
+    /// `running` in the store, so the next `open` runs it again; a job
     /// already writing its file finishes first.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
@@ -232,19 +252,21 @@ impl Exports {
         for task in tasks {
             let _ = task.await;
         }
-        if let Err(e) = self.inner.persist().await {
+        if let Err(e) = self.inner.persist_running().await {
             tracing::error!(error = %e, "recording export jobs at shutdown failed");
         }
     }
 }
 
-/// Decides what becomes of the jobs a previous process left unfinished.
+/// Decides what becomes of the jobs a previous process left unfinished;
+/// also returns the jobs it changed.
 fn resume(
     jobs: Vec<ExportJob>,
     now: chrono::DateTime<chrono::Utc>,
     retention: chrono::Duration,
-) -> State {
+) -> (State, Vec<ExportJob>) {
     let mut state = State::default();
+    let mut changed = Vec::new();
     for mut job in jobs {
         if job.status == ExportStatus::Running {
             if job.attempts < MAX_ATTEMPTS {
@@ -256,10 +278,11 @@ fn resume(
                 job.finished_at = Some(now);
                 job.expires_at = Some(now + retention);
             }
+            changed.push(job.clone());
         }
         state.jobs.insert(job.id.clone(), job);
     }
-    state
+    (state, changed)
 }
 
 /// `kind` reduced to characters safe in a file name and a header.
@@ -305,52 +328,46 @@ impl Inner {
         self.state.lock().expect("exports lock")
     }
 
-    fn file_path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.csv"))
-    }
-
-    /// Writes the current jobs to `jobs.json`.
-    async fn persist(&self) -> Result<(), ExportError> {
-        self.record(None).await
-    }
-
-    /// Writes `jobs.json` with `update` applied, then makes `update` visible
-    /// in memory, both under the write turn: a job reads as finished only
-    /// once that is on disk, and no later write can miss it.
-    async fn record(&self, update: Option<ExportJob>) -> Result<(), ExportError> {
-        let _turn = self.persisting.lock().await;
-        let mut jobs: Vec<ExportJob> = {
+    /// Records the live progress of the running jobs.
+    async fn persist_running(&self) -> Result<(), ExportError> {
+        let running: Vec<ExportJob> = {
             let state = self.lock();
-            state.jobs.values().map(|job| state.view(job)).collect()
+            state
+                .progress
+                .keys()
+                .filter_map(|id| state.jobs.get(id).map(|job| state.view(job)))
+                .collect()
         };
-        if let Some(update) = &update
-            && let Some(job) = jobs.iter_mut().find(|job| job.id == update.id)
-        {
-            *job = update.clone();
+        for job in &running {
+            self.store.update(job).await?;
         }
-        jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        let path = self.dir.join(ledger::FILE_NAME);
-        let target = path.clone();
-        let written = tokio::task::spawn_blocking(move || ledger::save(&target, &jobs))
-            .await
-            .map_err(|e| ExportError::io(&path, std::io::Error::other(e)))
-            .and_then(|saved| saved);
-        if let Some(update) = update {
-            // Even when the write failed: memory stays right, and the next
-            // write records it.
-            let mut state = self.lock();
-            state.progress.remove(&update.id);
-            if let Some(job) = state.jobs.get_mut(&update.id) {
-                *job = update;
-            }
-        }
-        written
+        Ok(())
     }
 
-    /// Persists, logging a failure: the job state in memory stays right and
-    /// the next write records it.
-    async fn persist_or_log(&self) {
-        if let Err(e) = self.persist().await {
+    /// Writes `job` to the store, then makes it visible in memory: a job
+    /// reads as finished only once that is durable.
+    async fn record(&self, job: ExportJob) -> Result<(), ExportError> {
+        let written = self.store.update(&job).await;
+        // Even when the write failed: memory stays right, and the next
+        // write records it.
+        let mut state = self.lock();
+        state.progress.remove(&job.id);
+        if let Some(kept) = state.jobs.get_mut(&job.id) {
+            *kept = job;
+        }
+        Ok(written?)
+    }
+
+    /// Records job `id` as callers see it, logging a failure: the job state
+    /// in memory stays right and the next write records it.
+    async fn persist_or_log(&self, id: &str) {
+        let job = {
+            let state = self.lock();
+            state.jobs.get(id).map(|job| state.view(job))
+        };
+        if let Some(job) = job
+            && let Err(e) = self.store.update(&job).await
+        {
             tracing::error!(error = %e, "recording export jobs failed");
         }
     }
@@ -374,7 +391,7 @@ impl Inner {
             state.progress.insert(id.to_string(), rows.clone());
             work
         };
-        self.persist_or_log().await;
+        self.persist_or_log(id).await;
         tracing::info!(export_id = %id, kind = %kind, "export started");
 
         let outcome = self.produce(id, &kind, params, &rows).await;
@@ -410,7 +427,7 @@ impl Inner {
                 tracing::info!(export_id = %id, "export interrupted by shutdown; it resumes on the next start")
             }
         }
-        if let Err(e) = self.record(Some(job)).await {
+        if let Err(e) = self.record(job).await {
             tracing::error!(error = %e, "recording export jobs failed");
         }
     }
@@ -434,7 +451,7 @@ impl Inner {
                 }
             });
             let leading: Vec<&str> = leading.iter().map(String::as_str).collect();
-            super::spool(stream, &leading, &self.dir).await
+            super::spool(stream, &leading, &self.spool_dir).await
         };
         let mut spooling = std::pin::pin!(spooling);
         let mut tick = tokio::time::interval(PROGRESS_EVERY);
@@ -450,7 +467,7 @@ impl Inner {
                     let now = rows.load(Ordering::Relaxed);
                     if now != recorded {
                         recorded = now;
-                        self.persist_or_log().await;
+                        self.persist_or_log(id).await;
                     }
                 }
             }
@@ -460,9 +477,13 @@ impl Inner {
             Err(e) => return Outcome::Failed(e),
         };
         let count = spooled.rows;
-        match spooled.write_to(&self.file_path(id)).await {
+        match self
+            .store
+            .write_file(id, Box::new(spooled.into_render()))
+            .await
+        {
             Ok(_) => Outcome::Completed(count),
-            Err(e) => Outcome::Failed(e),
+            Err(e) => Outcome::Failed(e.into()),
         }
     }
 
@@ -488,40 +509,16 @@ impl Inner {
         }
         // Records go first: a crash in between leaves an orphan file, which the
         // next open removes, never a record pointing at a missing file.
-        self.persist_or_log().await;
+        if let Err(e) = self.store.delete(&expired).await {
+            tracing::error!(error = %e, "recording export jobs failed");
+        }
         for id in &expired {
-            let path = self.file_path(id);
-            if let Err(e) = std::fs::remove_file(&path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(path = %path.display(), error = %e, "removing an expired export failed");
+            if let Err(e) = self.store.delete_file(id).await {
+                tracing::warn!(error = %e, "removing an expired export failed");
             }
         }
         tracing::info!(count = expired.len(), "expired exports removed");
         expired.len()
-    }
-
-    /// Removes what interrupted writes left behind: temp files, spool files
-    /// that could not be unlinked, and files of jobs not completed.
-    fn remove_leftovers(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        let state = self.lock();
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let orphan = match name.strip_suffix(".csv") {
-                Some(id) if !name.starts_with('.') => state
-                    .jobs
-                    .get(id)
-                    .is_none_or(|job| job.status != ExportStatus::Completed),
-                _ => is_leftover_temp(name) || name.starts_with(".spool-"),
-            };
-            if orphan {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
     }
 }
 
@@ -529,7 +526,7 @@ impl Inner {
 /// the platform's errors, a pointer to the log for our internal failures.
 fn public_reason(e: &ExportError) -> String {
     match e {
-        ExportError::Io { .. } | ExportError::Corrupt { .. } => {
+        ExportError::Io { .. } | ExportError::Store(_) => {
             tracing::error!(error = %e, "export could not be written");
             "the export could not be written; see the service log".to_string()
         }
@@ -566,7 +563,7 @@ mod tests {
     #[test]
     fn unfinished_jobs_run_again_until_they_used_their_attempts() {
         let now = Utc::now();
-        let state = resume(
+        let (state, _) = resume(
             vec![
                 job("q", ExportStatus::Queued, 0),
                 job("r1", ExportStatus::Running, 1),

@@ -1,0 +1,239 @@
+//! Export jobs and their CSV files: the [`ExportJobStore`] seam, and its
+//! embedded implementation, [`ExportFiles`]: the jobs in `<dir>/jobs.json`,
+//! replaced atomically on each change, and each completed job's file in
+//! `<dir>/<id>.csv`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncRead;
+use tokio::sync::Mutex;
+
+use super::error::StoreError;
+use crate::atomic_file::{is_leftover_temp, write_atomic, write_atomic_blocking};
+use crate::domain::{ExportJob, ExportStatus};
+
+pub const JOBS_FILE_NAME: &str = "jobs.json";
+const FORMAT: u32 = 1;
+
+/// Writes a job's file to the writer it is given, returning the bytes written.
+pub type RenderFile = Box<dyn FnOnce(&mut dyn Write) -> io::Result<u64> + Send>;
+
+/// A job's file, read from the start.
+pub type FileReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// The export jobs and their files. Every write is durable when it returns.
+#[async_trait::async_trait]
+pub trait ExportJobStore: Send + Sync {
+    /// Records a new job.
+    async fn create(&self, job: &ExportJob) -> Result<(), StoreError>;
+
+    /// Records the new state of a job (status, progress, outcome); an
+    /// unknown id is [`StoreError::NotFound`].
+    async fn update(&self, job: &ExportJob) -> Result<(), StoreError>;
+
+    async fn get(&self, id: &str) -> Result<Option<ExportJob>, StoreError>;
+
+    /// Every job, oldest first.
+    async fn list(&self) -> Result<Vec<ExportJob>, StoreError>;
+
+    /// Removes the records of `ids` (retention); unknown ids are skipped.
+    async fn delete(&self, ids: &[String]) -> Result<(), StoreError>;
+
+    /// Replaces job `id`'s file with what `render` writes, atomically.
+    async fn write_file(&self, id: &str, render: RenderFile) -> Result<u64, StoreError>;
+
+    /// Job `id`'s file, or `None` when there is none.
+    async fn open_file(&self, id: &str) -> Result<Option<FileReader>, StoreError>;
+
+    /// Removes job `id`'s file; none is no error.
+    async fn delete_file(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Where job `id`'s file is on this machine, for a backend that keeps
+    /// files on disk (tests and tools look at it); `None` otherwise.
+    fn file_path(&self, _id: &str) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// The embedded implementation: `jobs.json` and one CSV file per job.
+pub struct ExportFiles {
+    dir: PathBuf,
+    /// The jobs by id; the lock also serialises writes of `jobs.json`, so
+    /// an older list never replaces a newer one.
+    jobs: Mutex<BTreeMap<String, ExportJob>>,
+}
+
+impl ExportFiles {
+    /// Opens `dir` (created if missing) and reads `jobs.json`, refusing a
+    /// damaged one without touching it. Removes what interrupted writes left
+    /// behind: temp files, spool files that could not be unlinked, and files
+    /// of jobs not completed.
+    pub async fn open(dir: PathBuf) -> Result<Self, StoreError> {
+        let folder = dir.clone();
+        let jobs = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
+            let jobs = load(&folder.join(JOBS_FILE_NAME))?;
+            remove_leftovers(&folder, &jobs);
+            Ok::<_, StoreError>(jobs)
+        })
+        .await
+        .map_err(|e| StoreError::io(&dir, io::Error::other(e)))??;
+        Ok(Self {
+            dir,
+            jobs: Mutex::new(jobs),
+        })
+    }
+
+    fn csv_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.csv"))
+    }
+
+    /// Writes `jobs` to `jobs.json` (in the order they were created).
+    async fn save(&self, jobs: &BTreeMap<String, ExportJob>) -> Result<(), StoreError> {
+        let mut list: Vec<ExportJob> = jobs.values().cloned().collect();
+        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let path = self.dir.join(JOBS_FILE_NAME);
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || save(&target, &list))
+            .await
+            .map_err(|e| StoreError::io(&path, io::Error::other(e)))?
+    }
+}
+
+#[async_trait::async_trait]
+impl ExportJobStore for ExportFiles {
+    async fn create(&self, job: &ExportJob) -> Result<(), StoreError> {
+        let mut jobs = self.jobs.lock().await;
+        jobs.insert(job.id.clone(), job.clone());
+        let saved = self.save(&jobs).await;
+        if saved.is_err() {
+            jobs.remove(&job.id);
+        }
+        saved
+    }
+
+    async fn update(&self, job: &ExportJob) -> Result<(), StoreError> {
+        let mut jobs = self.jobs.lock().await;
+        let kept = jobs
+            .get_mut(&job.id)
+            .ok_or_else(|| StoreError::NotFound(job.id.clone()))?;
+        // Kept even when the write fails: the next write records it.
+        *kept = job.clone();
+        self.save(&jobs).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ExportJob>, StoreError> {
+        Ok(self.jobs.lock().await.get(id).cloned())
+    }
+
+    async fn list(&self) -> Result<Vec<ExportJob>, StoreError> {
+        let mut list: Vec<ExportJob> = self.jobs.lock().await.values().cloned().collect();
+        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(list)
+    }
+
+    async fn delete(&self, ids: &[String]) -> Result<(), StoreError> {
+        let mut jobs = self.jobs.lock().await;
+        let before = jobs.len();
+        jobs.retain(|id, _| !ids.contains(id));
+        if jobs.len() == before {
+            return Ok(());
+        }
+        self.save(&jobs).await
+    }
+
+    async fn write_file(&self, id: &str, render: RenderFile) -> Result<u64, StoreError> {
+        let path = self.csv_path(id);
+        write_atomic_blocking(&path, move |out| render(out))
+            .await
+            .map_err(|e| StoreError::io(&path, e))
+    }
+
+    async fn open_file(&self, id: &str) -> Result<Option<FileReader>, StoreError> {
+        let path = self.csv_path(id);
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => Ok(Some(Box::pin(file))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    async fn delete_file(&self, id: &str) -> Result<(), StoreError> {
+        let path = self.csv_path(id);
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn file_path(&self, id: &str) -> Option<PathBuf> {
+        Some(self.csv_path(id)).filter(|path| path.is_file())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Ledger<J> {
+    format: u32,
+    jobs: J,
+}
+
+/// Reads the jobs; a missing file is an empty ledger.
+fn load(path: &Path) -> Result<BTreeMap<String, ExportJob>, StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
+    let corrupt = |reason: String| StoreError::CorruptRecord {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let ledger: Ledger<Vec<ExportJob>> =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if ledger.format != FORMAT {
+        return Err(corrupt(format!(
+            "format {} is not supported (this build reads {FORMAT})",
+            ledger.format
+        )));
+    }
+    Ok(ledger
+        .jobs
+        .into_iter()
+        .map(|job| (job.id.clone(), job))
+        .collect())
+}
+
+/// Replaces the file with `jobs`.
+fn save(path: &Path, jobs: &[ExportJob]) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec_pretty(&Ledger {
+        format: FORMAT,
+        jobs,
+    })
+    .map_err(|e| StoreError::io(path, io::Error::other(e)))?;
+    write_atomic(path, &bytes).map_err(|e| StoreError::io(path, e))
+}
+
+/// Removes the temp and spool files interrupted writes left in `dir`, and
+/// the files of jobs not completed.
+fn remove_leftovers(dir: &Path, jobs: &BTreeMap<String, ExportJob>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let orphan = match name.strip_suffix(".csv") {
+            Some(id) if !name.starts_with('.') => jobs
+                .get(id)
+                .is_none_or(|job| job.status != ExportStatus::Completed),
+            _ => is_leftover_temp(name) || name.starts_with(".spool-"),
+        };
+        if orphan {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
