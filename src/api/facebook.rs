@@ -69,7 +69,7 @@ pub async fn auth_url(
     let now = state.tokens.now();
     let (oauth_state, expires_at) = state
         .oauth
-        .issue("facebook", q.team_id, None, None, now)
+        .issue(Provider::Facebook, q.team_id, None, None, now)
         .await?;
     let scopes = &state.settings.facebook.scopes;
     let url = dialog_url(&state, &oauth_state, scopes, false)?;
@@ -110,7 +110,9 @@ async fn connect_from_callback(
 ) -> callback_page::Outcome<ConnectedResponse> {
     let now = state.tokens.now();
     let refused = "Facebook did not grant access";
-    let (code, payload) = q.accept(&state.oauth, "facebook", refused, now).await?;
+    let (code, payload) = q
+        .accept(&state.oauth, Provider::Facebook, refused, now)
+        .await?;
     let graph = state.registry.facebook().map_err(ApiError::from)?;
     let flow = connect::with_code(
         graph,
@@ -559,7 +561,13 @@ pub async fn extend_permissions(
     }
     let (oauth_state, expires_at) = state
         .oauth
-        .issue("facebook", body.team_id, None, None, state.tokens.now())
+        .issue(
+            Provider::Facebook,
+            body.team_id,
+            None,
+            None,
+            state.tokens.now(),
+        )
         .await?;
     let url = dialog_url(&state, &oauth_state, &scopes, true)?;
     Ok(Json(ExtendPermissionsResponse {

@@ -20,6 +20,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::insights::{RefreshQuery, access, cached_answer};
 use super::oauth_state::CallbackQuery;
 use super::schemas::{self as s, responses as r};
+use crate::domain::Provider;
 use crate::insights::google::{GoogleCampaignsQuery, GoogleMetricsRequest};
 use crate::providers::google::{GoogleOAuth, connect};
 
@@ -72,7 +73,13 @@ pub async fn auth_url(
     }
     let (oauth_state, expires_at) = state
         .oauth
-        .issue("google", q.team_id, None, customer, state.tokens.now())
+        .issue(
+            Provider::Google,
+            q.team_id,
+            None,
+            customer,
+            state.tokens.now(),
+        )
         .await?;
     let url = oauth.consent_url(
         &state.settings.google.redirect_uri,
@@ -115,7 +122,9 @@ async fn connect_from_callback(
 ) -> callback_page::Outcome<ConnectionEnvelope> {
     let now = state.tokens.now();
     let refused = "Google consent was not given";
-    let (code, payload) = q.accept(&state.oauth, "google", refused, now).await?;
+    let (code, payload) = q
+        .accept(&state.oauth, Provider::Google, refused, now)
+        .await?;
     let flow = connect::connect(
         oauth(state)?,
         &code,

@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::error::ApiError;
+use crate::domain::Provider;
 use crate::store::{Nonce, NonceError, NonceStore};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatePayload {
     /// Provider the flow is for.
-    pub p: String,
+    pub p: Provider,
     /// Team the connection will belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t: Option<String>,
@@ -56,7 +57,7 @@ impl CallbackQuery {
     pub async fn accept(
         self,
         signer: &StateSigner,
-        provider: &str,
+        provider: Provider,
         refused: &str,
         now: DateTime<Utc>,
     ) -> Result<(String, StatePayload), ApiError> {
@@ -106,7 +107,7 @@ impl StateSigner {
     /// is recorded before it is handed out.
     pub async fn issue(
         &self,
-        provider: &str,
+        provider: Provider,
         team: Option<String>,
         redirect_uri: Option<String>,
         extra: Option<String>,
@@ -114,7 +115,7 @@ impl StateSigner {
     ) -> Result<(String, DateTime<Utc>), ApiError> {
         let expires = now + self.ttl;
         let payload = StatePayload {
-            p: provider.to_string(),
+            p: provider,
             t: team,
             r: redirect_uri,
             x: extra,
@@ -140,7 +141,7 @@ impl StateSigner {
     pub async fn accept(
         &self,
         state: &str,
-        provider: &str,
+        provider: Provider,
         now: DateTime<Utc>,
     ) -> Result<StatePayload, ApiError> {
         let bad = |why: &str| ApiError::bad_request("state", format!("the OAuth state {why}"));
@@ -192,25 +193,28 @@ mod tests {
         let s = StateSigner::new([1; 32], 600, nonces);
         let now = Utc::now();
         let (state, _) = s
-            .issue("facebook", Some("acme".into()), None, None, now)
+            .issue(Provider::Facebook, Some("acme".into()), None, None, now)
             .await
             .unwrap();
-        assert!(s.accept(&state, "tiktok_shop", now).await.is_err());
-        let p = s.accept(&state, "facebook", now).await.unwrap();
+        assert!(s.accept(&state, Provider::TiktokShop, now).await.is_err());
+        let p = s.accept(&state, Provider::Facebook, now).await.unwrap();
         assert_eq!(p.t.as_deref(), Some("acme"));
         assert!(
-            s.accept(&state, "facebook", now).await.is_err(),
+            s.accept(&state, Provider::Facebook, now).await.is_err(),
             "replay refused"
         );
 
-        let (state, _) = s.issue("facebook", None, None, None, now).await.unwrap();
+        let (state, _) = s
+            .issue(Provider::Facebook, None, None, None, now)
+            .await
+            .unwrap();
         assert!(
-            s.accept(&state, "facebook", now + Duration::seconds(601))
+            s.accept(&state, Provider::Facebook, now + Duration::seconds(601))
                 .await
                 .is_err()
         );
         let first = if state.starts_with('A') { "B" } else { "A" };
         let tampered = format!("{first}{}", &state[1..]);
-        assert!(s.accept(&tampered, "facebook", now).await.is_err());
+        assert!(s.accept(&tampered, Provider::Facebook, now).await.is_err());
     }
 }

@@ -100,7 +100,7 @@ pub async fn auth_url(
     let (oauth_state, expires_at) = state
         .oauth
         .issue(
-            "tiktok_shop",
+            Provider::TiktokShop,
             q.team_id,
             Some(redirect.clone()),
             None,
@@ -143,7 +143,9 @@ async fn connect_from_callback(
 ) -> callback_page::Outcome<IntegrationEnvelope> {
     let now = state.tokens.now();
     let refused = "the seller did not authorize";
-    let (code, payload) = q.accept(&state.oauth, "tiktok_shop", refused, now).await?;
+    let (code, payload) = q
+        .accept(&state.oauth, Provider::TiktokShop, refused, now)
+        .await?;
     let flow = connect::connect(client(state)?, &code, "code")
         .await
         .map_err(ApiError::from)?;
