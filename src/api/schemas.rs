@@ -1,7 +1,7 @@
 //! The OpenAPI shapes that are not a handler's own answer type: the error
 //! envelope and the error responses every operation references; stand-ins
-//! for types of lower layers that do not derive `ToSchema` (the domain's
-//! enums and `LastError`, `RefreshRun`, `ExportJob`), named through
+//! for types of lower layers that do not derive `ToSchema` (`RefreshRun`,
+//! moving to `domain/`, `BadMetric`, `ExportJob`), named through
 //! `value_type`; and the insights answers, which `insights/` builds as
 //! `serde_json::Value`. A stand-in mirrors its type field for field: an
 //! `Option` marked `required` is always present (`null` when unset); the
@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{ToResponse, ToSchema};
+
+use crate::domain::ErrorClass;
 
 /// The error envelope every failure uses.
 #[derive(Serialize, ToSchema)]
@@ -54,65 +56,6 @@ pub struct BadMetricSchema {
     pub replacement: Option<String>,
 }
 
-/// The platform a connection belongs to.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Provider)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderSchema {
-    Facebook,
-    TiktokShop,
-    Google,
-}
-
-/// What the credential stands for at its provider.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ConnectionKind)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectionKindSchema {
-    User,
-    Page,
-    SystemUser,
-    Shop,
-    Ads,
-}
-
-/// How usable a connection is now.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Health)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthSchema {
-    Healthy,
-    ExpiringSoon,
-    NeedsRefresh,
-    Degraded,
-    Expired,
-    CannotRefresh,
-    ReauthRequired,
-}
-
-/// The class of an upstream failure.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ErrorClass)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClassSchema {
-    Transient,
-    RateLimited,
-    PermissionMissing,
-    ReauthRequired,
-    InvalidRequest,
-}
-
-/// The last failure seen for a connection.
-#[derive(Serialize, ToSchema)]
-#[schema(as = LastError)]
-pub struct LastErrorSchema {
-    pub class: ErrorClassSchema,
-    pub code: Option<i64>,
-    pub subcode: Option<i64>,
-    pub message: String,
-    pub at: DateTime<Utc>,
-}
-
 #[derive(Serialize, ToSchema)]
 #[schema(as = RunStatus)]
 #[serde(rename_all = "snake_case")]
@@ -128,7 +71,7 @@ pub struct RunErrorSchema {
     pub connection_id: String,
     pub label: String,
     #[schema(required = true)]
-    pub class: Option<ErrorClassSchema>,
+    pub class: Option<ErrorClass>,
     #[schema(required = true)]
     pub code: Option<i64>,
     #[schema(required = true)]

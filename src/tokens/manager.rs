@@ -18,7 +18,8 @@ use super::sweep::Runs;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domain::{
-    Connection, ConnectionKind, ErrorClass, Health, LastError, Provider, StoredSecrets,
+    Connection, ConnectionFacts, ConnectionKind, ErrorClass, Health, LastError, Provider,
+    StoredSecrets,
 };
 use crate::notify::{Event, Notifier};
 use crate::providers::UpstreamError;
@@ -541,8 +542,8 @@ impl TokenManager {
     }
 
     /// A connection's facts as shown to API callers and webhooks: never a token.
-    pub fn facts(&self, conn: &Connection) -> serde_json::Value {
-        facts(conn, self.health(conn))
+    pub fn facts(&self, conn: &Connection) -> ConnectionFacts {
+        ConnectionFacts::of(conn, self.health(conn))
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), TokenError> {
@@ -560,30 +561,4 @@ fn reason_of(conn: &Connection) -> String {
         ),
         None => "flagged for reconnection".into(),
     }
-}
-
-/// A connection's facts with its health: everything but the secrets.
-pub fn facts(conn: &Connection, health: Health) -> serde_json::Value {
-    json!({
-        "id": conn.id,
-        "provider": conn.provider,
-        "kind": conn.kind,
-        "external_id": conn.external_id,
-        "team_id": conn.team_id,
-        "label": conn.label,
-        "health": health,
-        "expires_at": conn.expires_at,
-        "refresh_token_expires_at": conn.refresh_token_expires_at,
-        "data_access_expires_at": conn.data_access_expires_at,
-        "scopes": conn.scopes,
-        "last_refreshed_at": conn.last_refreshed_at,
-        "next_refresh_at": conn.next_refresh_at,
-        "consecutive_failures": conn.consecutive_failures,
-        "last_error": conn.last_error,
-        "reauth_required": conn.reauth_required,
-        "parent_id": conn.parent_id,
-        "created_at": conn.created_at,
-        "updated_at": conn.updated_at,
-        "version": conn.version,
-    })
 }

@@ -15,7 +15,7 @@ pub mod sweep;
 
 pub use health::HealthPolicy;
 pub use listing::ConnectionFilter;
-pub use manager::{TokenManager, Upsert, ValidToken, facts};
+pub use manager::{TokenManager, Upsert, ValidToken};
 pub use need::Need;
 pub use runs_file::path_in as runs_file_in;
 pub use sweep::{Plan, RefreshRun, RunError, SweepFilter};
