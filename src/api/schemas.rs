@@ -15,6 +15,7 @@ use serde_json::Value;
 use utoipa::{ToResponse, ToSchema};
 
 use crate::domain::ErrorClass;
+use crate::insights::answers::Summary;
 
 /// The error envelope every failure uses.
 #[derive(Serialize, ToSchema)]
@@ -98,124 +99,6 @@ pub struct RefreshRunSchema {
     pub errors: Vec<RunErrorSchema>,
 }
 
-/// A retired metric: when, and what replaces it.
-#[derive(Serialize, ToSchema)]
-pub struct RetiredMetric {
-    pub metric: String,
-    /// campaign, post, reel or page.
-    pub object: String,
-    pub retired_on: String,
-    #[schema(required = true)]
-    pub replacement: Option<String>,
-}
-
-/// The metric registry.
-#[derive(Serialize, ToSchema)]
-pub struct MetricsCatalogue {
-    pub campaign: Vec<String>,
-    pub post: Vec<String>,
-    pub reel: Vec<String>,
-    pub page: Vec<String>,
-    pub breakdowns: Vec<String>,
-    pub retired: Vec<RetiredMetric>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Paging {
-    /// The cursor for the next page; `null` on the last.
-    #[schema(required = true)]
-    pub after: Option<String>,
-}
-
-/// An ad account's campaigns as Facebook lists them (budgets as numbers).
-#[derive(Serialize, ToSchema)]
-pub struct CampaignList {
-    pub success: bool,
-    pub count: u64,
-    pub data: Vec<HashMap<String, Value>>,
-    pub paging: Paging,
-}
-
-/// Row count and metric totals (ratios computed from the sums).
-#[derive(Serialize, ToSchema)]
-pub struct InsightsSummary {
-    pub rows: u64,
-    pub totals: HashMap<String, Value>,
-}
-
-/// A requested metric the platform refused, dropped from the answer.
-#[derive(Serialize, ToSchema)]
-pub struct DroppedMetric {
-    pub metric: String,
-    pub reason: String,
-}
-
-/// Campaign insights rows and their totals.
-#[derive(Serialize, ToSchema)]
-pub struct CampaignMetricsAnswer {
-    pub success: bool,
-    pub message: String,
-    /// `sync` or `async` (a report job, for long date ranges).
-    pub report: String,
-    pub data: Vec<HashMap<String, Value>>,
-    pub summary: InsightsSummary,
-}
-
-/// Post or reel insights of one page.
-#[derive(Serialize, ToSchema)]
-pub struct PageInsightsAnswer {
-    pub success: bool,
-    pub message: String,
-    pub data: Vec<HashMap<String, Value>>,
-    pub summary: InsightsSummary,
-    pub dropped_metrics: Vec<DroppedMetric>,
-    pub page_id: String,
-}
-
-/// How one page of a business fared.
-#[derive(Serialize, ToSchema)]
-pub struct PageReport {
-    pub page_id: String,
-    pub page_name: String,
-    /// `ok` or `failed`.
-    pub status: String,
-    /// With `ok`.
-    pub rows: Option<u64>,
-    /// With `failed`.
-    pub error: Option<String>,
-}
-
-/// Posts (and reels) of every page a business token reaches.
-#[derive(Serialize, ToSchema)]
-pub struct BusinessInsightsAnswer {
-    pub success: bool,
-    pub message: String,
-    pub data: Vec<HashMap<String, Value>>,
-    pub summary: InsightsSummary,
-    pub dropped_metrics: Vec<DroppedMetric>,
-    pub pages: Vec<PageReport>,
-    pub failed_pages: u64,
-}
-
-/// Whether one page's insights can be read, and why not.
-#[derive(Serialize, ToSchema)]
-pub struct PageAccess {
-    pub page_id: String,
-    pub page_name: String,
-    pub tasks: Vec<String>,
-    pub can_read_insights: bool,
-    #[schema(required = true)]
-    pub reason: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PagesAccess {
-    pub success: bool,
-    pub pages: Vec<PageAccess>,
-    pub readable: u64,
-    pub total: u64,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct GoogleCampaign {
     #[schema(required = true)]
@@ -240,7 +123,7 @@ pub struct GoogleMetricsAnswer {
     pub success: bool,
     pub message: String,
     pub data: Vec<HashMap<String, Value>>,
-    pub summary: InsightsSummary,
+    pub summary: Summary,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::answers::rows_message;
 use super::campaigns::{DateRange, parse_date, summarize};
 use super::values::{as_f64, rounded};
 use super::{Access, InsightsError, Row, invalid};
@@ -295,14 +296,18 @@ impl GoogleInsights<'_> {
         let mut summary = summarize(&rows, &r.metrics);
         // CTR over the whole range, from the totals.
         if r.metrics.iter().any(|m| m == "ctr") {
-            let t = &summary["totals"];
-            summary["totals"]["ctr"] = match (as_f64(&t["clicks"]), as_f64(&t["impressions"])) {
+            let t = &summary.totals;
+            let ctr = match (
+                t.get("clicks").and_then(as_f64),
+                t.get("impressions").and_then(as_f64),
+            ) {
                 (Some(c), Some(i)) if i > 0.0 => rounded(c / i),
                 _ => Value::Null,
             };
+            summary.totals.insert("ctr".into(), ctr);
         }
         Ok(
-            json!({ "success": true, "message": format!("{} rows", rows.len()), "data": rows, "summary": summary }),
+            json!({ "success": true, "message": rows_message(&rows), "data": rows, "summary": summary }),
         )
     }
 }

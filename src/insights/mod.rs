@@ -2,6 +2,7 @@
 //! business-wide fan-out. Every call gets its token from the TokenManager
 //! (refreshed first, or a typed error); answers are cached in files.
 
+pub mod answers;
 pub mod business;
 pub mod cache;
 pub mod campaigns;
@@ -15,6 +16,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::config::Settings;
@@ -108,24 +111,32 @@ impl InsightsService {
         Ok(self.tokens.facebook_client()?)
     }
 
-    /// The answer for `key` from the cache, or computed and cached.
-    pub async fn cached<F, Fut>(
+    /// The answer for `key` from the cache, or computed and cached. A cached
+    /// entry that no longer reads as `T` counts as a miss.
+    pub async fn cached<T, F, Fut>(
         &self,
         key: &str,
         refresh: bool,
         compute: F,
-    ) -> Result<Value, InsightsError>
+    ) -> Result<T, InsightsError>
     where
+        T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Value, InsightsError>>,
+        Fut: Future<Output = Result<T, InsightsError>>,
     {
         let now = self.tokens.now();
-        if !refresh && let Some(hit) = self.cache.get(key, now).await {
-            return Ok(hit);
+        if !refresh
+            && let Some(hit) = self.cache.get(key, now).await
+            && let Ok(answer) = serde_json::from_value(hit)
+        {
+            return Ok(answer);
         }
-        let value = compute().await?;
-        self.cache.put(key, &value, now).await;
-        Ok(value)
+        let answer = compute().await?;
+        match serde_json::to_value(&answer) {
+            Ok(value) => self.cache.put(key, &value, now).await,
+            Err(e) => tracing::warn!(key, error = %e, "could not cache an insights answer"),
+        }
+        Ok(answer)
     }
 
     /// A token for reading ads and business data: the given connection, else

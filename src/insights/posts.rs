@@ -8,6 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::answers::{DroppedMetric, PageInsightsAnswer, Summary, rows_message};
 use super::campaigns::parse_date;
 use super::metrics::{self, MetricObject};
 use super::values::accumulate;
@@ -90,7 +91,7 @@ fn maybe_metric_rejection(e: &UpstreamError) -> bool {
 /// accepts; the rejected ones are added to `dropped`.
 async fn probe<'a, T, F, Fut>(
     metrics: &'a [String],
-    dropped: &mut Vec<Value>,
+    dropped: &mut Vec<DroppedMetric>,
     call: F,
 ) -> Vec<String>
 where
@@ -100,10 +101,14 @@ where
     let mut kept = Vec::new();
     for m in metrics {
         match call(std::slice::from_ref(m)).await {
-            Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
-                "metric": m,
-                "reason": "rejected by Facebook: (#100) The value must be a valid insights metric",
-            })),
+            Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => {
+                dropped.push(DroppedMetric {
+                    metric: m.clone(),
+                    reason:
+                        "rejected by Facebook: (#100) The value must be a valid insights metric"
+                            .into(),
+                })
+            }
             _ => kept.push(m.clone()),
         }
     }
@@ -113,7 +118,7 @@ where
 /// Rows plus the metrics Meta refused.
 pub struct PageContent {
     pub rows: Vec<Row>,
-    pub dropped: Vec<Value>,
+    pub dropped: Vec<DroppedMetric>,
 }
 
 fn insight_values(item: &Value, metrics: &[String], row: &mut Row) {
@@ -342,7 +347,7 @@ impl InsightsService {
         &self,
         access: &Access,
         q: &PageMetricsQuery,
-    ) -> Result<Value, InsightsError> {
+    ) -> Result<PageInsightsAnswer, InsightsError> {
         let metrics = metric_list(
             "metrics",
             q.metrics.as_deref(),
@@ -354,12 +359,7 @@ impl InsightsService {
         let content = self
             .using(&page, self.page_posts(&q.page_id, &token, &metrics, &w))
             .await?;
-        Ok(answer(
-            &content.rows,
-            &metrics,
-            content.dropped,
-            json!({ "page_id": q.page_id }),
-        ))
+        Ok(page_answer(content, &metrics, &q.page_id))
     }
 
     /// `GET /facebook/reel_metrics`.
@@ -367,7 +367,7 @@ impl InsightsService {
         &self,
         access: &Access,
         q: &PageMetricsQuery,
-    ) -> Result<Value, InsightsError> {
+    ) -> Result<PageInsightsAnswer, InsightsError> {
         let metrics = metric_list(
             "metrics",
             q.metrics.as_deref(),
@@ -379,12 +379,7 @@ impl InsightsService {
         let content = self
             .using(&page, self.page_reels(&q.page_id, &token, &metrics, &w))
             .await?;
-        Ok(answer(
-            &content.rows,
-            &metrics,
-            content.dropped,
-            json!({ "page_id": q.page_id }),
-        ))
+        Ok(page_answer(content, &metrics, &q.page_id))
     }
 }
 
@@ -425,7 +420,8 @@ fn post_row(page_id: &str, post: &Value, metrics: &[String]) -> Row {
     row
 }
 
-pub(super) fn answer(rows: &[Row], metrics: &[String], dropped: Vec<Value>, extra: Value) -> Value {
+/// Totals of the metrics and of the counts every post row has.
+pub(super) fn summary(rows: &[Row], metrics: &[String]) -> Summary {
     let mut totals = Map::new();
     for row in rows {
         for key in metrics
@@ -438,15 +434,19 @@ pub(super) fn answer(rows: &[Row], metrics: &[String], dropped: Vec<Value>, extr
             }
         }
     }
-    let mut out = json!({
-        "success": true,
-        "message": format!("{} rows", rows.len()),
-        "data": rows,
-        "summary": { "rows": rows.len(), "totals": totals },
-        "dropped_metrics": dropped,
-    });
-    if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
-        o.extend(e);
+    Summary {
+        rows: rows.len() as u64,
+        totals,
     }
-    out
+}
+
+fn page_answer(content: PageContent, metrics: &[String], page_id: &str) -> PageInsightsAnswer {
+    PageInsightsAnswer {
+        success: true,
+        message: rows_message(&content.rows),
+        summary: summary(&content.rows, metrics),
+        data: content.rows,
+        dropped_metrics: content.dropped,
+        page_id: page_id.to_string(),
+    }
 }
