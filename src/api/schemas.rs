@@ -1,11 +1,11 @@
 //! The OpenAPI shapes that are not a handler's own answer type: the error
 //! envelope and the error responses every operation references; stand-ins
 //! for types of lower layers that do not derive `ToSchema` (`RefreshRun`,
-//! moving to `domain/`, `BadMetric`, `ExportJob`), named through
-//! `value_type`; and the insights answers, which `insights/` builds as
-//! `serde_json::Value`. A stand-in mirrors its type field for field: an
-//! `Option` marked `required` is always present (`null` when unset); the
-//! others are left out when unset.
+//! moving to `domain/`, `BadMetric`, `ExportStatus`), named through
+//! `value_type`; and the Google Ads answers, which `insights/google.rs`
+//! still builds as `serde_json::Value`. A stand-in mirrors its type field
+//! for field: an `Option` marked `required` is always present (`null` when
+//! unset); the others are left out when unset.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -134,38 +134,6 @@ pub enum ExportStatusSchema {
     Running,
     Completed,
     Failed,
-}
-
-/// One async export (`export::jobs::ExportJob`, plus `download_url`).
-#[derive(Serialize, ToSchema)]
-#[schema(as = ExportJob)]
-pub struct ExportJobSchema {
-    pub id: String,
-    /// The insights endpoint, e.g. `post_metrics`.
-    pub kind: String,
-    /// The endpoint's parameters.
-    pub params: HashMap<String, Value>,
-    /// Always `csv` for now.
-    pub format: String,
-    pub status: ExportStatusSchema,
-    pub rows_written: u64,
-    #[schema(required = true)]
-    pub row_count: Option<u64>,
-    #[schema(required = true)]
-    pub error: Option<String>,
-    /// The id of the API key that asked for the export.
-    pub owner: String,
-    pub created_at: DateTime<Utc>,
-    #[schema(required = true)]
-    pub started_at: Option<DateTime<Utc>>,
-    #[schema(required = true)]
-    pub finished_at: Option<DateTime<Utc>>,
-    #[schema(required = true)]
-    pub expires_at: Option<DateTime<Utc>>,
-    pub file_name: String,
-    pub attempts: u32,
-    /// Present once completed.
-    pub download_url: Option<String>,
 }
 
 /// The error responses, defined once and referenced by each operation.
