@@ -1,7 +1,7 @@
 //! The OpenAPI shapes that are not a handler's own answer type: the error
 //! envelope and the error responses every operation references; stand-ins
 //! for types of lower layers that do not derive `ToSchema` (`RefreshRun`,
-//! moving to `domain/`, `BadMetric`, `ExportStatus`), named through
+//! moving to `domain/`, and `ExportStatus`), named through
 //! `value_type`; and the Google Ads answers, which `insights/google.rs`
 //! still builds as `serde_json::Value`. A stand-in mirrors its type field
 //! for field: an `Option` marked `required` is always present (`null` when
@@ -16,6 +16,7 @@ use utoipa::{ToResponse, ToSchema};
 
 use crate::domain::ErrorClass;
 use crate::insights::answers::Summary;
+use crate::insights::metrics::BadMetric;
 
 /// The error envelope every failure uses.
 #[derive(Serialize, ToSchema)]
@@ -31,7 +32,7 @@ pub struct ErrorDetail {
     /// The input at fault, when one is.
     pub field: Option<String>,
     /// With `invalid_metrics`: each refused metric, why, and its replacement.
-    pub metrics: Option<Vec<BadMetricSchema>>,
+    pub metrics: Option<Vec<BadMetric>>,
     /// With `run_in_progress`: the run already going.
     pub run_id: Option<String>,
     /// With a connection of another platform or kind: what the operation needs.
@@ -45,16 +46,6 @@ pub struct ExpectedConnection {
     pub provider: Option<String>,
     /// The kinds it can use; empty for any.
     pub kinds: Vec<String>,
-}
-
-/// A metric that cannot be used.
-#[derive(Serialize, ToSchema)]
-#[schema(as = BadMetric)]
-pub struct BadMetricSchema {
-    pub metric: String,
-    pub reason: String,
-    pub retired_on: Option<String>,
-    pub replacement: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

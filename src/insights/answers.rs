@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::Row;
+/// One row of an insights answer.
+pub type Row = serde_json::Map<String, Value>;
 
 /// `"<n> rows"`, the `message` of every rows answer.
 pub fn rows_message(rows: &[Row]) -> String {

@@ -185,8 +185,8 @@ pub fn valid(object: MetricObject) -> &'static [&'static str] {
     }
 }
 
-/// Why a requested metric cannot be used.
-#[derive(Debug, Clone, Serialize)]
+/// A metric that cannot be used.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BadMetric {
     pub metric: String,
     pub reason: String,

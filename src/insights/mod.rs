@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::config::Settings;
 use crate::domain::{Connection, ConnectionKind, Health, Provider};
@@ -29,8 +28,7 @@ use crate::tokens::{ConnectionFilter, Need, TokenError, TokenManager};
 use cache::FileCache;
 use metrics::BadMetric;
 
-/// One row of an insights answer.
-pub type Row = serde_json::Map<String, Value>;
+pub use answers::Row;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InsightsError {
