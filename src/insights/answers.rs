@@ -60,15 +60,22 @@ pub struct CampaignMetricsAnswer {
     pub summary: Summary,
 }
 
-/// Post or reel insights of one page.
+/// Post (and reel) rows, their totals, and the metrics Facebook refused.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PageInsightsAnswer {
+pub struct PostRows {
     pub success: bool,
     pub message: String,
     #[schema(value_type = Vec<HashMap<String, Value>>)]
     pub data: Vec<Row>,
     pub summary: Summary,
     pub dropped_metrics: Vec<DroppedMetric>,
+}
+
+/// Post or reel insights of one page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PageInsightsAnswer {
+    #[serde(flatten)]
+    pub rows: PostRows,
     pub page_id: String,
 }
 
@@ -90,12 +97,8 @@ pub struct PageReport {
 /// Posts (and reels) of every page a business token reaches.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BusinessInsightsAnswer {
-    pub success: bool,
-    pub message: String,
-    #[schema(value_type = Vec<HashMap<String, Value>>)]
-    pub data: Vec<Row>,
-    pub summary: Summary,
-    pub dropped_metrics: Vec<DroppedMetric>,
+    #[serde(flatten)]
+    pub rows: PostRows,
     pub pages: Vec<PageReport>,
     pub failed_pages: u64,
 }
@@ -117,4 +120,46 @@ pub struct PagesAccess {
     pub pages: Vec<PageAccess>,
     pub readable: u64,
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The cache keeps answers as JSON: read back, each must give the same
+    /// JSON again, keys in order.
+    fn round_trips<T: Serialize + serde::de::DeserializeOwned>(answer: Value) {
+        let typed: T = serde_json::from_value(answer.clone()).unwrap();
+        let again = serde_json::to_value(&typed).unwrap();
+        assert_eq!(
+            serde_json::to_string(&again).unwrap(),
+            serde_json::to_string(&answer).unwrap()
+        );
+    }
+
+    #[test]
+    fn cached_answers_read_back_unchanged() {
+        let rows = json!({
+            "success": true,
+            "message": "1 rows",
+            "data": [{ "post_id": "1_2", "reach": 5, "spend": 45.23, "r": { "like": 1 } }],
+            "summary": { "rows": 1, "totals": { "reach": 5, "spend": 45.23, "ctr": null } },
+            "dropped_metrics": [{ "metric": "post_video_views", "reason": "rejected" }],
+        });
+        let mut page = rows.clone();
+        page["page_id"] = json!("104729381234567");
+        round_trips::<PageInsightsAnswer>(page);
+        let mut business = rows;
+        business["pages"] = json!([
+            { "page_id": "1", "page_name": "A", "status": "ok", "rows": 1 },
+            { "page_id": "2", "page_name": "B", "status": "failed", "error": "denied" }
+        ]);
+        business["failed_pages"] = json!(1);
+        round_trips::<BusinessInsightsAnswer>(business);
+        round_trips::<CampaignList>(json!({
+            "success": true, "count": 1, "data": [{ "id": "238", "daily_budget": 50.0 }],
+            "paging": { "after": null }
+        }));
+    }
 }

@@ -6,10 +6,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
-use super::answers::{BusinessInsightsAnswer, PageAccess, PageReport, PagesAccess, rows_message};
+use super::answers::{BusinessInsightsAnswer, PageAccess, PageReport, PagesAccess};
 use super::metrics::MetricObject;
 use super::posts::{
-    DEFAULT_POST_METRICS, DEFAULT_REEL_METRICS, PageContent, Window, metric_list, summary, window,
+    DEFAULT_POST_METRICS, DEFAULT_REEL_METRICS, PageContent, Window, metric_list, post_rows, window,
 };
 use super::{Access, InsightsError, InsightsService, Row};
 use crate::domain::ConnectionKind;
@@ -170,11 +170,7 @@ impl InsightsService {
             all_metrics.extend(reel_metrics.iter().cloned());
         }
         Ok(BusinessInsightsAnswer {
-            success: true,
-            message: rows_message(&rows),
-            summary: summary(&rows, &all_metrics),
-            data: rows,
-            dropped_metrics: dropped,
+            rows: post_rows(rows, &all_metrics, dropped),
             pages: page_reports,
             failed_pages: failed,
         })

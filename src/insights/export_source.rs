@@ -108,21 +108,25 @@ impl InsightsService {
             "post_metrics" => {
                 self.post_metrics(access, &parse::<PageMetricsQuery>(normalize(&params))?)
                     .await?
+                    .rows
                     .data
             }
             "reel_metrics" => {
                 self.reel_metrics(access, &parse::<PageMetricsQuery>(normalize(&params))?)
                     .await?
+                    .rows
                     .data
             }
             "business_post_insights" => {
                 self.business_insights(access, &parse::<BusinessQuery>(normalize(&params))?, false)
                     .await?
+                    .rows
                     .data
             }
             "business_posts_and_reels_insights" => {
                 self.business_insights(access, &parse::<BusinessQuery>(normalize(&params))?, true)
                     .await?
+                    .rows
                     .data
             }
             other => {

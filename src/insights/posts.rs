@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::answers::{DroppedMetric, PageInsightsAnswer, Summary, rows_message};
+use super::answers::{DroppedMetric, PageInsightsAnswer, PostRows, Summary, rows_message};
 use super::campaigns::parse_date;
 use super::metrics::{self, MetricObject};
 use super::values::accumulate;
@@ -420,10 +420,15 @@ fn post_row(page_id: &str, post: &Value, metrics: &[String]) -> Row {
     row
 }
 
-/// Totals of the metrics and of the counts every post row has.
-pub(super) fn summary(rows: &[Row], metrics: &[String]) -> Summary {
+/// Rows with their totals: of the metrics, and of the counts every post
+/// row has.
+pub(super) fn post_rows(
+    rows: Vec<Row>,
+    metrics: &[String],
+    dropped: Vec<DroppedMetric>,
+) -> PostRows {
     let mut totals = Map::new();
-    for row in rows {
+    for row in &rows {
         for key in metrics
             .iter()
             .map(String::as_str)
@@ -434,19 +439,21 @@ pub(super) fn summary(rows: &[Row], metrics: &[String]) -> Summary {
             }
         }
     }
-    Summary {
-        rows: rows.len() as u64,
-        totals,
+    PostRows {
+        success: true,
+        message: rows_message(&rows),
+        summary: Summary {
+            rows: rows.len() as u64,
+            totals,
+        },
+        data: rows,
+        dropped_metrics: dropped,
     }
 }
 
 fn page_answer(content: PageContent, metrics: &[String], page_id: &str) -> PageInsightsAnswer {
     PageInsightsAnswer {
-        success: true,
-        message: rows_message(&content.rows),
-        summary: summary(&content.rows, metrics),
-        data: content.rows,
-        dropped_metrics: content.dropped,
+        rows: post_rows(content.rows, metrics, content.dropped),
         page_id: page_id.to_string(),
     }
 }
