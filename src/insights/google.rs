@@ -14,7 +14,7 @@ use super::{Access, InsightsError, Row, invalid};
 use crate::domain::{Connection, ConnectionKind, Provider};
 use crate::providers::google::ads::GoogleAds;
 use crate::secret::Secret;
-use crate::tokens::{ConnectionFilter, TokenManager};
+use crate::tokens::TokenManager;
 
 /// Metrics a request may name, and their GAQL fields.
 pub const METRICS: &[(&str, &str)] = &[
@@ -207,35 +207,10 @@ impl GoogleInsights<'_> {
         connection_id: Option<&str>,
     ) -> Result<(Arc<Connection>, Secret), InsightsError> {
         let need = access.need(Provider::Google, &[ConnectionKind::Ads]);
-        let id = match connection_id {
-            Some(id) => id.to_string(),
-            None => {
-                let mut google: Vec<Arc<Connection>> = self
-                    .tokens
-                    .list(&ConnectionFilter {
-                        provider: Some(Provider::Google),
-                        visible_teams: access.teams.clone(),
-                        ..ConnectionFilter::default()
-                    })
-                    .await?
-                    .into_iter()
-                    .filter(|c| need.fits(c) && self.tokens.health(c).is_usable())
-                    .collect();
-                // Prefer the connection made for this customer.
-                google.sort_by_key(|c| c.external_id != customer_id);
-                google
-                    .into_iter()
-                    .next()
-                    .map(|c| c.id.clone())
-                    .ok_or_else(|| {
-                        InsightsError::NoConnection(
-                            "no usable Google connection: connect Google Ads first".into(),
-                        )
-                    })?
-            }
-        };
-        let token = self.tokens.token_for(&id, &need).await?;
-        Ok((token.connection, token.access_token))
+        // Prefer the connection made for this customer.
+        let rank = |c: &Connection| c.external_id != customer_id;
+        let missing = "no usable Google connection: connect Google Ads first";
+        super::pick_token(self.tokens, &need, access, connection_id, rank, missing).await
     }
 
     /// One GAQL search with `conn`'s token; a rejected token is recorded on

@@ -145,41 +145,15 @@ impl InsightsService {
         connection_id: Option<&str>,
         kinds: &[ConnectionKind],
     ) -> Result<(Arc<Connection>, Secret), InsightsError> {
-        let need = access.need(Provider::Facebook, kinds);
-        let id = match connection_id {
-            Some(id) => id.to_string(),
-            None => {
-                let mut candidates: Vec<Arc<Connection>> = self
-                    .tokens
-                    .list(&ConnectionFilter {
-                        provider: Some(Provider::Facebook),
-                        visible_teams: access.teams.clone(),
-                        ..ConnectionFilter::default()
-                    })
-                    .await?
-                    .into_iter()
-                    .filter(|c| need.fits(c) && self.tokens.health(c).is_usable())
-                    .collect();
-                candidates.sort_by_key(|c| {
-                    (
-                        kinds.iter().position(|k| *k == c.kind),
-                        self.tokens.health(c) != Health::Healthy,
-                    )
-                });
-                candidates
-                    .into_iter()
-                    .next()
-                    .map(|c| c.id.clone())
-                    .ok_or_else(|| {
-                        InsightsError::NoConnection(
-                        "no usable Facebook connection: connect a user or register a business token"
-                            .into(),
-                    )
-                    })?
-            }
+        let rank = |c: &Connection| {
+            (
+                kinds.iter().position(|k| *k == c.kind),
+                self.tokens.health(c) != Health::Healthy,
+            )
         };
-        let token = self.tokens.token_for(&id, &need).await?;
-        Ok((token.connection, token.access_token))
+        let missing = "no usable Facebook connection: connect a user or register a business token";
+        let need = access.need(Provider::Facebook, kinds);
+        pick_token(&self.tokens, &need, access, connection_id, rank, missing).await
     }
 
     /// The connection and token of a connected page.
@@ -214,4 +188,39 @@ impl InsightsService {
         }
         result
     }
+}
+
+/// A token for `need`: of the named connection, else of the usable one the
+/// caller may see that `rank`s first; `missing` says what to connect when
+/// there is none.
+pub(crate) async fn pick_token<K: Ord>(
+    tokens: &TokenManager,
+    need: &Need<'_>,
+    access: &Access,
+    connection_id: Option<&str>,
+    rank: impl Fn(&Connection) -> K,
+    missing: &str,
+) -> Result<(Arc<Connection>, Secret), InsightsError> {
+    let id = match connection_id {
+        Some(id) => id.to_string(),
+        None => {
+            let mut candidates: Vec<Arc<Connection>> = tokens
+                .list(&ConnectionFilter {
+                    provider: need.provider,
+                    visible_teams: access.teams.clone(),
+                    ..ConnectionFilter::default()
+                })
+                .await?
+                .into_iter()
+                .filter(|c| need.fits(c) && tokens.health(c).is_usable())
+                .collect();
+            candidates.sort_by_key(|c| rank(c));
+            candidates
+                .first()
+                .map(|c| c.id.clone())
+                .ok_or_else(|| InsightsError::NoConnection(missing.into()))?
+        }
+    };
+    let token = tokens.token_for(&id, need).await?;
+    Ok((token.connection, token.access_token))
 }

@@ -348,18 +348,7 @@ impl InsightsService {
         access: &Access,
         q: &PageMetricsQuery,
     ) -> Result<PageInsightsAnswer, InsightsError> {
-        let metrics = metric_list(
-            "metrics",
-            q.metrics.as_deref(),
-            DEFAULT_POST_METRICS,
-            MetricObject::Post,
-        )?;
-        let w = window(&q.start_date, &q.end_date)?;
-        let (page, token) = self.page_token(access, &q.page_id).await?;
-        let content = self
-            .using(&page, self.page_posts(&q.page_id, &token, &metrics, &w))
-            .await?;
-        Ok(page_answer(content, &metrics, &q.page_id))
+        self.page_metrics(access, q, false).await
     }
 
     /// `GET /facebook/reel_metrics`.
@@ -368,18 +357,36 @@ impl InsightsService {
         access: &Access,
         q: &PageMetricsQuery,
     ) -> Result<PageInsightsAnswer, InsightsError> {
-        let metrics = metric_list(
-            "metrics",
-            q.metrics.as_deref(),
-            DEFAULT_REEL_METRICS,
-            MetricObject::Reel,
-        )?;
+        self.page_metrics(access, q, true).await
+    }
+
+    /// The posts, or the reels, of one page with their totals.
+    async fn page_metrics(
+        &self,
+        access: &Access,
+        q: &PageMetricsQuery,
+        reels: bool,
+    ) -> Result<PageInsightsAnswer, InsightsError> {
+        let (defaults, object) = if reels {
+            (DEFAULT_REEL_METRICS, MetricObject::Reel)
+        } else {
+            (DEFAULT_POST_METRICS, MetricObject::Post)
+        };
+        let metrics = metric_list("metrics", q.metrics.as_deref(), defaults, object)?;
         let w = window(&q.start_date, &q.end_date)?;
         let (page, token) = self.page_token(access, &q.page_id).await?;
-        let content = self
-            .using(&page, self.page_reels(&q.page_id, &token, &metrics, &w))
-            .await?;
-        Ok(page_answer(content, &metrics, &q.page_id))
+        let read = async {
+            if reels {
+                self.page_reels(&q.page_id, &token, &metrics, &w).await
+            } else {
+                self.page_posts(&q.page_id, &token, &metrics, &w).await
+            }
+        };
+        let content = self.using(&page, read).await?;
+        Ok(PageInsightsAnswer {
+            rows: post_rows(content.rows, &metrics, content.dropped),
+            page_id: q.page_id.clone(),
+        })
     }
 }
 
@@ -448,12 +455,5 @@ pub(super) fn post_rows(
         },
         data: rows,
         dropped_metrics: dropped,
-    }
-}
-
-fn page_answer(content: PageContent, metrics: &[String], page_id: &str) -> PageInsightsAnswer {
-    PageInsightsAnswer {
-        rows: post_rows(content.rows, metrics, content.dropped),
-        page_id: page_id.to_string(),
     }
 }
