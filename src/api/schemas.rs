@@ -205,41 +205,13 @@ pub mod responses {
     pub struct Unavailable(pub ErrorBody);
 }
 
-/// Spec-only enums for query filters parsed from text (`tokens::parse_*`):
-/// they let the document list the values the parsers accept.
+/// The values query filters accept, for filters parsed from text
+/// (`tokens::parse_*`): the domain's own enums where there is one, else
+/// spec-only enums.
 pub mod filters {
-    #[derive(utoipa::ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    #[allow(dead_code)]
-    pub enum ProviderName {
-        Facebook,
-        TiktokShop,
-        Google,
-    }
-
-    #[derive(utoipa::ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    #[allow(dead_code)]
-    pub enum KindName {
-        User,
-        Page,
-        SystemUser,
-        Shop,
-        Ads,
-    }
-
-    #[derive(utoipa::ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    #[allow(dead_code)]
-    pub enum HealthName {
-        Healthy,
-        ExpiringSoon,
-        NeedsRefresh,
-        Degraded,
-        Expired,
-        CannotRefresh,
-        ReauthRequired,
-    }
+    pub type ProviderName = crate::domain::Provider;
+    pub type KindName = crate::domain::ConnectionKind;
+    pub type HealthName = crate::domain::Health;
 
     #[derive(utoipa::ToSchema)]
     #[schema(rename_all = "snake_case")]
