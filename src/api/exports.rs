@@ -59,8 +59,7 @@ fn query_params(q: Map<String, Value>) -> Value {
     params(PageMetricsQuery),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -82,8 +81,7 @@ pub async fn post_metrics_csv(
     params(PageMetricsQuery),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -105,8 +103,7 @@ pub async fn reel_metrics_csv(
     params(BusinessQuery),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -128,8 +125,7 @@ pub async fn business_post_insights_csv(
     params(BusinessQuery),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -157,8 +153,7 @@ pub async fn business_posts_and_reels_insights_csv(
     request_body(content = CampaignMetricsRequest, example = json!(ex::campaign_metrics_request())),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -262,7 +257,7 @@ fn view(job: ExportJob) -> ExportView {
     request_body(content = CreateExport, example = json!(ex::export_request())),
     responses(
         (status = 202, description = "Queued", body = ExportView, example = json!(ex::export_queued())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        r::Refused,
         (status = 400, response = r::BadRequest), (status = 422, response = r::Unprocessable), (status = 503, response = r::Unavailable)
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
@@ -301,7 +296,7 @@ pub async fn create(
     description = "Exports created by the calling key (every export for the admin key). Scope `exports`.",
     responses(
         (status = 200, description = "OK", body = ExportList, example = json!(ex::export_list())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+        r::Refused
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
 )]
@@ -345,7 +340,7 @@ fn job_for(state: &AppState, caller: &Caller, id: &str) -> Result<ExportJob, Api
     params(("id" = String, Path, description = "The export id", example = "exp_1a2b3c4d")),
     responses(
         (status = 200, description = "OK", body = ExportView, example = json!(ex::export_completed())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        r::Refused,
         (status = 404, response = r::NotFound)
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
@@ -369,7 +364,7 @@ pub async fn get(
     params(("id" = String, Path, description = "The export id", example = "exp_1a2b3c4d")),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        r::Refused,
         (status = 404, response = r::NotFound), (status = 409, response = r::Conflict)
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),

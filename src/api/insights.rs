@@ -74,7 +74,7 @@ where
     description = "Which metrics campaigns, posts, reels and pages accept, the breakdowns, and each retired metric with its replacement. Scope `insights:read`.",
     responses(
         (status = 200, description = "OK", body = MetricsCatalogue, example = json!(ex::metrics_catalogue())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+        r::Refused
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -94,8 +94,7 @@ pub async fn available_metrics(caller: Caller) -> Result<Json<MetricsCatalogue>,
     params(CampaignsQuery),
     responses(
         (status = 200, description = "OK", body = CampaignList, example = json!(ex::campaign_list())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -119,8 +118,7 @@ pub async fn campaigns(
     request_body(content = CampaignMetricsRequest, example = json!(ex::campaign_metrics_request())),
     responses(
         (status = 200, description = "OK", body = CampaignMetricsAnswer, example = json!(ex::campaign_metrics())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -153,8 +151,7 @@ pub async fn campaign_metrics(
     params(RefreshQuery, PageMetricsQuery),
     responses(
         (status = 200, description = "OK", body = PageInsightsAnswer, example = json!(ex::page_insights())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -187,8 +184,7 @@ pub async fn post_metrics(
     params(RefreshQuery, PageMetricsQuery),
     responses(
         (status = 200, description = "OK", body = PageInsightsAnswer, example = json!(ex::page_insights())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -221,8 +217,7 @@ pub async fn reel_metrics(
     params(RefreshQuery, BusinessQuery),
     responses(
         (status = 200, description = "OK", body = BusinessInsightsAnswer, example = json!(ex::business_insights())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -255,8 +250,7 @@ pub async fn business_post_insights(
     params(RefreshQuery, BusinessQuery),
     responses(
         (status = 200, description = "OK", body = BusinessInsightsAnswer, example = json!(ex::business_insights())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -289,8 +283,7 @@ pub async fn business_posts_and_reels_insights(
     params(PagesAccessQuery),
     responses(
         (status = 200, description = "OK", body = PagesAccess, example = json!(ex::pages_access())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]

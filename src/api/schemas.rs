@@ -203,6 +203,40 @@ pub mod responses {
         example = json!(error("unavailable", "the token store is not writable; see the service log", None))
     )]
     pub struct Unavailable(pub ErrorBody);
+    // `Refused` and `CallFailed` are spec-only (never built): each lists a
+    // group of the responses above that many operations share.
+
+    /// The refusals every authenticated operation can answer: no key, a
+    /// key without the scope, over the rate limit.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub enum Refused {
+        #[response(status = 401)]
+        Unauthorized(#[ref_response] Unauthorized),
+        #[response(status = 403)]
+        Forbidden(#[ref_response] Forbidden),
+        #[response(status = 429)]
+        RateLimited(#[ref_response] RateLimited),
+    }
+
+    /// The failures of an operation that calls a platform with a
+    /// connection's token.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub enum CallFailed {
+        #[response(status = 400)]
+        BadRequest(#[ref_response] BadRequest),
+        #[response(status = 404)]
+        NotFound(#[ref_response] NotFound),
+        #[response(status = 409)]
+        Conflict(#[ref_response] Conflict),
+        #[response(status = 422)]
+        Unprocessable(#[ref_response] Unprocessable),
+        #[response(status = 502)]
+        BadGateway(#[ref_response] BadGateway),
+        #[response(status = 503)]
+        Unavailable(#[ref_response] Unavailable),
+    }
 }
 
 /// The values query filters accept, for filters parsed from text
