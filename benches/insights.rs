@@ -172,7 +172,7 @@ async fn main() {
         .values()
         .filter_map(Value::as_u64)
         .sum();
-    let rows = answer["data"].as_array().map_or(0, Vec::len);
+    let rows = answer.rows.data.len();
     let latency = latency_ms();
     let bound = calls as f64 * latency as f64 / 1000.0 / CONCURRENCY as f64;
     // Each page's listing calls follow one another (cursor paging), so the

@@ -6,8 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
@@ -17,7 +19,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::insights::access;
 use super::schemas::{self as s, responses as r};
 use crate::access::{ADMIN_KEY_ID, Scope};
-use crate::export::jobs::ExportJob;
+use crate::export::jobs::{ExportJob, ExportStatus};
 use crate::insights::business::BusinessQuery;
 use crate::insights::campaigns::CampaignMetricsRequest;
 use crate::insights::export_source::{ACCESS_PARAM, leading_columns};
@@ -57,8 +59,7 @@ fn query_params(q: Map<String, Value>) -> Value {
     params(PageMetricsQuery),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -80,8 +81,7 @@ pub async fn post_metrics_csv(
     params(PageMetricsQuery),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -103,8 +103,7 @@ pub async fn reel_metrics_csv(
     params(BusinessQuery),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -126,8 +125,7 @@ pub async fn business_post_insights_csv(
     params(BusinessQuery),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -155,8 +153,7 @@ pub async fn business_posts_and_reels_insights_csv(
     request_body(content = CampaignMetricsRequest, example = json!(ex::campaign_metrics_request())),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -186,15 +183,67 @@ fn readable(caller: &Caller, job: &ExportJob) -> bool {
     caller.key_id == job.owner || caller.key_id == ADMIN_KEY_ID
 }
 
-fn view(job: &ExportJob) -> Value {
-    let mut v = serde_json::to_value(job).unwrap_or(Value::Null);
-    if let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) {
-        params.remove(ACCESS_PARAM);
+// The job without the access limits it carries in `params`.
+/// One async export (`export::jobs::ExportJob`, plus `download_url`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = ExportJob)]
+pub struct ExportView {
+    pub id: String,
+    /// The insights endpoint, e.g. `post_metrics`.
+    pub kind: String,
+    /// The endpoint's parameters.
+    #[schema(value_type = HashMap<String, Value>)]
+    pub params: Value,
+    /// Always `csv` for now.
+    pub format: String,
+    #[schema(value_type = s::ExportStatusSchema)]
+    pub status: ExportStatus,
+    pub rows_written: u64,
+    #[schema(required = true)]
+    pub row_count: Option<u64>,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    /// The id of the API key that asked for the export.
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    #[schema(required = true)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub file_name: String,
+    pub attempts: u32,
+    /// Present once completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+}
+
+fn view(job: ExportJob) -> ExportView {
+    let mut params = job.params;
+    if let Some(p) = params.as_object_mut() {
+        p.remove(ACCESS_PARAM);
     }
-    if job.status == crate::export::jobs::ExportStatus::Completed {
-        v["download_url"] = json!(format!("/exports/{}/download", job.id));
+    let download_url =
+        (job.status == ExportStatus::Completed).then(|| format!("/exports/{}/download", job.id));
+    ExportView {
+        id: job.id,
+        kind: job.kind,
+        params,
+        format: job.format,
+        status: job.status,
+        rows_written: job.rows_written,
+        row_count: job.row_count,
+        error: job.error,
+        owner: job.owner,
+        created_at: job.created_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        expires_at: job.expires_at,
+        file_name: job.file_name,
+        attempts: job.attempts,
+        download_url,
     }
-    v
 }
 
 /// `POST /exports`: 202 with the job.
@@ -207,8 +256,8 @@ fn view(job: &ExportJob) -> Value {
     description = "Queues an export of an insights endpoint (`kind`, e.g. `post_metrics`) with that endpoint's parameters; answers 202 with the job. Poll `GET /exports/{id}`, then download. Scope `exports`.",
     request_body(content = CreateExport, example = json!(ex::export_request())),
     responses(
-        (status = 202, description = "Queued", body = s::ExportJobSchema, example = json!(ex::export_queued())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 202, description = "Queued", body = ExportView, example = json!(ex::export_queued())),
+        r::Refused,
         (status = 400, response = r::BadRequest), (status = 422, response = r::Unprocessable), (status = 503, response = r::Unavailable)
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
@@ -217,7 +266,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateExport>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ExportView>), ApiError> {
     let mut params = match body.params {
         Value::Null => Value::Object(Map::new()),
         Value::Object(o) => Value::Object(o),
@@ -234,7 +283,7 @@ pub async fn create(
             body.format.as_deref().unwrap_or("csv"),
         )
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(view(&job))))
+    Ok((StatusCode::ACCEPTED, Json(view(job))))
 }
 
 /// `GET /exports`: the caller's exports.
@@ -247,7 +296,7 @@ pub async fn create(
     description = "Exports created by the calling key (every export for the admin key). Scope `exports`.",
     responses(
         (status = 200, description = "OK", body = ExportList, example = json!(ex::export_list())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+        r::Refused
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
 )]
@@ -256,7 +305,7 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<ExportList>, ApiError> {
     let owner = (caller.key_id != ADMIN_KEY_ID).then_some(caller.key_id.as_str());
-    let exports: Vec<Value> = state.exports.list(owner).iter().map(view).collect();
+    let exports: Vec<ExportView> = state.exports.list(owner).into_iter().map(view).collect();
     Ok(Json(ExportList {
         count: exports.len() as u64,
         exports,
@@ -265,11 +314,10 @@ pub async fn list(
 
 // The caller's exports (every export for the admin key); each job as
 // `GET /exports/{id}` shows it.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ExportList {
     pub count: u64,
-    #[schema(value_type = Vec<s::ExportJobSchema>)]
-    pub exports: Vec<Value>,
+    pub exports: Vec<ExportView>,
 }
 
 fn job_for(state: &AppState, caller: &Caller, id: &str) -> Result<ExportJob, ApiError> {
@@ -291,8 +339,8 @@ fn job_for(state: &AppState, caller: &Caller, id: &str) -> Result<ExportJob, Api
     description = "Status, progress, rows and error; `download_url` once completed. Readable by the key that created it or the admin key. Scope `exports`.",
     params(("id" = String, Path, description = "The export id", example = "exp_1a2b3c4d")),
     responses(
-        (status = 200, description = "OK", body = s::ExportJobSchema, example = json!(ex::export_completed())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        (status = 200, description = "OK", body = ExportView, example = json!(ex::export_completed())),
+        r::Refused,
         (status = 404, response = r::NotFound)
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),
@@ -301,8 +349,8 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(view(&job_for(&state, &caller, &id)?)))
+) -> Result<Json<ExportView>, ApiError> {
+    Ok(Json(view(job_for(&state, &caller, &id)?)))
 }
 
 /// `GET /exports/{id}/download`: the finished file.
@@ -316,7 +364,7 @@ pub async fn get(
     params(("id" = String, Path, description = "The export id", example = "exp_1a2b3c4d")),
     responses(
         (status = 200, description = "CSV attachment", body = String, content_type = "text/csv", example = json!(ex::CSV)),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
+        r::Refused,
         (status = 404, response = r::NotFound), (status = 409, response = r::Conflict)
     ),
     security(("api_key" = ["exports"]), ("bearer" = ["exports"])),

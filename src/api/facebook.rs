@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::answers::{
-    AuthUrlResponse, ConnectedResponse, ConnectionEnvelope, ConnectionFacts, ConnectionList,
-    RefreshResult, RunEnvelope, RunStarted,
+    AuthUrlResponse, ConnectedResponse, ConnectionEnvelope, ConnectionList, RefreshResult,
+    RunEnvelope, RunStarted,
 };
 use super::auth::Caller;
 use super::callback_page;
@@ -218,7 +218,7 @@ fn dialog_url(
 fn connected(state: &AppState, connections: &[Arc<Connection>]) -> ConnectedResponse {
     ConnectedResponse {
         connected: connections.len() as u64,
-        connections: ConnectionFacts::all(&state.tokens, connections),
+        connections: connections.iter().map(|c| state.tokens.facts(c)).collect(),
     }
 }
 
@@ -320,7 +320,7 @@ pub async fn page_token_status(
         health,
         usable: health.is_usable(),
         reauth_required: conn.reauth_required,
-        connection: ConnectionFacts::of(&state.tokens, &conn),
+        connection: state.tokens.facts(&conn),
     }))
 }
 

@@ -6,9 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::answers::ConnectionFacts;
-use super::schemas as s;
-use crate::domain::Health;
+use crate::domain::{ConnectionFacts, Health};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExchangeBody {
@@ -50,7 +48,6 @@ pub struct ExtendBody {
 #[derive(Serialize, ToSchema)]
 pub struct PageTokenStatus {
     pub page_id: String,
-    #[schema(value_type = s::HealthSchema)]
     pub health: Health,
     pub usable: bool,
     pub reauth_required: bool,

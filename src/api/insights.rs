@@ -5,19 +5,22 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
-use super::schemas::{self as s, responses as r};
+use super::schemas::responses as r;
 use crate::access::Scope;
+use crate::insights::Access;
+use crate::insights::answers::{
+    BusinessInsightsAnswer, CampaignList, CampaignMetricsAnswer, PageInsightsAnswer, PagesAccess,
+};
 use crate::insights::business::{BusinessQuery, PagesAccessQuery};
 use crate::insights::campaigns::{CampaignMetricsRequest, CampaignsQuery};
+use crate::insights::metrics::{self, MetricsCatalogue};
 use crate::insights::posts::PageMetricsQuery;
-use crate::insights::{Access, metrics};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -34,17 +37,18 @@ pub fn access(caller: &Caller) -> Access {
 
 /// An insights answer for `caller`, from the cache unless `refresh`; the
 /// cache key is the endpoint, its parameters and what the caller may see.
-pub async fn cached_answer<F, Fut>(
+pub async fn cached_answer<T, F, Fut>(
     state: &AppState,
     caller: &Caller,
     endpoint: &str,
     params: &impl serde::Serialize,
     refresh: Option<bool>,
     compute: F,
-) -> Result<Json<Value>, ApiError>
+) -> Result<Json<T>, ApiError>
 where
+    T: serde::Serialize + serde::de::DeserializeOwned,
     F: FnOnce(Access) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, crate::insights::InsightsError>>,
+    Fut: std::future::Future<Output = Result<T, crate::insights::InsightsError>>,
 {
     caller.require(Scope::InsightsRead)?;
     let key = format!(
@@ -69,12 +73,12 @@ where
     summary = "The metric registry",
     description = "Which metrics campaigns, posts, reels and pages accept, the breakdowns, and each retired metric with its replacement. Scope `insights:read`.",
     responses(
-        (status = 200, description = "OK", body = s::MetricsCatalogue, example = json!(ex::metrics_catalogue())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited)
+        (status = 200, description = "OK", body = MetricsCatalogue, example = json!(ex::metrics_catalogue())),
+        r::Refused
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
-pub async fn available_metrics(caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn available_metrics(caller: Caller) -> Result<Json<MetricsCatalogue>, ApiError> {
     caller.require(Scope::InsightsRead)?;
     Ok(Json(metrics::catalogue()))
 }
@@ -89,9 +93,8 @@ pub async fn available_metrics(caller: Caller) -> Result<Json<Value>, ApiError> 
     description = "Campaigns of an ad account, paged with `after`. Scope `insights:read`.",
     params(CampaignsQuery),
     responses(
-        (status = 200, description = "OK", body = s::CampaignList, example = json!(ex::campaign_list())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK", body = CampaignList, example = json!(ex::campaign_list())),
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -99,7 +102,7 @@ pub async fn campaigns(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<CampaignsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignList>, ApiError> {
     Ok(Json(state.insights.campaigns(&access(&caller), &q).await?))
 }
 
@@ -114,9 +117,8 @@ pub async fn campaigns(
     params(RefreshQuery),
     request_body(content = CampaignMetricsRequest, example = json!(ex::campaign_metrics_request())),
     responses(
-        (status = 200, description = "OK", body = s::CampaignMetricsAnswer, example = json!(ex::campaign_metrics())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK", body = CampaignMetricsAnswer, example = json!(ex::campaign_metrics())),
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -125,7 +127,7 @@ pub async fn campaign_metrics(
     caller: Caller,
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiJson(body): ApiJson<CampaignMetricsRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignMetricsAnswer>, ApiError> {
     let (insights, body) = (&state.insights, &body);
     cached_answer(
         &state,
@@ -148,9 +150,8 @@ pub async fn campaign_metrics(
     description = "Metrics of each post of a page in a date range. A metric Facebook rejects is dropped and listed in `dropped_metrics`. Cached; `refresh=true` bypasses the cache. Scope `insights:read`.",
     params(RefreshQuery, PageMetricsQuery),
     responses(
-        (status = 200, description = "OK", body = s::PageInsightsAnswer, example = json!(ex::page_insights())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK", body = PageInsightsAnswer, example = json!(ex::page_insights())),
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -159,7 +160,7 @@ pub async fn post_metrics(
     caller: Caller,
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiQuery(q): ApiQuery<PageMetricsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PageInsightsAnswer>, ApiError> {
     let (insights, q) = (&state.insights, &q);
     cached_answer(
         &state,
@@ -182,9 +183,8 @@ pub async fn post_metrics(
     description = "Metrics of each reel of a page in a date range. Cached; `refresh=true` bypasses the cache. Scope `insights:read`.",
     params(RefreshQuery, PageMetricsQuery),
     responses(
-        (status = 200, description = "OK", body = s::PageInsightsAnswer, example = json!(ex::page_insights())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK", body = PageInsightsAnswer, example = json!(ex::page_insights())),
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -193,7 +193,7 @@ pub async fn reel_metrics(
     caller: Caller,
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiQuery(q): ApiQuery<PageMetricsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PageInsightsAnswer>, ApiError> {
     let (insights, q) = (&state.insights, &q);
     cached_answer(
         &state,
@@ -216,9 +216,8 @@ pub async fn reel_metrics(
     description = "Posts of every page the business token reaches, read concurrently; a failing page is reported in `pages`, not fatal. Scope `insights:read`.",
     params(RefreshQuery, BusinessQuery),
     responses(
-        (status = 200, description = "OK", body = s::BusinessInsightsAnswer, example = json!(ex::business_insights())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK", body = BusinessInsightsAnswer, example = json!(ex::business_insights())),
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -227,7 +226,7 @@ pub async fn business_post_insights(
     caller: Caller,
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiQuery(q): ApiQuery<BusinessQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BusinessInsightsAnswer>, ApiError> {
     let (insights, q) = (&state.insights, &q);
     cached_answer(
         &state,
@@ -250,9 +249,8 @@ pub async fn business_post_insights(
     description = "As `business_post_insights`, with reels (`reel_metrics`). Scope `insights:read`.",
     params(RefreshQuery, BusinessQuery),
     responses(
-        (status = 200, description = "OK", body = s::BusinessInsightsAnswer, example = json!(ex::business_insights())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK", body = BusinessInsightsAnswer, example = json!(ex::business_insights())),
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -261,7 +259,7 @@ pub async fn business_posts_and_reels_insights(
     caller: Caller,
     ApiQuery(r): ApiQuery<RefreshQuery>,
     ApiQuery(q): ApiQuery<BusinessQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BusinessInsightsAnswer>, ApiError> {
     let (insights, q) = (&state.insights, &q);
     cached_answer(
         &state,
@@ -284,9 +282,8 @@ pub async fn business_posts_and_reels_insights(
     description = "Each page the business token reaches, whether its insights can be read, and why not. Scope `insights:read`.",
     params(PagesAccessQuery),
     responses(
-        (status = 200, description = "OK", body = s::PagesAccess, example = json!(ex::pages_access())),
-        (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 422, response = r::Unprocessable), (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable)
+        (status = 200, description = "OK", body = PagesAccess, example = json!(ex::pages_access())),
+        r::Refused, r::CallFailed
     ),
     security(("api_key" = ["insights:read"]), ("bearer" = ["insights:read"])),
 )]
@@ -294,7 +291,7 @@ pub async fn check_business_pages_access(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<PagesAccessQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PagesAccess>, ApiError> {
     Ok(Json(
         state
             .insights

@@ -1,11 +1,11 @@
 //! The OpenAPI shapes that are not a handler's own answer type: the error
 //! envelope and the error responses every operation references; stand-ins
-//! for types of lower layers that do not derive `ToSchema` (the domain's
-//! enums and `LastError`, `RefreshRun`, `ExportJob`), named through
-//! `value_type`; and the insights answers, which `insights/` builds as
-//! `serde_json::Value`. A stand-in mirrors its type field for field: an
-//! `Option` marked `required` is always present (`null` when unset); the
-//! others are left out when unset.
+//! for types of lower layers that do not derive `ToSchema` (`RefreshRun`,
+//! moving to `domain/`, and `ExportStatus`), named through
+//! `value_type`; and the Google Ads answers, which `insights/google.rs`
+//! still builds as `serde_json::Value`. A stand-in mirrors its type field
+//! for field: an `Option` marked `required` is always present (`null` when
+//! unset); the others are left out when unset.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,6 +13,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{ToResponse, ToSchema};
+
+use crate::domain::ErrorClass;
+use crate::insights::answers::Summary;
+use crate::insights::metrics::BadMetric;
 
 /// The error envelope every failure uses.
 #[derive(Serialize, ToSchema)]
@@ -28,7 +32,7 @@ pub struct ErrorDetail {
     /// The input at fault, when one is.
     pub field: Option<String>,
     /// With `invalid_metrics`: each refused metric, why, and its replacement.
-    pub metrics: Option<Vec<BadMetricSchema>>,
+    pub metrics: Option<Vec<BadMetric>>,
     /// With `run_in_progress`: the run already going.
     pub run_id: Option<String>,
     /// With a connection of another platform or kind: what the operation needs.
@@ -42,75 +46,6 @@ pub struct ExpectedConnection {
     pub provider: Option<String>,
     /// The kinds it can use; empty for any.
     pub kinds: Vec<String>,
-}
-
-/// A metric that cannot be used.
-#[derive(Serialize, ToSchema)]
-#[schema(as = BadMetric)]
-pub struct BadMetricSchema {
-    pub metric: String,
-    pub reason: String,
-    pub retired_on: Option<String>,
-    pub replacement: Option<String>,
-}
-
-/// The platform a connection belongs to.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Provider)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderSchema {
-    Facebook,
-    TiktokShop,
-    Google,
-}
-
-/// What the credential stands for at its provider.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ConnectionKind)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectionKindSchema {
-    User,
-    Page,
-    SystemUser,
-    Shop,
-    Ads,
-}
-
-/// How usable a connection is now.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Health)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthSchema {
-    Healthy,
-    ExpiringSoon,
-    NeedsRefresh,
-    Degraded,
-    Expired,
-    CannotRefresh,
-    ReauthRequired,
-}
-
-/// The class of an upstream failure.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ErrorClass)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClassSchema {
-    Transient,
-    RateLimited,
-    PermissionMissing,
-    ReauthRequired,
-    InvalidRequest,
-}
-
-/// The last failure seen for a connection.
-#[derive(Serialize, ToSchema)]
-#[schema(as = LastError)]
-pub struct LastErrorSchema {
-    pub class: ErrorClassSchema,
-    pub code: Option<i64>,
-    pub subcode: Option<i64>,
-    pub message: String,
-    pub at: DateTime<Utc>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,7 +63,7 @@ pub struct RunErrorSchema {
     pub connection_id: String,
     pub label: String,
     #[schema(required = true)]
-    pub class: Option<ErrorClassSchema>,
+    pub class: Option<ErrorClass>,
     #[schema(required = true)]
     pub code: Option<i64>,
     #[schema(required = true)]
@@ -155,124 +90,6 @@ pub struct RefreshRunSchema {
     pub errors: Vec<RunErrorSchema>,
 }
 
-/// A retired metric: when, and what replaces it.
-#[derive(Serialize, ToSchema)]
-pub struct RetiredMetric {
-    pub metric: String,
-    /// campaign, post, reel or page.
-    pub object: String,
-    pub retired_on: String,
-    #[schema(required = true)]
-    pub replacement: Option<String>,
-}
-
-/// The metric registry.
-#[derive(Serialize, ToSchema)]
-pub struct MetricsCatalogue {
-    pub campaign: Vec<String>,
-    pub post: Vec<String>,
-    pub reel: Vec<String>,
-    pub page: Vec<String>,
-    pub breakdowns: Vec<String>,
-    pub retired: Vec<RetiredMetric>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Paging {
-    /// The cursor for the next page; `null` on the last.
-    #[schema(required = true)]
-    pub after: Option<String>,
-}
-
-/// An ad account's campaigns as Facebook lists them (budgets as numbers).
-#[derive(Serialize, ToSchema)]
-pub struct CampaignList {
-    pub success: bool,
-    pub count: u64,
-    pub data: Vec<HashMap<String, Value>>,
-    pub paging: Paging,
-}
-
-/// Row count and metric totals (ratios computed from the sums).
-#[derive(Serialize, ToSchema)]
-pub struct InsightsSummary {
-    pub rows: u64,
-    pub totals: HashMap<String, Value>,
-}
-
-/// A requested metric the platform refused, dropped from the answer.
-#[derive(Serialize, ToSchema)]
-pub struct DroppedMetric {
-    pub metric: String,
-    pub reason: String,
-}
-
-/// Campaign insights rows and their totals.
-#[derive(Serialize, ToSchema)]
-pub struct CampaignMetricsAnswer {
-    pub success: bool,
-    pub message: String,
-    /// `sync` or `async` (a report job, for long date ranges).
-    pub report: String,
-    pub data: Vec<HashMap<String, Value>>,
-    pub summary: InsightsSummary,
-}
-
-/// Post or reel insights of one page.
-#[derive(Serialize, ToSchema)]
-pub struct PageInsightsAnswer {
-    pub success: bool,
-    pub message: String,
-    pub data: Vec<HashMap<String, Value>>,
-    pub summary: InsightsSummary,
-    pub dropped_metrics: Vec<DroppedMetric>,
-    pub page_id: String,
-}
-
-/// How one page of a business fared.
-#[derive(Serialize, ToSchema)]
-pub struct PageReport {
-    pub page_id: String,
-    pub page_name: String,
-    /// `ok` or `failed`.
-    pub status: String,
-    /// With `ok`.
-    pub rows: Option<u64>,
-    /// With `failed`.
-    pub error: Option<String>,
-}
-
-/// Posts (and reels) of every page a business token reaches.
-#[derive(Serialize, ToSchema)]
-pub struct BusinessInsightsAnswer {
-    pub success: bool,
-    pub message: String,
-    pub data: Vec<HashMap<String, Value>>,
-    pub summary: InsightsSummary,
-    pub dropped_metrics: Vec<DroppedMetric>,
-    pub pages: Vec<PageReport>,
-    pub failed_pages: u64,
-}
-
-/// Whether one page's insights can be read, and why not.
-#[derive(Serialize, ToSchema)]
-pub struct PageAccess {
-    pub page_id: String,
-    pub page_name: String,
-    pub tasks: Vec<String>,
-    pub can_read_insights: bool,
-    #[schema(required = true)]
-    pub reason: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PagesAccess {
-    pub success: bool,
-    pub pages: Vec<PageAccess>,
-    pub readable: u64,
-    pub total: u64,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct GoogleCampaign {
     #[schema(required = true)]
@@ -297,7 +114,7 @@ pub struct GoogleMetricsAnswer {
     pub success: bool,
     pub message: String,
     pub data: Vec<HashMap<String, Value>>,
-    pub summary: InsightsSummary,
+    pub summary: Summary,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -308,38 +125,6 @@ pub enum ExportStatusSchema {
     Running,
     Completed,
     Failed,
-}
-
-/// One async export (`export::jobs::ExportJob`, plus `download_url`).
-#[derive(Serialize, ToSchema)]
-#[schema(as = ExportJob)]
-pub struct ExportJobSchema {
-    pub id: String,
-    /// The insights endpoint, e.g. `post_metrics`.
-    pub kind: String,
-    /// The endpoint's parameters.
-    pub params: HashMap<String, Value>,
-    /// Always `csv` for now.
-    pub format: String,
-    pub status: ExportStatusSchema,
-    pub rows_written: u64,
-    #[schema(required = true)]
-    pub row_count: Option<u64>,
-    #[schema(required = true)]
-    pub error: Option<String>,
-    /// The id of the API key that asked for the export.
-    pub owner: String,
-    pub created_at: DateTime<Utc>,
-    #[schema(required = true)]
-    pub started_at: Option<DateTime<Utc>>,
-    #[schema(required = true)]
-    pub finished_at: Option<DateTime<Utc>>,
-    #[schema(required = true)]
-    pub expires_at: Option<DateTime<Utc>>,
-    pub file_name: String,
-    pub attempts: u32,
-    /// Present once completed.
-    pub download_url: Option<String>,
 }
 
 /// The error responses, defined once and referenced by each operation.
@@ -418,43 +203,49 @@ pub mod responses {
         example = json!(error("unavailable", "the token store is not writable; see the service log", None))
     )]
     pub struct Unavailable(pub ErrorBody);
+    // `Refused` and `CallFailed` are spec-only (never built): each lists a
+    // group of the responses above that many operations share.
+
+    /// The refusals every authenticated operation can answer: no key, a
+    /// key without the scope, over the rate limit.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub enum Refused {
+        #[response(status = 401)]
+        Unauthorized(#[ref_response] Unauthorized),
+        #[response(status = 403)]
+        Forbidden(#[ref_response] Forbidden),
+        #[response(status = 429)]
+        RateLimited(#[ref_response] RateLimited),
+    }
+
+    /// The failures of an operation that calls a platform with a
+    /// connection's token.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub enum CallFailed {
+        #[response(status = 400)]
+        BadRequest(#[ref_response] BadRequest),
+        #[response(status = 404)]
+        NotFound(#[ref_response] NotFound),
+        #[response(status = 409)]
+        Conflict(#[ref_response] Conflict),
+        #[response(status = 422)]
+        Unprocessable(#[ref_response] Unprocessable),
+        #[response(status = 502)]
+        BadGateway(#[ref_response] BadGateway),
+        #[response(status = 503)]
+        Unavailable(#[ref_response] Unavailable),
+    }
 }
 
-/// Spec-only enums for query filters parsed from text (`tokens::parse_*`):
-/// they let the document list the values the parsers accept.
+/// The values query filters accept, for filters parsed from text
+/// (`tokens::parse_*`): the domain's own enums where there is one, else
+/// spec-only enums.
 pub mod filters {
-    #[derive(utoipa::ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    #[allow(dead_code)]
-    pub enum ProviderName {
-        Facebook,
-        TiktokShop,
-        Google,
-    }
-
-    #[derive(utoipa::ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    #[allow(dead_code)]
-    pub enum KindName {
-        User,
-        Page,
-        SystemUser,
-        Shop,
-        Ads,
-    }
-
-    #[derive(utoipa::ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    #[allow(dead_code)]
-    pub enum HealthName {
-        Healthy,
-        ExpiringSoon,
-        NeedsRefresh,
-        Degraded,
-        Expired,
-        CannotRefresh,
-        ReauthRequired,
-    }
+    pub type ProviderName = crate::domain::Provider;
+    pub type KindName = crate::domain::ConnectionKind;
+    pub type HealthName = crate::domain::Health;
 
     #[derive(utoipa::ToSchema)]
     #[schema(rename_all = "snake_case")]

@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::answers::ConnectionFacts;
-use crate::domain::{Connection, Health};
+use crate::domain::{Connection, ConnectionFacts, Health};
 use crate::tokens::TokenManager;
 
 /// The seed's token status words.
@@ -84,7 +83,7 @@ pub fn integration(tokens: &TokenManager, c: &Connection) -> Integration {
     let now = tokens.now();
     let health = tokens.health(c);
     Integration {
-        facts: ConnectionFacts::of(tokens, c),
+        facts: tokens.facts(c),
         token_status: TokenStatus {
             status: health.into(),
             is_access_token_expired: c.expires_at.is_some_and(|t| t <= now),

@@ -14,9 +14,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::answers::{
-    ConnectionFacts, ConnectionList, ObjectOf, RefreshResult, RunEnvelope, RunStarted,
-};
+use super::answers::{ConnectionList, ObjectOf, RefreshResult, RunEnvelope, RunStarted};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
@@ -415,7 +413,7 @@ pub async fn refresh_visible(
     let after = state.tokens.refresh(id, force).await?;
     Ok(Json(RefreshResult {
         refreshed: after.last_refreshed_at != before.last_refreshed_at,
-        connection: ConnectionFacts::of(&state.tokens, &after),
+        connection: state.tokens.facts(&after),
     }))
 }
 
@@ -456,16 +454,13 @@ pub async fn run_sweep(
 #[derive(Serialize, ToSchema)]
 pub struct AccessTokenResponse {
     pub connection_id: String,
-    #[schema(value_type = s::ProviderSchema)]
     pub provider: Provider,
-    #[schema(value_type = s::ConnectionKindSchema)]
     pub kind: ConnectionKind,
     pub external_id: String,
     /// The token value itself: keep it out of logs.
     pub access_token: String,
     #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
-    #[schema(value_type = s::HealthSchema)]
     pub health: Health,
 }
 
@@ -484,7 +479,6 @@ pub struct SoonestExpiry {
     #[schema(required = true)]
     pub team_id: Option<String>,
     pub lapses_at: DateTime<Utc>,
-    #[schema(value_type = s::HealthSchema)]
     pub health: Health,
 }
 

@@ -11,15 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::output::{self, count, finish, table};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::domain::policy;
-use crate::domain::{Connection, Health, Provider};
+use crate::domain::{Connection, ConnectionFacts, Health, Provider};
 use crate::store::{Cipher, ConnectionStore, JsonFileStore, ListFilter, StoreError, StoreOptions};
-use crate::tokens::{Plan, SweepFilter, facts};
+use crate::tokens::{Plan, SweepFilter};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -111,7 +111,10 @@ pub fn status(settings: &Settings, format: Format, selection: &Selection) -> Exi
     let health_of = |c: &Connection| policy::health(c, now, registry.policy(c.provider));
     let text = match format {
         Format::Json => {
-            let items: Vec<Value> = conns.iter().map(|c| facts(c, health_of(c))).collect();
+            let items: Vec<ConnectionFacts> = conns
+                .iter()
+                .map(|c| ConnectionFacts::of(c, health_of(c)))
+                .collect();
             format!(
                 "{}\n",
                 json!({ "count": items.len(), "connections": items })

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The class of an upstream failure, decided from error codes only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(description = "The class of an upstream failure.")]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     Transient,
@@ -19,7 +21,7 @@ pub enum ErrorClass {
 }
 
 /// The last failure seen for a connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LastError {
     pub class: ErrorClass,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,9 +3,13 @@
 //! (`tokens::health`); this is only the vocabulary.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Health of a connection, computed from its facts (never stored).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[schema(description = "How usable a connection is now.")]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     Healthy,

@@ -1,11 +1,13 @@
-//! The domain model every layer shares: connections, providers, kinds, error
-//! classes, health, and the records kept beside connections (refresh runs,
-//! export jobs). It sits on the ground floor and imports nothing of ours but
-//! leaf modules, so any layer may depend on it.
+//! The domain model every layer shares: connections and the facts shown of
+//! them, providers, kinds, error classes, health, and the records kept
+//! beside connections (refresh runs, export jobs). It sits on the ground
+//! floor and imports nothing of ours but leaf modules, so any layer may
+//! depend on it.
 
 mod connection;
 mod error_class;
 mod export_job;
+mod facts;
 mod health;
 pub mod policy;
 mod provider;
@@ -14,6 +16,7 @@ mod refresh_run;
 pub use connection::{Connection, EncryptedSecret, StoredSecrets};
 pub use error_class::{ErrorClass, LastError};
 pub use export_job::{ExportJob, ExportStatus};
+pub use facts::ConnectionFacts;
 pub use health::Health;
 pub use policy::{HealthPolicy, RenewRule};
 pub use provider::{ConnectionKind, Provider};

@@ -2,9 +2,12 @@
 //! each has.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The platform a connection belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     Facebook,
@@ -26,7 +29,7 @@ impl Provider {
 }
 
 /// What the credential stands for at its provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionKind {
     User,

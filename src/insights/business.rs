@@ -4,11 +4,12 @@
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
+use super::answers::{BusinessInsightsAnswer, PageAccess, PageReport, PagesAccess};
 use super::metrics::MetricObject;
 use super::posts::{
-    DEFAULT_POST_METRICS, DEFAULT_REEL_METRICS, PageContent, Window, answer, metric_list, window,
+    DEFAULT_POST_METRICS, DEFAULT_REEL_METRICS, PageContent, Window, metric_list, post_rows, window,
 };
 use super::{Access, InsightsError, InsightsService, Row};
 use crate::domain::ConnectionKind;
@@ -69,7 +70,7 @@ impl InsightsService {
         access: &Access,
         q: &BusinessQuery,
         with_reels: bool,
-    ) -> Result<Value, InsightsError> {
+    ) -> Result<BusinessInsightsAnswer, InsightsError> {
         let post_metrics = metric_list(
             "metrics",
             q.metrics.as_deref(),
@@ -132,11 +133,23 @@ impl InsightsService {
                             rows.push(out);
                         }
                     }
-                    page_reports.push(json!({ "page_id": page_id, "page_name": page_name, "status": "ok", "rows": count }));
+                    page_reports.push(PageReport {
+                        page_id,
+                        page_name,
+                        status: "ok".into(),
+                        rows: Some(count as u64),
+                        error: None,
+                    });
                 }
                 Err(e) => {
                     failed += 1;
-                    page_reports.push(json!({ "page_id": page_id, "page_name": page_name, "status": "failed", "error": e.to_string() }));
+                    page_reports.push(PageReport {
+                        page_id,
+                        page_name,
+                        status: "failed".into(),
+                        rows: None,
+                        error: Some(e.to_string()),
+                    });
                 }
             }
         }
@@ -149,19 +162,18 @@ impl InsightsService {
             };
             key(a).cmp(&key(b))
         });
-        page_reports.sort_by(|a, b| a["page_id"].as_str().cmp(&b["page_id"].as_str()));
-        dropped.sort_by(|a, b| a["metric"].as_str().cmp(&b["metric"].as_str()));
+        page_reports.sort_by(|a, b| a.page_id.cmp(&b.page_id));
+        dropped.sort_by(|a, b| a.metric.cmp(&b.metric));
         dropped.dedup();
         let mut all_metrics = post_metrics.clone();
         if with_reels {
             all_metrics.extend(reel_metrics.iter().cloned());
         }
-        Ok(answer(
-            &rows,
-            &all_metrics,
-            dropped,
-            json!({ "pages": page_reports, "failed_pages": failed }),
-        ))
+        Ok(BusinessInsightsAnswer {
+            rows: post_rows(rows, &all_metrics, dropped),
+            pages: page_reports,
+            failed_pages: failed,
+        })
     }
 
     /// `GET /facebook/check_business_pages_access`: each page, whether its
@@ -170,7 +182,7 @@ impl InsightsService {
         &self,
         access: &Access,
         q: &PagesAccessQuery,
-    ) -> Result<Value, InsightsError> {
+    ) -> Result<PagesAccess, InsightsError> {
         let pages = self
             .business_pages(access, q.connection_id.as_deref())
             .await?;
@@ -181,28 +193,46 @@ impl InsightsService {
             until: now,
         };
         let w = &w;
-        let checks: Vec<Value> = futures::stream::iter(pages)
-            .map(|page| {
-                async move {
-                    let analyze = page.tasks.is_empty() || page.tasks.iter().any(|t| t == "ANALYZE");
-                    let (ok, reason) = if !analyze {
-                        (false, Some("the connected user lacks the ANALYZE task on this page".to_string()))
-                    } else {
-                        match self.fetch_posts(&page.id, &page.access_token, &["post_clicks".to_string()], w, Some(1)).await {
-                            Ok(_) => (true, None),
-                            Err(e) => (false, Some(e.to_string())),
-                        }
-                    };
-                    json!({ "page_id": page.id, "page_name": page.name, "tasks": page.tasks, "can_read_insights": ok, "reason": reason })
+        let checks: Vec<PageAccess> = futures::stream::iter(pages)
+            .map(|page| async move {
+                let analyze = page.tasks.is_empty() || page.tasks.iter().any(|t| t == "ANALYZE");
+                let (ok, reason) = if !analyze {
+                    (
+                        false,
+                        Some("the connected user lacks the ANALYZE task on this page".to_string()),
+                    )
+                } else {
+                    match self
+                        .fetch_posts(
+                            &page.id,
+                            &page.access_token,
+                            &["post_clicks".to_string()],
+                            w,
+                            Some(1),
+                        )
+                        .await
+                    {
+                        Ok(_) => (true, None),
+                        Err(e) => (false, Some(e.to_string())),
+                    }
+                };
+                PageAccess {
+                    page_id: page.id,
+                    page_name: page.name,
+                    tasks: page.tasks,
+                    can_read_insights: ok,
+                    reason,
                 }
             })
             .buffered(self.settings.insights.concurrency)
             .collect()
             .await;
-        let readable = checks
-            .iter()
-            .filter(|c| c["can_read_insights"] == true)
-            .count();
-        Ok(json!({ "success": true, "pages": checks, "readable": readable, "total": total }))
+        let readable = checks.iter().filter(|c| c.can_read_insights).count();
+        Ok(PagesAccess {
+            success: true,
+            pages: checks,
+            readable: readable as u64,
+            total: total as u64,
+        })
     }
 }

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::answers::{CampaignList, CampaignMetricsAnswer, Paging, Summary, rows_message};
 use super::metrics::{self, MetricObject};
 use super::values::{accumulate, as_f64, parse_ads_row, rounded};
 use super::{Access, InsightsError, InsightsService, Row, invalid};
@@ -110,7 +111,7 @@ impl InsightsService {
         &self,
         access: &Access,
         q: &CampaignsQuery,
-    ) -> Result<Value, InsightsError> {
+    ) -> Result<CampaignList, InsightsError> {
         let account = account_path(&q.ad_account_id)?;
         let mut params = vec![
             (
@@ -161,14 +162,21 @@ impl InsightsService {
                 c
             })
             .collect();
-        let next = body
+        let after = body
             .pointer("/paging/next")
             .is_some()
-            .then(|| body.pointer("/paging/cursors/after").cloned())
-            .flatten();
-        Ok(
-            json!({ "success": true, "count": data.len(), "data": data, "paging": { "after": next } }),
-        )
+            .then(|| {
+                body.pointer("/paging/cursors/after")
+                    .and_then(Value::as_str)
+            })
+            .flatten()
+            .map(String::from);
+        Ok(CampaignList {
+            success: true,
+            count: data.len() as u64,
+            data,
+            paging: Paging { after },
+        })
     }
 
     fn validate(&self, r: &CampaignMetricsRequest) -> Result<Validated, InsightsError> {
@@ -323,16 +331,15 @@ impl InsightsService {
         &self,
         access: &Access,
         r: &CampaignMetricsRequest,
-    ) -> Result<Value, InsightsError> {
+    ) -> Result<CampaignMetricsAnswer, InsightsError> {
         let (rows, path) = self.campaign_rows(access, r).await?;
-        let summary = summarize(&rows, &r.metrics);
-        Ok(json!({
-            "success": true,
-            "message": format!("{} rows", rows.len()),
-            "report": path,
-            "data": rows,
-            "summary": summary,
-        }))
+        Ok(CampaignMetricsAnswer {
+            success: true,
+            message: rows_message(&rows),
+            report: path.to_string(),
+            summary: summarize(&rows, &r.metrics),
+            data: rows,
+        })
     }
 
     /// Runs an async report, retrying a failed job once, then splitting the
@@ -443,7 +450,7 @@ fn asks_for_less_data(e: &UpstreamError) -> bool {
 }
 
 /// Totals of numeric metrics (actions summed by type) and recomputed ratios.
-pub fn summarize(rows: &[Row], metrics: &[String]) -> Value {
+pub fn summarize(rows: &[Row], metrics: &[String]) -> Summary {
     let mut totals = Map::new();
     for row in rows {
         for m in metrics {
@@ -482,7 +489,10 @@ pub fn summarize(rows: &[Row], metrics: &[String]) -> Value {
     if metrics.iter().any(|m| m == "frequency") {
         totals.remove("frequency");
     }
-    json!({ "rows": rows.len(), "totals": totals })
+    Summary {
+        rows: rows.len() as u64,
+        totals,
+    }
 }
 
 fn ratio(num: Option<f64>, den: Option<f64>, scale: f64) -> Value {

@@ -95,7 +95,7 @@ impl InsightsService {
         kind: &str,
         params: Value,
     ) -> Result<Vec<Row>, InsightsError> {
-        let answer = match kind {
+        let rows = match kind {
             // Campaign metrics take `metrics` as an array, like their JSON body.
             "campaign_metrics" => {
                 let r: CampaignMetricsRequest = parse(params)?;
@@ -108,18 +108,26 @@ impl InsightsService {
             "post_metrics" => {
                 self.post_metrics(access, &parse::<PageMetricsQuery>(normalize(&params))?)
                     .await?
+                    .rows
+                    .data
             }
             "reel_metrics" => {
                 self.reel_metrics(access, &parse::<PageMetricsQuery>(normalize(&params))?)
                     .await?
+                    .rows
+                    .data
             }
             "business_post_insights" => {
                 self.business_insights(access, &parse::<BusinessQuery>(normalize(&params))?, false)
                     .await?
+                    .rows
+                    .data
             }
             "business_posts_and_reels_insights" => {
                 self.business_insights(access, &parse::<BusinessQuery>(normalize(&params))?, true)
                     .await?
+                    .rows
+                    .data
             }
             other => {
                 return Err(super::invalid(
@@ -128,10 +136,7 @@ impl InsightsService {
                 ));
             }
         };
-        Ok(answer["data"]
-            .as_array()
-            .map(|rows| rows.iter().filter_map(|r| r.as_object().cloned()).collect())
-            .unwrap_or_default())
+        Ok(rows)
     }
 }
 

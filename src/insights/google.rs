@@ -7,13 +7,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::answers::rows_message;
 use super::campaigns::{DateRange, parse_date, summarize};
 use super::values::{as_f64, rounded};
 use super::{Access, InsightsError, Row, invalid};
 use crate::domain::{Connection, ConnectionKind, Provider};
 use crate::providers::google::ads::GoogleAds;
 use crate::secret::Secret;
-use crate::tokens::{ConnectionFilter, TokenManager};
+use crate::tokens::TokenManager;
 
 /// Metrics a request may name, and their GAQL fields.
 pub const METRICS: &[(&str, &str)] = &[
@@ -206,35 +207,10 @@ impl GoogleInsights<'_> {
         connection_id: Option<&str>,
     ) -> Result<(Arc<Connection>, Secret), InsightsError> {
         let need = access.need(Provider::Google, &[ConnectionKind::Ads]);
-        let id = match connection_id {
-            Some(id) => id.to_string(),
-            None => {
-                let mut google: Vec<Arc<Connection>> = self
-                    .tokens
-                    .list(&ConnectionFilter {
-                        provider: Some(Provider::Google),
-                        visible_teams: access.teams.clone(),
-                        ..ConnectionFilter::default()
-                    })
-                    .await?
-                    .into_iter()
-                    .filter(|c| need.fits(c) && self.tokens.health(c).is_usable())
-                    .collect();
-                // Prefer the connection made for this customer.
-                google.sort_by_key(|c| c.external_id != customer_id);
-                google
-                    .into_iter()
-                    .next()
-                    .map(|c| c.id.clone())
-                    .ok_or_else(|| {
-                        InsightsError::NoConnection(
-                            "no usable Google connection: connect Google Ads first".into(),
-                        )
-                    })?
-            }
-        };
-        let token = self.tokens.token_for(&id, &need).await?;
-        Ok((token.connection, token.access_token))
+        // Prefer the connection made for this customer.
+        let rank = |c: &Connection| c.external_id != customer_id;
+        let missing = "no usable Google connection: connect Google Ads first";
+        super::pick_token(self.tokens, &need, access, connection_id, rank, missing).await
     }
 
     /// One GAQL search with `conn`'s token; a rejected token is recorded on
@@ -295,14 +271,18 @@ impl GoogleInsights<'_> {
         let mut summary = summarize(&rows, &r.metrics);
         // CTR over the whole range, from the totals.
         if r.metrics.iter().any(|m| m == "ctr") {
-            let t = &summary["totals"];
-            summary["totals"]["ctr"] = match (as_f64(&t["clicks"]), as_f64(&t["impressions"])) {
+            let t = &summary.totals;
+            let ctr = match (
+                t.get("clicks").and_then(as_f64),
+                t.get("impressions").and_then(as_f64),
+            ) {
                 (Some(c), Some(i)) if i > 0.0 => rounded(c / i),
                 _ => Value::Null,
             };
+            summary.totals.insert("ctr".into(), ctr);
         }
         Ok(
-            json!({ "success": true, "message": format!("{} rows", rows.len()), "data": rows, "summary": summary }),
+            json!({ "success": true, "message": rows_message(&rows), "data": rows, "summary": summary }),
         )
     }
 }

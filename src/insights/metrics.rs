@@ -14,11 +14,15 @@ pub enum MetricObject {
     Page,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A retired metric: when, and what replaces it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RetiredMetric {
     pub metric: &'static str,
+    /// campaign, post, reel or page.
+    #[schema(value_type = String)]
     pub object: MetricObject,
     pub retired_on: &'static str,
+    #[schema(required = true)]
     pub replacement: Option<&'static str>,
 }
 
@@ -181,8 +185,8 @@ pub fn valid(object: MetricObject) -> &'static [&'static str] {
     }
 }
 
-/// Why a requested metric cannot be used.
-#[derive(Debug, Clone, Serialize)]
+/// A metric that cannot be used.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BadMetric {
     pub metric: String,
     pub reason: String,
@@ -221,16 +225,33 @@ pub fn check(object: MetricObject, metrics: &[String]) -> Result<(), Vec<BadMetr
     if bad.is_empty() { Ok(()) } else { Err(bad) }
 }
 
+/// The metric registry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MetricsCatalogue {
+    #[schema(value_type = Vec<String>)]
+    pub campaign: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    pub post: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    pub reel: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    pub page: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    pub breakdowns: &'static [&'static str],
+    #[schema(value_type = Vec<RetiredMetric>)]
+    pub retired: &'static [RetiredMetric],
+}
+
 /// The registry as `GET /facebook/available_metrics` shows it.
-pub fn catalogue() -> serde_json::Value {
-    serde_json::json!({
-        "campaign": CAMPAIGN,
-        "post": POST,
-        "reel": REEL,
-        "page": PAGE,
-        "breakdowns": BREAKDOWNS,
-        "retired": RETIRED,
-    })
+pub fn catalogue() -> MetricsCatalogue {
+    MetricsCatalogue {
+        campaign: CAMPAIGN,
+        post: POST,
+        reel: REEL,
+        page: PAGE,
+        breakdowns: BREAKDOWNS,
+        retired: RETIRED,
+    }
 }
 
 #[cfg(test)]

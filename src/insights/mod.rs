@@ -3,6 +3,7 @@
 //! (refreshed first, or a typed error); answers are kept in the
 //! [`InsightsCache`] handed in (files, for the embedded backend).
 
+pub mod answers;
 pub mod business;
 pub mod cache;
 pub mod campaigns;
@@ -15,7 +16,8 @@ pub mod values;
 use std::future::Future;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::config::Settings;
 use crate::domain::{Connection, ConnectionKind, Health, Provider};
@@ -26,8 +28,7 @@ use crate::tokens::{ConnectionFilter, Need, TokenError, TokenManager};
 use cache::InsightsCache;
 use metrics::BadMetric;
 
-/// One row of an insights answer.
-pub type Row = serde_json::Map<String, Value>;
+pub use answers::Row;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InsightsError {
@@ -109,24 +110,32 @@ impl InsightsService {
             .map_err(TokenError::from)?)
     }
 
-    /// The answer for `key` from the cache, or computed and cached.
-    pub async fn cached<F, Fut>(
+    /// The answer for `key` from the cache, or computed and cached. A cached
+    /// entry that no longer reads as `T` counts as a miss.
+    pub async fn cached<T, F, Fut>(
         &self,
         key: &str,
         refresh: bool,
         compute: F,
-    ) -> Result<Value, InsightsError>
+    ) -> Result<T, InsightsError>
     where
+        T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Value, InsightsError>>,
+        Fut: Future<Output = Result<T, InsightsError>>,
     {
         let now = self.tokens.now();
-        if !refresh && let Some(hit) = self.cache.get(key, now).await {
-            return Ok(hit);
+        if !refresh
+            && let Some(hit) = self.cache.get(key, now).await
+            && let Ok(answer) = serde_json::from_value(hit)
+        {
+            return Ok(answer);
         }
-        let value = compute().await?;
-        self.cache.put(key, &value, now).await;
-        Ok(value)
+        let answer = compute().await?;
+        match serde_json::to_value(&answer) {
+            Ok(value) => self.cache.put(key, &value, now).await,
+            Err(e) => tracing::warn!(key, error = %e, "could not cache an insights answer"),
+        }
+        Ok(answer)
     }
 
     /// A token for reading ads and business data: the given connection, else
@@ -137,41 +146,15 @@ impl InsightsService {
         connection_id: Option<&str>,
         kinds: &[ConnectionKind],
     ) -> Result<(Arc<Connection>, Secret), InsightsError> {
-        let need = access.need(Provider::Facebook, kinds);
-        let id = match connection_id {
-            Some(id) => id.to_string(),
-            None => {
-                let mut candidates: Vec<Arc<Connection>> = self
-                    .tokens
-                    .list(&ConnectionFilter {
-                        provider: Some(Provider::Facebook),
-                        visible_teams: access.teams.clone(),
-                        ..ConnectionFilter::default()
-                    })
-                    .await?
-                    .into_iter()
-                    .filter(|c| need.fits(c) && self.tokens.health(c).is_usable())
-                    .collect();
-                candidates.sort_by_key(|c| {
-                    (
-                        kinds.iter().position(|k| *k == c.kind),
-                        self.tokens.health(c) != Health::Healthy,
-                    )
-                });
-                candidates
-                    .into_iter()
-                    .next()
-                    .map(|c| c.id.clone())
-                    .ok_or_else(|| {
-                        InsightsError::NoConnection(
-                        "no usable Facebook connection: connect a user or register a business token"
-                            .into(),
-                    )
-                    })?
-            }
+        let rank = |c: &Connection| {
+            (
+                kinds.iter().position(|k| *k == c.kind),
+                self.tokens.health(c) != Health::Healthy,
+            )
         };
-        let token = self.tokens.token_for(&id, &need).await?;
-        Ok((token.connection, token.access_token))
+        let missing = "no usable Facebook connection: connect a user or register a business token";
+        let need = access.need(Provider::Facebook, kinds);
+        pick_token(&self.tokens, &need, access, connection_id, rank, missing).await
     }
 
     /// The connection and token of a connected page.
@@ -211,4 +194,39 @@ impl InsightsService {
         }
         result
     }
+}
+
+/// A token for `need`: of the named connection, else of the usable one the
+/// caller may see that `rank`s first; `missing` says what to connect when
+/// there is none.
+pub(crate) async fn pick_token<K: Ord>(
+    tokens: &TokenManager,
+    need: &Need<'_>,
+    access: &Access,
+    connection_id: Option<&str>,
+    rank: impl Fn(&Connection) -> K,
+    missing: &str,
+) -> Result<(Arc<Connection>, Secret), InsightsError> {
+    let id = match connection_id {
+        Some(id) => id.to_string(),
+        None => {
+            let mut candidates: Vec<Arc<Connection>> = tokens
+                .list(&ConnectionFilter {
+                    provider: need.provider,
+                    visible_teams: access.teams.clone(),
+                    ..ConnectionFilter::default()
+                })
+                .await?
+                .into_iter()
+                .filter(|c| need.fits(c) && tokens.health(c).is_usable())
+                .collect();
+            candidates.sort_by_key(|c| rank(c));
+            candidates
+                .first()
+                .map(|c| c.id.clone())
+                .ok_or_else(|| InsightsError::NoConnection(missing.into()))?
+        }
+    };
+    let token = tokens.token_for(&id, need).await?;
+    Ok((token.connection, token.access_token))
 }

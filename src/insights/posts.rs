@@ -8,6 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::answers::{DroppedMetric, PageInsightsAnswer, PostRows, Summary, rows_message};
 use super::campaigns::parse_date;
 use super::metrics::{self, MetricObject};
 use super::values::accumulate;
@@ -90,7 +91,7 @@ fn maybe_metric_rejection(e: &UpstreamError) -> bool {
 /// accepts; the rejected ones are added to `dropped`.
 async fn probe<'a, T, F, Fut>(
     metrics: &'a [String],
-    dropped: &mut Vec<Value>,
+    dropped: &mut Vec<DroppedMetric>,
     call: F,
 ) -> Vec<String>
 where
@@ -100,10 +101,14 @@ where
     let mut kept = Vec::new();
     for m in metrics {
         match call(std::slice::from_ref(m)).await {
-            Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => dropped.push(json!({
-                "metric": m,
-                "reason": "rejected by Facebook: (#100) The value must be a valid insights metric",
-            })),
+            Err(InsightsError::Upstream(e)) if maybe_metric_rejection(&e) => {
+                dropped.push(DroppedMetric {
+                    metric: m.clone(),
+                    reason:
+                        "rejected by Facebook: (#100) The value must be a valid insights metric"
+                            .into(),
+                })
+            }
             _ => kept.push(m.clone()),
         }
     }
@@ -113,7 +118,7 @@ where
 /// Rows plus the metrics Meta refused.
 pub struct PageContent {
     pub rows: Vec<Row>,
-    pub dropped: Vec<Value>,
+    pub dropped: Vec<DroppedMetric>,
 }
 
 fn insight_values(item: &Value, metrics: &[String], row: &mut Row) {
@@ -342,24 +347,8 @@ impl InsightsService {
         &self,
         access: &Access,
         q: &PageMetricsQuery,
-    ) -> Result<Value, InsightsError> {
-        let metrics = metric_list(
-            "metrics",
-            q.metrics.as_deref(),
-            DEFAULT_POST_METRICS,
-            MetricObject::Post,
-        )?;
-        let w = window(&q.start_date, &q.end_date)?;
-        let (page, token) = self.page_token(access, &q.page_id).await?;
-        let content = self
-            .using(&page, self.page_posts(&q.page_id, &token, &metrics, &w))
-            .await?;
-        Ok(answer(
-            &content.rows,
-            &metrics,
-            content.dropped,
-            json!({ "page_id": q.page_id }),
-        ))
+    ) -> Result<PageInsightsAnswer, InsightsError> {
+        self.page_metrics(access, q, false).await
     }
 
     /// `GET /facebook/reel_metrics`.
@@ -367,24 +356,37 @@ impl InsightsService {
         &self,
         access: &Access,
         q: &PageMetricsQuery,
-    ) -> Result<Value, InsightsError> {
-        let metrics = metric_list(
-            "metrics",
-            q.metrics.as_deref(),
-            DEFAULT_REEL_METRICS,
-            MetricObject::Reel,
-        )?;
+    ) -> Result<PageInsightsAnswer, InsightsError> {
+        self.page_metrics(access, q, true).await
+    }
+
+    /// The posts, or the reels, of one page with their totals.
+    async fn page_metrics(
+        &self,
+        access: &Access,
+        q: &PageMetricsQuery,
+        reels: bool,
+    ) -> Result<PageInsightsAnswer, InsightsError> {
+        let (defaults, object) = if reels {
+            (DEFAULT_REEL_METRICS, MetricObject::Reel)
+        } else {
+            (DEFAULT_POST_METRICS, MetricObject::Post)
+        };
+        let metrics = metric_list("metrics", q.metrics.as_deref(), defaults, object)?;
         let w = window(&q.start_date, &q.end_date)?;
         let (page, token) = self.page_token(access, &q.page_id).await?;
-        let content = self
-            .using(&page, self.page_reels(&q.page_id, &token, &metrics, &w))
-            .await?;
-        Ok(answer(
-            &content.rows,
-            &metrics,
-            content.dropped,
-            json!({ "page_id": q.page_id }),
-        ))
+        let read = async {
+            if reels {
+                self.page_reels(&q.page_id, &token, &metrics, &w).await
+            } else {
+                self.page_posts(&q.page_id, &token, &metrics, &w).await
+            }
+        };
+        let content = self.using(&page, read).await?;
+        Ok(PageInsightsAnswer {
+            rows: post_rows(content.rows, &metrics, content.dropped),
+            page_id: q.page_id.clone(),
+        })
     }
 }
 
@@ -425,9 +427,15 @@ fn post_row(page_id: &str, post: &Value, metrics: &[String]) -> Row {
     row
 }
 
-pub(super) fn answer(rows: &[Row], metrics: &[String], dropped: Vec<Value>, extra: Value) -> Value {
+/// Rows with their totals: of the metrics, and of the counts every post
+/// row has.
+pub(super) fn post_rows(
+    rows: Vec<Row>,
+    metrics: &[String],
+    dropped: Vec<DroppedMetric>,
+) -> PostRows {
     let mut totals = Map::new();
-    for row in rows {
+    for row in &rows {
         for key in metrics
             .iter()
             .map(String::as_str)
@@ -438,15 +446,14 @@ pub(super) fn answer(rows: &[Row], metrics: &[String], dropped: Vec<Value>, extr
             }
         }
     }
-    let mut out = json!({
-        "success": true,
-        "message": format!("{} rows", rows.len()),
-        "data": rows,
-        "summary": { "rows": rows.len(), "totals": totals },
-        "dropped_metrics": dropped,
-    });
-    if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
-        o.extend(e);
+    PostRows {
+        success: true,
+        message: rows_message(&rows),
+        summary: Summary {
+            rows: rows.len() as u64,
+            totals,
+        },
+        data: rows,
+        dropped_metrics: dropped,
     }
-    out
 }

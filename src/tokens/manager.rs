@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::TokenError;
 use super::alerts::alerting;
@@ -14,7 +13,9 @@ use super::single_flight::SingleFlight;
 use super::sweep::Runs;
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::domain::{Connection, ErrorClass, Health, HealthPolicy, StoredSecrets, policy};
+use crate::domain::{
+    Connection, ConnectionFacts, ErrorClass, Health, HealthPolicy, StoredSecrets, policy,
+};
 use crate::notify::Notifier;
 use crate::providers::UpstreamError;
 use crate::providers::connect::{Connected, Upsert};
@@ -322,8 +323,8 @@ impl TokenManager {
     }
 
     /// A connection's facts as shown to API callers and webhooks: never a token.
-    pub fn facts(&self, conn: &Connection) -> serde_json::Value {
-        facts(conn, self.health(conn))
+    pub fn facts(&self, conn: &Connection) -> ConnectionFacts {
+        ConnectionFacts::of(conn, self.health(conn))
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), TokenError> {
@@ -341,30 +342,4 @@ fn reason_of(conn: &Connection) -> String {
         ),
         None => "flagged for reconnection".into(),
     }
-}
-
-/// A connection's facts with its health: everything but the secrets.
-pub fn facts(conn: &Connection, health: Health) -> serde_json::Value {
-    json!({
-        "id": conn.id,
-        "provider": conn.provider,
-        "kind": conn.kind,
-        "external_id": conn.external_id,
-        "team_id": conn.team_id,
-        "label": conn.label,
-        "health": health,
-        "expires_at": conn.expires_at,
-        "refresh_token_expires_at": conn.refresh_token_expires_at,
-        "data_access_expires_at": conn.data_access_expires_at,
-        "scopes": conn.scopes,
-        "last_refreshed_at": conn.last_refreshed_at,
-        "next_refresh_at": conn.next_refresh_at,
-        "consecutive_failures": conn.consecutive_failures,
-        "last_error": conn.last_error,
-        "reauth_required": conn.reauth_required,
-        "parent_id": conn.parent_id,
-        "created_at": conn.created_at,
-        "updated_at": conn.updated_at,
-        "version": conn.version,
-    })
 }

@@ -13,7 +13,7 @@ pub mod sweep;
 pub use crate::domain::{RefreshRun, RunError};
 pub use crate::providers::connect::Upsert;
 pub use listing::ConnectionFilter;
-pub use manager::{TokenManager, ValidToken, facts};
+pub use manager::{TokenManager, ValidToken};
 pub use need::Need;
 pub use sweep::{Plan, Runs, SweepFilter};
 
