@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use super::schemas as s;
 use crate::domain::{Connection, ConnectionFacts};
 use crate::tokens::{RefreshRun, TokenManager};
 
@@ -70,7 +69,6 @@ pub struct RefreshResult {
 /// `{"run": ...}`.
 #[derive(Serialize, ToSchema)]
 pub struct RunEnvelope {
-    #[schema(value_type = s::RefreshRunSchema)]
     pub run: RefreshRun,
 }
 

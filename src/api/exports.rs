@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::insights::access;
-use super::schemas::{self as s, responses as r};
+use super::schemas::responses as r;
 use crate::access::{ADMIN_KEY_ID, Scope};
 use crate::export::jobs::{ExportJob, ExportStatus};
 use crate::insights::business::BusinessQuery;
@@ -196,7 +196,6 @@ pub struct ExportView {
     pub params: Value,
     /// Always `csv` for now.
     pub format: String,
-    #[schema(value_type = s::ExportStatusSchema)]
     pub status: ExportStatus,
     pub rows_written: u64,
     #[schema(required = true)]

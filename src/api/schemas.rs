@@ -1,20 +1,15 @@
 //! The OpenAPI shapes that are not a handler's own answer type: the error
-//! envelope and the error responses every operation references; stand-ins
-//! for types of lower layers that do not derive `ToSchema` (`RefreshRun`,
-//! moving to `domain/`, and `ExportStatus`), named through
-//! `value_type`; and the Google Ads answers, which `insights/google.rs`
-//! still builds as `serde_json::Value`. A stand-in mirrors its type field
-//! for field: an `Option` marked `required` is always present (`null` when
-//! unset); the others are left out when unset.
+//! envelope and the error responses every operation references, and the
+//! Google Ads answers, which `insights/google.rs` still builds as
+//! `serde_json::Value` (documentation-only: an `Option` marked `required` is
+//! always present, `null` when unset; the others are left out when unset).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{ToResponse, ToSchema};
 
-use crate::domain::ErrorClass;
 use crate::insights::answers::Summary;
 use crate::insights::metrics::BadMetric;
 
@@ -49,48 +44,6 @@ pub struct ExpectedConnection {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(as = RunStatus)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatusSchema {
-    Running,
-    Finished,
-}
-
-/// One connection a sweep could not refresh.
-#[derive(Serialize, ToSchema)]
-#[schema(as = RunError)]
-pub struct RunErrorSchema {
-    pub connection_id: String,
-    pub label: String,
-    #[schema(required = true)]
-    pub class: Option<ErrorClass>,
-    #[schema(required = true)]
-    pub code: Option<i64>,
-    #[schema(required = true)]
-    pub subcode: Option<i64>,
-    pub message: String,
-}
-
-/// The record of one sweep (`tokens::sweep::RefreshRun`).
-#[derive(Serialize, ToSchema)]
-#[schema(as = RefreshRun)]
-pub struct RefreshRunSchema {
-    pub id: String,
-    /// What started it: `api`, `schedule`, `cli`.
-    pub trigger: String,
-    pub status: RunStatusSchema,
-    pub started_at: DateTime<Utc>,
-    #[schema(required = true)]
-    pub finished_at: Option<DateTime<Utc>>,
-    pub total: u64,
-    pub done: u64,
-    /// Outcomes: refreshed, checked, failed, reauth_required, rate_limited,
-    /// cannot_refresh, awaiting_reconnect, lapsed.
-    pub counts: BTreeMap<String, u64>,
-    pub errors: Vec<RunErrorSchema>,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct GoogleCampaign {
     #[schema(required = true)]
     pub id: Option<String>,
@@ -115,16 +68,6 @@ pub struct GoogleMetricsAnswer {
     pub message: String,
     pub data: Vec<HashMap<String, Value>>,
     pub summary: Summary,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(as = ExportStatus)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportStatusSchema {
-    Queued,
-    Running,
-    Completed,
-    Failed,
 }
 
 /// The error responses, defined once and referenced by each operation.

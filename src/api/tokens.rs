@@ -19,7 +19,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::ApiQuery;
-use super::schemas::{self as s, responses as r};
+use super::schemas::responses as r;
 use crate::access::Scope;
 use crate::audit::AuditEntry;
 use crate::domain::{Connection, ConnectionKind, Health, Provider};
@@ -467,7 +467,6 @@ pub struct AccessTokenResponse {
 /// Recent sweeps, newest first.
 #[derive(Serialize, ToSchema)]
 pub struct RunList {
-    #[schema(value_type = Vec<s::RefreshRunSchema>)]
     pub runs: Vec<RefreshRun>,
 }
 

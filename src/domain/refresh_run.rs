@@ -8,19 +8,23 @@ use serde::{Deserialize, Serialize};
 
 use super::error_class::ErrorClass;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
     Finished,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One connection a sweep could not refresh.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunError {
     pub connection_id: String,
     pub label: String,
+    #[schema(required = true)]
     pub class: Option<ErrorClass>,
+    #[schema(required = true)]
     pub code: Option<i64>,
+    #[schema(required = true)]
     pub subcode: Option<i64>,
     pub message: String,
     /// The connection's team: a team-limited caller sees only its own
@@ -38,18 +42,21 @@ pub struct Tally {
 }
 
 /// The record of one sweep.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRun {
     pub id: String,
+    /// What started it: `api`, `schedule`, `cli`.
     pub trigger: String,
     pub status: RunStatus,
     pub started_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
+    #[schema(value_type = u64)]
     pub total: usize,
+    #[schema(value_type = u64)]
     pub done: usize,
-    /// Outcomes: refreshed, checked (validated upstream), failed,
-    /// reauth_required (newly flagged), rate_limited (deferred), cannot_refresh,
-    /// awaiting_reconnect and lapsed (known states, not attempted).
+    /// Outcomes: refreshed, checked, failed, reauth_required, rate_limited,
+    /// cannot_refresh, awaiting_reconnect, lapsed.
     pub counts: BTreeMap<String, u64>,
     pub errors: Vec<RunError>,
     /// The same progress by team (`None`: no team), so that a key limited to
