@@ -27,6 +27,7 @@ mod providers;
 mod revoked_elsewhere;
 mod sim_insights;
 mod sim_providers;
+mod sim_support;
 mod simulator;
 mod spec_calls;
 mod storage_contract;
