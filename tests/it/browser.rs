@@ -311,7 +311,7 @@ async fn the_dashboard_flags_a_revoked_page_and_shows_why_automatic_refresh_fail
         // token revoked as well, the automatic refresh cannot help.
         let user = connection_of_kind(&answer, "user");
         fb.sim
-            .post(
+            .control(
                 "/_sim/revoke",
                 json!({ "user_id": user["external_id"], "subcode": 460 }),
             )

@@ -53,13 +53,13 @@ async fn call(fb: &FbApp, path_and_query: &str, accept: Option<&str>) -> Answer 
 async fn dialog_user_with_pages(fb: &FbApp) {
     let user = fb
         .sim
-        .post(
+        .control(
             "/_sim/users",
             json!({ "name": "Ada Lovelace", "pages": [{ "name": "Café <Nord>" }, { "name": "Bakery South" }] }),
         )
         .await;
     fb.sim
-        .post("/_sim/dialog_user", json!({ "user_id": user["id"] }))
+        .control("/_sim/dialog_user", json!({ "user_id": user["id"] }))
         .await;
 }
 
@@ -131,13 +131,13 @@ async fn a_browser_sees_the_connected_tiktok_shop_and_google_customer() {
     let fb = FbApp::start().await;
     let shop = fb
         .sim
-        .post(
+        .control(
             "/_sim/tiktok/shops",
             json!({ "seller_name": "Lantern & Co" }),
         )
         .await;
     fb.sim
-        .post(
+        .control(
             "/_sim/tiktok/dialog_shop",
             json!({ "open_id": shop["open_id"] }),
         )

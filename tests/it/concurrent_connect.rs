@@ -10,7 +10,7 @@ async fn twenty_concurrent_connects_leave_one_user_connection_and_one_per_page()
     let fb = FbApp::start().await;
     let user = fb
         .sim
-        .post(
+        .control(
             "/_sim/users",
             json!({ "name": "Busy User", "pages": [{ "name": "North" }, { "name": "South" }] }),
         )

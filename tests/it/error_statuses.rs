@@ -21,7 +21,7 @@ async fn user_with_account(fb: &FbApp) {
         .unwrap()
         .to_string();
     fb.sim
-        .post(
+        .control(
             "/_sim/ad_accounts",
             json!({ "id": "111", "user_ids": [user], "campaigns": [] }),
         )

@@ -100,7 +100,7 @@ async fn a_revoked_page_is_flagged_once_notified_once_and_recovers_on_reconnect(
     let page = connection_of_kind(&answer, "page");
     let page_id = page["external_id"].as_str().unwrap();
     fb.sim
-        .post(
+        .control(
             "/_sim/revoke",
             json!({ "page_id": page_id, "subcode": 460 }),
         )
@@ -369,16 +369,17 @@ async fn access_tokens_work_upstream_refresh_first_when_due_and_need_their_scope
         &tokenkeeper::secret::Secret::new(APP_SECRET),
         &tokenkeeper::secret::Secret::new(token.clone()),
     );
-    let me: Value = reqwest::Client::new()
-        .get(format!("{}/v25.0/me", fb.sim.base))
-        .query(&[
-            ("access_token", token.as_str()),
-            ("appsecret_proof", &proof),
-            ("fields", "id,name"),
-        ])
-        .send()
+    let me: Value = fb
+        .sim
+        .get(
+            "/v25.0/me",
+            &[
+                ("access_token", token.as_str()),
+                ("appsecret_proof", &proof),
+                ("fields", "id,name"),
+            ],
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -483,7 +484,7 @@ async fn business_tokens_permissions_and_debug_info() {
 
     let business = fb
         .sim
-        .post(
+        .control(
             "/_sim/businesses",
             json!({ "name": "Acme", "page_ids": [page_id] }),
         )

@@ -10,9 +10,10 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokenkeeper::clock::OffsetClock;
-use tokenkeeper::simulator::{self, SimConfig, SimHandle};
+use tokenkeeper::simulator::SimConfig;
 
 use crate::helpers::{TestApp, test_settings_with};
+use crate::sim_support::Sim;
 
 pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 pub const INTERNAL_KEY: &str = "internal-key-0123456789abcdef";
@@ -99,64 +100,13 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
     }
 }
 
-/// The simulator's control API.
-pub struct SimClient {
-    pub base: String,
-    http: reqwest::Client,
-}
-
-impl SimClient {
-    pub async fn post(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{}", self.base, path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "sim {path}: {}", r.status());
-        r.json().await.unwrap_or(Value::Null)
-    }
-
-    pub async fn stats(&self) -> Value {
-        self.http
-            .get(format!("{}/_sim/stats", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    pub async fn count(&self, key: &str) -> u64 {
-        self.stats().await[key].as_u64().unwrap_or(0)
-    }
-
-    pub async fn fault(&self, rule: Value) {
-        self.post("/_sim/faults", rule).await;
-    }
-
-    /// A fresh short-lived (or long-lived) user token, as the JS SDK would get.
-    pub async fn login(&self, user_id: &str, long_lived: bool) -> String {
-        let v = self
-            .post(
-                &format!("/_sim/users/{user_id}/login"),
-                json!({ "long_lived": long_lived }),
-            )
-            .await;
-        v["access_token"].as_str().unwrap().to_string()
-    }
-}
-
 /// The service wired to an in-process simulator and a webhook receiver.
 pub struct FbApp {
     pub app: TestApp,
     settings: tokenkeeper::config::Settings,
-    pub sim: SimClient,
+    pub sim: Sim,
     pub webhook: WebhookReceiver,
     pub clock: Arc<OffsetClock>,
-    _sim: SimHandle,
     _config_dir: TempDir,
 }
 
@@ -166,7 +116,7 @@ pub struct StoppedApp {
     pub config: std::path::PathBuf,
     pub settings: tokenkeeper::config::Settings,
     _config_dir: TempDir,
-    _sim: SimHandle,
+    _sim: Sim,
 }
 
 impl StoppedApp {
@@ -185,25 +135,47 @@ impl StoppedApp {
             .env("FB_APP_SECRET", APP_SECRET)
             .env("NO_COLOR", "1");
         let s = &self.settings.secrets;
+        fn exposed(v: &Option<tokenkeeper::secret::Secret>) -> Option<&str> {
+            v.as_ref().map(|v| v.expose())
+        }
         for (k, v) in [
-            ("TIKTOK_SHOP_APP_KEY", s.tiktok_shop_app_key.clone()),
-            ("GOOGLE_CLIENT_ID", s.google_client_id.clone()),
+            ("TIKTOK_SHOP_APP_KEY", s.tiktok_shop_app_key.as_deref()),
+            ("GOOGLE_CLIENT_ID", s.google_client_id.as_deref()),
+            ("TIKTOK_SHOP_APP_SECRET", exposed(&s.tiktok_shop_app_secret)),
+            ("GOOGLE_CLIENT_SECRET", exposed(&s.google_client_secret)),
+            (
+                "GOOGLE_ADS_DEVELOPER_TOKEN",
+                exposed(&s.google_ads_developer_token),
+            ),
         ] {
             if let Some(v) = v {
                 cmd.env(k, v);
             }
         }
-        for (k, v) in [
-            ("TIKTOK_SHOP_APP_SECRET", &s.tiktok_shop_app_secret),
-            ("GOOGLE_CLIENT_SECRET", &s.google_client_secret),
-            ("GOOGLE_ADS_DEVELOPER_TOKEN", &s.google_ads_developer_token),
-        ] {
-            if let Some(v) = v {
-                cmd.env(k, v.expose());
-            }
-        }
         cmd.output().unwrap()
     }
+}
+
+/// The test configuration's API keys: id, key, scopes and teams.
+const API_KEYS: [(&str, &str, &[&str], &[&str]); 5] = [
+    ("reader", READER_KEY, &["tokens:read"], &[]),
+    ("inbox", USER_KEY, &["tokens:use", "tokens:read"], &[]),
+    ("analyst", ANALYST_KEY, &["insights:read", "exports"], &[]),
+    ("operator", OPERATOR_KEY, &["tokens:admin"], &[]),
+    ("team-a", TEAM_A_KEY, &["tokens:admin"], &["team-a"]),
+];
+
+/// [`API_KEYS`] as `[[api.keys]]` tables (a Rust list of strings is a TOML
+/// array); a key with no teams has no `teams` line, which is not `teams = []`.
+fn api_keys_toml() -> String {
+    let mut toml = String::new();
+    for (id, key, scopes, teams) in API_KEYS {
+        toml += &format!("\n[[api.keys]]\nid = \"{id}\"\nkey = \"{key}\"\nscopes = {scopes:?}\n");
+        if !teams.is_empty() {
+            toml += &format!("teams = {teams:?}\n");
+        }
+    }
+    toml
 }
 
 /// Options for [`FbApp::start`].
@@ -234,7 +206,7 @@ impl FbApp {
     /// for reconnection.
     pub async fn revoke_page_and_sweep(&self, page: &Value) {
         self.sim
-            .post(
+            .control(
                 "/_sim/revoke",
                 json!({ "page_id": page["external_id"], "subcode": 460 }),
             )
@@ -255,18 +227,7 @@ impl FbApp {
     }
 
     pub async fn start_with(options: FbOptions) -> Self {
-        let (tiktok_key, tiktok_secret) = (
-            options.sim.tiktok_app_key.clone(),
-            options.sim.tiktok_app_secret.clone(),
-        );
-        let (google_id, google_secret, google_dev) = (
-            options.sim.google_client_id.clone(),
-            options.sim.google_client_secret.clone(),
-            options.sim.google_developer_token.clone(),
-        );
-        let sim = simulator::start(options.sim, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let sim = Sim::start_with(options.sim).await;
         let webhook = WebhookReceiver::start().await;
         let config_dir = tempfile::tempdir().unwrap();
         let config = format!(
@@ -305,34 +266,11 @@ initial_backoff_ms = 10
 rate_limit_per_second = {rate}
 rate_limit_burst = {burst}
 
-[[api.keys]]
-id = "reader"
-key = "{READER_KEY}"
-scopes = ["tokens:read"]
-
-[[api.keys]]
-id = "inbox"
-key = "{USER_KEY}"
-scopes = ["tokens:use", "tokens:read"]
-
-[[api.keys]]
-id = "analyst"
-key = "{ANALYST_KEY}"
-scopes = ["insights:read", "exports"]
-
-[[api.keys]]
-id = "operator"
-key = "{OPERATOR_KEY}"
-scopes = ["tokens:admin"]
-
-[[api.keys]]
-id = "team-a"
-key = "{TEAM_A_KEY}"
-scopes = ["tokens:admin"]
-teams = ["team-a"]
+{keys}
 {extra}
 "#,
-            base = sim.base_url(),
+            base = sim.sim.base_url(),
+            keys = api_keys_toml(),
             hook = webhook.url,
             extra = options.extra_toml,
             rate = options.rate_limit.0,
@@ -349,11 +287,14 @@ teams = ["team-a"]
                 ("TOKENKEEPER_WEBHOOK_SECRET", WEBHOOK_SECRET),
                 ("FB_APP_ID", APP_ID),
                 ("FB_APP_SECRET", APP_SECRET),
-                ("TIKTOK_SHOP_APP_KEY", &tiktok_key),
-                ("TIKTOK_SHOP_APP_SECRET", &tiktok_secret),
-                ("GOOGLE_CLIENT_ID", &google_id),
-                ("GOOGLE_CLIENT_SECRET", &google_secret),
-                ("GOOGLE_ADS_DEVELOPER_TOKEN", &google_dev),
+                ("TIKTOK_SHOP_APP_KEY", &sim.config.tiktok_app_key),
+                ("TIKTOK_SHOP_APP_SECRET", &sim.config.tiktok_app_secret),
+                ("GOOGLE_CLIENT_ID", &sim.config.google_client_id),
+                ("GOOGLE_CLIENT_SECRET", &sim.config.google_client_secret),
+                (
+                    "GOOGLE_ADS_DEVELOPER_TOKEN",
+                    &sim.config.google_developer_token,
+                ),
             ],
             Some(&path),
         );
@@ -362,14 +303,10 @@ teams = ["team-a"]
         app.keep_dir(data_dir);
         Self {
             settings,
-            sim: SimClient {
-                base: sim.base_url(),
-                http: reqwest::Client::new(),
-            },
+            sim,
             app,
             webhook,
             clock,
-            _sim: sim,
             _config_dir: config_dir,
         }
     }
@@ -445,7 +382,7 @@ teams = ["team-a"]
             .collect();
         let user = self
             .sim
-            .post(
+            .control(
                 "/_sim/users",
                 json!({ "name": "Test User", "pages": pages }),
             )
@@ -467,10 +404,10 @@ teams = ["team-a"]
     pub async fn connect_shop(&self, team: &str, name: &str) -> Value {
         let shop = self
             .sim
-            .post("/_sim/tiktok/shops", json!({ "seller_name": name }))
+            .control("/_sim/tiktok/shops", json!({ "seller_name": name }))
             .await;
         self.sim
-            .post(
+            .control(
                 "/_sim/tiktok/dialog_shop",
                 json!({ "open_id": shop["open_id"] }),
             )
@@ -497,9 +434,7 @@ teams = ["team-a"]
 
     pub async fn advance_secs(&self, secs: i64) {
         self.clock.advance(chrono::Duration::seconds(secs));
-        self.sim
-            .post("/_sim/clock", json!({ "advance_secs": secs }))
-            .await;
+        self.sim.advance(secs).await;
     }
 
     /// Follows a provider's consent page (a 302 back to our callback) and
@@ -551,7 +486,7 @@ teams = ["team-a"]
         let FbApp {
             app,
             settings,
-            _sim,
+            sim,
             _config_dir,
             ..
         } = self;
@@ -560,7 +495,7 @@ teams = ["team-a"]
             data_dir,
             config: _config_dir.path().join("test.toml"),
             _config_dir,
-            _sim,
+            _sim: sim,
             settings,
         }
     }
@@ -578,7 +513,6 @@ teams = ["team-a"]
             sim,
             webhook,
             clock,
-            _sim,
             _config_dir,
         } = self;
         let dir = app.stop().await;
@@ -592,7 +526,6 @@ teams = ["team-a"]
             sim,
             webhook,
             clock,
-            _sim,
             _config_dir,
         }
     }

@@ -62,13 +62,13 @@ async fn a_throttled_page_holds_up_its_own_calls_only_and_answers_503_with_retry
     let ((a, _), (b, b_connection)) = (&pages[0], &pages[1]);
     for page in [a, b] {
         fb.sim
-            .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 3 }))
+            .control(&format!("/_sim/pages/{page}/posts"), json!({ "count": 3 }))
             .await;
     }
     // Page A is out of its Pages budget for 10 minutes, far beyond the
     // 2 s the test configuration lets a request wait.
     fb.sim
-        .post(
+        .control(
             "/_sim/usage",
             json!({ "scope": "business", "id": a, "type": "pages", "pct": 100,
                     "estimated_time_to_regain_access": 10 }),
@@ -173,13 +173,13 @@ async fn paging_works_when_the_app_requires_appsecret_proof() {
     // Posts and reels page by 100.
     let (page, _) = &pages_of(&answer)[0];
     fb.sim
-        .post(
+        .control(
             &format!("/_sim/pages/{page}/posts"),
             json!({ "count": 120 }),
         )
         .await;
     fb.sim
-        .post(
+        .control(
             &format!("/_sim/pages/{page}/reels"),
             json!({ "count": 120 }),
         )

@@ -25,7 +25,7 @@ async fn user_with_pages(fb: &FbApp, pages: usize) -> (String, Vec<String>) {
 
 async fn seed_account(fb: &FbApp, user: &str) {
     fb.sim
-        .post(
+        .control(
             "/_sim/ad_accounts",
             json!({ "id": "111", "user_ids": [user], "campaigns": [
                 { "id": "120200000000000001", "name": "Summer Sale",
@@ -147,7 +147,7 @@ async fn large_ranges_use_async_reports_with_the_same_rows_as_sync() {
     assert_eq!(small["report"], "sync");
     // One failed job is retried.
     fb.sim
-        .post("/_sim/ads/fail_reports", json!({ "count": 1 }))
+        .control("/_sim/ads/fail_reports", json!({ "count": 1 }))
         .await;
     let (status, large) = fb
         .post(
@@ -187,7 +187,7 @@ async fn retired_metrics_are_refused_and_upstream_rejections_are_dropped_and_rep
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
     fb.sim
-        .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 5 }))
+        .control(&format!("/_sim/pages/{page}/posts"), json!({ "count": 5 }))
         .await;
     let window = format!("start_date={}&end_date={}", month_ago(), today());
 
@@ -203,7 +203,7 @@ async fn retired_metrics_are_refused_and_upstream_rejections_are_dropped_and_rep
     );
 
     fb.sim
-        .post(
+        .control(
             "/_sim/metrics/reject",
             json!({ "metrics": ["post_video_views"] }),
         )
@@ -234,7 +234,7 @@ async fn field_expansion_reads_posts_with_their_insights_in_a_few_calls_per_page
     let (_, pages) = user_with_pages(&fb, 3).await;
     for page in &pages {
         fb.sim
-            .post(
+            .control(
                 &format!("/_sim/pages/{page}/posts"),
                 json!({ "count": 120 }),
             )
@@ -280,7 +280,7 @@ async fn csv_keeps_nested_values_and_vietnamese_text_cell_by_cell() {
     let (user, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
     fb.sim
-        .post(
+        .control(
             &format!("/_sim/pages/{page}/posts"),
             json!({ "count": 4, "message": "Xin chào {n} — “ngoặc kép”, dấu phẩy\ndòng mới" }),
         )
@@ -388,15 +388,15 @@ async fn a_failing_page_is_reported_in_business_wide_insights_while_others_succe
     let (user, pages) = user_with_pages(&fb, 2).await;
     for page in &pages {
         fb.sim
-            .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 3 }))
+            .control(&format!("/_sim/pages/{page}/posts"), json!({ "count": 3 }))
             .await;
         fb.sim
-            .post(&format!("/_sim/pages/{page}/reels"), json!({ "count": 2 }))
+            .control(&format!("/_sim/pages/{page}/reels"), json!({ "count": 2 }))
             .await;
     }
     let business = fb
         .sim
-        .post(
+        .control(
             "/_sim/businesses",
             json!({ "name": "Acme", "page_ids": pages, "user_ids": [user] }),
         )
@@ -453,7 +453,7 @@ async fn an_export_survives_a_restart_and_only_its_creator_reads_it() {
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
     fb.sim
-        .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 7 }))
+        .control(&format!("/_sim/pages/{page}/posts"), json!({ "count": 7 }))
         .await;
     let (status, job) = fb
         .post("/exports", ANALYST_KEY, json!({ "kind": "post_metrics", "format": "csv",
@@ -508,7 +508,7 @@ async fn reel_insights_come_in_batches_and_unanswered_ops_are_asked_again() {
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
     fb.sim
-        .post(&format!("/_sim/pages/{page}/reels"), json!({ "count": 60 }))
+        .control(&format!("/_sim/pages/{page}/reels"), json!({ "count": 60 }))
         .await;
     // The platform leaves one op unanswered (null) once.
     fb.sim

@@ -154,7 +154,7 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
 
     // Google Ads with the refreshed token: exact totals, money from micros.
     fb.sim
-        .post("/_sim/google/customers", json!({ "id": DEMO_CUSTOMER_ID, "campaigns": [
+        .control("/_sim/google/customers", json!({ "id": DEMO_CUSTOMER_ID, "campaigns": [
             { "id": "901", "name": "Tìm kiếm", "daily": { "impressions": 1000, "clicks": 30, "cost_micros": 4_500_000, "conversions": 2.5 },
               "start_date": "2026-06-01", "end_date": "2026-06-10" } ] }))
         .await;
@@ -181,7 +181,7 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
     assert_eq!(status, 200, "{campaigns}");
 
     fb.sim
-        .post(
+        .control(
             "/_sim/google/revoke",
             json!({ "user_id": DEMO_GOOGLE_USER_ID }),
         )

@@ -23,13 +23,13 @@ async fn page_revoked_upstream(fb: &FbApp) -> (String, String) {
         page["external_id"].as_str().unwrap().to_string(),
     );
     fb.sim
-        .post(
+        .control(
             &format!("/_sim/pages/{page_id}/posts"),
             json!({ "count": 2 }),
         )
         .await;
     fb.sim
-        .post(
+        .control(
             "/_sim/revoke",
             json!({ "page_id": page_id, "subcode": 460 }),
         )

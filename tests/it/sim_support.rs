@@ -85,8 +85,8 @@ impl Sim {
     /// A control API call that must succeed; its JSON answer.
     pub async fn control(&self, path: &str, body: Value) -> Value {
         let r = self.post_json(path, &body).await;
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
+        assert!(r.status().is_success(), "sim {path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
     }
 
     pub async fn stats(&self) -> Value {
@@ -95,6 +95,16 @@ impl Sim {
             .json()
             .await
             .unwrap()
+    }
+
+    /// A call count in the stats (0 for a path never called).
+    pub async fn count(&self, key: &str) -> u64 {
+        self.stats().await[key].as_u64().unwrap_or(0)
+    }
+
+    /// Adds a fault rule.
+    pub async fn fault(&self, rule: Value) {
+        self.control("/_sim/faults", rule).await;
     }
 
     /// Asserts the call counts of these paths in the stats.

@@ -27,7 +27,7 @@ teams = ["team-a"]
 async fn connect_named(fb: &FbApp, team: &str, user: &str, page: &str) -> Value {
     let u = fb
         .sim
-        .post(
+        .control(
             "/_sim/users",
             json!({ "name": user, "pages": [{ "name": page }] }),
         )
@@ -53,7 +53,7 @@ async fn a_team_a_key_never_sees_a_team_b_id_label_or_error_in_any_operation() {
     // A team-B page is revoked and a sweep records why.
     let b_page = connection_of_kind(&b, "page");
     fb.sim
-        .post(
+        .control(
             "/_sim/revoke",
             json!({ "page_id": b_page["external_id"], "subcode": 460 }),
         )
