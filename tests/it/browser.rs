@@ -12,9 +12,7 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::fb_support::{
-    ADMIN_KEY, FbApp, INTERNAL_KEY, REDIRECT_URI, USER_KEY, connection_of_kind,
-};
+use crate::fb_support::{ADMIN_KEY, FbApp, REDIRECT_URI, USER_KEY, connection_of_kind};
 use crate::helpers::TestApp;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -419,10 +417,7 @@ async fn app_with_a_shop() -> FbApp {
     let fb = FbApp::start().await;
     fb.connect_user(1, None).await;
     fb.connect_shop("team-a", "Narrow Shop").await;
-    let (status, run) = fb
-        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
-        .await;
-    assert_eq!(status, 200, "{run}");
+    fb.sweep("/internal/scheduled-refresh").await;
     fb
 }
 

@@ -1,7 +1,7 @@
 //! What the dashboard reads besides the connections: the recent refresh
 //! runs, which survive a restart with their team split intact.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::fb_support::*;
 
@@ -14,10 +14,7 @@ async fn recent_refresh_runs_survive_a_restart_and_stay_split_by_team() {
     let fb = FbApp::start().await;
     fb.connect_user(1, None).await;
     fb.connect_shop("team-a", "Persisted Shop").await;
-    let (status, body) = fb
-        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.sweep("/internal/scheduled-refresh").await;
     let run_id = body["run"]["id"].as_str().unwrap().to_string();
 
     let (status, before) = fb.get("/internal/refresh-runs", ADMIN_KEY).await;

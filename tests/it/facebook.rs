@@ -82,14 +82,7 @@ async fn tokens_handed_in_are_checked_before_anything_is_stored() {
 }
 
 async fn sweep(fb: &FbApp) -> Value {
-    let (status, body) = fb
-        .post(
-            "/facebook/internal/scheduled-refresh",
-            INTERNAL_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.sweep("/facebook/internal/scheduled-refresh").await;
     body["run"].clone()
 }
 

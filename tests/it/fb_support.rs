@@ -202,6 +202,14 @@ impl Default for FbOptions {
 }
 
 impl FbApp {
+    /// Runs the scheduled refresh at `path` (one provider's or all) and
+    /// waits for it; the run, which must have been accepted.
+    pub async fn sweep(&self, path: &str) -> Value {
+        let (status, run) = self.post(path, INTERNAL_KEY, json!({})).await;
+        assert_eq!(status, 200, "{run}");
+        run
+    }
+
     /// Revokes `page` upstream (subcode 460) and runs a sweep, which flags it
     /// for reconnection.
     pub async fn revoke_page_and_sweep(&self, page: &Value) {
@@ -211,14 +219,7 @@ impl FbApp {
                 json!({ "page_id": page["external_id"], "subcode": 460 }),
             )
             .await;
-        let (status, run) = self
-            .post(
-                "/facebook/internal/scheduled-refresh",
-                INTERNAL_KEY,
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, 200, "{run}");
+        let run = self.sweep("/facebook/internal/scheduled-refresh").await;
         assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
     }
 
@@ -351,27 +352,12 @@ rate_limit_burst = {burst}
     /// The whole browser flow: auth URL → simulator dialog → callback.
     pub async fn connect_via_dialog(&self, team_id: Option<&str>) -> Value {
         let q = team_id.map(|t| format!("?team_id={t}")).unwrap_or_default();
-        let (status, body) = self.get(&format!("/facebook/auth/url{q}"), ADMIN_KEY).await;
-        assert_eq!(status, 200, "{body}");
-        let dialog = body["url"].as_str().unwrap().to_string();
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = browser.get(&dialog).send().await.unwrap();
-        assert_eq!(r.status().as_u16(), 302, "the dialog redirects back");
-        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let location = self
+            .consent_location(&format!("/facebook/auth/url{q}"))
+            .await;
         assert!(location.starts_with(REDIRECT_URI), "{location}");
-        let query = location.split_once('?').unwrap().1;
-        let r = self
-            .app
-            .client
-            .get(self.url(&format!("/facebook/auth/callback?{query}")))
-            .send()
+        self.callback("/facebook/auth/callback", &query_of(&location))
             .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        r.json().await.unwrap()
     }
 
     /// Connects a fresh simulator user with `pages` pages via
@@ -437,45 +423,44 @@ rate_limit_burst = {burst}
         self.sim.advance(secs).await;
     }
 
-    /// Follows a provider's consent page (a 302 back to our callback) and
-    /// calls the callback; returns the callback's answer.
     /// Asks `auth_url_path` for the consent URL, follows it, and returns the
-    /// query the consent page redirects back with (code and state).
-    pub async fn consent_query(&self, auth_url_path: &str) -> String {
+    /// location the consent page redirects back to.
+    pub async fn consent_location(&self, auth_url_path: &str) -> String {
         let (status, body) = self.get(auth_url_path, ADMIN_KEY).await;
         assert_eq!(status, 200, "{body}");
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = browser
+        let r = self
+            .sim
+            .client
             .get(body["url"].as_str().unwrap())
             .send()
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 302, "the consent page redirects back");
-        let location = r.headers()["location"].to_str().unwrap().to_string();
-        location
-            .split_once('?')
-            .unwrap()
-            .1
-            .split('#')
-            .next()
-            .unwrap()
-            .to_string()
+        r.headers()["location"].to_str().unwrap().to_string()
     }
 
+    /// The query the consent page redirects back with (code and state).
+    pub async fn consent_query(&self, auth_url_path: &str) -> String {
+        query_of(&self.consent_location(auth_url_path).await)
+    }
+
+    /// Follows a provider's consent page (a 302 back to our callback) and
+    /// calls the callback; returns the callback's answer.
     pub async fn follow_consent(&self, auth_url_path: &str, callback_path: &str) -> Value {
         let query = self.consent_query(auth_url_path).await;
-        let r = self
-            .app
-            .client
-            .get(self.url(&format!("{callback_path}?{query}")))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap();
+        self.callback(callback_path, &query).await
+    }
+
+    /// A browser's call of our callback, which must succeed.
+    async fn callback(&self, callback_path: &str, query: &str) -> Value {
+        let (status, body) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("{callback_path}?{query}"),
+                None,
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body
     }
@@ -506,29 +491,20 @@ rate_limit_burst = {burst}
 
     /// Stops the service gracefully and starts it again on the same data,
     /// simulator and webhook.
-    pub async fn restart(self) -> Self {
-        let FbApp {
-            app,
-            settings,
-            sim,
-            webhook,
-            clock,
-            _config_dir,
-        } = self;
-        let dir = app.stop().await;
-        let mut app = TestApp::spawn_with(settings.clone(), clock.clone()).await;
+    pub async fn restart(mut self) -> Self {
+        let dir = self.app.stop().await;
+        self.app = TestApp::spawn_with(self.settings.clone(), self.clock.clone()).await;
         if let Some(dir) = dir {
-            app.keep_dir(dir);
+            self.app.keep_dir(dir);
         }
-        FbApp {
-            app,
-            settings,
-            sim,
-            webhook,
-            clock,
-            _config_dir,
-        }
+        self
     }
+}
+
+/// The query of a redirect location, without its fragment.
+fn query_of(location: &str) -> String {
+    let query = location.split_once('?').unwrap().1;
+    query.split('#').next().unwrap().to_string()
 }
 
 /// The connection of `kind` in a connect answer.

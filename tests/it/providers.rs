@@ -64,14 +64,7 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
     };
     let a_before = refresh_token(a);
     let calls_before = fb.sim.count("/api/v2/token/refresh").await;
-    let (status, run) = fb
-        .post(
-            "/tiktok/internal/scheduled-refresh",
-            INTERNAL_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{run}");
+    let run = fb.sweep("/tiktok/internal/scheduled-refresh").await;
     assert_eq!(run["run"]["counts"]["refreshed"], 1, "{run}");
     assert_eq!(run["run"]["counts"]["lapsed"], 1, "{run}");
     assert_eq!(
@@ -222,10 +215,7 @@ async fn one_sweep_covers_every_provider_and_health_shows_the_schedule() {
     let (_, only_a) = fb.get("/tokens", TEAM_A_KEY).await;
     assert_eq!(only_a["count"], 3, "a team key sees its team only");
 
-    let (status, run) = fb
-        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
-        .await;
-    assert_eq!(status, 200, "{run}");
+    let run = fb.sweep("/internal/scheduled-refresh").await;
     let run = &run["run"];
     assert_eq!(run["total"], 4);
     let done: u64 = run["counts"]

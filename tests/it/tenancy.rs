@@ -58,10 +58,7 @@ async fn a_team_a_key_never_sees_a_team_b_id_label_or_error_in_any_operation() {
             json!({ "page_id": b_page["external_id"], "subcode": 460 }),
         )
         .await;
-    let (status, run) = fb
-        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
-        .await;
-    assert_eq!(status, 200, "{run}");
+    let run = fb.sweep("/internal/scheduled-refresh").await;
     let run_id = run["run"]["id"].as_str().unwrap().to_string();
     let b_page_id = b_page["id"].as_str().unwrap().to_string();
     let (_, flagged) = fb
