@@ -9,7 +9,7 @@ use tokenkeeper::clock::OffsetClock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::fb_support::{FbApp, FbOptions, READER_KEY, connection_of_kind};
+use crate::fb_support::{FbApp, FbOptions, READER_KEY, connection_id};
 use crate::helpers::{TestApp, test_settings_with};
 
 const ADMIN_KEY: &str = "connections-admin-key-0123456789";
@@ -139,10 +139,7 @@ async fn a_request_not_answered_in_time_gets_503_timeout_in_the_envelope() {
     })
     .await;
     let answer = fb.connect_user(1, None).await;
-    let id = connection_of_kind(&answer, "user")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connection_id(&answer, "user");
     fb.sim
         .fault(json!({ "path": "/debug_token", "latency_ms": 8000 }))
         .await;

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokenkeeper::clock::OffsetClock;
-use tokenkeeper::simulator::SimConfig;
+use tokenkeeper::simulator::{DEMO_CUSTOMER_ID, SimConfig};
 
 use crate::helpers::{TestApp, test_settings_with};
 use crate::sim_support::Sim;
@@ -210,6 +210,16 @@ impl FbApp {
         run
     }
 
+    /// An admin's force-refresh of the Facebook connection `id`.
+    pub async fn force_refresh(&self, id: &str) -> (u16, Value) {
+        self.post(
+            &format!("/facebook/tokens/{id}/force-refresh"),
+            ADMIN_KEY,
+            json!({}),
+        )
+        .await
+    }
+
     /// Revokes `page` upstream (subcode 460) and runs a sweep, which flags it
     /// for reconnection.
     pub async fn revoke_page_and_sweep(&self, page: &Value) {
@@ -407,6 +417,16 @@ rate_limit_burst = {burst}
         answer["integration"].clone()
     }
 
+    /// Connects the simulator's demo Google login with its demo customer
+    /// through the consent flow; returns the callback's answer.
+    pub async fn connect_demo_google(&self) -> Value {
+        self.follow_consent(
+            &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
+            "/google/auth/callback",
+        )
+        .await
+    }
+
     /// Moves the service's clock and the simulator's clock together.
     pub async fn advance_days(&self, days: i64) {
         self.advance_secs(days * 86_400).await;
@@ -516,4 +536,12 @@ pub fn connection_of_kind(answer: &Value, kind: &str) -> Value {
         .find(|c| c["kind"] == kind)
         .cloned()
         .unwrap_or_else(|| panic!("no {kind} connection in {answer}"))
+}
+
+/// The id of the connection of `kind` in a connect answer.
+pub fn connection_id(answer: &Value, kind: &str) -> String {
+    connection_of_kind(answer, kind)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

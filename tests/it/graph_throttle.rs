@@ -113,10 +113,7 @@ async fn a_throttled_page_holds_up_its_own_calls_only_and_answers_503_with_retry
 async fn a_force_refresh_throttled_beyond_max_retry_wait_answers_503_with_retry_after() {
     let fb = FbApp::start().await;
     let answer = fb.connect_user(1, None).await;
-    let id = connection_of_kind(&answer, "user")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connection_id(&answer, "user");
     fb.sim
         .fault(json!({ "path": "/oauth/access_token",
             "error": { "code": 80004, "subcode": 2446079 },

@@ -385,14 +385,7 @@ async fn the_lapse_alert_stays_silent_on_healthy_connections_and_fires_on_a_revo
     let fb = FbApp::start().await;
     let answer = fb.connect_user(1, None).await;
     fb.connect_shop("team-a", "Lapse Shop").await;
-    fb.follow_consent(
-        &format!(
-            "/google/auth/url?customer_id={}",
-            tokenkeeper::simulator::DEMO_CUSTOMER_ID
-        ),
-        "/google/auth/callback",
-    )
-    .await;
+    fb.connect_demo_google().await;
 
     let healthy = scrape(&fb).await;
     // Google's access token lapses within the hour and renews itself: the

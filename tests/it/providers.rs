@@ -122,12 +122,7 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
 #[tokio::test]
 async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
     let fb = FbApp::start().await;
-    let answer = fb
-        .follow_consent(
-            &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
-            "/google/auth/callback",
-        )
-        .await;
+    let answer = fb.connect_demo_google().await;
     let conn = &answer["connection"];
     assert_eq!(conn["provider"], "google");
     assert_eq!(conn["external_id"], DEMO_CUSTOMER_ID);
