@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::SimConfig;
+use super::consent::{Redirect, chosen};
 use super::errors::ControlError;
-use super::wire::{encode_component, random_alnum};
+use super::wire::random_alnum;
 
 /// `open_id` of "Demo Shop", which exists from the start with `demo_user`.
 pub const DEMO_OPEN_ID: &str = "YskLLgAAAADemoShopOpenId000001";
@@ -217,19 +218,9 @@ impl TikTok {
         let Some(redirect_uri) = req.redirect_uri.filter(|r| !r.is_empty()) else {
             return Err(TikTokError::BadRequest("redirect_uri is required".into()));
         };
-        let separator = if redirect_uri.contains('?') { '&' } else { '?' };
-        let state = req
-            .state
-            .map(|s| format!("&state={}", encode_component(s)))
-            .unwrap_or_default();
-        let shop = self
-            .dialog_shop
-            .clone()
-            .filter(|id| self.shops.contains_key(id));
-        let Some(open_id) = shop else {
-            return Ok(format!(
-                "{redirect_uri}{separator}error=access_denied{state}"
-            ));
+        let redirect = Redirect::new(redirect_uri, req.state);
+        let Some(open_id) = chosen(&self.dialog_shop, &self.shops) else {
+            return Ok(redirect.state_last("error=access_denied"));
         };
         if self.codes.len() > 10_000 {
             self.codes.retain(|_, c| c.expires_at > now && !c.used);
@@ -243,7 +234,7 @@ impl TikTok {
                 used: false,
             },
         );
-        Ok(format!("{redirect_uri}{separator}code={code}{state}"))
+        Ok(redirect.state_last(&format!("code={code}")))
     }
 
     fn check_app(&self, req: &TokenRequest<'_>) -> Result<(), TikTokError> {
