@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Sim;
-use super::control::body_or_default;
+use super::control::{DialogUser, body_or_default};
 use super::errors::ControlError;
 use super::faults::ErrorSpec;
 use super::gaql::{self, QueryError};
@@ -407,11 +407,6 @@ async fn consent_direct(
         "scope": ADWORDS_SCOPE,
         "token_type": "Bearer",
     })))
-}
-
-#[derive(Debug, Deserialize)]
-struct DialogUser {
-    user_id: Option<String>,
 }
 
 async fn set_dialog_user(

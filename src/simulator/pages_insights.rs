@@ -218,14 +218,9 @@ impl World {
             .posts
             .get(page_id)
             .map_or(&[][..], Vec::as_slice);
-        let mut numbers: Vec<(i64, u64)> = posts
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| in_window(p.created_time, since, until))
-            .map(|(i, p)| (p.created_time, i as u64 + 1))
-            .collect();
-        numbers.sort_by(|a, b| b.cmp(a));
-        numbers.into_iter().map(|(_, n)| n).collect()
+        let times = posts.iter().map(|p| p.created_time);
+        let indices = newest_first(times, since, until);
+        indices.into_iter().map(|i| i as u64 + 1).collect()
     }
 
     /// Post `n` of the page with the asked fields.
@@ -304,14 +299,7 @@ impl World {
             .reels
             .get(page_id)
             .map_or(&[][..], Vec::as_slice);
-        let mut found: Vec<(i64, usize)> = reels
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| in_window(r.created_time, since, until))
-            .map(|(i, r)| (r.created_time, i))
-            .collect();
-        found.sort_by(|a, b| b.cmp(a));
-        found.into_iter().map(|(_, i)| i).collect()
+        newest_first(reels.iter().map(|r| r.created_time), since, until)
     }
 
     pub fn reel_object(&self, page_id: &str, index: usize, fields: &[String]) -> Value {
@@ -386,4 +374,20 @@ fn edge_summary(spec: &FieldSpec, count: i64, comments: bool) -> Value {
             "order": "ranked", "total_count": count, "can_comment": true}}),
         Some(_) => json!({"data": [], "summary": {"total_count": count}}),
     }
+}
+
+/// The indices of `times` in `[since, until]`, newest first (the later
+/// index first on a tie).
+fn newest_first(
+    times: impl Iterator<Item = i64>,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Vec<usize> {
+    let mut found: Vec<(i64, usize)> = times
+        .enumerate()
+        .filter(|(_, t)| in_window(*t, since, until))
+        .map(|(i, t)| (t, i))
+        .collect();
+    found.sort_by(|a, b| b.cmp(a));
+    found.into_iter().map(|(_, i)| i).collect()
 }
