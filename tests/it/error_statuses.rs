@@ -54,8 +54,7 @@ async fn an_ad_account_the_platform_does_not_know_is_404_with_its_words() {
     let fb = FbApp::start().await;
     fb.connect_user(0, None).await;
     let (status, body) = act_111_metrics(&fb).await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["error"]["code"], "not_found");
+    assert_error(status, &body, 404, "not_found");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("does not exist"), "{message}");
     assert!(message.contains("100/33"), "{message}");
@@ -79,8 +78,7 @@ async fn a_graph_permission_error_is_403_permission_missing_naming_it() {
     let (fb, status, body) = metrics_while_the_account_fails(json!({ "http_status": 403,
         "code": 200, "message": "(#200) Requires ads_read permission to manage the object" }))
     .await;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"]["code"], "permission_missing");
+    assert_error(status, &body, 403, "permission_missing");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -96,8 +94,7 @@ async fn a_platform_that_keeps_failing_is_502() {
     let (fb, status, body) = metrics_while_the_account_fails(json!({ "http_status": 500,
         "code": 2, "message": "Service temporarily unavailable" }))
     .await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "upstream_error");
+    assert_error(status, &body, 502, "upstream_error");
     fb.stop().await;
 }
 
@@ -108,8 +105,7 @@ async fn a_google_customer_the_login_cannot_reach_is_403_permission_missing() {
     let (status, body) = fb
         .get("/google/campaigns?customer_id=9999999999", ADMIN_KEY)
         .await;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"]["code"], "permission_missing");
+    assert_error(status, &body, 403, "permission_missing");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -136,8 +132,7 @@ async fn a_google_not_found_is_404() {
             ADMIN_KEY,
         )
         .await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["error"]["code"], "not_found");
+    assert_error(status, &body, 404, "not_found");
     fb.stop().await;
 }
 
@@ -183,8 +178,7 @@ async fn a_stored_connection_whose_token_fails_stays_409_reauth_required() {
         )
         .await;
     let (status, body) = fb.force_refresh(&id).await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "reauth_required");
+    assert_error(status, &body, 409, "reauth_required");
     fb.stop().await;
 }
 
@@ -198,7 +192,6 @@ async fn a_bad_tiktok_auth_code_in_a_body_is_422_naming_auth_code() {
             json!({ "auth_code": "not-a-real-code" }),
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "auth_code");
+    assert_field_error(status, &body, 422, "auth_code");
     fb.stop().await;
 }

@@ -224,8 +224,7 @@ async fn keys_are_required_scoped_and_a_second_sweep_conflicts() {
     let fb = FbApp::start().await;
     fb.connect_user(2, None).await;
     let (status, body) = fb.call(Method::GET, "/facebook/tokens", None, None).await;
-    assert_eq!(status, 401);
-    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_error(status, &body, 401, "unauthorized");
     let (status, _) = fb.get("/facebook/tokens", "wrong-key-0123456789").await;
     assert_eq!(status, 403);
     let (status, _) = fb.get("/facebook/tokens", READER_KEY).await;
@@ -474,8 +473,7 @@ async fn business_tokens_permissions_and_debug_info() {
             json!({ "access_token": user_token }),
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "access_token");
+    assert_field_error(status, &body, 422, "access_token");
     fb.stop().await;
 }
 
@@ -564,7 +562,6 @@ async fn data_access_lapse_is_warned_in_stages_each_stage_once() {
     let (status, body) = fb
         .get(&format!("/tokens/{page_id}/access-token"), USER_KEY)
         .await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "cannot_refresh");
+    assert_error(status, &body, 409, "cannot_refresh");
     fb.stop().await;
 }

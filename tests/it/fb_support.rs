@@ -210,14 +210,15 @@ impl FbApp {
         run
     }
 
+    /// An admin's POST of `path` with an empty body.
+    pub async fn admin_post(&self, path: &str) -> (u16, Value) {
+        self.post(path, ADMIN_KEY, json!({})).await
+    }
+
     /// An admin's force-refresh of the Facebook connection `id`.
     pub async fn force_refresh(&self, id: &str) -> (u16, Value) {
-        self.post(
-            &format!("/facebook/tokens/{id}/force-refresh"),
-            ADMIN_KEY,
-            json!({}),
-        )
-        .await
+        self.admin_post(&format!("/facebook/tokens/{id}/force-refresh"))
+            .await
     }
 
     /// Revokes `page` upstream (subcode 460) and runs a sweep, which flags it
@@ -544,4 +545,16 @@ pub fn connection_id(answer: &Value, kind: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// Asserts an error answer: its status and `error.code`.
+pub fn assert_error(status: impl Into<u16>, body: &Value, expected: u16, code: &str) {
+    assert_eq!(status.into(), expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+}
+
+/// Asserts a refused request: its status and the `error.field` it names.
+pub fn assert_field_error(status: impl Into<u16>, body: &Value, expected: u16, field: &str) {
+    assert_eq!(status.into(), expected, "{body}");
+    assert_eq!(body["error"]["field"], field, "{body}");
 }

@@ -82,8 +82,7 @@ async fn a_throttled_page_holds_up_its_own_calls_only_and_answers_503_with_retry
     };
 
     let (status, retry_after, body) = get(&fb, &metrics(a), ANALYST_KEY).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "upstream_rate_limited");
+    assert_error(status, &body, 503, "upstream_rate_limited");
     let retry_after = retry_after.expect("a Retry-After header");
     assert!((590..=600).contains(&retry_after), "{retry_after}");
 

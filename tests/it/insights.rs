@@ -94,8 +94,7 @@ async fn campaign_metrics_have_exact_totals_and_numbers() {
             metrics_request("2026-06-10", "2026-06-01", json!(1)),
         )
         .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "date_range.end_date");
+    assert_field_error(status, &body, 422, "date_range.end_date");
     let (status, body) = fb
         .post(
             "/facebook/campaign_metrics",
@@ -103,15 +102,13 @@ async fn campaign_metrics_have_exact_totals_and_numbers() {
             metrics_request("2020-01-01", "2020-01-02", json!(1)),
         )
         .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "date_range.start_date");
+    assert_field_error(status, &body, 422, "date_range.start_date");
     let mut bad = metrics_request("2026-06-01", "2026-06-02", json!(1));
     bad["dimensions"] = json!(["zodiac"]);
     let (status, body) = fb
         .post("/facebook/campaign_metrics", ANALYST_KEY, bad)
         .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "dimensions");
+    assert_field_error(status, &body, 422, "dimensions");
     // A key without insights:read is refused.
     let (status, _) = fb
         .post(
@@ -194,8 +191,7 @@ async fn retired_metrics_are_refused_and_upstream_rejections_are_dropped_and_rep
     let (status, body) = fb
         .get(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_impressions&{window}"), ANALYST_KEY)
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["code"], "invalid_metrics");
+    assert_error(status, &body, 422, "invalid_metrics");
     assert_eq!(body["error"]["metrics"][0]["metric"], "post_impressions");
     assert_eq!(
         body["error"]["metrics"][0]["replacement"],
@@ -497,8 +493,7 @@ async fn an_export_survives_a_restart_and_only_its_creator_reads_it() {
             json!({ "kind": "nope", "params": {} }),
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "kind");
+    assert_field_error(status, &body, 422, "kind");
     fb.stop().await;
 }
 

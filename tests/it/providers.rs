@@ -84,19 +84,11 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
 
     // B is not refreshed without force.
     let (_, r) = fb
-        .post(
-            &format!("/tiktok/integrations/{b}/refresh"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tiktok/integrations/{b}/refresh"))
         .await;
     assert_eq!(r["refreshed"], false, "{r}");
     let (_, r) = fb
-        .post(
-            &format!("/tiktok/integrations/{b}/refresh?force=true"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tiktok/integrations/{b}/refresh?force=true"))
         .await;
     assert_eq!(r["refreshed"], true, "{r}");
 
@@ -105,14 +97,9 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
         .fault(json!({ "path": "/api/v2/token/refresh", "error": { "code": 36004001, "message": "rt has expired" }, "count": 1 }))
         .await;
     let (status, body) = fb
-        .post(
-            &format!("/tiktok/integrations/{a}/refresh?force=true"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tiktok/integrations/{a}/refresh?force=true"))
         .await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "reauth_required");
+    assert_error(status, &body, 409, "reauth_required");
     let flagged = integration(&fb, a).await;
     assert_eq!(flagged["health"], "reauth_required");
     assert_eq!(flagged["last_error"]["code"], 36004001);
@@ -130,11 +117,7 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
 
     let before = fb.sim.count("/token:refresh_token").await;
     let (status, body) = fb
-        .post(
-            &format!("/tokens/{id}/refresh?force=true"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tokens/{id}/refresh?force=true"))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["refreshed"], true);
@@ -176,14 +159,9 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
         .await;
     let before = fb.sim.count("/token:refresh_token").await;
     let (status, body) = fb
-        .post(
-            &format!("/tokens/{id}/refresh?force=true"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tokens/{id}/refresh?force=true"))
         .await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "reauth_required");
+    assert_error(status, &body, 409, "reauth_required");
     assert_eq!(
         fb.sim.count("/token:refresh_token").await,
         before + 1,

@@ -52,8 +52,7 @@ async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified
                 ANALYST_KEY,
             )
             .await;
-        assert_eq!(status, 409, "{body}");
-        assert_eq!(body["error"]["code"], "reauth_required");
+        assert_error(status, &body, 409, "reauth_required");
     }
 
     let (status, conn) = fb.get(&format!("/facebook/tokens/{id}"), ADMIN_KEY).await;

@@ -123,8 +123,7 @@ async fn a_page_connection_where_an_ad_account_reader_is_needed_is_refused_namin
             ANALYST_KEY,
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "connection_id");
+    assert_field_error(status, &body, 422, "connection_id");
     assert_eq!(body["error"]["expected"]["provider"], "facebook");
     assert_eq!(
         body["error"]["expected"]["kinds"],
