@@ -33,8 +33,7 @@ async fn user_with_account(fb: &FbApp) {
 
 /// The `state` of a fresh authorization URL of `provider`.
 async fn state_for(fb: &FbApp, provider: &str) -> String {
-    let (status, body) = fb.get(&format!("/{provider}/auth/url"), ADMIN_KEY).await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.get_ok(&format!("/{provider}/auth/url"), ADMIN_KEY).await;
     body["state"].as_str().unwrap().to_string()
 }
 

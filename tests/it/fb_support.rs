@@ -360,6 +360,20 @@ rate_limit_burst = {burst}
             .await
     }
 
+    /// A GET that must answer 200; its body.
+    pub async fn get_ok(&self, path: &str, key: &str) -> Value {
+        let (status, body) = self.get(path, key).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    /// A POST that must answer 200; its body.
+    pub async fn post_ok(&self, path: &str, key: &str, body: Value) -> Value {
+        let (status, body) = self.post(path, key, body).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
     /// The whole browser flow: auth URL → simulator dialog → callback.
     pub async fn connect_via_dialog(&self, team_id: Option<&str>) -> Value {
         let q = team_id.map(|t| format!("?team_id={t}")).unwrap_or_default();

@@ -77,13 +77,12 @@ async fn campaign_metrics_have_exact_totals_and_numbers() {
     );
     assert!(row["campaign_id"].is_string());
 
-    let (status, campaigns) = fb
-        .get(
+    let campaigns = fb
+        .get_ok(
             "/facebook/campaigns?ad_account_id=111&effective_status=ACTIVE",
             ANALYST_KEY,
         )
         .await;
-    assert_eq!(status, 200, "{campaigns}");
     assert_eq!(campaigns["count"], 2);
 
     // Validation names the field.
@@ -204,10 +203,7 @@ async fn retired_metrics_are_refused_and_upstream_rejections_are_dropped_and_rep
             json!({ "metrics": ["post_video_views"] }),
         )
         .await;
-    let (status, body) = fb
-        .get(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_video_views&{window}"), ANALYST_KEY)
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.get_ok(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_video_views&{window}"), ANALYST_KEY).await;
     assert_eq!(body["dropped_metrics"][0]["metric"], "post_video_views");
     assert_eq!(body["data"].as_array().unwrap().len(), 5);
     assert!(body["data"][0]["post_clicks"].is_number());
@@ -240,10 +236,7 @@ async fn field_expansion_reads_posts_with_their_insights_in_a_few_calls_per_page
     let window = format!("start_date={}&end_date={}", month_ago(), today());
     let mut total_rows = 0;
     for page in &pages {
-        let (status, body) = fb
-            .get(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_reactions_by_type_total&{window}"), ANALYST_KEY)
-            .await;
-        assert_eq!(status, 200, "{body}");
+        let body = fb.get_ok(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_reactions_by_type_total&{window}"), ANALYST_KEY).await;
         let rows = body["data"].as_array().unwrap();
         total_rows += rows.len();
         // post_clicks = 10 + n for posts n = 1..=120.
@@ -434,10 +427,9 @@ async fn a_failing_page_is_reported_in_business_wide_insights_while_others_succe
         2
     );
 
-    let (status, access) = fb
-        .get("/facebook/check_business_pages_access", ANALYST_KEY)
+    let access = fb
+        .get_ok("/facebook/check_business_pages_access", ANALYST_KEY)
         .await;
-    assert_eq!(status, 200, "{access}");
     assert_eq!(access["total"], 2);
     assert_eq!(access["readable"], 1);
     fb.stop().await;
@@ -511,15 +503,14 @@ async fn reel_insights_come_in_batches_and_unanswered_ops_are_asked_again() {
         .await;
     let before = fb.sim.stats().await;
     let window = format!("start_date={}&end_date={}", month_ago(), today());
-    let (status, body) = fb
-        .get(
+    let body = fb
+        .get_ok(
             &format!(
                 "/facebook/reel_metrics?page_id={page}&metrics=blue_reels_play_count&{window}"
             ),
             ANALYST_KEY,
         )
         .await;
-    assert_eq!(status, 200, "{body}");
     let rows = body["data"].as_array().unwrap();
     assert_eq!(rows.len(), 60);
     assert!(

@@ -7,10 +7,9 @@ use tokenkeeper::simulator::{DEMO_CUSTOMER_ID, DEMO_GOOGLE_USER_ID};
 use crate::fb_support::*;
 
 async fn integration(fb: &FbApp, id: &str) -> Value {
-    let (status, body) = fb
-        .get(&format!("/tiktok/integrations/{id}/status"), ADMIN_KEY)
+    let body = fb
+        .get_ok(&format!("/tiktok/integrations/{id}/status"), ADMIN_KEY)
         .await;
-    assert_eq!(status, 200, "{body}");
     body["integration"].clone()
 }
 
@@ -129,8 +128,8 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
             { "id": "901", "name": "Tìm kiếm", "daily": { "impressions": 1000, "clicks": 30, "cost_micros": 4_500_000, "conversions": 2.5 },
               "start_date": "2026-06-01", "end_date": "2026-06-10" } ] }))
         .await;
-    let (status, metrics) = fb
-        .post(
+    let metrics = fb
+        .post_ok(
             "/google/campaign_metrics",
             ADMIN_KEY,
             json!({ "customer_id": DEMO_CUSTOMER_ID,
@@ -138,18 +137,15 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
             "metrics": ["impressions", "clicks", "cost", "conversions"], "campaign_ids": ["901"] }),
         )
         .await;
-    assert_eq!(status, 200, "{metrics}");
     let totals = &metrics["summary"]["totals"];
     assert_eq!(totals["impressions"], 10_000);
     assert_eq!(totals["cost"], 45);
     assert_eq!(totals["conversions"], 25);
-    let (status, campaigns) = fb
-        .get(
-            &format!("/google/campaigns?customer_id={DEMO_CUSTOMER_ID}"),
-            ADMIN_KEY,
-        )
-        .await;
-    assert_eq!(status, 200, "{campaigns}");
+    fb.get_ok(
+        &format!("/google/campaigns?customer_id={DEMO_CUSTOMER_ID}"),
+        ADMIN_KEY,
+    )
+    .await;
 
     fb.sim
         .control(

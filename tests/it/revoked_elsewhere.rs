@@ -55,8 +55,9 @@ async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified
         assert_error(status, &body, 409, "reauth_required");
     }
 
-    let (status, conn) = fb.get(&format!("/facebook/tokens/{id}"), ADMIN_KEY).await;
-    assert_eq!(status, 200, "{conn}");
+    let conn = fb
+        .get_ok(&format!("/facebook/tokens/{id}"), ADMIN_KEY)
+        .await;
     let conn = &conn["connection"];
     assert_eq!(conn["health"], "reauth_required", "{conn}");
     assert_eq!(conn["reauth_required"], true);
@@ -83,13 +84,12 @@ async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified
 async fn debug_token_reporting_a_revoked_token_flags_the_connection() {
     let fb = FbApp::start().await;
     let (id, _) = page_revoked_upstream(&fb).await;
-    let (status, info) = fb
-        .get(
+    let info = fb
+        .get_ok(
             &format!("/facebook/debug_token?connection_id={id}"),
             ADMIN_KEY,
         )
         .await;
-    assert_eq!(status, 200, "{info}");
     assert_eq!(info["is_valid"], false, "{info}");
     let (_, conn) = fb.get(&format!("/facebook/tokens/{id}"), ADMIN_KEY).await;
     assert_eq!(conn["connection"]["health"], "reauth_required", "{conn}");
