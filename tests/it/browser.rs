@@ -142,6 +142,18 @@ async fn poll<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     }
 }
 
+/// Waits until the dashboard lists a sweep among the recent runs.
+async fn sweep_listed(browser: &Client) {
+    poll("the sweep in the recent runs", async || {
+        let runs = browser
+            .find_all(Locator::Css("tr[data-run-id]"))
+            .await
+            .ok()?;
+        (!runs.is_empty()).then_some(())
+    })
+    .await;
+}
+
 async fn text_of(browser: &Client, css: &str) -> Option<String> {
     browser
         .find(Locator::Css(css))
@@ -295,14 +307,7 @@ async fn the_dashboard_flags_a_revoked_page_and_shows_why_automatic_refresh_fail
         })
         .await;
         assert_eq!(flagged, "1");
-        poll("the sweep in the recent runs", async || {
-            let runs = browser
-                .find_all(Locator::Css("tr[data-run-id]"))
-                .await
-                .ok()?;
-            (!runs.is_empty()).then_some(())
-        })
-        .await;
+        sweep_listed(&browser).await;
 
         // A page token is re-derived from its user's token; with the user's
         // token revoked as well, the automatic refresh cannot help.
@@ -470,14 +475,7 @@ async fn the_dashboard_shows_a_shops_refresh_token_lapse_in_utc_and_fits_420_px(
                 && chrono::NaiveTime::parse_from_str(&clock[..8], "%H:%M:%S").is_ok(),
             "{updated}"
         );
-        poll("the sweep in the recent runs", async || {
-            let runs = browser
-                .find_all(Locator::Css("tr[data-run-id]"))
-                .await
-                .ok()?;
-            (!runs.is_empty()).then_some(())
-        })
-        .await;
+        sweep_listed(&browser).await;
         for cell in browser.find_all(Locator::Css("td.time")).await.unwrap() {
             let text = cell.text().await.unwrap();
             let first = text.lines().next().unwrap_or_default();

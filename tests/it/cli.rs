@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::TEST_KEY;
+use crate::helpers::{TEST_KEY, spawn_until_listening};
 
 fn tokenkeeper(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
@@ -86,29 +86,14 @@ fn an_out_of_range_rate_limit_exits_2_naming_the_key_and_its_range() {
 
 /// Starts `serve` on a random port and waits until it logs its address.
 fn start_service(dir: &Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
-        .env("TOKENKEEPER__LOGGING__FORMAT", "json")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the service exits before listening")
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["fields"]["message"] == "tokenkeeper listening" {
-            break v["fields"]["addr"].as_str().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    spawn_until_listening(
+        Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
+            .env("TOKENKEEPER__LOGGING__FORMAT", "json")
+            .env("NO_COLOR", "1"),
+    )
 }
 
 #[test]

@@ -205,15 +205,9 @@ async fn a_refresh_that_leaves_a_connection_to_reconnect_exits_1_and_names_it() 
 /// The binary on the stopped app's files, with the app credentials but
 /// without the encryption key.
 fn cli_without_key(stopped: &StoppedApp, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
-        .args(args)
-        .arg("--config")
-        .arg(&stopped.config)
-        .arg("--data-dir")
-        .arg(stopped.data_dir.path())
+    stopped
+        .command(args)
         .env_remove("TOKENKEEPER_ENCRYPTION_KEY")
-        .env("FB_APP_ID", APP_ID)
-        .env("FB_APP_SECRET", APP_SECRET)
         .output()
         .unwrap()
 }
@@ -256,15 +250,8 @@ async fn a_connection_failure_names_the_host_and_the_cause() {
         .local_addr()
         .unwrap()
         .port();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
-    let out = cmd
-        .args(["tokens", "check", "--config"])
-        .arg(&stopped.config)
-        .arg("--data-dir")
-        .arg(stopped.data_dir.path())
-        .env("TOKENKEEPER_ENCRYPTION_KEY", crate::helpers::TEST_KEY)
-        .env("FB_APP_ID", APP_ID)
-        .env("FB_APP_SECRET", APP_SECRET)
+    let out = stopped
+        .command(&["tokens", "check"])
         .env(
             "TOKENKEEPER__FACEBOOK__GRAPH_BASE_URL",
             format!("http://127.0.0.1:{port}"),

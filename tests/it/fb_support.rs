@@ -124,6 +124,11 @@ impl StoppedApp {
     /// Blocks: call it from a multi-threaded runtime so the in-process
     /// simulator keeps serving.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The tokenkeeper command [`StoppedApp::cli`] runs, to add to.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
         cmd.args(args)
             .arg("--config")
@@ -152,7 +157,7 @@ impl StoppedApp {
                 cmd.env(k, v);
             }
         }
-        cmd.output().unwrap()
+        cmd
     }
 }
 

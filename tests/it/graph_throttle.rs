@@ -61,9 +61,7 @@ async fn a_throttled_page_holds_up_its_own_calls_only_and_answers_503_with_retry
     let pages = pages_of(&fb.connect_user(2, None).await);
     let ((a, _), (b, b_connection)) = (&pages[0], &pages[1]);
     for page in [a, b] {
-        fb.sim
-            .control(&format!("/_sim/pages/{page}/posts"), json!({ "count": 3 }))
-            .await;
+        fb.sim.seed_content(&page, "posts", 3).await;
     }
     // Page A is out of its Pages budget for 10 minutes, far beyond the
     // 2 s the test configuration lets a request wait.
@@ -168,18 +166,8 @@ async fn paging_works_when_the_app_requires_appsecret_proof() {
 
     // Posts and reels page by 100.
     let (page, _) = &pages_of(&answer)[0];
-    fb.sim
-        .control(
-            &format!("/_sim/pages/{page}/posts"),
-            json!({ "count": 120 }),
-        )
-        .await;
-    fb.sim
-        .control(
-            &format!("/_sim/pages/{page}/reels"),
-            json!({ "count": 120 }),
-        )
-        .await;
+    fb.sim.seed_content(&page, "posts", 120).await;
+    fb.sim.seed_content(&page, "reels", 120).await;
     let (status, _, body) = get(
         &fb,
         &format!(

@@ -182,9 +182,7 @@ async fn retired_metrics_are_refused_and_upstream_rejections_are_dropped_and_rep
     let fb = FbApp::start().await;
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
-    fb.sim
-        .control(&format!("/_sim/pages/{page}/posts"), json!({ "count": 5 }))
-        .await;
+    fb.sim.seed_content(&page, "posts", 5).await;
     let window = format!("start_date={}&end_date={}", month_ago(), today());
 
     let (status, body) = fb
@@ -225,12 +223,7 @@ async fn field_expansion_reads_posts_with_their_insights_in_a_few_calls_per_page
     let fb = FbApp::start().await;
     let (_, pages) = user_with_pages(&fb, 3).await;
     for page in &pages {
-        fb.sim
-            .control(
-                &format!("/_sim/pages/{page}/posts"),
-                json!({ "count": 120 }),
-            )
-            .await;
+        fb.sim.seed_content(&page, "posts", 120).await;
     }
     let before = fb.sim.stats().await;
     let window = format!("start_date={}&end_date={}", month_ago(), today());
@@ -376,12 +369,8 @@ async fn a_failing_page_is_reported_in_business_wide_insights_while_others_succe
     let fb = FbApp::start().await;
     let (user, pages) = user_with_pages(&fb, 2).await;
     for page in &pages {
-        fb.sim
-            .control(&format!("/_sim/pages/{page}/posts"), json!({ "count": 3 }))
-            .await;
-        fb.sim
-            .control(&format!("/_sim/pages/{page}/reels"), json!({ "count": 2 }))
-            .await;
+        fb.sim.seed_content(&page, "posts", 3).await;
+        fb.sim.seed_content(&page, "reels", 2).await;
     }
     let business = fb
         .sim
@@ -440,9 +429,7 @@ async fn an_export_survives_a_restart_and_only_its_creator_reads_it() {
     let fb = FbApp::start().await;
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
-    fb.sim
-        .control(&format!("/_sim/pages/{page}/posts"), json!({ "count": 7 }))
-        .await;
+    fb.sim.seed_content(&page, "posts", 7).await;
     let (status, job) = fb
         .post("/exports", ANALYST_KEY, json!({ "kind": "post_metrics", "format": "csv",
             "params": { "page_id": page, "metrics": ["post_clicks"], "start_date": month_ago(), "end_date": today() } }))
@@ -494,9 +481,7 @@ async fn reel_insights_come_in_batches_and_unanswered_ops_are_asked_again() {
     let fb = FbApp::start().await;
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
-    fb.sim
-        .control(&format!("/_sim/pages/{page}/reels"), json!({ "count": 60 }))
-        .await;
+    fb.sim.seed_content(&page, "reels", 60).await;
     // The platform leaves one op unanswered (null) once.
     fb.sim
         .fault(json!({ "path": "/video_insights", "batch_null": true, "count": 1 }))

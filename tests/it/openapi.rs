@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokenkeeper::clock::OffsetClock;
 
-use crate::helpers::{TestApp, page_connection, test_cipher, test_settings};
+use crate::helpers::{TestApp, json_of, page_connection, test_cipher, test_settings};
 
 const ADMIN_KEY: &str = "openapi-admin-key-0123456789";
 const INTERNAL_KEY: &str = "openapi-internal-key-0123456789";
@@ -308,16 +308,12 @@ async fn live_answers_fit_their_documented_schemas() {
     app.store.put(conn).await.unwrap();
     let spec = spec(&app).await;
 
-    let run: Value = app
-        .client
-        .post(app.url("/internal/scheduled-refresh"))
-        .header("X-API-Key", INTERNAL_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run = json_of(
+        app.client
+            .post(app.url("/internal/scheduled-refresh"))
+            .header("X-API-Key", INTERNAL_KEY),
+    )
+    .await;
     let run_id = run["run"]["id"].as_str().expect("a run id").to_string();
 
     // (method, documented path, actual path, key, expected status)

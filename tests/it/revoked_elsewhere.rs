@@ -22,12 +22,7 @@ async fn page_revoked_upstream(fb: &FbApp) -> (String, String) {
         page["id"].as_str().unwrap().to_string(),
         page["external_id"].as_str().unwrap().to_string(),
     );
-    fb.sim
-        .control(
-            &format!("/_sim/pages/{page_id}/posts"),
-            json!({ "count": 2 }),
-        )
-        .await;
+    fb.sim.seed_content(&page_id, "posts", 2).await;
     fb.sim
         .control(
             "/_sim/revoke",

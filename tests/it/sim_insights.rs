@@ -451,8 +451,7 @@ async fn published_posts_expand_fields_for_120_posts_in_two_calls() {
 async fn one_retired_metric_fails_the_whole_call_without_saying_which() {
     let sim = Sim::start().await;
     let (_, user_token, page, page_token) = sim.user_with_page().await;
-    sim.control(&format!("/_sim/pages/{page}/posts"), json!({"count": 3}))
-        .await;
+    sim.seed_content(&page, "posts", 3).await;
     let post = format!("/{page}_2/insights");
     let (status, body) = sim
         .graph_json(
@@ -515,8 +514,7 @@ async fn one_retired_metric_fails_the_whole_call_without_saying_which() {
 async fn rejected_metrics_fail_like_retired_ones_until_cleared() {
     let sim = Sim::start().await;
     let (_, _, page, page_token) = sim.user_with_page().await;
-    sim.control(&format!("/_sim/pages/{page}/posts"), json!({"count": 1}))
-        .await;
+    sim.seed_content(&page, "posts", 1).await;
     let post = format!("/{page}_1/insights");
     let query = [("metric", "post_clicks,post_video_views")];
     assert_eq!(sim.graph_json(&post, &page_token, &query).await.0, 200);
@@ -668,8 +666,7 @@ async fn me_businesses_and_owned_pages_list_what_a_user_was_added_to() {
 async fn a_batch_runs_each_op_with_the_outer_token_and_nulls_faulted_ops() {
     let sim = Sim::start().await;
     let (_, _, page, page_token) = sim.user_with_page().await;
-    sim.control(&format!("/_sim/pages/{page}/posts"), json!({"count": 3}))
-        .await;
+    sim.seed_content(&page, "posts", 3).await;
     sim.control(
         "/_sim/faults",
         json!({"path": format!("{page}_2/"), "batch_null": true, "count": 1}),

@@ -97,6 +97,15 @@ impl Sim {
             .unwrap()
     }
 
+    /// Adds `count` posts or reels (`kind`) to a page.
+    pub async fn seed_content(&self, page: impl std::fmt::Display, kind: &str, count: u64) {
+        self.control(
+            &format!("/_sim/pages/{page}/{kind}"),
+            serde_json::json!({ "count": count }),
+        )
+        .await;
+    }
+
     /// A call count in the stats (0 for a path never called).
     pub async fn count(&self, key: &str) -> u64 {
         self.stats().await[key].as_u64().unwrap_or(0)

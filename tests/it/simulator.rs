@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokenkeeper::simulator::{DEMO_USER_ID, SimConfig, appsecret_proof};
 
+use crate::helpers::json_of;
 use crate::sim_support::{Sim, V, assert_graph_error, header_json};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -370,15 +371,8 @@ async fn me_accounts_pages_with_absolute_next_links_until_the_last_page() {
         assert!(next.starts_with(&fb.sim.base_url()), "{next}");
         // Like Meta's, the link carries the token but not its proof.
         assert!(next.contains("access_token=") && !next.contains("appsecret_proof="));
-        body = fb
-            .client
-            .get(format!("{next}&appsecret_proof={}", fb.proof(&token)))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let next = format!("{next}&appsecret_proof={}", fb.proof(&token));
+        body = json_of(fb.client.get(next)).await;
     }
     assert_eq!(names, ["A", "B", "C"]);
 }
