@@ -12,7 +12,9 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::fb_support::{ADMIN_KEY, FbApp, REDIRECT_URI, USER_KEY, connection_of_kind};
+use crate::fb_support::{
+    ADMIN_KEY, FbApp, REDIRECT_URI, USER_KEY, connection_of_kind, connections,
+};
 use crate::helpers::TestApp;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -313,10 +315,7 @@ async fn the_dashboard_flags_a_revoked_page_and_shows_why_automatic_refresh_fail
         // token revoked as well, the automatic refresh cannot help.
         let user = connection_of_kind(&answer, "user");
         fb.sim
-            .control(
-                "/_sim/revoke",
-                json!({ "user_id": user["external_id"], "subcode": 460 }),
-            )
+            .revoke(json!({ "user_id": user["external_id"], "subcode": 460 }))
             .await;
         let (outcome, text) = try_automatic_refresh(&browser, &id).await;
         assert_eq!(outcome, "failure", "{text}");
@@ -325,10 +324,7 @@ async fn the_dashboard_flags_a_revoked_page_and_shows_why_automatic_refresh_fail
         // The platform's words, as the refresh recorded them, once; no
         // upstream path or internal error chain around them.
         let (_, listed) = fb.get("/tokens", ADMIN_KEY).await;
-        let platform = listed["connections"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let platform = connections(&listed)
             .find(|c| c["id"] == id.as_str())
             .unwrap()["last_error"]["message"]
             .as_str()
@@ -433,10 +429,7 @@ async fn the_dashboard_shows_a_shops_refresh_token_lapse_in_utc_and_fits_420_px(
     }
     let fb = app_with_a_shop().await;
     let (_, listed) = fb.get("/tokens", ADMIN_KEY).await;
-    let shop = listed["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let shop = connections(&listed)
         .find(|c| c["provider"] == "tiktok_shop")
         .unwrap()
         .clone();

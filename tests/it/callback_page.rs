@@ -51,13 +51,7 @@ async fn call(fb: &FbApp, path_and_query: &str, accept: Option<&str>) -> Answer 
 
 /// A dialog user with two named pages.
 async fn dialog_user_with_pages(fb: &FbApp) {
-    let user = fb
-        .sim
-        .control(
-            "/_sim/users",
-            json!({ "name": "Ada Lovelace", "pages": [{ "name": "Café <Nord>" }, { "name": "Bakery South" }] }),
-        )
-        .await;
+    let user = fb.sim.create_user(json!({ "name": "Ada Lovelace", "pages": [{ "name": "Café <Nord>" }, { "name": "Bakery South" }] })).await;
     fb.sim
         .control("/_sim/dialog_user", json!({ "user_id": user["id"] }))
         .await;
@@ -129,19 +123,7 @@ async fn a_browser_with_a_bad_state_sees_the_error_in_words_with_a_4xx() {
 #[tokio::test]
 async fn a_browser_sees_the_connected_tiktok_shop_and_google_customer() {
     let fb = FbApp::start().await;
-    let shop = fb
-        .sim
-        .control(
-            "/_sim/tiktok/shops",
-            json!({ "seller_name": "Lantern & Co" }),
-        )
-        .await;
-    fb.sim
-        .control(
-            "/_sim/tiktok/dialog_shop",
-            json!({ "open_id": shop["open_id"] }),
-        )
-        .await;
+    fb.sim.dialog_shop("Lantern & Co").await;
     let page = land_on_callback(
         &fb,
         "/tiktok/auth/url",

@@ -22,10 +22,7 @@ async fn tokens_commands_match_the_api_change_nothing_on_dry_run_and_report_by_e
     let cli: Value = serde_json::from_slice(&out.stdout).expect("status --format json is JSON");
     assert_eq!(cli["count"], 5);
     let key = |v: &Value| {
-        let mut items: Vec<(String, String, String)> = v["connections"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let mut items: Vec<(String, String, String)> = connections(&v)
             .map(|c| {
                 (
                     c["id"].as_str().unwrap().into(),
@@ -160,10 +157,7 @@ async fn stopped_with_a_revoked_page() -> (StoppedApp, String) {
 fn health_of(stopped: &StoppedApp, id: &str) -> String {
     let out = stopped.cli(&["tokens", "status", "--format", "json"]);
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    status["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    connections(&status)
         .find(|c| c["id"] == id)
         .map(|c| c["health"].as_str().unwrap().to_string())
         .unwrap()

@@ -14,10 +14,7 @@ async fn the_full_connect_flow_stores_a_healthy_user_and_its_pages_encrypted() {
     let user = connection_of_kind(&answer, "user");
     assert_eq!(user["health"], "healthy");
     assert_eq!(user["team_id"], "team-a");
-    let pages: Vec<&Value> = answer["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let pages: Vec<&Value> = connections(&answer)
         .filter(|c| c["kind"] == "page")
         .collect();
     assert_eq!(pages.len(), 2);
@@ -93,10 +90,7 @@ async fn a_revoked_page_is_flagged_once_notified_once_and_recovers_on_reconnect(
     let page = connection_of_kind(&answer, "page");
     let page_id = page["external_id"].as_str().unwrap();
     fb.sim
-        .control(
-            "/_sim/revoke",
-            json!({ "page_id": page_id, "subcode": 460 }),
-        )
+        .revoke(json!({ "page_id": page_id, "subcode": 460 }))
         .await;
 
     let run = sweep(&fb).await;

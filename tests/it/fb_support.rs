@@ -230,10 +230,7 @@ impl FbApp {
     /// for reconnection.
     pub async fn revoke_page_and_sweep(&self, page: &Value) {
         self.sim
-            .control(
-                "/_sim/revoke",
-                json!({ "page_id": page["external_id"], "subcode": 460 }),
-            )
+            .revoke(json!({ "page_id": page["external_id"], "subcode": 460 }))
             .await;
         let run = self.sweep("/facebook/internal/scheduled-refresh").await;
         assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
@@ -398,10 +395,7 @@ rate_limit_burst = {burst}
             .collect();
         let user = self
             .sim
-            .control(
-                "/_sim/users",
-                json!({ "name": "Test User", "pages": pages }),
-            )
+            .create_user(json!({ "name": "Test User", "pages": pages }))
             .await;
         let token = self.sim.login(user["id"].as_str().unwrap(), false).await;
         let (status, body) = self
@@ -418,16 +412,7 @@ rate_limit_burst = {burst}
     /// Connects a new simulator TikTok shop named `name` for `team` through
     /// the consent flow; returns the integration's facts.
     pub async fn connect_shop(&self, team: &str, name: &str) -> Value {
-        let shop = self
-            .sim
-            .control("/_sim/tiktok/shops", json!({ "seller_name": name }))
-            .await;
-        self.sim
-            .control(
-                "/_sim/tiktok/dialog_shop",
-                json!({ "open_id": shop["open_id"] }),
-            )
-            .await;
+        self.sim.dialog_shop(name).await;
         let answer = self
             .follow_consent(
                 &format!("/tiktok/auth/url?team_id={team}"),
@@ -549,10 +534,7 @@ fn query_of(location: &str) -> String {
 
 /// The connection of `kind` in a connect answer.
 pub fn connection_of_kind(answer: &Value, kind: &str) -> Value {
-    answer["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    connections(&answer)
         .find(|c| c["kind"] == kind)
         .cloned()
         .unwrap_or_else(|| panic!("no {kind} connection in {answer}"))
@@ -576,4 +558,9 @@ pub fn assert_error(status: impl Into<u16>, body: &Value, expected: u16, code: &
 pub fn assert_field_error(status: impl Into<u16>, body: &Value, expected: u16, field: &str) {
     assert_eq!(status.into(), expected, "{body}");
     assert_eq!(body["error"]["field"], field, "{body}");
+}
+
+/// The connections of a connect answer or a listing.
+pub fn connections(answer: &Value) -> std::slice::Iter<'_, Value> {
+    answer["connections"].as_array().unwrap().iter()
 }

@@ -13,10 +13,7 @@ async fn user_with_pages(fb: &FbApp, pages: usize) -> (String, Vec<String>) {
         .as_str()
         .unwrap()
         .to_string();
-    let page_ids = answer["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let page_ids = connections(&answer)
         .filter(|c| c["kind"] == "page")
         .map(|c| c["external_id"].as_str().unwrap().to_string())
         .collect();

@@ -24,10 +24,7 @@ async fn page_revoked_upstream(fb: &FbApp) -> (String, String) {
     );
     fb.sim.seed_content(&page_id, "posts", 2).await;
     fb.sim
-        .control(
-            "/_sim/revoke",
-            json!({ "page_id": page_id, "subcode": 460 }),
-        )
+        .revoke(json!({ "page_id": page_id, "subcode": 460 }))
         .await;
     (id, page_id)
 }

@@ -97,6 +97,33 @@ impl Sim {
             .unwrap()
     }
 
+    /// Creates a Facebook user (with pages) from a `/_sim/users` body.
+    pub async fn create_user(&self, body: Value) -> Value {
+        self.control("/_sim/users", body).await
+    }
+
+    /// Creates a TikTok shop named `name` and makes it the one the consent
+    /// page approves; the shop.
+    pub async fn dialog_shop(&self, name: &str) -> Value {
+        let shop = self
+            .control(
+                "/_sim/tiktok/shops",
+                serde_json::json!({ "seller_name": name }),
+            )
+            .await;
+        self.control(
+            "/_sim/tiktok/dialog_shop",
+            serde_json::json!({ "open_id": shop["open_id"] }),
+        )
+        .await;
+        shop
+    }
+
+    /// Revokes what `rule` names (a user, page or token) upstream.
+    pub async fn revoke(&self, rule: Value) {
+        self.control("/_sim/revoke", rule).await;
+    }
+
     /// Adds `count` posts or reels (`kind`) to a page.
     pub async fn seed_content(&self, page: impl std::fmt::Display, kind: &str, count: u64) {
         self.control(

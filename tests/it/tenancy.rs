@@ -27,10 +27,7 @@ teams = ["team-a"]
 async fn connect_named(fb: &FbApp, team: &str, user: &str, page: &str) -> Value {
     let u = fb
         .sim
-        .control(
-            "/_sim/users",
-            json!({ "name": user, "pages": [{ "name": page }] }),
-        )
+        .create_user(json!({ "name": user, "pages": [{ "name": page }] }))
         .await;
     let token = fb.sim.login(u["id"].as_str().unwrap(), false).await;
     let body = fb
@@ -52,10 +49,7 @@ async fn a_team_a_key_never_sees_a_team_b_id_label_or_error_in_any_operation() {
     // A team-B page is revoked and a sweep records why.
     let b_page = connection_of_kind(&b, "page");
     fb.sim
-        .control(
-            "/_sim/revoke",
-            json!({ "page_id": b_page["external_id"], "subcode": 460 }),
-        )
+        .revoke(json!({ "page_id": b_page["external_id"], "subcode": 460 }))
         .await;
     let run = fb.sweep("/internal/scheduled-refresh").await;
     let run_id = run["run"]["id"].as_str().unwrap().to_string();
