@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::{TEST_KEY, spawn_until_listening};
+use crate::helpers::{TEST_KEY, ok_stdout, spawn_until_listening, text};
 
 fn tokenkeeper(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
@@ -14,10 +14,6 @@ fn tokenkeeper(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -272,24 +268,16 @@ async fn the_cli_reads_config_local_toml_as_serve_does() {
         .current_dir(work.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).starts_with("2 connections"),
-        "{}",
-        text(&out.stdout)
-    );
+    let stdout = ok_stdout(&out);
+    assert!(stdout.starts_with("2 connections"), "{stdout}");
     let out = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
         .args(["store", "verify"])
         .current_dir(work.path())
         .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("2 connections"),
-        "{}",
-        text(&out.stdout)
-    );
+    let stdout = ok_stdout(&out);
+    assert!(stdout.contains("2 connections"), "{stdout}");
 }
 
 #[test]

@@ -4,10 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::fb_support::*;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::helpers::{ok_stdout, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_commands_match_the_api_change_nothing_on_dry_run_and_report_by_exit_code() {
@@ -89,14 +86,7 @@ async fn tokens_commands_match_the_api_change_nothing_on_dry_run_and_report_by_e
         "team-a",
         "--force",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let summary = text(&out.stdout);
+    let summary = ok_stdout(&out);
     assert!(summary.contains("3 connections"), "{summary}");
     assert_ne!(
         std::fs::read(&store).unwrap(),
@@ -173,13 +163,7 @@ async fn refresh_force_recovers_a_flagged_page_through_its_user_as_the_api_does(
         text(&out.stdout)
     );
     let out = stopped.cli(&["tokens", "refresh", "--id", &page, "--force"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    ok_stdout(&out);
     assert_eq!(health_of(&stopped, &page), "healthy");
 }
 

@@ -211,6 +211,24 @@ pub fn spawn_until_listening(cmd: &mut std::process::Command) -> (std::process::
     (child, addr)
 }
 
+/// A CLI's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The stdout of a CLI run that must exit 0 (else the failure shows both
+/// streams).
+pub fn ok_stdout(out: &std::process::Output) -> String {
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}\n{stdout}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    stdout
+}
+
 /// Sends a request and reads its JSON answer, whatever the status.
 pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
