@@ -77,11 +77,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 
 #[tokio::test]
 async fn a_429_says_the_same_wait_as_its_retry_after_header() {
-    let fb = FbApp::start_with(FbOptions {
-        rate_limit: (1, 1),
-        ..FbOptions::default()
-    })
-    .await;
+    let fb = FbApp::with_rate_limit(1, 1).await;
     let mut seen = None;
     for _ in 0..3 {
         let r = fb

@@ -471,11 +471,7 @@ async fn business_tokens_permissions_and_debug_info() {
 
 #[tokio::test]
 async fn requests_over_the_rate_limit_get_429_with_retry_after() {
-    let fb = FbApp::start_with(FbOptions {
-        rate_limit: (1, 3),
-        ..FbOptions::default()
-    })
-    .await;
+    let fb = FbApp::with_rate_limit(1, 3).await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..6 {

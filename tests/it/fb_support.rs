@@ -240,6 +240,15 @@ impl FbApp {
         Self::start_with(FbOptions::default()).await
     }
 
+    /// The app with an API rate limit of `per_second` and `burst`.
+    pub async fn with_rate_limit(per_second: u64, burst: u32) -> Self {
+        Self::start_with(FbOptions {
+            rate_limit: (per_second, burst),
+            ..FbOptions::default()
+        })
+        .await
+    }
+
     pub async fn start_with(options: FbOptions) -> Self {
         let sim = Sim::start_with(options.sim).await;
         let webhook = WebhookReceiver::start().await;

@@ -165,28 +165,15 @@ async fn paging_works_when_the_app_requires_appsecret_proof() {
     let (page, _) = &pages_of(&answer)[0];
     fb.sim.seed_content(&page, "posts", 120).await;
     fb.sim.seed_content(&page, "reels", 120).await;
-    let (status, _, body) = get(
-        &fb,
-        &format!(
-            "/facebook/post_metrics?page_id={page}&metrics=post_clicks&{}",
+    for (kind, metric) in [("post", "post_clicks"), ("reel", "blue_reels_play_count")] {
+        let path = format!(
+            "/facebook/{kind}_metrics?page_id={page}&metrics={metric}&{}",
             window()
-        ),
-        ANALYST_KEY,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"].as_array().unwrap().len(), 120);
-    let (status, _, body) = get(
-        &fb,
-        &format!(
-            "/facebook/reel_metrics?page_id={page}&metrics=blue_reels_play_count&{}",
-            window()
-        ),
-        ANALYST_KEY,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"].as_array().unwrap().len(), 120);
+        );
+        let (status, _, body) = get(&fb, &path, ANALYST_KEY).await;
+        assert_eq!(status, 200, "{kind}: {body}");
+        assert_eq!(body["data"].as_array().unwrap().len(), 120, "{kind}");
+    }
     assert!(fb.sim.count("/{id}/published_posts").await >= 2);
     assert!(fb.sim.count("/{id}/video_reels").await >= 2);
     fb.stop().await;

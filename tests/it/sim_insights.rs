@@ -183,9 +183,8 @@ async fn sync_insights_give_exact_string_totals_per_campaign_over_a_date_range()
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"][0]["impressions"], "1850");
-    let stats = sim.stats().await;
-    assert_eq!(stats["/act_{id}/insights"], 2);
-    assert_eq!(stats["/{id}/insights"], 1);
+    sim.assert_counts(&[("/act_{id}/insights", 2), ("/{id}/insights", 1)])
+        .await;
 }
 
 #[tokio::test]
@@ -707,9 +706,8 @@ async fn a_batch_runs_each_op_with_the_outer_token_and_nulls_faulted_ops() {
         .await;
     assert_eq!(body[0]["code"], 200, "{body}");
     assert!(body[0].get("headers").is_none());
-    let stats = sim.stats().await;
-    assert_eq!(stats["/batch"], 2);
-    assert_eq!(stats["/{id}/insights"], 4);
+    sim.assert_counts(&[("/batch", 2), ("/{id}/insights", 4)])
+        .await;
 
     let too_many = json!(vec![json!({"method": "GET", "relative_url": "me"}); 51]).to_string();
     let (status, body) = sim

@@ -546,8 +546,7 @@ async fn a_counted_error_fault_answers_twice_then_the_real_endpoint_does() {
         assert_eq!(body["error"]["is_transient"], true);
     }
     assert_eq!(fb.graph("/me", &token, &[]).await.status(), 200);
-    let stats = fb.stats().await;
-    assert_eq!(stats["/me"], 3);
+    fb.assert_counts(&[("/me", 3)]).await;
 }
 
 #[tokio::test]
