@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
 use super::wire::encode_component;
 
 /// Where a consent page sends the browser back.
@@ -44,4 +47,13 @@ impl<'a> Redirect<'a> {
 /// control API, if it (still) exists; `None` makes the page deny.
 pub(crate) fn chosen<V>(choice: &Option<String>, known: &HashMap<String, V>) -> Option<String> {
     choice.clone().filter(|id| known.contains_key(id))
+}
+
+/// The 302 to `location`; `None` when it cannot be a header value (a
+/// `redirect_uri` with bytes a header cannot carry).
+pub(crate) fn found(location: &str) -> Option<Response> {
+    let value = HeaderValue::from_str(location).ok()?;
+    let mut response = StatusCode::FOUND.into_response();
+    response.headers_mut().insert(header::LOCATION, value);
+    Some(response)
 }

@@ -320,26 +320,14 @@ impl TikTok {
         let shop = self.shops.get(open_id)?;
         let generation = shop.generation;
         let (seller_name, region) = (shop.seller_name.clone(), shop.region.clone());
-        let access_token = fresh_key(&self.access, "ROW_", 64);
-        let access_expires_at = now + access_secs;
-        self.access.insert(
-            access_token.clone(),
-            Grant {
-                open_id: open_id.to_string(),
-                generation,
-                expires_at: access_expires_at,
-            },
-        );
-        let refresh_token = fresh_key(&self.refresh, "ROW_", 64);
-        let refresh_expires_at = now + refresh_secs;
-        self.refresh.insert(
-            refresh_token.clone(),
-            Grant {
-                open_id: open_id.to_string(),
-                generation,
-                expires_at: refresh_expires_at,
-            },
-        );
+        let grant = |expires_at| Grant {
+            open_id: open_id.to_string(),
+            generation,
+            expires_at,
+        };
+        let (access_expires_at, refresh_expires_at) = (now + access_secs, now + refresh_secs);
+        let access_token = grant_new(&mut self.access, grant(access_expires_at));
+        let refresh_token = grant_new(&mut self.refresh, grant(refresh_expires_at));
         Some(TokenPair {
             access_token,
             access_expires_at,
@@ -401,6 +389,13 @@ impl TikTok {
         }
         Ok(shop)
     }
+}
+
+/// Stores `grant` under a fresh token; the token.
+fn grant_new(grants: &mut HashMap<String, Grant>, grant: Grant) -> String {
+    let token = fresh_key(grants, "ROW_", 64);
+    grants.insert(token.clone(), grant);
+    token
 }
 
 /// `prefix` + `len` random characters, not yet a key of `map`.
