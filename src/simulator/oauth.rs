@@ -197,31 +197,26 @@ impl World {
         json!({ "data": data })
     }
 
+    /// What `debug_token` reports of a user's token (pages' tokens of a
+    /// user report it too, as kind PAGE).
+    fn about_user(&self, user_id: &str) -> About {
+        let user = &self.users[user_id];
+        About {
+            kind: "USER",
+            user_id: user_id.to_string(),
+            scopes: user.scopes.clone(),
+            data_access_expires_at: user.data_access_expires_at,
+            profile_id: None,
+        }
+    }
+
     /// The type-specific facts `debug_token` reports.
     fn describe(&self, token: &Token) -> About {
         match &token.subject {
-            Subject::User { user_id, .. } => {
-                let user = &self.users[user_id];
-                About {
-                    kind: "USER",
-                    user_id: user_id.clone(),
-                    scopes: user.scopes.clone(),
-                    data_access_expires_at: user.data_access_expires_at,
-                    profile_id: None,
-                }
-            }
+            Subject::User { user_id, .. } => self.about_user(user_id),
             Subject::Page { page_id, owner, .. } => {
                 let mut about = match owner {
-                    PageOwner::User { user_id, .. } => {
-                        let user = &self.users[user_id];
-                        About {
-                            kind: "PAGE",
-                            user_id: user_id.clone(),
-                            scopes: user.scopes.clone(),
-                            data_access_expires_at: user.data_access_expires_at,
-                            profile_id: None,
-                        }
-                    }
+                    PageOwner::User { user_id, .. } => self.about_user(user_id),
                     PageOwner::Business { business_id } => {
                         About::system_user(&self.businesses[business_id].system_user_id)
                     }
