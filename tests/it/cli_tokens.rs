@@ -19,7 +19,7 @@ async fn tokens_commands_match_the_api_change_nothing_on_dry_run_and_report_by_e
     let cli: Value = serde_json::from_slice(&out.stdout).expect("status --format json is JSON");
     assert_eq!(cli["count"], 5);
     let key = |v: &Value| {
-        let mut items: Vec<(String, String, String)> = connections(&v)
+        let mut items: Vec<(String, String, String)> = connections(v)
             .map(|c| {
                 (
                     c["id"].as_str().unwrap().into(),

@@ -162,7 +162,7 @@ async fn a_transient_failure_is_retried_and_rate_limits_back_off_without_flaggin
             "error": { "http_status": 500, "code": 2, "message": "Service temporarily unavailable" },
             "count": 1 }))
         .await;
-    let (status, body) = fb.force_refresh(&id).await;
+    let (status, body) = fb.force_refresh(id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["refreshed"], true);
     assert_eq!(body["connection"]["reauth_required"], false);
@@ -175,7 +175,7 @@ async fn a_transient_failure_is_retried_and_rate_limits_back_off_without_flaggin
                        "message": "There have been too many calls to this ad-account" },
             "estimated_time_to_regain_access": 5, "count": 10 }))
         .await;
-    let (status, body) = fb.force_refresh(&id).await;
+    let (status, body) = fb.force_refresh(id).await;
     // Beyond refresh.max_retry_wait_secs: 503 with Retry-After (issue 9).
     assert_eq!(status, 503, "{body}");
     let (_, body) = fb.get(&format!("/facebook/tokens/{id}"), READER_KEY).await;
@@ -378,7 +378,7 @@ async fn access_tokens_work_upstream_refresh_first_when_due_and_need_their_scope
     ] {
         others.push(fb.get(&path, ADMIN_KEY).await.1.to_string());
     }
-    others.push(fb.force_refresh(&id).await.1.to_string());
+    others.push(fb.force_refresh(id).await.1.to_string());
     others.push(sweep(&fb).await.to_string());
     let logs = crate::helpers::logs().contents();
     let hooks: Vec<String> = fb.webhook.events().iter().map(|d| d.body.clone()).collect();

@@ -402,20 +402,21 @@ rate_limit_burst = {burst}
         let pages: Vec<Value> = (0..pages)
             .map(|i| json!({ "name": format!("Page {i}") }))
             .collect();
-        let user = self
-            .sim
-            .create_user(json!({ "name": "Test User", "pages": pages }))
-            .await;
+        let user = json!({ "name": "Test User", "pages": pages });
+        self.connect_new_user(user, team_id).await
+    }
+
+    /// Connects a fresh simulator user made from a `/_sim/users` body via
+    /// `/facebook/auth/exchange`; returns the service's answer.
+    pub async fn connect_new_user(&self, user: Value, team_id: Option<&str>) -> Value {
+        let user = self.sim.create_user(user).await;
         let token = self.sim.login(user["id"].as_str().unwrap(), false).await;
-        let (status, body) = self
-            .post(
-                "/facebook/auth/exchange",
-                ADMIN_KEY,
-                json!({ "access_token": token, "team_id": team_id }),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body
+        self.post_ok(
+            "/facebook/auth/exchange",
+            ADMIN_KEY,
+            json!({ "access_token": token, "team_id": team_id }),
+        )
+        .await
     }
 
     /// Connects a new simulator TikTok shop named `name` for `team` through
@@ -543,7 +544,7 @@ fn query_of(location: &str) -> String {
 
 /// The connection of `kind` in a connect answer.
 pub fn connection_of_kind(answer: &Value, kind: &str) -> Value {
-    connections(&answer)
+    connections(answer)
         .find(|c| c["kind"] == kind)
         .cloned()
         .unwrap_or_else(|| panic!("no {kind} connection in {answer}"))

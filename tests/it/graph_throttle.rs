@@ -41,7 +41,7 @@ async fn get(fb: &FbApp, path: &str, key: &str) -> (u16, Option<u64>, Value) {
 }
 
 fn pages_of(answer: &Value) -> Vec<(String, String)> {
-    connections(&answer)
+    connections(answer)
         .filter(|c| c["kind"] == "page")
         .map(|c| {
             (

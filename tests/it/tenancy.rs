@@ -25,19 +25,8 @@ teams = ["team-a"]
 
 /// Connects a Facebook user with one page for `team`, with names of its own.
 async fn connect_named(fb: &FbApp, team: &str, user: &str, page: &str) -> Value {
-    let u = fb
-        .sim
-        .create_user(json!({ "name": user, "pages": [{ "name": page }] }))
-        .await;
-    let token = fb.sim.login(u["id"].as_str().unwrap(), false).await;
-    let body = fb
-        .post_ok(
-            "/facebook/auth/exchange",
-            ADMIN_KEY,
-            json!({ "access_token": token, "team_id": team }),
-        )
-        .await;
-    body
+    let user = json!({ "name": user, "pages": [{ "name": page }] });
+    fb.connect_new_user(user, Some(team)).await
 }
 
 #[tokio::test]
