@@ -60,41 +60,38 @@ async fn an_ad_account_the_platform_does_not_know_is_404_with_its_words() {
     fb.stop().await;
 }
 
-/// Campaign metrics of `act_111`, which a connected user can see, while
-/// its Graph reads fail with `error`.
-async fn metrics_while_the_account_fails(error: Value) -> (FbApp, u16, Value) {
-    let fb = FbApp::start().await;
-    user_with_account(&fb).await;
-    fb.sim
-        .fault(json!({ "path": "/act_111", "error": error }))
-        .await;
-    let (status, body) = act_111_metrics(&fb).await;
-    (fb, status, body)
-}
-
 #[tokio::test]
-async fn a_graph_permission_error_is_403_permission_missing_naming_it() {
-    let (fb, status, body) = metrics_while_the_account_fails(json!({ "http_status": 403,
-        "code": 200, "message": "(#200) Requires ads_read permission to manage the object" }))
-    .await;
-    assert_error(status, &body, 403, "permission_missing");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("ads_read"),
-        "{body}"
-    );
-    fb.stop().await;
-}
-
-#[tokio::test]
-async fn a_platform_that_keeps_failing_is_502() {
-    let (fb, status, body) = metrics_while_the_account_fails(json!({ "http_status": 500,
-        "code": 2, "message": "Service temporarily unavailable" }))
-    .await;
-    assert_error(status, &body, 502, "upstream_error");
-    fb.stop().await;
+async fn a_graph_permission_error_is_403_naming_it_and_a_platform_that_keeps_failing_is_502() {
+    // (the Graph error of act_111's reads, status, code, a word the message names)
+    let cases = [
+        (
+            json!({ "http_status": 403, "code": 200,
+                    "message": "(#200) Requires ads_read permission to manage the object" }),
+            403,
+            "permission_missing",
+            Some("ads_read"),
+        ),
+        (
+            json!({ "http_status": 500, "code": 2, "message": "Service temporarily unavailable" }),
+            502,
+            "upstream_error",
+            None,
+        ),
+    ];
+    for (error, expected, code, word) in cases {
+        let fb = FbApp::start().await;
+        user_with_account(&fb).await;
+        fb.sim
+            .fault(json!({ "path": "/act_111", "error": error }))
+            .await;
+        let (status, body) = act_111_metrics(&fb).await;
+        assert_error(status, &body, expected, code);
+        if let Some(word) = word {
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(word), "{body}");
+        }
+        fb.stop().await;
+    }
 }
 
 #[tokio::test]
