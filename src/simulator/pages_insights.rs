@@ -49,14 +49,12 @@ pub(crate) struct NewContent {
     pub description: Option<String>,
 }
 
+/// The ids a seeding control call created.
+type Seeded = Result<Vec<String>, ControlError>;
+
 impl World {
     /// Appends posts to a page; the ids created.
-    pub fn seed_posts(
-        &mut self,
-        page_id: &str,
-        req: &NewContent,
-        now: i64,
-    ) -> Result<Vec<String>, ControlError> {
+    pub fn seed_posts(&mut self, page_id: &str, req: &NewContent, now: i64) -> Seeded {
         let (start, interval) = self.content_times(page_id, req, now)?;
         let template = req.message.clone().unwrap_or_else(|| "Post {n}".into());
         let posts = self.insights.posts.entry(page_id.to_string()).or_default();
@@ -73,12 +71,7 @@ impl World {
     }
 
     /// Appends reels to a page; the video ids created.
-    pub fn seed_reels(
-        &mut self,
-        page_id: &str,
-        req: &NewContent,
-        now: i64,
-    ) -> Result<Vec<String>, ControlError> {
+    pub fn seed_reels(&mut self, page_id: &str, req: &NewContent, now: i64) -> Seeded {
         let (start, interval) = self.content_times(page_id, req, now)?;
         let template = req.description.clone().unwrap_or_else(|| "Reel {n}".into());
         let mut ids = Vec::with_capacity(req.count);
