@@ -131,9 +131,10 @@ async fn login(
     ))
 }
 
+/// The user a dialog approves as (Facebook's and Google's).
 #[derive(Debug, Deserialize)]
-struct DialogUser {
-    user_id: Option<String>,
+pub(crate) struct DialogUser {
+    pub user_id: Option<String>,
 }
 
 /// `null` makes the dialog deny (`error=access_denied`).

@@ -144,6 +144,14 @@ impl Call<'_> {
     }
 
     /// Pages a fully built list.
+    /// One page of posts or reels out of `items`, each made into its object
+    /// only when on the page.
+    fn posts_page<T>(&self, items: &[T], object: impl Fn(&T) -> Value) -> Value {
+        let (start, end) = self.window(items.len(), POSTS_LIMITS);
+        let data = items[start..end].iter().map(object).collect();
+        self.page(data, start, end, items.len())
+    }
+
     fn paged(&self, items: Vec<Value>, limits: (usize, usize)) -> Value {
         let total = items.len();
         let (start, end) = self.window(total, limits);
@@ -193,15 +201,9 @@ pub(crate) fn answer(
             let world = sim.world();
             world.page_reader(token, page_id, false, now)?;
             let fields = world.reel_fields(params.fields())?;
-            let since = time_param(params.get("since"))?;
-            let until = time_param(params.get("until"))?;
+            let (since, until) = since_until(params)?;
             let indices = world.reel_indices(page_id, since, until);
-            let (start, end) = call.window(indices.len(), POSTS_LIMITS);
-            let data = indices[start..end]
-                .iter()
-                .map(|i| world.reel_object(page_id, *i, &fields))
-                .collect();
-            call.page(data, start, end, indices.len())
+            call.posts_page(&indices, |i| world.reel_object(page_id, *i, &fields))
         }
         EdgeRoute::VideoInsights(video_id) => {
             let world = sim.world();
@@ -328,14 +330,15 @@ fn published_posts(call: &Call<'_>, page_id: &str, now: i64) -> Result<Value, Gr
     let specs = world.post_field_specs(params.get("fields"))?;
     let wants_insights = specs.iter().any(|s| s.name == "insights");
     world.page_reader(call.token, page_id, wants_insights, now)?;
-    let since = time_param(params.get("since"))?;
-    let until = time_param(params.get("until"))?;
+    let (since, until) = since_until(params)?;
     let numbers = world.post_numbers(page_id, since, until);
-    let (start, end) = call.window(numbers.len(), POSTS_LIMITS);
-    let data = numbers[start..end]
-        .iter()
-        .map(|n| world.post_object(page_id, *n, &specs))
-        .collect();
-    drop(world);
-    Ok(call.page(data, start, end, numbers.len()))
+    Ok(call.posts_page(&numbers, |n| world.post_object(page_id, *n, &specs)))
+}
+
+/// The `since` and `until` parameters.
+fn since_until(params: &Params) -> Result<(Option<i64>, Option<i64>), GraphError> {
+    Ok((
+        time_param(params.get("since"))?,
+        time_param(params.get("until"))?,
+    ))
 }

@@ -142,3 +142,10 @@ pub(crate) enum ControlError {
     #[error("{0}")]
     Invalid(String),
 }
+
+impl ControlError {
+    /// No `what` with this id, e.g. `missing("user", id)`.
+    pub fn missing(what: &str, id: &str) -> Self {
+        Self::NotFound(format!("no {what} {id}"))
+    }
+}

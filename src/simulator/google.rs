@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::SimConfig;
+use super::consent::{Redirect, chosen};
 use super::errors::ControlError;
 use super::tiktok::fresh_key;
 use super::wire::{encode_component, random_alnum};
@@ -349,29 +350,19 @@ impl Google {
             .filter(|s| !s.is_empty())
             .unwrap_or(ADWORDS_SCOPE)
             .to_string();
-        let separator = if redirect_uri.contains('?') { '&' } else { '?' };
-        let state = req
-            .state
-            .map(|s| format!("state={}&", encode_component(s)))
-            .unwrap_or_default();
-        let user = self
-            .dialog_user
-            .clone()
-            .filter(|id| self.users.contains_key(id));
-        let Some(user_id) = user else {
-            return Ok(format!(
-                "{redirect_uri}{separator}{state}error=access_denied"
-            ));
+        let redirect = Redirect::new(redirect_uri, req.state);
+        let Some(user_id) = chosen(&self.dialog_user, &self.users) else {
+            return Ok(redirect.state_first("error=access_denied"));
         };
         if self.codes.len() > 10_000 {
             self.codes.retain(|_, c| c.expires_at > now && !c.used);
         }
         let code = fresh_key(&self.codes, "4/0A", 70);
-        let location = format!(
-            "{redirect_uri}{separator}{state}code={}&scope={}",
+        let location = redirect.state_first(&format!(
+            "code={}&scope={}",
             encode_component(&code),
             encode_component(&scope)
-        );
+        ));
         self.codes.insert(
             code,
             Code {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Sim;
-use super::control::body_or_default;
+use super::consent::found;
+use super::control::{DialogUser, body_or_default};
 use super::errors::ControlError;
 use super::faults::ErrorSpec;
 use super::gaql::{self, QueryError};
@@ -106,13 +107,9 @@ async fn consent(State(sim): State<Arc<Sim>>, uri: Uri) -> Response {
     };
     let now = sim.now();
     let location = sim.providers().google.consent(request, now);
-    match location.map(|l| HeaderValue::from_str(&l)) {
-        Ok(Ok(value)) => {
-            let mut response = StatusCode::FOUND.into_response();
-            response.headers_mut().insert(header::LOCATION, value);
-            response
-        }
-        Ok(Err(_)) => oauth_response(400, "invalid_request", "Invalid redirect_uri"),
+    match location {
+        Ok(location) => found(&location)
+            .unwrap_or_else(|| oauth_response(400, "invalid_request", "Invalid redirect_uri")),
         Err(e) => oauth_error(&e),
     }
 }
@@ -407,11 +404,6 @@ async fn consent_direct(
         "scope": ADWORDS_SCOPE,
         "token_type": "Bearer",
     })))
-}
-
-#[derive(Debug, Deserialize)]
-struct DialogUser {
-    user_id: Option<String>,
 }
 
 async fn set_dialog_user(

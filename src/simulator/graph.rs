@@ -15,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::Sim;
+use super::consent::found;
 use super::edges::EdgeRoute;
 use super::errors::GraphError;
 use super::oauth::DialogRequest;
@@ -358,11 +359,7 @@ fn answer(
                 rerequest: params.get("auth_type") == Some("rerequest"),
             };
             let location = sim.world().dialog(request, now)?;
-            let mut response = StatusCode::FOUND.into_response();
-            let value = HeaderValue::from_str(&location)
-                .map_err(|_| GraphError::param("Invalid redirect_uri parameter."))?;
-            response.headers_mut().insert(header::LOCATION, value);
-            Ok(response)
+            found(&location).ok_or_else(|| GraphError::param("Invalid redirect_uri parameter."))
         }
         Route::AccessToken => access_token(sim, params, now).map(ok_json),
         Route::DebugToken => {

@@ -8,6 +8,7 @@ mod ads;
 mod ads_insights;
 mod batch;
 mod business;
+mod consent;
 mod control;
 mod control_insights;
 mod edges;

@@ -3,9 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::consent::{Redirect, chosen};
 use super::errors::{GraphError, UNPARSEABLE};
 use super::state::{PageOwner, Subject, Token, World};
-use super::wire::{encode_component, random_alnum};
+use super::wire::random_alnum;
 
 /// Lifetime of an authorization code.
 const CODE_TTL_SECS: i64 = 600;
@@ -27,19 +28,10 @@ impl World {
         let Some(redirect_uri) = req.redirect_uri.filter(|r| !r.is_empty()) else {
             return Err(GraphError::param("Missing redirect_uri parameter."));
         };
-        let separator = if redirect_uri.contains('?') { '&' } else { '?' };
-        let state = req
-            .state
-            .map(|s| format!("&state={}", encode_component(s)))
-            .unwrap_or_default();
-        let user = self
-            .dialog_user
-            .clone()
-            .filter(|id| self.users.contains_key(id));
-        let Some(user_id) = user else {
-            return Ok(format!(
-                "{redirect_uri}{separator}error=access_denied&error_code=200&error_description=Permissions+error&error_reason=user_denied{state}#_=_"
-            ));
+        let redirect = Redirect::new(redirect_uri, req.state);
+        let Some(user_id) = chosen(&self.dialog_user, &self.users) else {
+            let denied = redirect.state_last("error=access_denied&error_code=200&error_description=Permissions+error&error_reason=user_denied");
+            return Ok(format!("{denied}#_=_"));
         };
         let code = loop {
             let candidate = format!("AQ{}", random_alnum(100));
@@ -61,7 +53,8 @@ impl World {
                 rerequest: req.rerequest,
             },
         );
-        Ok(format!("{redirect_uri}{separator}code={code}{state}#_=_"))
+        let location = redirect.state_last(&format!("code={code}"));
+        Ok(format!("{location}#_=_"))
     }
 
     /// 101 unless `client_id` and `client_secret` are this app's.
@@ -204,31 +197,26 @@ impl World {
         json!({ "data": data })
     }
 
+    /// What `debug_token` reports of a user's token (pages' tokens of a
+    /// user report it too, as kind PAGE).
+    fn about_user(&self, user_id: &str) -> About {
+        let user = &self.users[user_id];
+        About {
+            kind: "USER",
+            user_id: user_id.to_string(),
+            scopes: user.scopes.clone(),
+            data_access_expires_at: user.data_access_expires_at,
+            profile_id: None,
+        }
+    }
+
     /// The type-specific facts `debug_token` reports.
     fn describe(&self, token: &Token) -> About {
         match &token.subject {
-            Subject::User { user_id, .. } => {
-                let user = &self.users[user_id];
-                About {
-                    kind: "USER",
-                    user_id: user_id.clone(),
-                    scopes: user.scopes.clone(),
-                    data_access_expires_at: user.data_access_expires_at,
-                    profile_id: None,
-                }
-            }
+            Subject::User { user_id, .. } => self.about_user(user_id),
             Subject::Page { page_id, owner, .. } => {
                 let mut about = match owner {
-                    PageOwner::User { user_id, .. } => {
-                        let user = &self.users[user_id];
-                        About {
-                            kind: "PAGE",
-                            user_id: user_id.clone(),
-                            scopes: user.scopes.clone(),
-                            data_access_expires_at: user.data_access_expires_at,
-                            profile_id: None,
-                        }
-                    }
+                    PageOwner::User { user_id, .. } => self.about_user(user_id),
                     PageOwner::Business { business_id } => {
                         About::system_user(&self.businesses[business_id].system_user_id)
                     }

@@ -49,14 +49,12 @@ pub(crate) struct NewContent {
     pub description: Option<String>,
 }
 
+/// The ids a seeding control call created.
+type Seeded = Result<Vec<String>, ControlError>;
+
 impl World {
     /// Appends posts to a page; the ids created.
-    pub fn seed_posts(
-        &mut self,
-        page_id: &str,
-        req: &NewContent,
-        now: i64,
-    ) -> Result<Vec<String>, ControlError> {
+    pub fn seed_posts(&mut self, page_id: &str, req: &NewContent, now: i64) -> Seeded {
         let (start, interval) = self.content_times(page_id, req, now)?;
         let template = req.message.clone().unwrap_or_else(|| "Post {n}".into());
         let posts = self.insights.posts.entry(page_id.to_string()).or_default();
@@ -73,12 +71,7 @@ impl World {
     }
 
     /// Appends reels to a page; the video ids created.
-    pub fn seed_reels(
-        &mut self,
-        page_id: &str,
-        req: &NewContent,
-        now: i64,
-    ) -> Result<Vec<String>, ControlError> {
+    pub fn seed_reels(&mut self, page_id: &str, req: &NewContent, now: i64) -> Seeded {
         let (start, interval) = self.content_times(page_id, req, now)?;
         let template = req.description.clone().unwrap_or_else(|| "Reel {n}".into());
         let mut ids = Vec::with_capacity(req.count);
@@ -218,14 +211,9 @@ impl World {
             .posts
             .get(page_id)
             .map_or(&[][..], Vec::as_slice);
-        let mut numbers: Vec<(i64, u64)> = posts
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| in_window(p.created_time, since, until))
-            .map(|(i, p)| (p.created_time, i as u64 + 1))
-            .collect();
-        numbers.sort_by(|a, b| b.cmp(a));
-        numbers.into_iter().map(|(_, n)| n).collect()
+        let times = posts.iter().map(|p| p.created_time);
+        let indices = newest_first(times, since, until);
+        indices.into_iter().map(|i| i as u64 + 1).collect()
     }
 
     /// Post `n` of the page with the asked fields.
@@ -304,14 +292,7 @@ impl World {
             .reels
             .get(page_id)
             .map_or(&[][..], Vec::as_slice);
-        let mut found: Vec<(i64, usize)> = reels
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| in_window(r.created_time, since, until))
-            .map(|(i, r)| (r.created_time, i))
-            .collect();
-        found.sort_by(|a, b| b.cmp(a));
-        found.into_iter().map(|(_, i)| i).collect()
+        newest_first(reels.iter().map(|r| r.created_time), since, until)
     }
 
     pub fn reel_object(&self, page_id: &str, index: usize, fields: &[String]) -> Value {
@@ -386,4 +367,20 @@ fn edge_summary(spec: &FieldSpec, count: i64, comments: bool) -> Value {
             "order": "ranked", "total_count": count, "can_comment": true}}),
         Some(_) => json!({"data": [], "summary": {"total_count": count}}),
     }
+}
+
+/// The indices of `times` in `[since, until]`, newest first (the later
+/// index first on a tie).
+fn newest_first(
+    times: impl Iterator<Item = i64>,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Vec<usize> {
+    let mut found: Vec<(i64, usize)> = times
+        .enumerate()
+        .filter(|(_, t)| in_window(*t, since, until))
+        .map(|(i, t)| (t, i))
+        .collect();
+    found.sort_by(|a, b| b.cmp(a));
+    found.into_iter().map(|(_, i)| i).collect()
 }

@@ -28,18 +28,35 @@ pub(crate) struct User {
     pub scopes: Vec<String>,
     pub page_ids: Vec<String>,
     pub data_access_expires_at: i64,
-    /// Sessions end on revocation: tokens of an older generation are dead,
-    /// with the subcode stored in `ended[generation]`.
+    pub sessions: Sessions,
+}
+
+/// The sessions of a user or page. A session ends on revocation: tokens of
+/// an older generation are dead, with the subcode stored in `ended[generation]`.
+#[derive(Default)]
+pub(crate) struct Sessions {
     pub generation: usize,
-    pub ended: Vec<i64>,
+    ended: Vec<i64>,
+}
+
+impl Sessions {
+    /// Ends the current session with `subcode`.
+    fn end(&mut self, subcode: i64) {
+        self.ended.push(subcode);
+        self.generation += 1;
+    }
+
+    /// The subcode that ended the session of `generation`, if it has ended.
+    fn ended(&self, generation: usize) -> Option<i64> {
+        (generation < self.generation).then(|| self.ended[generation])
+    }
 }
 
 pub(crate) struct Page {
     pub name: String,
     pub category: String,
     pub tasks: Vec<String>,
-    pub generation: usize,
-    pub ended: Vec<i64>,
+    pub sessions: Sessions,
 }
 
 pub(crate) struct Business {
@@ -205,8 +222,7 @@ impl World {
                 .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()),
             page_ids,
             data_access_expires_at: now + self.config.data_access_secs,
-            generation: 0,
-            ended: Vec::new(),
+            sessions: Sessions::default(),
         };
         self.users.insert(id.clone(), user);
         Ok(id)
@@ -241,8 +257,7 @@ impl World {
                 .map(|s| s.to_string())
                 .collect()
             }),
-            generation: 0,
-            ended: Vec::new(),
+            sessions: Sessions::default(),
         };
         self.pages.insert(id.clone(), page);
         Ok(id)
@@ -301,7 +316,7 @@ impl World {
         let data_access_secs = self.config.data_access_secs;
         let user = self.users.get_mut(user_id)?;
         user.data_access_expires_at = now + data_access_secs;
-        let generation = user.generation;
+        let generation = user.sessions.generation;
         let lifetime = if long_lived {
             self.config.long_lived_secs
         } else {
@@ -353,7 +368,7 @@ impl World {
     /// A page token derived from the valid user or system-user `parent`.
     pub fn issue_page_token(&mut self, parent: &str, page_id: &str, now: i64) -> String {
         let parent_token = self.tokens[parent].clone();
-        let generation = self.pages[page_id].generation;
+        let generation = self.pages[page_id].sessions.generation;
         let (owner, expires_at) = match parent_token.subject {
             Subject::User {
                 user_id,
@@ -393,6 +408,16 @@ impl World {
         matches!(self.tokens.get(token), Some(t) if matches!(t.subject, Subject::App) && t.revoked.is_none())
     }
 
+    /// The user whose session `generation` is current; else the subcode that
+    /// ended it.
+    fn live_user(&self, user_id: &str, generation: usize) -> Result<&User, i64> {
+        let user = &self.users[user_id];
+        match user.sessions.ended(generation) {
+            Some(subcode) => Err(subcode),
+            None => Ok(user),
+        }
+    }
+
     /// Why `token` cannot be used at `now`, if it cannot.
     pub fn problem(&self, token: &Token, now: i64) -> Option<TokenProblem> {
         if let Some(subcode) = token.revoked {
@@ -403,41 +428,31 @@ impl World {
                 user_id,
                 generation,
                 ..
-            } => {
-                let user = &self.users[user_id];
-                if *generation < user.generation {
-                    return Some(self.revoked(user.ended[*generation]));
-                }
-                Some(user)
-            }
+            } => Some(self.live_user(user_id, *generation)),
             Subject::Page {
                 page_id,
                 generation,
                 owner,
                 parent,
             } => {
-                let page = &self.pages[page_id];
-                if *generation < page.generation {
-                    return Some(self.revoked(page.ended[*generation]));
-                }
-                if let Some(subcode) = self.tokens.get(parent).and_then(|p| p.revoked) {
+                let page_ended = self.pages[page_id].sessions.ended(*generation);
+                let parent_revoked = self.tokens.get(parent).and_then(|p| p.revoked);
+                if let Some(subcode) = page_ended.or(parent_revoked) {
                     return Some(self.revoked(subcode));
                 }
                 match owner {
                     PageOwner::User {
                         user_id,
                         generation,
-                    } => {
-                        let user = &self.users[user_id];
-                        if *generation < user.generation {
-                            return Some(self.revoked(user.ended[*generation]));
-                        }
-                        Some(user)
-                    }
+                    } => Some(self.live_user(user_id, *generation)),
                     PageOwner::Business { .. } => None,
                 }
             }
             Subject::SystemUser { .. } | Subject::App => None,
+        };
+        let data_user = match data_user.transpose() {
+            Ok(user) => user,
+            Err(subcode) => return Some(self.revoked(subcode)),
         };
         if token.expires_at != 0 && now >= token.expires_at {
             return Some(TokenProblem {
@@ -515,23 +530,16 @@ impl World {
 
     /// Ends the user's session: all its tokens and their page tokens die.
     pub fn revoke_user(&mut self, user_id: &str, subcode: i64) -> Result<(), ControlError> {
-        let user = self
-            .users
-            .get_mut(user_id)
-            .ok_or_else(|| ControlError::NotFound(format!("no user {user_id}")))?;
-        user.ended.push(subcode);
-        user.generation += 1;
+        self.user_mut(user_id)?.sessions.end(subcode);
         Ok(())
     }
 
     /// Invalidates every token of one page.
     pub fn revoke_page(&mut self, page_id: &str, subcode: i64) -> Result<(), ControlError> {
-        let page = self
-            .pages
-            .get_mut(page_id)
-            .ok_or_else(|| ControlError::NotFound(format!("no page {page_id}")))?;
-        page.ended.push(subcode);
-        page.generation += 1;
+        let page = self.pages.get_mut(page_id);
+        page.ok_or_else(|| ControlError::missing("page", page_id))?
+            .sessions
+            .end(subcode);
         Ok(())
     }
 
@@ -546,12 +554,13 @@ impl World {
     }
 
     pub fn lapse_data_access(&mut self, user_id: &str, now: i64) -> Result<(), ControlError> {
-        let user = self
-            .users
-            .get_mut(user_id)
-            .ok_or_else(|| ControlError::NotFound(format!("no user {user_id}")))?;
-        user.data_access_expires_at = now;
+        self.user_mut(user_id)?.data_access_expires_at = now;
         Ok(())
+    }
+
+    fn user_mut(&mut self, user_id: &str) -> Result<&mut User, ControlError> {
+        let user = self.users.get_mut(user_id);
+        user.ok_or_else(|| ControlError::missing("user", user_id))
     }
 }
 

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::SimConfig;
+use super::consent::{Redirect, chosen};
 use super::errors::ControlError;
-use super::wire::{encode_component, random_alnum};
+use super::wire::random_alnum;
 
 /// `open_id` of "Demo Shop", which exists from the start with `demo_user`.
 pub const DEMO_OPEN_ID: &str = "YskLLgAAAADemoShopOpenId000001";
@@ -217,19 +218,9 @@ impl TikTok {
         let Some(redirect_uri) = req.redirect_uri.filter(|r| !r.is_empty()) else {
             return Err(TikTokError::BadRequest("redirect_uri is required".into()));
         };
-        let separator = if redirect_uri.contains('?') { '&' } else { '?' };
-        let state = req
-            .state
-            .map(|s| format!("&state={}", encode_component(s)))
-            .unwrap_or_default();
-        let shop = self
-            .dialog_shop
-            .clone()
-            .filter(|id| self.shops.contains_key(id));
-        let Some(open_id) = shop else {
-            return Ok(format!(
-                "{redirect_uri}{separator}error=access_denied{state}"
-            ));
+        let redirect = Redirect::new(redirect_uri, req.state);
+        let Some(open_id) = chosen(&self.dialog_shop, &self.shops) else {
+            return Ok(redirect.state_last("error=access_denied"));
         };
         if self.codes.len() > 10_000 {
             self.codes.retain(|_, c| c.expires_at > now && !c.used);
@@ -243,7 +234,7 @@ impl TikTok {
                 used: false,
             },
         );
-        Ok(format!("{redirect_uri}{separator}code={code}{state}"))
+        Ok(redirect.state_last(&format!("code={code}")))
     }
 
     fn check_app(&self, req: &TokenRequest<'_>) -> Result<(), TikTokError> {
@@ -329,26 +320,14 @@ impl TikTok {
         let shop = self.shops.get(open_id)?;
         let generation = shop.generation;
         let (seller_name, region) = (shop.seller_name.clone(), shop.region.clone());
-        let access_token = fresh_key(&self.access, "ROW_", 64);
-        let access_expires_at = now + access_secs;
-        self.access.insert(
-            access_token.clone(),
-            Grant {
-                open_id: open_id.to_string(),
-                generation,
-                expires_at: access_expires_at,
-            },
-        );
-        let refresh_token = fresh_key(&self.refresh, "ROW_", 64);
-        let refresh_expires_at = now + refresh_secs;
-        self.refresh.insert(
-            refresh_token.clone(),
-            Grant {
-                open_id: open_id.to_string(),
-                generation,
-                expires_at: refresh_expires_at,
-            },
-        );
+        let grant = |expires_at| Grant {
+            open_id: open_id.to_string(),
+            generation,
+            expires_at,
+        };
+        let (access_expires_at, refresh_expires_at) = (now + access_secs, now + refresh_secs);
+        let access_token = grant_new(&mut self.access, grant(access_expires_at));
+        let refresh_token = grant_new(&mut self.refresh, grant(refresh_expires_at));
         Some(TokenPair {
             access_token,
             access_expires_at,
@@ -410,6 +389,13 @@ impl TikTok {
         }
         Ok(shop)
     }
+}
+
+/// Stores `grant` under a fresh token; the token.
+fn grant_new(grants: &mut HashMap<String, Grant>, grant: Grant) -> String {
+    let token = fresh_key(grants, "ROW_", 64);
+    grants.insert(token.clone(), grant);
+    token
 }
 
 /// `prefix` + `len` random characters, not yet a key of `map`.

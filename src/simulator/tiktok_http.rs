@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Sim;
+use super::consent::found;
 use super::control::body_or_default;
 use super::errors::ControlError;
 use super::faults::ErrorSpec;
@@ -99,13 +100,10 @@ async fn authorize(State(sim): State<Arc<Sim>>, uri: Uri) -> Response {
     };
     let now = sim.now();
     let location = sim.providers().tiktok.authorize(request, now);
-    match location.map(|l| HeaderValue::from_str(&l)) {
-        Ok(Ok(value)) => {
-            let mut response = StatusCode::FOUND.into_response();
-            response.headers_mut().insert(header::LOCATION, value);
-            response
-        }
-        Ok(Err(_)) => failure(StatusCode::BAD_REQUEST, 36_004_003, "invalid redirect_uri"),
+    match location {
+        Ok(location) => found(&location).unwrap_or_else(|| {
+            failure(StatusCode::BAD_REQUEST, 36_004_003, "invalid redirect_uri")
+        }),
         Err(e) => failure(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     }
 }

@@ -4,7 +4,6 @@
 //! a bucket per presented key, and reserved key ids.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use serde_json::Value;
 use tokenkeeper::clock::OffsetClock;
 
-use crate::helpers::{TEST_KEY, TestApp, test_settings_with};
+use crate::helpers::{TEST_KEY, TestApp, spawn_until_listening, test_settings_with};
 use crate::openapi::spec;
 
 const ADMIN_KEY: &str = "access-admin-key-0123456789";
@@ -310,32 +309,18 @@ impl Service {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("flood.toml");
         std::fs::write(&file, toml).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--config"])
-            .arg(&file)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
-            .env("TOKENKEEPER__LOGGING__FORMAT", "json")
-            .env("TOKENKEEPER__REFRESH__ENABLED", "false")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the service exits before listening")
-                .unwrap();
-            let v: Value = serde_json::from_str(&line).unwrap_or_default();
-            if v["fields"]["message"] == "tokenkeeper listening" {
-                break v["fields"]["addr"].as_str().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let (child, addr) = spawn_until_listening(
+            Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+                .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+                .arg(&file)
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
+                .env("TOKENKEEPER__LOGGING__FORMAT", "json")
+                .env("TOKENKEEPER__REFRESH__ENABLED", "false")
+                .env("NO_COLOR", "1")
+                .stdout(Stdio::null()),
+        );
         Self {
             child,
             addr,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::fb_support::{
-    ADMIN_KEY, FbApp, INTERNAL_KEY, REDIRECT_URI, USER_KEY, connection_of_kind,
+    ADMIN_KEY, FbApp, REDIRECT_URI, USER_KEY, connection_of_kind, connections,
 };
 use crate::helpers::TestApp;
 
@@ -144,6 +144,18 @@ async fn poll<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     }
 }
 
+/// Waits until the dashboard lists a sweep among the recent runs.
+async fn sweep_listed(browser: &Client) {
+    poll("the sweep in the recent runs", async || {
+        let runs = browser
+            .find_all(Locator::Css("tr[data-run-id]"))
+            .await
+            .ok()?;
+        (!runs.is_empty()).then_some(())
+    })
+    .await;
+}
+
 async fn text_of(browser: &Client, css: &str) -> Option<String> {
     browser
         .find(Locator::Css(css))
@@ -209,10 +221,9 @@ async fn app_with_a_revoked_page() -> (FbApp, Value, String, String) {
     let answer = fb.connect_via_dialog(None).await;
     let page = connection_of_kind(&answer, "page");
     let id = page["id"].as_str().unwrap().to_string();
-    let (status, issued) = fb
-        .get(&format!("/tokens/{id}/access-token"), USER_KEY)
+    let issued = fb
+        .get_ok(&format!("/tokens/{id}/access-token"), USER_KEY)
         .await;
-    assert_eq!(status, 200, "{issued}");
     let token = issued["access_token"].as_str().unwrap().to_string();
     fb.revoke_page_and_sweep(&page).await;
     (fb, answer, id, token)
@@ -298,23 +309,13 @@ async fn the_dashboard_flags_a_revoked_page_and_shows_why_automatic_refresh_fail
         })
         .await;
         assert_eq!(flagged, "1");
-        poll("the sweep in the recent runs", async || {
-            let runs = browser
-                .find_all(Locator::Css("tr[data-run-id]"))
-                .await
-                .ok()?;
-            (!runs.is_empty()).then_some(())
-        })
-        .await;
+        sweep_listed(&browser).await;
 
         // A page token is re-derived from its user's token; with the user's
         // token revoked as well, the automatic refresh cannot help.
         let user = connection_of_kind(&answer, "user");
         fb.sim
-            .post(
-                "/_sim/revoke",
-                json!({ "user_id": user["external_id"], "subcode": 460 }),
-            )
+            .revoke(json!({ "user_id": user["external_id"], "subcode": 460 }))
             .await;
         let (outcome, text) = try_automatic_refresh(&browser, &id).await;
         assert_eq!(outcome, "failure", "{text}");
@@ -323,10 +324,7 @@ async fn the_dashboard_flags_a_revoked_page_and_shows_why_automatic_refresh_fail
         // The platform's words, as the refresh recorded them, once; no
         // upstream path or internal error chain around them.
         let (_, listed) = fb.get("/tokens", ADMIN_KEY).await;
-        let platform = listed["connections"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let platform = connections(&listed)
             .find(|c| c["id"] == id.as_str())
             .unwrap()["last_error"]["message"]
             .as_str()
@@ -419,10 +417,7 @@ async fn app_with_a_shop() -> FbApp {
     let fb = FbApp::start().await;
     fb.connect_user(1, None).await;
     fb.connect_shop("team-a", "Narrow Shop").await;
-    let (status, run) = fb
-        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
-        .await;
-    assert_eq!(status, 200, "{run}");
+    fb.sweep("/internal/scheduled-refresh").await;
     fb
 }
 
@@ -434,10 +429,7 @@ async fn the_dashboard_shows_a_shops_refresh_token_lapse_in_utc_and_fits_420_px(
     }
     let fb = app_with_a_shop().await;
     let (_, listed) = fb.get("/tokens", ADMIN_KEY).await;
-    let shop = listed["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let shop = connections(&listed)
         .find(|c| c["provider"] == "tiktok_shop")
         .unwrap()
         .clone();
@@ -476,14 +468,7 @@ async fn the_dashboard_shows_a_shops_refresh_token_lapse_in_utc_and_fits_420_px(
                 && chrono::NaiveTime::parse_from_str(&clock[..8], "%H:%M:%S").is_ok(),
             "{updated}"
         );
-        poll("the sweep in the recent runs", async || {
-            let runs = browser
-                .find_all(Locator::Css("tr[data-run-id]"))
-                .await
-                .ok()?;
-            (!runs.is_empty()).then_some(())
-        })
-        .await;
+        sweep_listed(&browser).await;
         for cell in browser.find_all(Locator::Css("td.time")).await.unwrap() {
             let text = cell.text().await.unwrap();
             let first = text.lines().next().unwrap_or_default();

@@ -32,6 +32,20 @@ async fn land_on_callback(
     call(fb, &format!("{callback_path}?{query}"), accept).await
 }
 
+/// A browser's landing on the callback: a 200 HTML page that links to the
+/// dashboard.
+async fn landed_page(fb: &FbApp, auth_url_path: &str, callback_path: &str) -> Answer {
+    let page = land_on_callback(fb, auth_url_path, callback_path, Some(BROWSER_ACCEPT)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.content_type.starts_with("text/html"),
+        "{}",
+        page.content_type
+    );
+    assert!(page.body.contains("href=\"/dashboard\""), "{}", page.body);
+    page
+}
+
 async fn call(fb: &FbApp, path_and_query: &str, accept: Option<&str>) -> Answer {
     let mut req = fb.app.client.get(fb.url(path_and_query));
     if let Some(accept) = accept {
@@ -51,15 +65,9 @@ async fn call(fb: &FbApp, path_and_query: &str, accept: Option<&str>) -> Answer 
 
 /// A dialog user with two named pages.
 async fn dialog_user_with_pages(fb: &FbApp) {
-    let user = fb
-        .sim
-        .post(
-            "/_sim/users",
-            json!({ "name": "Ada Lovelace", "pages": [{ "name": "Café <Nord>" }, { "name": "Bakery South" }] }),
-        )
-        .await;
+    let user = fb.sim.create_user(json!({ "name": "Ada Lovelace", "pages": [{ "name": "Café <Nord>" }, { "name": "Bakery South" }] })).await;
     fb.sim
-        .post("/_sim/dialog_user", json!({ "user_id": user["id"] }))
+        .control("/_sim/dialog_user", json!({ "user_id": user["id"] }))
         .await;
 }
 
@@ -68,19 +76,7 @@ async fn a_browser_landing_on_the_facebook_callback_sees_the_connected_pages_and
 {
     let fb = FbApp::start().await;
     dialog_user_with_pages(&fb).await;
-    let page = land_on_callback(
-        &fb,
-        "/facebook/auth/url",
-        "/facebook/auth/callback",
-        Some(BROWSER_ACCEPT),
-    )
-    .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert!(
-        page.content_type.starts_with("text/html"),
-        "{}",
-        page.content_type
-    );
+    let page = landed_page(&fb, "/facebook/auth/url", "/facebook/auth/callback").await;
     assert!(page.body.contains("Connected to Facebook"), "{}", page.body);
     assert!(page.body.contains("Ada Lovelace"), "{}", page.body);
     assert!(
@@ -89,7 +85,6 @@ async fn a_browser_landing_on_the_facebook_callback_sees_the_connected_pages_and
         page.body
     );
     assert!(page.body.contains("Bakery South"), "{}", page.body);
-    assert!(page.body.contains("href=\"/dashboard\""), "{}", page.body);
     assert!(!page.body.contains("EAAB"), "no token in the page");
     assert!(!page.body.contains("access_token"), "no token in the page");
     fb.stop().await;
@@ -129,42 +124,13 @@ async fn a_browser_with_a_bad_state_sees_the_error_in_words_with_a_4xx() {
 #[tokio::test]
 async fn a_browser_sees_the_connected_tiktok_shop_and_google_customer() {
     let fb = FbApp::start().await;
-    let shop = fb
-        .sim
-        .post(
-            "/_sim/tiktok/shops",
-            json!({ "seller_name": "Lantern & Co" }),
-        )
-        .await;
-    fb.sim
-        .post(
-            "/_sim/tiktok/dialog_shop",
-            json!({ "open_id": shop["open_id"] }),
-        )
-        .await;
-    let page = land_on_callback(
-        &fb,
-        "/tiktok/auth/url",
-        "/tiktok/auth/callback",
-        Some(BROWSER_ACCEPT),
-    )
-    .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.content_type.starts_with("text/html"));
+    fb.sim.dialog_shop("Lantern & Co").await;
+    let page = landed_page(&fb, "/tiktok/auth/url", "/tiktok/auth/callback").await;
     assert!(page.body.contains("Lantern &amp; Co"), "{}", page.body);
-    assert!(page.body.contains("href=\"/dashboard\""));
 
-    let page = land_on_callback(
-        &fb,
-        &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
-        "/google/auth/callback",
-        Some(BROWSER_ACCEPT),
-    )
-    .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.content_type.starts_with("text/html"));
+    let google = format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}");
+    let page = landed_page(&fb, &google, "/google/auth/callback").await;
     assert!(page.body.contains(DEMO_CUSTOMER_ID), "{}", page.body);
-    assert!(page.body.contains("href=\"/dashboard\""));
     fb.stop().await;
 }
 

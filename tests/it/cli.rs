@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::TEST_KEY;
+use crate::helpers::{TEST_KEY, ok_stdout, spawn_until_listening, text};
 
 fn tokenkeeper(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
@@ -14,10 +14,6 @@ fn tokenkeeper(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -86,29 +82,14 @@ fn an_out_of_range_rate_limit_exits_2_naming_the_key_and_its_range() {
 
 /// Starts `serve` on a random port and waits until it logs its address.
 fn start_service(dir: &Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
-        .env("TOKENKEEPER__LOGGING__FORMAT", "json")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the service exits before listening")
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["fields"]["message"] == "tokenkeeper listening" {
-            break v["fields"]["addr"].as_str().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    spawn_until_listening(
+        Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
+            .env("TOKENKEEPER__LOGGING__FORMAT", "json")
+            .env("NO_COLOR", "1"),
+    )
 }
 
 #[test]
@@ -287,24 +268,16 @@ async fn the_cli_reads_config_local_toml_as_serve_does() {
         .current_dir(work.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).starts_with("2 connections"),
-        "{}",
-        text(&out.stdout)
-    );
+    let stdout = ok_stdout(&out);
+    assert!(stdout.starts_with("2 connections"), "{stdout}");
     let out = Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
         .args(["store", "verify"])
         .current_dir(work.path())
         .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("2 connections"),
-        "{}",
-        text(&out.stdout)
-    );
+    let stdout = ok_stdout(&out);
+    assert!(stdout.contains("2 connections"), "{stdout}");
 }
 
 #[test]

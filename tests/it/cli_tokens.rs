@@ -4,10 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::fb_support::*;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::helpers::{ok_stdout, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_commands_match_the_api_change_nothing_on_dry_run_and_report_by_exit_code() {
@@ -22,10 +19,7 @@ async fn tokens_commands_match_the_api_change_nothing_on_dry_run_and_report_by_e
     let cli: Value = serde_json::from_slice(&out.stdout).expect("status --format json is JSON");
     assert_eq!(cli["count"], 5);
     let key = |v: &Value| {
-        let mut items: Vec<(String, String, String)> = v["connections"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let mut items: Vec<(String, String, String)> = connections(v)
             .map(|c| {
                 (
                     c["id"].as_str().unwrap().into(),
@@ -92,14 +86,7 @@ async fn tokens_commands_match_the_api_change_nothing_on_dry_run_and_report_by_e
         "team-a",
         "--force",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let summary = text(&out.stdout);
+    let summary = ok_stdout(&out);
     assert!(summary.contains("3 connections"), "{summary}");
     assert_ne!(
         std::fs::read(&store).unwrap(),
@@ -160,10 +147,7 @@ async fn stopped_with_a_revoked_page() -> (StoppedApp, String) {
 fn health_of(stopped: &StoppedApp, id: &str) -> String {
     let out = stopped.cli(&["tokens", "status", "--format", "json"]);
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    status["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    connections(&status)
         .find(|c| c["id"] == id)
         .map(|c| c["health"].as_str().unwrap().to_string())
         .unwrap()
@@ -179,13 +163,7 @@ async fn refresh_force_recovers_a_flagged_page_through_its_user_as_the_api_does(
         text(&out.stdout)
     );
     let out = stopped.cli(&["tokens", "refresh", "--id", &page, "--force"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    ok_stdout(&out);
     assert_eq!(health_of(&stopped, &page), "healthy");
 }
 
@@ -205,15 +183,9 @@ async fn a_refresh_that_leaves_a_connection_to_reconnect_exits_1_and_names_it() 
 /// The binary on the stopped app's files, with the app credentials but
 /// without the encryption key.
 fn cli_without_key(stopped: &StoppedApp, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
-        .args(args)
-        .arg("--config")
-        .arg(&stopped.config)
-        .arg("--data-dir")
-        .arg(stopped.data_dir.path())
+    stopped
+        .command(args)
         .env_remove("TOKENKEEPER_ENCRYPTION_KEY")
-        .env("FB_APP_ID", APP_ID)
-        .env("FB_APP_SECRET", APP_SECRET)
         .output()
         .unwrap()
 }
@@ -256,15 +228,8 @@ async fn a_connection_failure_names_the_host_and_the_cause() {
         .local_addr()
         .unwrap()
         .port();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
-    let out = cmd
-        .args(["tokens", "check", "--config"])
-        .arg(&stopped.config)
-        .arg("--data-dir")
-        .arg(stopped.data_dir.path())
-        .env("TOKENKEEPER_ENCRYPTION_KEY", crate::helpers::TEST_KEY)
-        .env("FB_APP_ID", APP_ID)
-        .env("FB_APP_SECRET", APP_SECRET)
+    let out = stopped
+        .command(&["tokens", "check"])
         .env(
             "TOKENKEEPER__FACEBOOK__GRAPH_BASE_URL",
             format!("http://127.0.0.1:{port}"),

@@ -10,8 +10,7 @@ async fn twenty_concurrent_connects_leave_one_user_connection_and_one_per_page()
     let fb = FbApp::start().await;
     let user = fb
         .sim
-        .post(
-            "/_sim/users",
+        .create_user(
             json!({ "name": "Busy User", "pages": [{ "name": "North" }, { "name": "South" }] }),
         )
         .await;
@@ -26,29 +25,14 @@ async fn twenty_concurrent_connects_leave_one_user_connection_and_one_per_page()
     for (status, body) in futures::future::join_all(connects).await {
         assert_eq!(status, 200, "{body}");
     }
-    let (status, list) = fb.get("/facebook/tokens", ADMIN_KEY).await;
-    assert_eq!(status, 200, "{list}");
-    let kinds: Vec<&str> = list["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let list = fb.get_ok("/facebook/tokens", ADMIN_KEY).await;
+    let kinds: Vec<&str> = connections(&list)
         .map(|c| c["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds.iter().filter(|k| **k == "user").count(), 1, "{list}");
     assert_eq!(kinds.iter().filter(|k| **k == "page").count(), 2, "{list}");
-    let pages: Vec<&Value> = list["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["kind"] == "page")
-        .collect();
-    let user_id = list["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["kind"] == "user")
-        .unwrap()["id"]
-        .clone();
+    let pages: Vec<&Value> = connections(&list).filter(|c| c["kind"] == "page").collect();
+    let user_id = connections(&list).find(|c| c["kind"] == "user").unwrap()["id"].clone();
     assert!(pages.iter().all(|p| p["parent_id"] == user_id), "{list}");
     fb.stop().await;
 }

@@ -9,7 +9,7 @@ use tokenkeeper::clock::OffsetClock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::fb_support::{FbApp, FbOptions, READER_KEY, connection_of_kind};
+use crate::fb_support::{FbApp, FbOptions, READER_KEY, assert_error, connection_id};
 use crate::helpers::{TestApp, test_settings_with};
 
 const ADMIN_KEY: &str = "connections-admin-key-0123456789";
@@ -124,8 +124,7 @@ async fn a_slow_body_is_cut_off_with_408_in_the_envelope() {
     let started = Instant::now();
     let (status, body) = read_response(&mut conn).await;
     assert!(started.elapsed() >= Duration::from_millis(800));
-    assert_eq!(status, 408, "{body}");
-    assert_eq!(body["error"]["code"], "request_timeout", "{body}");
+    assert_error(status, &body, 408, "request_timeout");
     closed_by_server(&mut conn).await;
     app.stop().await;
 }
@@ -139,10 +138,7 @@ async fn a_request_not_answered_in_time_gets_503_timeout_in_the_envelope() {
     })
     .await;
     let answer = fb.connect_user(1, None).await;
-    let id = connection_of_kind(&answer, "user")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connection_id(&answer, "user");
     fb.sim
         .fault(json!({ "path": "/debug_token", "latency_ms": 8000 }))
         .await;
@@ -154,8 +150,7 @@ async fn a_request_not_answered_in_time_gets_503_timeout_in_the_envelope() {
         )
         .await;
     let took = started.elapsed();
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "timeout", "{body}");
+    assert_error(status, &body, 503, "timeout");
     assert!(
         took >= Duration::from_millis(1800) && took < Duration::from_secs(7),
         "answered after {took:?}"

@@ -1,7 +1,7 @@
 //! What the dashboard reads besides the connections: the recent refresh
 //! runs, which survive a restart with their team split intact.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::fb_support::*;
 
@@ -14,14 +14,10 @@ async fn recent_refresh_runs_survive_a_restart_and_stay_split_by_team() {
     let fb = FbApp::start().await;
     fb.connect_user(1, None).await;
     fb.connect_shop("team-a", "Persisted Shop").await;
-    let (status, body) = fb
-        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.sweep("/internal/scheduled-refresh").await;
     let run_id = body["run"]["id"].as_str().unwrap().to_string();
 
-    let (status, before) = fb.get("/internal/refresh-runs", ADMIN_KEY).await;
-    assert_eq!(status, 200, "{before}");
+    let before = fb.get_ok("/internal/refresh-runs", ADMIN_KEY).await;
     let (_, team_before) = fb.get("/internal/refresh-runs", TEAM_A_KEY).await;
 
     let fb = fb.restart().await;
@@ -36,17 +32,14 @@ async fn recent_refresh_runs_survive_a_restart_and_stay_split_by_team() {
     assert_eq!(runs(&after)[0]["status"], "finished");
     assert_eq!(runs(&after)[0]["total"], 3, "a user, its page and a shop");
 
-    let (status, team_after) = fb.get("/internal/refresh-runs", TEAM_A_KEY).await;
-    assert_eq!(status, 200, "{team_after}");
+    let team_after = fb.get_ok("/internal/refresh-runs", TEAM_A_KEY).await;
     assert_eq!(runs(&team_after), runs(&team_before));
     assert_eq!(
         runs(&team_after)[0]["total"],
         1,
         "team-a sees only its shop"
     );
-    let (status, one) = fb
-        .get(&format!("/internal/refresh-runs/{run_id}"), ADMIN_KEY)
+    fb.get_ok(&format!("/internal/refresh-runs/{run_id}"), ADMIN_KEY)
         .await;
-    assert_eq!(status, 200, "{one}");
     fb.stop().await;
 }

@@ -24,8 +24,7 @@ async fn wrong_methods_and_oversized_requests_answer_in_the_envelope() {
         .await
         .unwrap();
     let (status, body) = error_of(r).await;
-    assert_eq!(status, 405, "{body}");
-    assert_eq!(body["error"]["code"], "method_not_allowed");
+    assert_error(status, &body, 405, "method_not_allowed");
 
     let huge = json!({ "access_token": "x".repeat(3 * 1024 * 1024) });
     let r = client
@@ -36,8 +35,7 @@ async fn wrong_methods_and_oversized_requests_answer_in_the_envelope() {
         .await
         .unwrap();
     let (status, body) = error_of(r).await;
-    assert_eq!(status, 413, "{body}");
-    assert_eq!(body["error"]["code"], "payload_too_large");
+    assert_error(status, &body, 413, "payload_too_large");
 
     let r = client
         .get(fb.url(&format!("/tokens?team_id={}", "a".repeat(10_000))))
@@ -46,8 +44,7 @@ async fn wrong_methods_and_oversized_requests_answer_in_the_envelope() {
         .await
         .unwrap();
     let (status, body) = error_of(r).await;
-    assert_eq!(status, 414, "{body}");
-    assert_eq!(body["error"]["code"], "uri_too_long");
+    assert_error(status, &body, 414, "uri_too_long");
 
     let r = client
         .get(fb.url("/tokens"))
@@ -57,8 +54,7 @@ async fn wrong_methods_and_oversized_requests_answer_in_the_envelope() {
         .await
         .unwrap();
     let (status, body) = error_of(r).await;
-    assert_eq!(status, 431, "{body}");
-    assert_eq!(body["error"]["code"], "headers_too_large");
+    assert_error(status, &body, 431, "headers_too_large");
     fb.stop().await;
 }
 
@@ -81,11 +77,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 
 #[tokio::test]
 async fn a_429_says_the_same_wait_as_its_retry_after_header() {
-    let fb = FbApp::start_with(FbOptions {
-        rate_limit: (1, 1),
-        ..FbOptions::default()
-    })
-    .await;
+    let fb = FbApp::with_rate_limit(1, 1).await;
     let mut seen = None;
     for _ in 0..3 {
         let r = fb

@@ -7,10 +7,13 @@ use tokenkeeper::simulator::DEMO_CUSTOMER_ID;
 
 use crate::fb_support::*;
 
-fn metrics_request(account: &str) -> Value {
-    json!({ "ad_account_id": account,
+/// An analyst's campaign metrics of ad account `act_111`.
+async fn act_111_metrics(fb: &FbApp) -> (u16, Value) {
+    let request = json!({ "ad_account_id": "act_111",
             "date_range": { "start_date": "2026-06-01", "end_date": "2026-06-10" },
-            "metrics": ["impressions", "clicks"], "level": "campaign" })
+            "metrics": ["impressions", "clicks"], "level": "campaign" });
+    fb.post("/facebook/campaign_metrics", ANALYST_KEY, request)
+        .await
 }
 
 /// A connected user who can see ad account `act_111` (with no campaigns).
@@ -21,7 +24,7 @@ async fn user_with_account(fb: &FbApp) {
         .unwrap()
         .to_string();
     fb.sim
-        .post(
+        .control(
             "/_sim/ad_accounts",
             json!({ "id": "111", "user_ids": [user], "campaigns": [] }),
         )
@@ -30,8 +33,7 @@ async fn user_with_account(fb: &FbApp) {
 
 /// The `state` of a fresh authorization URL of `provider`.
 async fn state_for(fb: &FbApp, provider: &str) -> String {
-    let (status, body) = fb.get(&format!("/{provider}/auth/url"), ADMIN_KEY).await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.get_ok(&format!("/{provider}/auth/url"), ADMIN_KEY).await;
     body["state"].as_str().unwrap().to_string()
 }
 
@@ -50,15 +52,8 @@ async fn callback(fb: &FbApp, provider: &str, code: &str) -> (u16, Value) {
 async fn an_ad_account_the_platform_does_not_know_is_404_with_its_words() {
     let fb = FbApp::start().await;
     fb.connect_user(0, None).await;
-    let (status, body) = fb
-        .post(
-            "/facebook/campaign_metrics",
-            ANALYST_KEY,
-            metrics_request("act_111"),
-        )
-        .await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["error"]["code"], "not_found");
+    let (status, body) = act_111_metrics(&fb).await;
+    assert_error(status, &body, 404, "not_found");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("does not exist"), "{message}");
     assert!(message.contains("100/33"), "{message}");
@@ -66,69 +61,47 @@ async fn an_ad_account_the_platform_does_not_know_is_404_with_its_words() {
 }
 
 #[tokio::test]
-async fn a_graph_permission_error_is_403_permission_missing_naming_it() {
-    let fb = FbApp::start().await;
-    user_with_account(&fb).await;
-    fb.sim
-        .fault(
-            json!({ "path": "/act_111", "error": { "http_status": 403, "code": 200,
-            "message": "(#200) Requires ads_read permission to manage the object" } }),
-        )
-        .await;
-    let (status, body) = fb
-        .post(
-            "/facebook/campaign_metrics",
-            ANALYST_KEY,
-            metrics_request("act_111"),
-        )
-        .await;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"]["code"], "permission_missing");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("ads_read"),
-        "{body}"
-    );
-    fb.stop().await;
-}
-
-#[tokio::test]
-async fn a_platform_that_keeps_failing_is_502() {
-    let fb = FbApp::start().await;
-    user_with_account(&fb).await;
-    fb.sim
-        .fault(
-            json!({ "path": "/act_111", "error": { "http_status": 500, "code": 2,
-            "message": "Service temporarily unavailable" } }),
-        )
-        .await;
-    let (status, body) = fb
-        .post(
-            "/facebook/campaign_metrics",
-            ANALYST_KEY,
-            metrics_request("act_111"),
-        )
-        .await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "upstream_error");
-    fb.stop().await;
+async fn a_graph_permission_error_is_403_naming_it_and_a_platform_that_keeps_failing_is_502() {
+    // (the Graph error of act_111's reads, status, code, a word the message names)
+    let cases = [
+        (
+            json!({ "http_status": 403, "code": 200,
+                    "message": "(#200) Requires ads_read permission to manage the object" }),
+            403,
+            "permission_missing",
+            Some("ads_read"),
+        ),
+        (
+            json!({ "http_status": 500, "code": 2, "message": "Service temporarily unavailable" }),
+            502,
+            "upstream_error",
+            None,
+        ),
+    ];
+    for (error, expected, code, word) in cases {
+        let fb = FbApp::start().await;
+        user_with_account(&fb).await;
+        fb.sim
+            .fault(json!({ "path": "/act_111", "error": error }))
+            .await;
+        let (status, body) = act_111_metrics(&fb).await;
+        assert_error(status, &body, expected, code);
+        if let Some(word) = word {
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(word), "{body}");
+        }
+        fb.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn a_google_customer_the_login_cannot_reach_is_403_permission_missing() {
     let fb = FbApp::start().await;
-    fb.follow_consent(
-        &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
-        "/google/auth/callback",
-    )
-    .await;
+    fb.connect_demo_google().await;
     let (status, body) = fb
         .get("/google/campaigns?customer_id=9999999999", ADMIN_KEY)
         .await;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"]["code"], "permission_missing");
+    assert_error(status, &body, 403, "permission_missing");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -142,11 +115,7 @@ async fn a_google_customer_the_login_cannot_reach_is_403_permission_missing() {
 #[tokio::test]
 async fn a_google_not_found_is_404() {
     let fb = FbApp::start().await;
-    fb.follow_consent(
-        &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
-        "/google/auth/callback",
-    )
-    .await;
+    fb.connect_demo_google().await;
     fb.sim
         .fault(
             json!({ "path": "googleAds:searchStream", "error": { "http_status": 404, "code": 5,
@@ -159,36 +128,19 @@ async fn a_google_not_found_is_404() {
             ADMIN_KEY,
         )
         .await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["error"]["code"], "not_found");
+    assert_error(status, &body, 404, "not_found");
     fb.stop().await;
 }
 
 #[tokio::test]
-async fn a_malformed_facebook_code_is_422_naming_code() {
+async fn a_malformed_code_is_422_naming_code_for_every_provider() {
     let fb = FbApp::start().await;
-    let (status, body) = callback(&fb, "facebook", "not-a-real-code").await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["code"], "validation_failed");
-    assert_eq!(body["error"]["field"], "code");
-    fb.stop().await;
-}
-
-#[tokio::test]
-async fn a_malformed_tiktok_code_is_422_naming_code() {
-    let fb = FbApp::start().await;
-    let (status, body) = callback(&fb, "tiktok", "not-a-real-code").await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "code");
-    fb.stop().await;
-}
-
-#[tokio::test]
-async fn a_malformed_google_code_is_422_naming_code() {
-    let fb = FbApp::start().await;
-    let (status, body) = callback(&fb, "google", "not-a-real-code").await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "code");
+    for provider in ["facebook", "tiktok", "google"] {
+        let (status, body) = callback(&fb, provider, "not-a-real-code").await;
+        assert_eq!(status, 422, "{provider}: {body}");
+        assert_eq!(body["error"]["code"], "validation_failed", "{provider}");
+        assert_eq!(body["error"]["field"], "code", "{provider}");
+    }
     fb.stop().await;
 }
 
@@ -214,25 +166,15 @@ async fn a_junk_token_handed_in_is_422_naming_access_token() {
 async fn a_stored_connection_whose_token_fails_stays_409_reauth_required() {
     let fb = FbApp::start().await;
     let answer = fb.connect_user(0, None).await;
-    let id = connection_of_kind(&answer, "user")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connection_id(&answer, "user");
     fb.sim
         .fault(
             json!({ "path": "/oauth/access_token", "error": { "code": 190, "subcode": 460,
             "message": "password changed" } }),
         )
         .await;
-    let (status, body) = fb
-        .post(
-            &format!("/facebook/tokens/{id}/force-refresh"),
-            ADMIN_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "reauth_required");
+    let (status, body) = fb.force_refresh(&id).await;
+    assert_error(status, &body, 409, "reauth_required");
     fb.stop().await;
 }
 
@@ -246,7 +188,6 @@ async fn a_bad_tiktok_auth_code_in_a_body_is_422_naming_auth_code() {
             json!({ "auth_code": "not-a-real-code" }),
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "auth_code");
+    assert_field_error(status, &body, 422, "auth_code");
     fb.stop().await;
 }

@@ -14,10 +14,7 @@ async fn the_full_connect_flow_stores_a_healthy_user_and_its_pages_encrypted() {
     let user = connection_of_kind(&answer, "user");
     assert_eq!(user["health"], "healthy");
     assert_eq!(user["team_id"], "team-a");
-    let pages: Vec<&Value> = answer["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let pages: Vec<&Value> = connections(&answer)
         .filter(|c| c["kind"] == "page")
         .collect();
     assert_eq!(pages.len(), 2);
@@ -82,14 +79,7 @@ async fn tokens_handed_in_are_checked_before_anything_is_stored() {
 }
 
 async fn sweep(fb: &FbApp) -> Value {
-    let (status, body) = fb
-        .post(
-            "/facebook/internal/scheduled-refresh",
-            INTERNAL_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.sweep("/facebook/internal/scheduled-refresh").await;
     body["run"].clone()
 }
 
@@ -100,10 +90,7 @@ async fn a_revoked_page_is_flagged_once_notified_once_and_recovers_on_reconnect(
     let page = connection_of_kind(&answer, "page");
     let page_id = page["external_id"].as_str().unwrap();
     fb.sim
-        .post(
-            "/_sim/revoke",
-            json!({ "page_id": page_id, "subcode": 460 }),
-        )
+        .revoke(json!({ "page_id": page_id, "subcode": 460 }))
         .await;
 
     let run = sweep(&fb).await;
@@ -175,13 +162,7 @@ async fn a_transient_failure_is_retried_and_rate_limits_back_off_without_flaggin
             "error": { "http_status": 500, "code": 2, "message": "Service temporarily unavailable" },
             "count": 1 }))
         .await;
-    let (status, body) = fb
-        .post(
-            &format!("/facebook/tokens/{id}/force-refresh"),
-            ADMIN_KEY,
-            json!({}),
-        )
-        .await;
+    let (status, body) = fb.force_refresh(id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["refreshed"], true);
     assert_eq!(body["connection"]["reauth_required"], false);
@@ -194,13 +175,7 @@ async fn a_transient_failure_is_retried_and_rate_limits_back_off_without_flaggin
                        "message": "There have been too many calls to this ad-account" },
             "estimated_time_to_regain_access": 5, "count": 10 }))
         .await;
-    let (status, body) = fb
-        .post(
-            &format!("/facebook/tokens/{id}/force-refresh"),
-            ADMIN_KEY,
-            json!({}),
-        )
-        .await;
+    let (status, body) = fb.force_refresh(id).await;
     // Beyond refresh.max_retry_wait_secs: 503 with Retry-After (issue 9).
     assert_eq!(status, 503, "{body}");
     let (_, body) = fb.get(&format!("/facebook/tokens/{id}"), READER_KEY).await;
@@ -217,10 +192,7 @@ async fn a_transient_failure_is_retried_and_rate_limits_back_off_without_flaggin
 async fn a_hundred_concurrent_force_refreshes_make_one_exchange() {
     let fb = FbApp::start().await;
     let answer = fb.connect_user(1, None).await;
-    let id = connection_of_kind(&answer, "user")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connection_id(&answer, "user");
     let before = fb.sim.count("/oauth/access_token:fb_exchange_token").await;
     // A slow upstream keeps the one refresh in flight while all requests arrive.
     fb.sim
@@ -231,14 +203,7 @@ async fn a_hundred_concurrent_force_refreshes_make_one_exchange() {
     for _ in 0..100 {
         let fb = fb.clone();
         let id = id.clone();
-        tasks.push(tokio::spawn(async move {
-            fb.post(
-                &format!("/facebook/tokens/{id}/force-refresh"),
-                ADMIN_KEY,
-                json!({}),
-            )
-            .await
-        }));
+        tasks.push(tokio::spawn(async move { fb.force_refresh(&id).await }));
     }
     for t in tasks {
         let (status, body) = t.await.unwrap();
@@ -253,8 +218,7 @@ async fn keys_are_required_scoped_and_a_second_sweep_conflicts() {
     let fb = FbApp::start().await;
     fb.connect_user(2, None).await;
     let (status, body) = fb.call(Method::GET, "/facebook/tokens", None, None).await;
-    assert_eq!(status, 401);
-    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_error(status, &body, 401, "unauthorized");
     let (status, _) = fb.get("/facebook/tokens", "wrong-key-0123456789").await;
     assert_eq!(status, 403);
     let (status, _) = fb.get("/facebook/tokens", READER_KEY).await;
@@ -353,10 +317,9 @@ async fn access_tokens_work_upstream_refresh_first_when_due_and_need_their_scope
     assert_eq!(status, 403);
 
     let before = fb.sim.count("/oauth/access_token:fb_exchange_token").await;
-    let (status, body) = fb
-        .get(&format!("/tokens/{id}/access-token"), USER_KEY)
+    let body = fb
+        .get_ok(&format!("/tokens/{id}/access-token"), USER_KEY)
         .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
         fb.sim.count("/oauth/access_token:fb_exchange_token").await,
         before + 1,
@@ -369,16 +332,17 @@ async fn access_tokens_work_upstream_refresh_first_when_due_and_need_their_scope
         &tokenkeeper::secret::Secret::new(APP_SECRET),
         &tokenkeeper::secret::Secret::new(token.clone()),
     );
-    let me: Value = reqwest::Client::new()
-        .get(format!("{}/v25.0/me", fb.sim.base))
-        .query(&[
-            ("access_token", token.as_str()),
-            ("appsecret_proof", &proof),
-            ("fields", "id,name"),
-        ])
-        .send()
+    let me: Value = fb
+        .sim
+        .get(
+            "/v25.0/me",
+            &[
+                ("access_token", token.as_str()),
+                ("appsecret_proof", &proof),
+                ("fields", "id,name"),
+            ],
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -414,16 +378,7 @@ async fn access_tokens_work_upstream_refresh_first_when_due_and_need_their_scope
     ] {
         others.push(fb.get(&path, ADMIN_KEY).await.1.to_string());
     }
-    others.push(
-        fb.post(
-            &format!("/facebook/tokens/{id}/force-refresh"),
-            ADMIN_KEY,
-            json!({}),
-        )
-        .await
-        .1
-        .to_string(),
-    );
+    others.push(fb.force_refresh(id).await.1.to_string());
     others.push(sweep(&fb).await.to_string());
     let logs = crate::helpers::logs().contents();
     let hooks: Vec<String> = fb.webhook.events().iter().map(|d| d.body.clone()).collect();
@@ -471,19 +426,18 @@ async fn business_tokens_permissions_and_debug_info() {
         "{url}"
     );
 
-    let (status, debug) = fb
-        .get(
+    let debug = fb
+        .get_ok(
             &format!("/facebook/debug_token?connection_id={id}"),
             ADMIN_KEY,
         )
         .await;
-    assert_eq!(status, 200, "{debug}");
     assert_eq!(debug["is_valid"], true);
     assert_eq!(debug["type"], "USER");
 
     let business = fb
         .sim
-        .post(
+        .control(
             "/_sim/businesses",
             json!({ "name": "Acme", "page_ids": [page_id] }),
         )
@@ -511,18 +465,13 @@ async fn business_tokens_permissions_and_debug_info() {
             json!({ "access_token": user_token }),
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "access_token");
+    assert_field_error(status, &body, 422, "access_token");
     fb.stop().await;
 }
 
 #[tokio::test]
 async fn requests_over_the_rate_limit_get_429_with_retry_after() {
-    let fb = FbApp::start_with(FbOptions {
-        rate_limit: (1, 3),
-        ..FbOptions::default()
-    })
-    .await;
+    let fb = FbApp::with_rate_limit(1, 3).await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..6 {
@@ -601,7 +550,6 @@ async fn data_access_lapse_is_warned_in_stages_each_stage_once() {
     let (status, body) = fb
         .get(&format!("/tokens/{page_id}/access-token"), USER_KEY)
         .await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "cannot_refresh");
+    assert_error(status, &body, 409, "cannot_refresh");
     fb.stop().await;
 }

@@ -10,9 +10,10 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokenkeeper::clock::OffsetClock;
-use tokenkeeper::simulator::{self, SimConfig, SimHandle};
+use tokenkeeper::simulator::{DEMO_CUSTOMER_ID, SimConfig};
 
 use crate::helpers::{TestApp, test_settings_with};
+use crate::sim_support::Sim;
 
 pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 pub const INTERNAL_KEY: &str = "internal-key-0123456789abcdef";
@@ -99,64 +100,13 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
     }
 }
 
-/// The simulator's control API.
-pub struct SimClient {
-    pub base: String,
-    http: reqwest::Client,
-}
-
-impl SimClient {
-    pub async fn post(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{}", self.base, path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "sim {path}: {}", r.status());
-        r.json().await.unwrap_or(Value::Null)
-    }
-
-    pub async fn stats(&self) -> Value {
-        self.http
-            .get(format!("{}/_sim/stats", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    pub async fn count(&self, key: &str) -> u64 {
-        self.stats().await[key].as_u64().unwrap_or(0)
-    }
-
-    pub async fn fault(&self, rule: Value) {
-        self.post("/_sim/faults", rule).await;
-    }
-
-    /// A fresh short-lived (or long-lived) user token, as the JS SDK would get.
-    pub async fn login(&self, user_id: &str, long_lived: bool) -> String {
-        let v = self
-            .post(
-                &format!("/_sim/users/{user_id}/login"),
-                json!({ "long_lived": long_lived }),
-            )
-            .await;
-        v["access_token"].as_str().unwrap().to_string()
-    }
-}
-
 /// The service wired to an in-process simulator and a webhook receiver.
 pub struct FbApp {
     pub app: TestApp,
     settings: tokenkeeper::config::Settings,
-    pub sim: SimClient,
+    pub sim: Sim,
     pub webhook: WebhookReceiver,
     pub clock: Arc<OffsetClock>,
-    _sim: SimHandle,
     _config_dir: TempDir,
 }
 
@@ -166,7 +116,7 @@ pub struct StoppedApp {
     pub config: std::path::PathBuf,
     pub settings: tokenkeeper::config::Settings,
     _config_dir: TempDir,
-    _sim: SimHandle,
+    _sim: Sim,
 }
 
 impl StoppedApp {
@@ -174,6 +124,11 @@ impl StoppedApp {
     /// Blocks: call it from a multi-threaded runtime so the in-process
     /// simulator keeps serving.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The tokenkeeper command [`StoppedApp::cli`] runs, to add to.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"));
         cmd.args(args)
             .arg("--config")
@@ -185,25 +140,47 @@ impl StoppedApp {
             .env("FB_APP_SECRET", APP_SECRET)
             .env("NO_COLOR", "1");
         let s = &self.settings.secrets;
+        fn exposed(v: &Option<tokenkeeper::secret::Secret>) -> Option<&str> {
+            v.as_ref().map(|v| v.expose())
+        }
         for (k, v) in [
-            ("TIKTOK_SHOP_APP_KEY", s.tiktok_shop_app_key.clone()),
-            ("GOOGLE_CLIENT_ID", s.google_client_id.clone()),
+            ("TIKTOK_SHOP_APP_KEY", s.tiktok_shop_app_key.as_deref()),
+            ("GOOGLE_CLIENT_ID", s.google_client_id.as_deref()),
+            ("TIKTOK_SHOP_APP_SECRET", exposed(&s.tiktok_shop_app_secret)),
+            ("GOOGLE_CLIENT_SECRET", exposed(&s.google_client_secret)),
+            (
+                "GOOGLE_ADS_DEVELOPER_TOKEN",
+                exposed(&s.google_ads_developer_token),
+            ),
         ] {
             if let Some(v) = v {
                 cmd.env(k, v);
             }
         }
-        for (k, v) in [
-            ("TIKTOK_SHOP_APP_SECRET", &s.tiktok_shop_app_secret),
-            ("GOOGLE_CLIENT_SECRET", &s.google_client_secret),
-            ("GOOGLE_ADS_DEVELOPER_TOKEN", &s.google_ads_developer_token),
-        ] {
-            if let Some(v) = v {
-                cmd.env(k, v.expose());
-            }
-        }
-        cmd.output().unwrap()
+        cmd
     }
+}
+
+/// The test configuration's API keys: id, key, scopes and teams.
+const API_KEYS: [(&str, &str, &[&str], &[&str]); 5] = [
+    ("reader", READER_KEY, &["tokens:read"], &[]),
+    ("inbox", USER_KEY, &["tokens:use", "tokens:read"], &[]),
+    ("analyst", ANALYST_KEY, &["insights:read", "exports"], &[]),
+    ("operator", OPERATOR_KEY, &["tokens:admin"], &[]),
+    ("team-a", TEAM_A_KEY, &["tokens:admin"], &["team-a"]),
+];
+
+/// [`API_KEYS`] as `[[api.keys]]` tables (a Rust list of strings is a TOML
+/// array); a key with no teams has no `teams` line, which is not `teams = []`.
+fn api_keys_toml() -> String {
+    let mut toml = String::new();
+    for (id, key, scopes, teams) in API_KEYS {
+        toml += &format!("\n[[api.keys]]\nid = \"{id}\"\nkey = \"{key}\"\nscopes = {scopes:?}\n");
+        if !teams.is_empty() {
+            toml += &format!("teams = {teams:?}\n");
+        }
+    }
+    toml
 }
 
 /// Options for [`FbApp::start`].
@@ -230,23 +207,32 @@ impl Default for FbOptions {
 }
 
 impl FbApp {
+    /// Runs the scheduled refresh at `path` (one provider's or all) and
+    /// waits for it; the run, which must have been accepted.
+    pub async fn sweep(&self, path: &str) -> Value {
+        let (status, run) = self.post(path, INTERNAL_KEY, json!({})).await;
+        assert_eq!(status, 200, "{run}");
+        run
+    }
+
+    /// An admin's POST of `path` with an empty body.
+    pub async fn admin_post(&self, path: &str) -> (u16, Value) {
+        self.post(path, ADMIN_KEY, json!({})).await
+    }
+
+    /// An admin's force-refresh of the Facebook connection `id`.
+    pub async fn force_refresh(&self, id: &str) -> (u16, Value) {
+        self.admin_post(&format!("/facebook/tokens/{id}/force-refresh"))
+            .await
+    }
+
     /// Revokes `page` upstream (subcode 460) and runs a sweep, which flags it
     /// for reconnection.
     pub async fn revoke_page_and_sweep(&self, page: &Value) {
         self.sim
-            .post(
-                "/_sim/revoke",
-                json!({ "page_id": page["external_id"], "subcode": 460 }),
-            )
+            .revoke(json!({ "page_id": page["external_id"], "subcode": 460 }))
             .await;
-        let (status, run) = self
-            .post(
-                "/facebook/internal/scheduled-refresh",
-                INTERNAL_KEY,
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, 200, "{run}");
+        let run = self.sweep("/facebook/internal/scheduled-refresh").await;
         assert_eq!(run["run"]["counts"]["reauth_required"], 1, "{run}");
     }
 
@@ -254,19 +240,17 @@ impl FbApp {
         Self::start_with(FbOptions::default()).await
     }
 
+    /// The app with an API rate limit of `per_second` and `burst`.
+    pub async fn with_rate_limit(per_second: u64, burst: u32) -> Self {
+        Self::start_with(FbOptions {
+            rate_limit: (per_second, burst),
+            ..FbOptions::default()
+        })
+        .await
+    }
+
     pub async fn start_with(options: FbOptions) -> Self {
-        let (tiktok_key, tiktok_secret) = (
-            options.sim.tiktok_app_key.clone(),
-            options.sim.tiktok_app_secret.clone(),
-        );
-        let (google_id, google_secret, google_dev) = (
-            options.sim.google_client_id.clone(),
-            options.sim.google_client_secret.clone(),
-            options.sim.google_developer_token.clone(),
-        );
-        let sim = simulator::start(options.sim, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let sim = Sim::start_with(options.sim).await;
         let webhook = WebhookReceiver::start().await;
         let config_dir = tempfile::tempdir().unwrap();
         let config = format!(
@@ -305,34 +289,11 @@ initial_backoff_ms = 10
 rate_limit_per_second = {rate}
 rate_limit_burst = {burst}
 
-[[api.keys]]
-id = "reader"
-key = "{READER_KEY}"
-scopes = ["tokens:read"]
-
-[[api.keys]]
-id = "inbox"
-key = "{USER_KEY}"
-scopes = ["tokens:use", "tokens:read"]
-
-[[api.keys]]
-id = "analyst"
-key = "{ANALYST_KEY}"
-scopes = ["insights:read", "exports"]
-
-[[api.keys]]
-id = "operator"
-key = "{OPERATOR_KEY}"
-scopes = ["tokens:admin"]
-
-[[api.keys]]
-id = "team-a"
-key = "{TEAM_A_KEY}"
-scopes = ["tokens:admin"]
-teams = ["team-a"]
+{keys}
 {extra}
 "#,
-            base = sim.base_url(),
+            base = sim.sim.base_url(),
+            keys = api_keys_toml(),
             hook = webhook.url,
             extra = options.extra_toml,
             rate = options.rate_limit.0,
@@ -349,11 +310,14 @@ teams = ["team-a"]
                 ("TOKENKEEPER_WEBHOOK_SECRET", WEBHOOK_SECRET),
                 ("FB_APP_ID", APP_ID),
                 ("FB_APP_SECRET", APP_SECRET),
-                ("TIKTOK_SHOP_APP_KEY", &tiktok_key),
-                ("TIKTOK_SHOP_APP_SECRET", &tiktok_secret),
-                ("GOOGLE_CLIENT_ID", &google_id),
-                ("GOOGLE_CLIENT_SECRET", &google_secret),
-                ("GOOGLE_ADS_DEVELOPER_TOKEN", &google_dev),
+                ("TIKTOK_SHOP_APP_KEY", &sim.config.tiktok_app_key),
+                ("TIKTOK_SHOP_APP_SECRET", &sim.config.tiktok_app_secret),
+                ("GOOGLE_CLIENT_ID", &sim.config.google_client_id),
+                ("GOOGLE_CLIENT_SECRET", &sim.config.google_client_secret),
+                (
+                    "GOOGLE_ADS_DEVELOPER_TOKEN",
+                    &sim.config.google_developer_token,
+                ),
             ],
             Some(&path),
         );
@@ -362,14 +326,10 @@ teams = ["team-a"]
         app.keep_dir(data_dir);
         Self {
             settings,
-            sim: SimClient {
-                base: sim.base_url(),
-                http: reqwest::Client::new(),
-            },
+            sim,
             app,
             webhook,
             clock,
-            _sim: sim,
             _config_dir: config_dir,
         }
     }
@@ -411,30 +371,29 @@ teams = ["team-a"]
             .await
     }
 
+    /// A GET that must answer 200; its body.
+    pub async fn get_ok(&self, path: &str, key: &str) -> Value {
+        let (status, body) = self.get(path, key).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    /// A POST that must answer 200; its body.
+    pub async fn post_ok(&self, path: &str, key: &str, body: Value) -> Value {
+        let (status, body) = self.post(path, key, body).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
     /// The whole browser flow: auth URL → simulator dialog → callback.
     pub async fn connect_via_dialog(&self, team_id: Option<&str>) -> Value {
         let q = team_id.map(|t| format!("?team_id={t}")).unwrap_or_default();
-        let (status, body) = self.get(&format!("/facebook/auth/url{q}"), ADMIN_KEY).await;
-        assert_eq!(status, 200, "{body}");
-        let dialog = body["url"].as_str().unwrap().to_string();
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = browser.get(&dialog).send().await.unwrap();
-        assert_eq!(r.status().as_u16(), 302, "the dialog redirects back");
-        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let location = self
+            .consent_location(&format!("/facebook/auth/url{q}"))
+            .await;
         assert!(location.starts_with(REDIRECT_URI), "{location}");
-        let query = location.split_once('?').unwrap().1;
-        let r = self
-            .app
-            .client
-            .get(self.url(&format!("/facebook/auth/callback?{query}")))
-            .send()
+        self.callback("/facebook/auth/callback", &query_of(&location))
             .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        r.json().await.unwrap()
     }
 
     /// Connects a fresh simulator user with `pages` pages via
@@ -443,38 +402,27 @@ teams = ["team-a"]
         let pages: Vec<Value> = (0..pages)
             .map(|i| json!({ "name": format!("Page {i}") }))
             .collect();
-        let user = self
-            .sim
-            .post(
-                "/_sim/users",
-                json!({ "name": "Test User", "pages": pages }),
-            )
-            .await;
+        let user = json!({ "name": "Test User", "pages": pages });
+        self.connect_new_user(user, team_id).await
+    }
+
+    /// Connects a fresh simulator user made from a `/_sim/users` body via
+    /// `/facebook/auth/exchange`; returns the service's answer.
+    pub async fn connect_new_user(&self, user: Value, team_id: Option<&str>) -> Value {
+        let user = self.sim.create_user(user).await;
         let token = self.sim.login(user["id"].as_str().unwrap(), false).await;
-        let (status, body) = self
-            .post(
-                "/facebook/auth/exchange",
-                ADMIN_KEY,
-                json!({ "access_token": token, "team_id": team_id }),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body
+        self.post_ok(
+            "/facebook/auth/exchange",
+            ADMIN_KEY,
+            json!({ "access_token": token, "team_id": team_id }),
+        )
+        .await
     }
 
     /// Connects a new simulator TikTok shop named `name` for `team` through
     /// the consent flow; returns the integration's facts.
     pub async fn connect_shop(&self, team: &str, name: &str) -> Value {
-        let shop = self
-            .sim
-            .post("/_sim/tiktok/shops", json!({ "seller_name": name }))
-            .await;
-        self.sim
-            .post(
-                "/_sim/tiktok/dialog_shop",
-                json!({ "open_id": shop["open_id"] }),
-            )
-            .await;
+        self.sim.dialog_shop(name).await;
         let answer = self
             .follow_consent(
                 &format!("/tiktok/auth/url?team_id={team}"),
@@ -482,6 +430,16 @@ teams = ["team-a"]
             )
             .await;
         answer["integration"].clone()
+    }
+
+    /// Connects the simulator's demo Google login with its demo customer
+    /// through the consent flow; returns the callback's answer.
+    pub async fn connect_demo_google(&self) -> Value {
+        self.follow_consent(
+            &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
+            "/google/auth/callback",
+        )
+        .await
     }
 
     /// Moves the service's clock and the simulator's clock together.
@@ -497,50 +455,47 @@ teams = ["team-a"]
 
     pub async fn advance_secs(&self, secs: i64) {
         self.clock.advance(chrono::Duration::seconds(secs));
-        self.sim
-            .post("/_sim/clock", json!({ "advance_secs": secs }))
-            .await;
+        self.sim.advance(secs).await;
     }
 
-    /// Follows a provider's consent page (a 302 back to our callback) and
-    /// calls the callback; returns the callback's answer.
     /// Asks `auth_url_path` for the consent URL, follows it, and returns the
-    /// query the consent page redirects back with (code and state).
-    pub async fn consent_query(&self, auth_url_path: &str) -> String {
+    /// location the consent page redirects back to.
+    pub async fn consent_location(&self, auth_url_path: &str) -> String {
         let (status, body) = self.get(auth_url_path, ADMIN_KEY).await;
         assert_eq!(status, 200, "{body}");
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = browser
+        let r = self
+            .sim
+            .client
             .get(body["url"].as_str().unwrap())
             .send()
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 302, "the consent page redirects back");
-        let location = r.headers()["location"].to_str().unwrap().to_string();
-        location
-            .split_once('?')
-            .unwrap()
-            .1
-            .split('#')
-            .next()
-            .unwrap()
-            .to_string()
+        r.headers()["location"].to_str().unwrap().to_string()
     }
 
+    /// The query the consent page redirects back with (code and state).
+    pub async fn consent_query(&self, auth_url_path: &str) -> String {
+        query_of(&self.consent_location(auth_url_path).await)
+    }
+
+    /// Follows a provider's consent page (a 302 back to our callback) and
+    /// calls the callback; returns the callback's answer.
     pub async fn follow_consent(&self, auth_url_path: &str, callback_path: &str) -> Value {
         let query = self.consent_query(auth_url_path).await;
-        let r = self
-            .app
-            .client
-            .get(self.url(&format!("{callback_path}?{query}")))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap();
+        self.callback(callback_path, &query).await
+    }
+
+    /// A browser's call of our callback, which must succeed.
+    async fn callback(&self, callback_path: &str, query: &str) -> Value {
+        let (status, body) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("{callback_path}?{query}"),
+                None,
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body
     }
@@ -551,7 +506,7 @@ teams = ["team-a"]
         let FbApp {
             app,
             settings,
-            _sim,
+            sim,
             _config_dir,
             ..
         } = self;
@@ -560,7 +515,7 @@ teams = ["team-a"]
             data_dir,
             config: _config_dir.path().join("test.toml"),
             _config_dir,
-            _sim,
+            _sim: sim,
             settings,
         }
     }
@@ -571,40 +526,51 @@ teams = ["team-a"]
 
     /// Stops the service gracefully and starts it again on the same data,
     /// simulator and webhook.
-    pub async fn restart(self) -> Self {
-        let FbApp {
-            app,
-            settings,
-            sim,
-            webhook,
-            clock,
-            _sim,
-            _config_dir,
-        } = self;
-        let dir = app.stop().await;
-        let mut app = TestApp::spawn_with(settings.clone(), clock.clone()).await;
+    pub async fn restart(mut self) -> Self {
+        let dir = self.app.stop().await;
+        self.app = TestApp::spawn_with(self.settings.clone(), self.clock.clone()).await;
         if let Some(dir) = dir {
-            app.keep_dir(dir);
+            self.app.keep_dir(dir);
         }
-        FbApp {
-            app,
-            settings,
-            sim,
-            webhook,
-            clock,
-            _sim,
-            _config_dir,
-        }
+        self
     }
+}
+
+/// The query of a redirect location, without its fragment.
+fn query_of(location: &str) -> String {
+    let query = location.split_once('?').unwrap().1;
+    query.split('#').next().unwrap().to_string()
 }
 
 /// The connection of `kind` in a connect answer.
 pub fn connection_of_kind(answer: &Value, kind: &str) -> Value {
-    answer["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    connections(answer)
         .find(|c| c["kind"] == kind)
         .cloned()
         .unwrap_or_else(|| panic!("no {kind} connection in {answer}"))
+}
+
+/// The id of the connection of `kind` in a connect answer.
+pub fn connection_id(answer: &Value, kind: &str) -> String {
+    connection_of_kind(answer, kind)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Asserts an error answer: its status and `error.code`.
+pub fn assert_error(status: impl Into<u16>, body: &Value, expected: u16, code: &str) {
+    assert_eq!(status.into(), expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+}
+
+/// Asserts a refused request: its status and the `error.field` it names.
+pub fn assert_field_error(status: impl Into<u16>, body: &Value, expected: u16, field: &str) {
+    assert_eq!(status.into(), expected, "{body}");
+    assert_eq!(body["error"]["field"], field, "{body}");
+}
+
+/// The connections of a connect answer or a listing.
+pub fn connections(answer: &Value) -> std::slice::Iter<'_, Value> {
+    answer["connections"].as_array().unwrap().iter()
 }

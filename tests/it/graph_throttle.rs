@@ -41,10 +41,7 @@ async fn get(fb: &FbApp, path: &str, key: &str) -> (u16, Option<u64>, Value) {
 }
 
 fn pages_of(answer: &Value) -> Vec<(String, String)> {
-    answer["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    connections(answer)
         .filter(|c| c["kind"] == "page")
         .map(|c| {
             (
@@ -61,14 +58,12 @@ async fn a_throttled_page_holds_up_its_own_calls_only_and_answers_503_with_retry
     let pages = pages_of(&fb.connect_user(2, None).await);
     let ((a, _), (b, b_connection)) = (&pages[0], &pages[1]);
     for page in [a, b] {
-        fb.sim
-            .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 3 }))
-            .await;
+        fb.sim.seed_content(&page, "posts", 3).await;
     }
     // Page A is out of its Pages budget for 10 minutes, far beyond the
     // 2 s the test configuration lets a request wait.
     fb.sim
-        .post(
+        .control(
             "/_sim/usage",
             json!({ "scope": "business", "id": a, "type": "pages", "pct": 100,
                     "estimated_time_to_regain_access": 10 }),
@@ -82,8 +77,7 @@ async fn a_throttled_page_holds_up_its_own_calls_only_and_answers_503_with_retry
     };
 
     let (status, retry_after, body) = get(&fb, &metrics(a), ANALYST_KEY).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "upstream_rate_limited");
+    assert_error(status, &body, 503, "upstream_rate_limited");
     let retry_after = retry_after.expect("a Retry-After header");
     assert!((590..=600).contains(&retry_after), "{retry_after}");
 
@@ -113,10 +107,7 @@ async fn a_throttled_page_holds_up_its_own_calls_only_and_answers_503_with_retry
 async fn a_force_refresh_throttled_beyond_max_retry_wait_answers_503_with_retry_after() {
     let fb = FbApp::start().await;
     let answer = fb.connect_user(1, None).await;
-    let id = connection_of_kind(&answer, "user")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connection_id(&answer, "user");
     fb.sim
         .fault(json!({ "path": "/oauth/access_token",
             "error": { "code": 80004, "subcode": 2446079 },
@@ -172,40 +163,17 @@ async fn paging_works_when_the_app_requires_appsecret_proof() {
 
     // Posts and reels page by 100.
     let (page, _) = &pages_of(&answer)[0];
-    fb.sim
-        .post(
-            &format!("/_sim/pages/{page}/posts"),
-            json!({ "count": 120 }),
-        )
-        .await;
-    fb.sim
-        .post(
-            &format!("/_sim/pages/{page}/reels"),
-            json!({ "count": 120 }),
-        )
-        .await;
-    let (status, _, body) = get(
-        &fb,
-        &format!(
-            "/facebook/post_metrics?page_id={page}&metrics=post_clicks&{}",
+    fb.sim.seed_content(&page, "posts", 120).await;
+    fb.sim.seed_content(&page, "reels", 120).await;
+    for (kind, metric) in [("post", "post_clicks"), ("reel", "blue_reels_play_count")] {
+        let path = format!(
+            "/facebook/{kind}_metrics?page_id={page}&metrics={metric}&{}",
             window()
-        ),
-        ANALYST_KEY,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"].as_array().unwrap().len(), 120);
-    let (status, _, body) = get(
-        &fb,
-        &format!(
-            "/facebook/reel_metrics?page_id={page}&metrics=blue_reels_play_count&{}",
-            window()
-        ),
-        ANALYST_KEY,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"].as_array().unwrap().len(), 120);
+        );
+        let (status, _, body) = get(&fb, &path, ANALYST_KEY).await;
+        assert_eq!(status, 200, "{kind}: {body}");
+        assert_eq!(body["data"].as_array().unwrap().len(), 120, "{kind}");
+    }
     assert!(fb.sim.count("/{id}/published_posts").await >= 2);
     assert!(fb.sim.count("/{id}/video_reels").await >= 2);
     fb.stop().await;

@@ -189,6 +189,51 @@ pub fn open_store_with_clock(dir: &Path, clock: tokenkeeper::clock::SharedClock)
     }
 }
 
+/// Spawns `tokenkeeper serve` as `cmd` sets it up (JSON logs) with its
+/// stderr piped, and waits until it logs its address; the child and the
+/// address. The rest of stderr is drained in the background.
+pub fn spawn_until_listening(cmd: &mut std::process::Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the service exits before listening")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["fields"]["message"] == "tokenkeeper listening" {
+            break v["fields"]["addr"].as_str().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+/// A CLI's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The stdout of a CLI run that must exit 0 (else the failure shows both
+/// streams).
+pub fn ok_stdout(out: &std::process::Output) -> String {
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}\n{stdout}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    stdout
+}
+
+/// Sends a request and reads its JSON answer, whatever the status.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// The status code and `Content-Length` (0 when absent) of a raw HTTP/1.1
 /// response head, for the tests that speak HTTP over a bare socket.
 pub fn status_and_length(head: &str) -> (u16, usize) {

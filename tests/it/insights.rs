@@ -13,10 +13,7 @@ async fn user_with_pages(fb: &FbApp, pages: usize) -> (String, Vec<String>) {
         .as_str()
         .unwrap()
         .to_string();
-    let page_ids = answer["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let page_ids = connections(&answer)
         .filter(|c| c["kind"] == "page")
         .map(|c| c["external_id"].as_str().unwrap().to_string())
         .collect();
@@ -25,7 +22,7 @@ async fn user_with_pages(fb: &FbApp, pages: usize) -> (String, Vec<String>) {
 
 async fn seed_account(fb: &FbApp, user: &str) {
     fb.sim
-        .post(
+        .control(
             "/_sim/ad_accounts",
             json!({ "id": "111", "user_ids": [user], "campaigns": [
                 { "id": "120200000000000001", "name": "Summer Sale",
@@ -77,13 +74,12 @@ async fn campaign_metrics_have_exact_totals_and_numbers() {
     );
     assert!(row["campaign_id"].is_string());
 
-    let (status, campaigns) = fb
-        .get(
+    let campaigns = fb
+        .get_ok(
             "/facebook/campaigns?ad_account_id=111&effective_status=ACTIVE",
             ANALYST_KEY,
         )
         .await;
-    assert_eq!(status, 200, "{campaigns}");
     assert_eq!(campaigns["count"], 2);
 
     // Validation names the field.
@@ -94,8 +90,7 @@ async fn campaign_metrics_have_exact_totals_and_numbers() {
             metrics_request("2026-06-10", "2026-06-01", json!(1)),
         )
         .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "date_range.end_date");
+    assert_field_error(status, &body, 422, "date_range.end_date");
     let (status, body) = fb
         .post(
             "/facebook/campaign_metrics",
@@ -103,15 +98,13 @@ async fn campaign_metrics_have_exact_totals_and_numbers() {
             metrics_request("2020-01-01", "2020-01-02", json!(1)),
         )
         .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "date_range.start_date");
+    assert_field_error(status, &body, 422, "date_range.start_date");
     let mut bad = metrics_request("2026-06-01", "2026-06-02", json!(1));
     bad["dimensions"] = json!(["zodiac"]);
     let (status, body) = fb
         .post("/facebook/campaign_metrics", ANALYST_KEY, bad)
         .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "dimensions");
+    assert_field_error(status, &body, 422, "dimensions");
     // A key without insights:read is refused.
     let (status, _) = fb
         .post(
@@ -147,7 +140,7 @@ async fn large_ranges_use_async_reports_with_the_same_rows_as_sync() {
     assert_eq!(small["report"], "sync");
     // One failed job is retried.
     fb.sim
-        .post("/_sim/ads/fail_reports", json!({ "count": 1 }))
+        .control("/_sim/ads/fail_reports", json!({ "count": 1 }))
         .await;
     let (status, large) = fb
         .post(
@@ -186,16 +179,13 @@ async fn retired_metrics_are_refused_and_upstream_rejections_are_dropped_and_rep
     let fb = FbApp::start().await;
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
-    fb.sim
-        .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 5 }))
-        .await;
+    fb.sim.seed_content(&page, "posts", 5).await;
     let window = format!("start_date={}&end_date={}", month_ago(), today());
 
     let (status, body) = fb
         .get(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_impressions&{window}"), ANALYST_KEY)
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["code"], "invalid_metrics");
+    assert_error(status, &body, 422, "invalid_metrics");
     assert_eq!(body["error"]["metrics"][0]["metric"], "post_impressions");
     assert_eq!(
         body["error"]["metrics"][0]["replacement"],
@@ -203,15 +193,12 @@ async fn retired_metrics_are_refused_and_upstream_rejections_are_dropped_and_rep
     );
 
     fb.sim
-        .post(
+        .control(
             "/_sim/metrics/reject",
             json!({ "metrics": ["post_video_views"] }),
         )
         .await;
-    let (status, body) = fb
-        .get(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_video_views&{window}"), ANALYST_KEY)
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.get_ok(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_video_views&{window}"), ANALYST_KEY).await;
     assert_eq!(body["dropped_metrics"][0]["metric"], "post_video_views");
     assert_eq!(body["data"].as_array().unwrap().len(), 5);
     assert!(body["data"][0]["post_clicks"].is_number());
@@ -233,21 +220,13 @@ async fn field_expansion_reads_posts_with_their_insights_in_a_few_calls_per_page
     let fb = FbApp::start().await;
     let (_, pages) = user_with_pages(&fb, 3).await;
     for page in &pages {
-        fb.sim
-            .post(
-                &format!("/_sim/pages/{page}/posts"),
-                json!({ "count": 120 }),
-            )
-            .await;
+        fb.sim.seed_content(&page, "posts", 120).await;
     }
     let before = fb.sim.stats().await;
     let window = format!("start_date={}&end_date={}", month_ago(), today());
     let mut total_rows = 0;
     for page in &pages {
-        let (status, body) = fb
-            .get(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_reactions_by_type_total&{window}"), ANALYST_KEY)
-            .await;
-        assert_eq!(status, 200, "{body}");
+        let body = fb.get_ok(&format!("/facebook/post_metrics?page_id={page}&metrics=post_clicks,post_reactions_by_type_total&{window}"), ANALYST_KEY).await;
         let rows = body["data"].as_array().unwrap();
         total_rows += rows.len();
         // post_clicks = 10 + n for posts n = 1..=120.
@@ -280,7 +259,7 @@ async fn csv_keeps_nested_values_and_vietnamese_text_cell_by_cell() {
     let (user, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
     fb.sim
-        .post(
+        .control(
             &format!("/_sim/pages/{page}/posts"),
             json!({ "count": 4, "message": "Xin chào {n} — “ngoặc kép”, dấu phẩy\ndòng mới" }),
         )
@@ -387,16 +366,12 @@ async fn a_failing_page_is_reported_in_business_wide_insights_while_others_succe
     let fb = FbApp::start().await;
     let (user, pages) = user_with_pages(&fb, 2).await;
     for page in &pages {
-        fb.sim
-            .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 3 }))
-            .await;
-        fb.sim
-            .post(&format!("/_sim/pages/{page}/reels"), json!({ "count": 2 }))
-            .await;
+        fb.sim.seed_content(&page, "posts", 3).await;
+        fb.sim.seed_content(&page, "reels", 2).await;
     }
     let business = fb
         .sim
-        .post(
+        .control(
             "/_sim/businesses",
             json!({ "name": "Acme", "page_ids": pages, "user_ids": [user] }),
         )
@@ -438,10 +413,9 @@ async fn a_failing_page_is_reported_in_business_wide_insights_while_others_succe
         2
     );
 
-    let (status, access) = fb
-        .get("/facebook/check_business_pages_access", ANALYST_KEY)
+    let access = fb
+        .get_ok("/facebook/check_business_pages_access", ANALYST_KEY)
         .await;
-    assert_eq!(status, 200, "{access}");
     assert_eq!(access["total"], 2);
     assert_eq!(access["readable"], 1);
     fb.stop().await;
@@ -452,9 +426,7 @@ async fn an_export_survives_a_restart_and_only_its_creator_reads_it() {
     let fb = FbApp::start().await;
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
-    fb.sim
-        .post(&format!("/_sim/pages/{page}/posts"), json!({ "count": 7 }))
-        .await;
+    fb.sim.seed_content(&page, "posts", 7).await;
     let (status, job) = fb
         .post("/exports", ANALYST_KEY, json!({ "kind": "post_metrics", "format": "csv",
             "params": { "page_id": page, "metrics": ["post_clicks"], "start_date": month_ago(), "end_date": today() } }))
@@ -497,8 +469,7 @@ async fn an_export_survives_a_restart_and_only_its_creator_reads_it() {
             json!({ "kind": "nope", "params": {} }),
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "kind");
+    assert_field_error(status, &body, 422, "kind");
     fb.stop().await;
 }
 
@@ -507,24 +478,21 @@ async fn reel_insights_come_in_batches_and_unanswered_ops_are_asked_again() {
     let fb = FbApp::start().await;
     let (_, pages) = user_with_pages(&fb, 1).await;
     let page = &pages[0];
-    fb.sim
-        .post(&format!("/_sim/pages/{page}/reels"), json!({ "count": 60 }))
-        .await;
+    fb.sim.seed_content(&page, "reels", 60).await;
     // The platform leaves one op unanswered (null) once.
     fb.sim
         .fault(json!({ "path": "/video_insights", "batch_null": true, "count": 1 }))
         .await;
     let before = fb.sim.stats().await;
     let window = format!("start_date={}&end_date={}", month_ago(), today());
-    let (status, body) = fb
-        .get(
+    let body = fb
+        .get_ok(
             &format!(
                 "/facebook/reel_metrics?page_id={page}&metrics=blue_reels_play_count&{window}"
             ),
             ANALYST_KEY,
         )
         .await;
-    assert_eq!(status, 200, "{body}");
     let rows = body["data"].as_array().unwrap();
     assert_eq!(rows.len(), 60);
     assert!(

@@ -28,6 +28,7 @@ mod records_contract;
 mod revoked_elsewhere;
 mod sim_insights;
 mod sim_providers;
+mod sim_support;
 mod simulator;
 mod spec_calls;
 mod storage_contract;

@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use reqwest::Method;
-use serde_json::json;
 
 use crate::fb_support::*;
 
@@ -210,14 +209,7 @@ async fn metrics_are_prometheus_text_that_moves_with_a_sweep() {
     fb.connect_user(2, None).await;
     let before = scrape(&fb).await;
 
-    let (status, body) = fb
-        .post(
-            "/facebook/internal/scheduled-refresh",
-            INTERNAL_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = fb.sweep("/facebook/internal/scheduled-refresh").await;
     let checked = body["run"]["counts"]["checked"].as_f64().unwrap_or(0.0);
     assert_eq!(checked, 3.0, "the user and its two pages: {body}");
 
@@ -393,14 +385,7 @@ async fn the_lapse_alert_stays_silent_on_healthy_connections_and_fires_on_a_revo
     let fb = FbApp::start().await;
     let answer = fb.connect_user(1, None).await;
     fb.connect_shop("team-a", "Lapse Shop").await;
-    fb.follow_consent(
-        &format!(
-            "/google/auth/url?customer_id={}",
-            tokenkeeper::simulator::DEMO_CUSTOMER_ID
-        ),
-        "/google/auth/callback",
-    )
-    .await;
+    fb.connect_demo_google().await;
 
     let healthy = scrape(&fb).await;
     // Google's access token lapses within the hour and renews itself: the

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokenkeeper::clock::OffsetClock;
 
-use crate::helpers::{TestApp, page_connection, test_cipher, test_settings};
+use crate::helpers::{TestApp, json_of, page_connection, test_cipher, test_settings};
 
 const ADMIN_KEY: &str = "openapi-admin-key-0123456789";
 const INTERNAL_KEY: &str = "openapi-internal-key-0123456789";
@@ -155,26 +155,20 @@ async fn every_route_in_the_router_is_documented_with_its_method() {
         .into_iter()
         .map(|(m, p, _)| (m, p))
         .collect();
-    let undocumented: Vec<String> = routes
-        .iter()
-        .filter(|r| !documented.contains(*r))
-        .map(|(m, p)| format!("{} {p}", m.to_uppercase()))
-        .collect();
+    // "METHOD /path" of each operation in `a` and not in `b`.
+    let missing = |a: &BTreeSet<(String, String)>, b: &BTreeSet<(String, String)>| {
+        a.difference(b)
+            .map(|(m, p)| format!("{} {p}", m.to_uppercase()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let undocumented = missing(&routes, &documented);
     assert!(
         undocumented.is_empty(),
-        "routes missing from /openapi.json:\n{}",
-        undocumented.join("\n")
+        "routes missing from /openapi.json:\n{undocumented}"
     );
-    let stale: Vec<String> = documented
-        .iter()
-        .filter(|r| !routes.contains(*r))
-        .map(|(m, p)| format!("{} {p}", m.to_uppercase()))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "documented but not routed:\n{}",
-        stale.join("\n")
-    );
+    let stale = missing(&documented, &routes);
+    assert!(stale.is_empty(), "documented but not routed:\n{stale}");
     app.stop().await;
 }
 
@@ -308,16 +302,12 @@ async fn live_answers_fit_their_documented_schemas() {
     app.store.put(conn).await.unwrap();
     let spec = spec(&app).await;
 
-    let run: Value = app
-        .client
-        .post(app.url("/internal/scheduled-refresh"))
-        .header("X-API-Key", INTERNAL_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run = json_of(
+        app.client
+            .post(app.url("/internal/scheduled-refresh"))
+            .header("X-API-Key", INTERNAL_KEY),
+    )
+    .await;
     let run_id = run["run"]["id"].as_str().expect("a run id").to_string();
 
     // (method, documented path, actual path, key, expected status)

@@ -7,10 +7,9 @@ use tokenkeeper::simulator::{DEMO_CUSTOMER_ID, DEMO_GOOGLE_USER_ID};
 use crate::fb_support::*;
 
 async fn integration(fb: &FbApp, id: &str) -> Value {
-    let (status, body) = fb
-        .get(&format!("/tiktok/integrations/{id}/status"), ADMIN_KEY)
+    let body = fb
+        .get_ok(&format!("/tiktok/integrations/{id}/status"), ADMIN_KEY)
         .await;
-    assert_eq!(status, 200, "{body}");
     body["integration"].clone()
 }
 
@@ -64,14 +63,7 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
     };
     let a_before = refresh_token(a);
     let calls_before = fb.sim.count("/api/v2/token/refresh").await;
-    let (status, run) = fb
-        .post(
-            "/tiktok/internal/scheduled-refresh",
-            INTERNAL_KEY,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{run}");
+    let run = fb.sweep("/tiktok/internal/scheduled-refresh").await;
     assert_eq!(run["run"]["counts"]["refreshed"], 1, "{run}");
     assert_eq!(run["run"]["counts"]["lapsed"], 1, "{run}");
     assert_eq!(
@@ -91,19 +83,11 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
 
     // B is not refreshed without force.
     let (_, r) = fb
-        .post(
-            &format!("/tiktok/integrations/{b}/refresh"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tiktok/integrations/{b}/refresh"))
         .await;
     assert_eq!(r["refreshed"], false, "{r}");
     let (_, r) = fb
-        .post(
-            &format!("/tiktok/integrations/{b}/refresh?force=true"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tiktok/integrations/{b}/refresh?force=true"))
         .await;
     assert_eq!(r["refreshed"], true, "{r}");
 
@@ -112,14 +96,9 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
         .fault(json!({ "path": "/api/v2/token/refresh", "error": { "code": 36004001, "message": "rt has expired" }, "count": 1 }))
         .await;
     let (status, body) = fb
-        .post(
-            &format!("/tiktok/integrations/{a}/refresh?force=true"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tiktok/integrations/{a}/refresh?force=true"))
         .await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "reauth_required");
+    assert_error(status, &body, 409, "reauth_required");
     let flagged = integration(&fb, a).await;
     assert_eq!(flagged["health"], "reauth_required");
     assert_eq!(flagged["last_error"]["code"], 36004001);
@@ -129,12 +108,7 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
 #[tokio::test]
 async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
     let fb = FbApp::start().await;
-    let answer = fb
-        .follow_consent(
-            &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
-            "/google/auth/callback",
-        )
-        .await;
+    let answer = fb.connect_demo_google().await;
     let conn = &answer["connection"];
     assert_eq!(conn["provider"], "google");
     assert_eq!(conn["external_id"], DEMO_CUSTOMER_ID);
@@ -142,11 +116,7 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
 
     let before = fb.sim.count("/token:refresh_token").await;
     let (status, body) = fb
-        .post(
-            &format!("/tokens/{id}/refresh?force=true"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tokens/{id}/refresh?force=true"))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["refreshed"], true);
@@ -154,12 +124,12 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
 
     // Google Ads with the refreshed token: exact totals, money from micros.
     fb.sim
-        .post("/_sim/google/customers", json!({ "id": DEMO_CUSTOMER_ID, "campaigns": [
+        .control("/_sim/google/customers", json!({ "id": DEMO_CUSTOMER_ID, "campaigns": [
             { "id": "901", "name": "Tìm kiếm", "daily": { "impressions": 1000, "clicks": 30, "cost_micros": 4_500_000, "conversions": 2.5 },
               "start_date": "2026-06-01", "end_date": "2026-06-10" } ] }))
         .await;
-    let (status, metrics) = fb
-        .post(
+    let metrics = fb
+        .post_ok(
             "/google/campaign_metrics",
             ADMIN_KEY,
             json!({ "customer_id": DEMO_CUSTOMER_ID,
@@ -167,35 +137,27 @@ async fn google_refresh_works_and_invalid_grant_flags_reauth_with_one_call() {
             "metrics": ["impressions", "clicks", "cost", "conversions"], "campaign_ids": ["901"] }),
         )
         .await;
-    assert_eq!(status, 200, "{metrics}");
     let totals = &metrics["summary"]["totals"];
     assert_eq!(totals["impressions"], 10_000);
     assert_eq!(totals["cost"], 45);
     assert_eq!(totals["conversions"], 25);
-    let (status, campaigns) = fb
-        .get(
-            &format!("/google/campaigns?customer_id={DEMO_CUSTOMER_ID}"),
-            ADMIN_KEY,
-        )
-        .await;
-    assert_eq!(status, 200, "{campaigns}");
+    fb.get_ok(
+        &format!("/google/campaigns?customer_id={DEMO_CUSTOMER_ID}"),
+        ADMIN_KEY,
+    )
+    .await;
 
     fb.sim
-        .post(
+        .control(
             "/_sim/google/revoke",
             json!({ "user_id": DEMO_GOOGLE_USER_ID }),
         )
         .await;
     let before = fb.sim.count("/token:refresh_token").await;
     let (status, body) = fb
-        .post(
-            &format!("/tokens/{id}/refresh?force=true"),
-            ADMIN_KEY,
-            json!({}),
-        )
+        .admin_post(&format!("/tokens/{id}/refresh?force=true"))
         .await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "reauth_required");
+    assert_error(status, &body, 409, "reauth_required");
     assert_eq!(
         fb.sim.count("/token:refresh_token").await,
         before + 1,
@@ -222,10 +184,7 @@ async fn one_sweep_covers_every_provider_and_health_shows_the_schedule() {
     let (_, only_a) = fb.get("/tokens", TEAM_A_KEY).await;
     assert_eq!(only_a["count"], 3, "a team key sees its team only");
 
-    let (status, run) = fb
-        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
-        .await;
-    assert_eq!(status, 200, "{run}");
+    let run = fb.sweep("/internal/scheduled-refresh").await;
     let run = &run["run"];
     assert_eq!(run["total"], 4);
     let done: u64 = run["counts"]

@@ -22,17 +22,9 @@ async fn page_revoked_upstream(fb: &FbApp) -> (String, String) {
         page["id"].as_str().unwrap().to_string(),
         page["external_id"].as_str().unwrap().to_string(),
     );
+    fb.sim.seed_content(&page_id, "posts", 2).await;
     fb.sim
-        .post(
-            &format!("/_sim/pages/{page_id}/posts"),
-            json!({ "count": 2 }),
-        )
-        .await;
-    fb.sim
-        .post(
-            "/_sim/revoke",
-            json!({ "page_id": page_id, "subcode": 460 }),
-        )
+        .revoke(json!({ "page_id": page_id, "subcode": 460 }))
         .await;
     (id, page_id)
 }
@@ -52,12 +44,12 @@ async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified
                 ANALYST_KEY,
             )
             .await;
-        assert_eq!(status, 409, "{body}");
-        assert_eq!(body["error"]["code"], "reauth_required");
+        assert_error(status, &body, 409, "reauth_required");
     }
 
-    let (status, conn) = fb.get(&format!("/facebook/tokens/{id}"), ADMIN_KEY).await;
-    assert_eq!(status, 200, "{conn}");
+    let conn = fb
+        .get_ok(&format!("/facebook/tokens/{id}"), ADMIN_KEY)
+        .await;
     let conn = &conn["connection"];
     assert_eq!(conn["health"], "reauth_required", "{conn}");
     assert_eq!(conn["reauth_required"], true);
@@ -84,13 +76,12 @@ async fn a_token_revoked_during_an_insights_call_is_flagged_refused_and_notified
 async fn debug_token_reporting_a_revoked_token_flags_the_connection() {
     let fb = FbApp::start().await;
     let (id, _) = page_revoked_upstream(&fb).await;
-    let (status, info) = fb
-        .get(
+    let info = fb
+        .get_ok(
             &format!("/facebook/debug_token?connection_id={id}"),
             ADMIN_KEY,
         )
         .await;
-    assert_eq!(status, 200, "{info}");
     assert_eq!(info["is_valid"], false, "{info}");
     let (_, conn) = fb.get(&format!("/facebook/tokens/{id}"), ADMIN_KEY).await;
     assert_eq!(conn["connection"]["health"], "reauth_required", "{conn}");

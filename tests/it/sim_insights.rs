@@ -2,81 +2,12 @@
 //! and async), page posts and reels with their insights, businesses and
 //! batch requests.
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokenkeeper::simulator::{self, SimConfig, SimHandle, appsecret_proof};
+use tokenkeeper::simulator::SimConfig;
 
-const V: &str = "v25.0";
-
-struct Sim {
-    sim: SimHandle,
-    client: reqwest::Client,
-    secret: String,
-}
+use crate::sim_support::{Sim, V, assert_graph_error};
 
 impl Sim {
-    async fn start() -> Self {
-        Self::start_with(SimConfig::default()).await
-    }
-
-    async fn start_with(config: SimConfig) -> Self {
-        let secret = config.fb_app_secret.clone();
-        let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("the simulator starts");
-        Self {
-            sim,
-            client: reqwest::Client::new(),
-            secret,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.sim.base_url())
-    }
-
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
-    }
-
-    /// A Graph GET with the token and its proof.
-    async fn get(&self, path: &str, token: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
-        let proof = appsecret_proof(&self.secret, token);
-        let mut all = vec![("access_token", token), ("appsecret_proof", proof.as_str())];
-        all.extend_from_slice(query);
-        let r = self
-            .client
-            .get(self.url(&format!("/{V}{path}")))
-            .query(&all)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap())
-    }
-
-    /// A form POST with the token and its proof.
-    async fn post(&self, path: &str, token: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        let proof = appsecret_proof(&self.secret, token);
-        let mut all = vec![("access_token", token), ("appsecret_proof", proof.as_str())];
-        all.extend_from_slice(form);
-        let r = self
-            .client
-            .post(self.url(&format!("/{V}{path}")))
-            .form(&all)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap())
-    }
-
     /// Follows `paging.next` until it is absent; all rows and the call count.
     async fn all_pages(
         &self,
@@ -84,7 +15,7 @@ impl Sim {
         token: &str,
         query: &[(&str, &str)],
     ) -> (Vec<Value>, usize) {
-        let (status, mut body) = self.get(path, token, query).await;
+        let (status, mut body) = self.graph_json(path, token, query).await;
         assert_eq!(status, 200, "{body}");
         let mut rows = Vec::new();
         let mut calls = 1;
@@ -95,7 +26,7 @@ impl Sim {
             };
             assert!(next.starts_with("http://"), "{next}");
             // `next` links carry no proof, as Meta's do not.
-            let proof = appsecret_proof(&self.secret, token);
+            let proof = self.proof(token);
             let r = self
                 .client
                 .get(format!("{next}&appsecret_proof={proof}"))
@@ -109,16 +40,6 @@ impl Sim {
         (rows, calls)
     }
 
-    async fn stats(&self) -> Value {
-        let r = self
-            .client
-            .get(self.url("/_sim/stats"))
-            .send()
-            .await
-            .unwrap();
-        r.json().await.unwrap()
-    }
-
     /// A user with one page; (user id, long-lived user token, page id, page token).
     async fn user_with_page(&self) -> (String, String, String, String) {
         let user = self
@@ -126,15 +47,9 @@ impl Sim {
             .await;
         let user_id = user["id"].as_str().unwrap().to_string();
         let page_id = user["pages"][0]["id"].as_str().unwrap().to_string();
-        let login = self
-            .control(
-                &format!("/_sim/users/{user_id}/login"),
-                json!({"long_lived": true}),
-            )
-            .await;
-        let token = login["access_token"].as_str().unwrap().to_string();
+        let token = self.login(&user_id, true).await;
         let (_, accounts) = self
-            .get("/me/accounts", &token, &[("fields", "id,access_token")])
+            .graph_json("/me/accounts", &token, &[("fields", "id,access_token")])
             .await;
         let page_token = accounts["data"][0]["access_token"]
             .as_str()
@@ -178,15 +93,6 @@ fn cents(row: &Value) -> i64 {
     whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap()
 }
 
-fn assert_graph_error(status: StatusCode, body: &Value, code: i64, subcode: Option<i64>) {
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    if let Some(subcode) = subcode {
-        assert_eq!(body["error"]["error_subcode"], subcode, "{body}");
-    }
-    assert!(body["error"]["fbtrace_id"].is_string(), "{body}");
-}
-
 const RANGE_JUNE_5_TO_14: &str = r#"{"since":"2024-06-05","until":"2024-06-14"}"#;
 
 #[tokio::test]
@@ -195,7 +101,7 @@ async fn sync_insights_give_exact_string_totals_per_campaign_over_a_date_range()
     let token = sim.ad_account(summer_and_always_on()).await;
     let fields = "campaign_id,campaign_name,impressions,reach,clicks,spend,cpc,cpm,ctr,actions";
     let (status, body) = sim
-        .get(
+        .graph_json(
             "/act_111/insights",
             &token,
             &[
@@ -266,7 +172,7 @@ async fn sync_insights_give_exact_string_totals_per_campaign_over_a_date_range()
 
     // The campaign node gives the campaign's own row.
     let (status, body) = sim
-        .get(
+        .graph_json(
             "/120200000000000002/insights",
             &token,
             &[
@@ -277,9 +183,8 @@ async fn sync_insights_give_exact_string_totals_per_campaign_over_a_date_range()
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"][0]["impressions"], "1850");
-    let stats = sim.stats().await;
-    assert_eq!(stats["/act_{id}/insights"], 2);
-    assert_eq!(stats["/{id}/insights"], 1);
+    sim.assert_counts(&[("/act_{id}/insights", 2), ("/{id}/insights", 1)])
+        .await;
 }
 
 #[tokio::test]
@@ -290,12 +195,12 @@ async fn age_and_gender_breakdown_parts_sum_exactly_to_the_whole() {
         ("fields", "impressions,reach,clicks,spend,actions"),
         ("time_range", RANGE_JUNE_5_TO_14),
     ];
-    let (_, whole) = sim.get("/act_111/insights", &token, &base).await;
+    let (_, whole) = sim.graph_json("/act_111/insights", &token, &base).await;
     let whole = &whole["data"][0];
     let mut query = base.to_vec();
     query.push(("breakdowns", "age,gender"));
     query.push(("limit", "100"));
-    let (status, parts) = sim.get("/act_111/insights", &token, &query).await;
+    let (status, parts) = sim.graph_json("/act_111/insights", &token, &query).await;
     assert_eq!(status, 200, "{parts}");
     let parts = parts["data"].as_array().unwrap();
     assert_eq!(parts.len(), 18, "6 ages × 3 genders, all delivering");
@@ -335,19 +240,19 @@ async fn a_sync_call_over_the_row_limit_fails_and_the_async_report_gives_the_sam
         ("time_increment", "1"),
         ("time_range", range),
     ];
-    let (status, body) = sim.get("/act_111/insights", &token, &query).await;
+    let (status, body) = sim.graph_json("/act_111/insights", &token, &query).await;
     assert_graph_error(status, &body, 100, Some(1487534));
     assert_eq!(
         body["error"]["message"],
         "Please reduce the amount of data you're asking for, then retry your request"
     );
 
-    let (status, started) = sim.post("/act_111/insights", &token, &query).await;
+    let (status, started) = sim.graph_post("/act_111/insights", &token, &query).await;
     assert_eq!(status, 200, "{started}");
     let run = started["report_run_id"].as_str().unwrap().to_string();
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let (status, job) = sim.get(&format!("/{run}"), &token, &[]).await;
+        let (status, job) = sim.graph_json(&format!("/{run}"), &token, &[]).await;
         assert_eq!(status, 200, "{job}");
         assert_eq!(job["id"], run.as_str());
         assert_eq!(job["account_id"], "111");
@@ -379,7 +284,7 @@ async fn a_sync_call_over_the_row_limit_fails_and_the_async_report_gives_the_sam
             ("time_increment", "1"),
             ("time_range", range),
         ];
-        let (status, body) = sim.get("/act_111/insights", &token, &q).await;
+        let (status, body) = sim.graph_json("/act_111/insights", &token, &q).await;
         assert_eq!(status, 200, "{body}");
         sync.extend(body["data"].as_array().unwrap().iter().cloned());
     }
@@ -397,24 +302,26 @@ async fn a_failed_report_run_ends_job_failed_with_code_minus_2_and_has_no_rows()
     sim.control("/_sim/ads/fail_reports", json!({"count": 1}))
         .await;
     let (_, started) = sim
-        .post("/act_111/insights", &token, &[("date_preset", "last_30d")])
+        .graph_post("/act_111/insights", &token, &[("date_preset", "last_30d")])
         .await;
     let run = started["report_run_id"].as_str().unwrap().to_string();
     let mut last = Value::Null;
     for _ in 0..3 {
-        last = sim.get(&format!("/{run}"), &token, &[]).await.1;
+        last = sim.graph_json(&format!("/{run}"), &token, &[]).await.1;
     }
     assert_eq!(last["async_status"], "Job Failed", "{last}");
     assert_eq!(last["error_code"], -2);
     assert_eq!(last["error_subcode"], 2490547);
-    let (status, body) = sim.get(&format!("/{run}/insights"), &token, &[]).await;
+    let (status, body) = sim
+        .graph_json(&format!("/{run}/insights"), &token, &[])
+        .await;
     assert_graph_error(status, &body, 100, None);
 
     // Only one run fails.
-    let (_, started) = sim.post("/act_111/insights", &token, &[]).await;
+    let (_, started) = sim.graph_post("/act_111/insights", &token, &[]).await;
     let run = started["report_run_id"].as_str().unwrap().to_string();
     for _ in 0..3 {
-        last = sim.get(&format!("/{run}"), &token, &[]).await.1;
+        last = sim.graph_json(&format!("/{run}"), &token, &[]).await.1;
     }
     assert_eq!(last["async_status"], "Job Completed", "{last}");
 }
@@ -456,7 +363,7 @@ async fn campaigns_page_by_status_and_strangers_get_permission_error_200() {
     assert!(rows[0]["created_time"].as_str().unwrap().ends_with("+0000"));
 
     let (_, stranger, _, _) = sim.user_with_page().await;
-    let (status, body) = sim.get("/act_111/campaigns", &stranger, &[]).await;
+    let (status, body) = sim.graph_json("/act_111/campaigns", &stranger, &[]).await;
     assert_graph_error(status, &body, 200, None);
     assert!(
         body["error"]["message"]
@@ -522,7 +429,7 @@ async fn published_posts_expand_fields_for_120_posts_in_two_calls() {
     let since = (1_767_225_600 + 10 * 3600).to_string(); // post 11
     let until = (1_767_225_600 + 14 * 3600).to_string(); // post 15
     let (status, body) = sim
-        .get(
+        .graph_json(
             &format!("/{page}/published_posts"),
             &page_token,
             &[("since", since.as_str()), ("until", until.as_str())],
@@ -543,11 +450,10 @@ async fn published_posts_expand_fields_for_120_posts_in_two_calls() {
 async fn one_retired_metric_fails_the_whole_call_without_saying_which() {
     let sim = Sim::start().await;
     let (_, user_token, page, page_token) = sim.user_with_page().await;
-    sim.control(&format!("/_sim/pages/{page}/posts"), json!({"count": 3}))
-        .await;
+    sim.seed_content(&page, "posts", 3).await;
     let post = format!("/{page}_2/insights");
     let (status, body) = sim
-        .get(
+        .graph_json(
             &post,
             &page_token,
             &[
@@ -574,7 +480,7 @@ async fn one_retired_metric_fails_the_whole_call_without_saying_which() {
     ] {
         let list = format!("post_clicks,{retired}");
         let (status, body) = sim
-            .get(&post, &page_token, &[("metric", list.as_str())])
+            .graph_json(&post, &page_token, &[("metric", list.as_str())])
             .await;
         assert_graph_error(status, &body, 100, None);
         assert_eq!(
@@ -585,7 +491,7 @@ async fn one_retired_metric_fails_the_whole_call_without_saying_which() {
     }
     let nested = "id,insights.metric(post_clicks,post_impressions).period(lifetime)";
     let (status, body) = sim
-        .get(
+        .graph_json(
             &format!("/{page}/published_posts"),
             &page_token,
             &[("fields", nested)],
@@ -593,12 +499,12 @@ async fn one_retired_metric_fails_the_whole_call_without_saying_which() {
         .await;
     assert_graph_error(status, &body, 100, None);
 
-    let (status, body) = sim.get(&post, &page_token, &[]).await;
+    let (status, body) = sim.graph_json(&post, &page_token, &[]).await;
     assert_graph_error(status, &body, 3001, Some(1504028));
     assert_eq!(body["error"]["error_user_title"], "No Metric Specified");
 
     let (status, body) = sim
-        .get(&post, &user_token, &[("metric", "post_clicks")])
+        .graph_json(&post, &user_token, &[("metric", "post_clicks")])
         .await;
     assert_graph_error(status, &body, 210, None);
 }
@@ -607,33 +513,26 @@ async fn one_retired_metric_fails_the_whole_call_without_saying_which() {
 async fn rejected_metrics_fail_like_retired_ones_until_cleared() {
     let sim = Sim::start().await;
     let (_, _, page, page_token) = sim.user_with_page().await;
-    sim.control(&format!("/_sim/pages/{page}/posts"), json!({"count": 1}))
-        .await;
+    sim.seed_content(&page, "posts", 1).await;
     let post = format!("/{page}_1/insights");
     let query = [("metric", "post_clicks,post_video_views")];
-    assert_eq!(sim.get(&post, &page_token, &query).await.0, 200);
+    assert_eq!(sim.graph_json(&post, &page_token, &query).await.0, 200);
     sim.control(
         "/_sim/metrics/reject",
         json!({"metrics": ["post_video_views"]}),
     )
     .await;
-    let (status, body) = sim.get(&post, &page_token, &query).await;
+    let (status, body) = sim.graph_json(&post, &page_token, &query).await;
     assert_graph_error(status, &body, 100, None);
     // Probing one metric at a time finds the culprit.
     assert_eq!(
-        sim.get(&post, &page_token, &[("metric", "post_clicks")])
+        sim.graph_json(&post, &page_token, &[("metric", "post_clicks")])
             .await
             .0,
         200
     );
-    let r = sim
-        .client
-        .delete(sim.url("/_sim/metrics/reject"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(sim.get(&post, &page_token, &query).await.0, 200);
+    assert_eq!(sim.delete("/_sim/metrics/reject").await, 200);
+    assert_eq!(sim.graph_json(&post, &page_token, &query).await.0, 200);
 }
 
 #[tokio::test]
@@ -666,7 +565,7 @@ async fn video_reels_and_video_insights_follow_the_documented_formulas() {
         post_video_avg_time_watched,post_video_view_time,post_video_followers,\
         post_video_social_actions,post_video_likes_by_reaction_type";
     let (status, body) = sim
-        .get(
+        .graph_json(
             &format!("/{first}/video_insights"),
             &page_token,
             &[("metric", metrics), ("period", "lifetime")],
@@ -698,7 +597,7 @@ async fn video_reels_and_video_insights_follow_the_documented_formulas() {
     );
 
     let (status, body) = sim
-        .get(
+        .graph_json(
             &format!("/{first}/insights"),
             &page_token,
             &[("metric", "blue_reels_play_count")],
@@ -710,7 +609,7 @@ async fn video_reels_and_video_insights_follow_the_documented_formulas() {
         "(#100) Tried accessing nonexisting field (insights) on node type (Video)"
     );
     let (status, body) = sim
-        .get(
+        .graph_json(
             &format!("/{first}/video_insights"),
             &page_token,
             &[("metric", "blue_reels_play_count,post_impressions_unique")],
@@ -732,7 +631,7 @@ async fn me_businesses_and_owned_pages_list_what_a_user_was_added_to() {
     sim.control("/_sim/businesses", json!({"name": "Other"}))
         .await;
     let (status, body) = sim
-        .get("/me/businesses", &token, &[("fields", "id,name")])
+        .graph_json("/me/businesses", &token, &[("fields", "id,name")])
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"], json!([{"id": acme["id"], "name": "Acme"}]));
@@ -748,10 +647,10 @@ async fn me_businesses_and_owned_pages_list_what_a_user_was_added_to() {
     assert_eq!(pages[0]["name"], "Quán Cà Phê");
 
     let system = acme["system_user_token"].as_str().unwrap();
-    let (_, body) = sim.get("/me/businesses", system, &[]).await;
+    let (_, body) = sim.graph_json("/me/businesses", system, &[]).await;
     assert_eq!(body["data"][0]["name"], "Acme");
     let (status, body) = sim
-        .get("/me/businesses", &sim.user_with_page().await.1, &[])
+        .graph_json("/me/businesses", &sim.user_with_page().await.1, &[])
         .await;
     assert_eq!(
         (status.as_u16(), body["data"].as_array().unwrap().len()),
@@ -766,8 +665,7 @@ async fn me_businesses_and_owned_pages_list_what_a_user_was_added_to() {
 async fn a_batch_runs_each_op_with_the_outer_token_and_nulls_faulted_ops() {
     let sim = Sim::start().await;
     let (_, _, page, page_token) = sim.user_with_page().await;
-    sim.control(&format!("/_sim/pages/{page}/posts"), json!({"count": 3}))
-        .await;
+    sim.seed_content(&page, "posts", 3).await;
     sim.control(
         "/_sim/faults",
         json!({"path": format!("{page}_2/"), "batch_null": true, "count": 1}),
@@ -780,7 +678,7 @@ async fn a_batch_runs_each_op_with_the_outer_token_and_nulls_faulted_ops() {
         .collect();
     let batch = json!(batch).to_string();
     let (status, body) = sim
-        .post("/", &page_token, &[("batch", batch.as_str())])
+        .graph_post("/", &page_token, &[("batch", batch.as_str())])
         .await;
     assert_eq!(status, 200, "{body}");
     let results = body.as_array().unwrap();
@@ -800,7 +698,7 @@ async fn a_batch_runs_each_op_with_the_outer_token_and_nulls_faulted_ops() {
         json!([{"method": "GET", "relative_url": format!("{page}_2/insights?metric=post_clicks")}])
             .to_string();
     let (_, body) = sim
-        .post(
+        .graph_post(
             "/",
             &page_token,
             &[("batch", retry.as_str()), ("include_headers", "false")],
@@ -808,13 +706,12 @@ async fn a_batch_runs_each_op_with_the_outer_token_and_nulls_faulted_ops() {
         .await;
     assert_eq!(body[0]["code"], 200, "{body}");
     assert!(body[0].get("headers").is_none());
-    let stats = sim.stats().await;
-    assert_eq!(stats["/batch"], 2);
-    assert_eq!(stats["/{id}/insights"], 4);
+    sim.assert_counts(&[("/batch", 2), ("/{id}/insights", 4)])
+        .await;
 
     let too_many = json!(vec![json!({"method": "GET", "relative_url": "me"}); 51]).to_string();
     let (status, body) = sim
-        .post("/", &page_token, &[("batch", too_many.as_str())])
+        .graph_post("/", &page_token, &[("batch", too_many.as_str())])
         .await;
     assert_graph_error(status, &body, 100, None);
 }

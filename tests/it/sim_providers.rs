@@ -3,88 +3,18 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokenkeeper::simulator::{
-    self, DEMO_CUSTOMER_ID, DEMO_GOOGLE_USER_ID, DEMO_TIKTOK_OPEN_ID, SimConfig, SimHandle,
-};
+use tokenkeeper::simulator::{DEMO_CUSTOMER_ID, DEMO_GOOGLE_USER_ID, DEMO_TIKTOK_OPEN_ID};
+
+use crate::sim_support::{NO_QUERY, Sim};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const SEVEN_DAYS: i64 = 7 * 86_400;
 const ONE_YEAR: i64 = 365 * 86_400;
 
-/// A simulator plus a client that does not follow redirects.
-struct Sim {
-    sim: SimHandle,
-    client: reqwest::Client,
-    config: SimConfig,
-}
-
 impl Sim {
-    async fn start() -> Self {
-        let config = SimConfig::default();
-        let sim = simulator::start(config.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("the simulator starts");
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            sim,
-            client,
-            config,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.sim.base_url())
-    }
-
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
-    }
-
-    async fn now(&self) -> i64 {
-        let r = self
-            .client
-            .get(self.url("/_sim/clock"))
-            .send()
-            .await
-            .unwrap();
-        r.json::<Value>().await.unwrap()["now"].as_i64().unwrap()
-    }
-
-    async fn advance(&self, secs: i64) {
-        self.control("/_sim/clock", json!({"advance_secs": secs}))
-            .await;
-    }
-
-    async fn stats(&self) -> Value {
-        let r = self
-            .client
-            .get(self.url("/_sim/stats"))
-            .send()
-            .await
-            .unwrap();
-        r.json().await.unwrap()
-    }
-
     /// A TikTok GET; TikTok answers HTTP 200 even for errors.
     async fn tiktok(&self, path: &str, query: &[(&str, &str)]) -> Value {
-        let r = self
-            .client
-            .get(self.url(path))
-            .query(query)
-            .send()
-            .await
-            .unwrap();
+        let r = self.get(path, query).await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.unwrap()
     }
@@ -130,14 +60,7 @@ impl Sim {
             ("client_secret", c.google_client_secret.as_str()),
         ];
         all.extend_from_slice(form);
-        let r = self
-            .client
-            .post(self.url("/token"))
-            .form(&all)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap())
+        self.post_form("/token", &all).await
     }
 
     async fn search(
@@ -159,6 +82,15 @@ impl Sim {
             .await
             .unwrap();
         (r.status(), r.json().await.unwrap())
+    }
+
+    /// The demo Google user's tokens, from a consent through the control API.
+    async fn demo_google_consent(&self) -> Value {
+        self.control(
+            &format!("/_sim/google/users/{DEMO_GOOGLE_USER_ID}/consent"),
+            json!({}),
+        )
+        .await
     }
 
     /// A Google user with these customers and a fresh access token.
@@ -202,16 +134,15 @@ async fn tiktok_authorize_then_token_get_gives_absolute_expiries_and_refresh_rot
     let sim = Sim::start().await;
     let c = &sim.config;
     let r = sim
-        .client
-        .get(sim.url("/tiktok/authorize"))
-        .query(&[
-            ("app_key", c.tiktok_app_key.as_str()),
-            ("state", "s 1"),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .get(
+            "/tiktok/authorize",
+            &[
+                ("app_key", c.tiktok_app_key.as_str()),
+                ("state", "s 1"),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let loc = location(&r);
     assert!(loc.starts_with(REDIRECT), "{loc}");
@@ -260,10 +191,12 @@ async fn tiktok_authorize_then_token_get_gives_absolute_expiries_and_refresh_rot
     assert_eq!(shops["data"]["shops"][0]["name"], "Demo Shop");
     assert!(shops["data"]["shops"][0]["cipher"].is_string());
 
-    let stats = sim.stats().await;
-    assert_eq!(stats["/tiktok/authorize"], 1);
-    assert_eq!(stats["/api/v2/token/get"], 2);
-    assert_eq!(stats["/api/v2/token/refresh"], 2);
+    sim.assert_counts(&[
+        ("/tiktok/authorize", 1),
+        ("/api/v2/token/get", 2),
+        ("/api/v2/token/refresh", 2),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -371,12 +304,10 @@ async fn google_consent_code_gives_a_refresh_token_and_the_refresh_grant_new_acc
         if offline {
             query.push(("access_type", "offline"));
         }
-        sim.client
-            .get(sim.url("/o/oauth2/v2/auth"))
-            .query(&query)
-            .send()
+        let sim = &sim;
+        async move { sim.get("/o/oauth2/v2/auth", &query).await }
     };
-    let r = consent(true).await.unwrap();
+    let r = consent(true).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let loc = location(&r);
     assert_eq!(query_param(&loc, "state").as_deref(), Some("g1"));
@@ -415,7 +346,7 @@ async fn google_consent_code_gives_a_refresh_token_and_the_refresh_grant_new_acc
     assert_eq!(refreshed["expires_in"], 3599);
     assert!(refreshed.get("refresh_token").is_none());
 
-    let online = location(&consent(false).await.unwrap());
+    let online = location(&consent(false).await);
     let online_code = query_param(&online, "code").unwrap().replace("%2F", "/");
     let (_, no_refresh) = sim
         .google_token(&[
@@ -426,36 +357,32 @@ async fn google_consent_code_gives_a_refresh_token_and_the_refresh_grant_new_acc
         .await;
     assert!(no_refresh.get("refresh_token").is_none(), "{no_refresh}");
 
-    let r = sim
-        .client
-        .post(sim.url("/token"))
-        .form(&[
-            ("client_id", c.google_client_id.as_str()),
-            ("client_secret", "wrong"),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+    let (status, body) = sim
+        .post_form(
+            "/token",
+            &[
+                ("client_id", c.google_client_id.as_str()),
+                ("client_secret", "wrong"),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
 
-    let stats = sim.stats().await;
-    assert_eq!(stats["/o/oauth2/v2/auth"], 2);
-    assert_eq!(stats["/token:authorization_code"], 3);
-    assert_eq!(stats["/token:refresh_token"], 2);
+    sim.assert_counts(&[
+        ("/o/oauth2/v2/auth", 2),
+        ("/token:authorization_code", 3),
+        ("/token:refresh_token", 2),
+    ])
+    .await;
 }
 
 #[tokio::test]
 async fn a_revoked_google_refresh_token_answers_invalid_grant_400() {
     let sim = Sim::start().await;
-    let tokens = sim
-        .control(
-            &format!("/_sim/google/users/{DEMO_GOOGLE_USER_ID}/consent"),
-            json!({}),
-        )
-        .await;
+    let tokens = sim.demo_google_consent().await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     sim.control("/_sim/google/revoke", json!({"refresh_token": refresh}))
         .await;
@@ -486,12 +413,7 @@ async fn a_revoked_google_refresh_token_answers_invalid_grant_400() {
 #[tokio::test]
 async fn a_google_token_fault_answers_the_rules_oauth_error() {
     let sim = Sim::start().await;
-    let tokens = sim
-        .control(
-            &format!("/_sim/google/users/{DEMO_GOOGLE_USER_ID}/consent"),
-            json!({}),
-        )
-        .await;
+    let tokens = sim.demo_google_consent().await;
     sim.control(
         "/_sim/faults",
         json!({"path": "/token", "count": 1,
@@ -516,13 +438,7 @@ async fn seed_customer(sim: &Sim, id: &str) {
         {"id": "9003", "name": "Old", "status": "PAUSED", "daily": daily(50, 1, 10_000, 1.0),
          "start_date": "2024-01-01", "end_date": "2024-06-05"},
     ]});
-    let r = sim
-        .client
-        .post(sim.url("/_sim/google/customers"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = sim.post_json("/_sim/google/customers", &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
@@ -664,52 +580,52 @@ async fn search_stream_with_a_wrong_developer_token_or_customer_answers_403_and_
     let token = sim.google_access(&[DEMO_CUSTOMER_ID]).await;
     let dev = sim.config.google_developer_token.clone();
     let query = "SELECT campaign.id FROM campaign";
-    let error_code =
-        |body: &Value| body[0]["error"]["details"][0]["errors"][0]["errorCode"].clone();
-
-    let (status, body) = sim.search(DEMO_CUSTOMER_ID, &token, "wrong", query).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(body[0]["error"]["status"], "PERMISSION_DENIED");
-    assert_eq!(
-        error_code(&body),
-        json!({"authorizationError": "DEVELOPER_TOKEN_NOT_APPROVED"})
-    );
-
-    let (status, body) = sim.search("9999999999", &token, &dev, query).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        error_code(&body),
-        json!({"authorizationError": "USER_PERMISSION_DENIED"})
-    );
-
-    let (status, body) = sim
-        .search(
+    // (customer, developer token, query, status, its name where checked, error code)
+    let cases = [
+        (
             DEMO_CUSTOMER_ID,
-            &token,
+            "wrong",
+            query,
+            StatusCode::FORBIDDEN,
+            Some("PERMISSION_DENIED"),
+            json!({"authorizationError": "DEVELOPER_TOKEN_NOT_APPROVED"}),
+        ),
+        (
+            "9999999999",
+            &dev,
+            query,
+            StatusCode::FORBIDDEN,
+            None,
+            json!({"authorizationError": "USER_PERMISSION_DENIED"}),
+        ),
+        (
+            DEMO_CUSTOMER_ID,
             &dev,
             "SELECT campaign.bogus FROM campaign",
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body[0]["error"]["status"], "INVALID_ARGUMENT");
-    assert_eq!(
-        error_code(&body),
-        json!({"queryError": "UNRECOGNIZED_FIELD"})
-    );
-
-    let (status, body) = sim
-        .search(
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_ARGUMENT"),
+            json!({"queryError": "UNRECOGNIZED_FIELD"}),
+        ),
+        (
             DEMO_CUSTOMER_ID,
-            &token,
             &dev,
             "SELECT segments.date FROM campaign",
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_code(&body),
-        json!({"queryError": "EXPECTED_FILTERS_ON_DATE_RANGE"})
-    );
+            StatusCode::BAD_REQUEST,
+            None,
+            json!({"queryError": "EXPECTED_FILTERS_ON_DATE_RANGE"}),
+        ),
+    ];
+    for (customer, developer, q, expected, status_name, error_code) in cases {
+        let (status, body) = sim.search(customer, &token, developer, q).await;
+        assert_eq!(status, expected, "{q}: {body}");
+        if let Some(name) = status_name {
+            assert_eq!(body[0]["error"]["status"], name, "{q}");
+        }
+        assert_eq!(
+            body[0]["error"]["details"][0]["errors"][0]["errorCode"], error_code,
+            "{q}"
+        );
+    }
 
     let (status, body) = sim.search(DEMO_CUSTOMER_ID, &token, &dev, query).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -719,7 +635,7 @@ async fn search_stream_with_a_wrong_developer_token_or_customer_answers_403_and_
 #[tokio::test]
 async fn graph_paths_still_reach_the_graph_handler_next_to_the_provider_routes() {
     let sim = Sim::start().await;
-    let r = sim.client.get(sim.url("/v25.0/me")).send().await.unwrap();
+    let r = sim.get("/v25.0/me", NO_QUERY).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers().contains_key("x-app-usage"));
     let body: Value = r.json().await.unwrap();

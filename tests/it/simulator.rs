@@ -5,93 +5,16 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokenkeeper::simulator::{self, DEMO_USER_ID, SimConfig, SimHandle, appsecret_proof};
+use tokenkeeper::simulator::{DEMO_USER_ID, SimConfig, appsecret_proof};
 
-const V: &str = "v25.0";
+use crate::helpers::json_of;
+use crate::sim_support::{Sim, V, assert_graph_error, header_json};
+
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
-/// A simulator plus a client that does not follow redirects.
-struct Fb {
-    sim: SimHandle,
-    client: reqwest::Client,
-    config: SimConfig,
-}
-
-impl Fb {
-    async fn start() -> Self {
-        Self::start_with(SimConfig::default()).await
-    }
-
-    async fn start_with(config: SimConfig) -> Self {
-        let sim = simulator::start(config.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("the simulator starts");
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            sim,
-            client,
-            config,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.sim.base_url())
-    }
-
+impl Sim {
     fn app_token(&self) -> String {
         format!("{}|{}", self.config.fb_app_id, self.config.fb_app_secret)
-    }
-
-    fn proof(&self, token: &str) -> String {
-        appsecret_proof(&self.config.fb_app_secret, token)
-    }
-
-    /// A Graph GET with the token and its proof.
-    async fn graph(&self, path: &str, token: &str, query: &[(&str, &str)]) -> reqwest::Response {
-        let proof = self.proof(token);
-        let mut all = vec![("access_token", token), ("appsecret_proof", proof.as_str())];
-        all.extend_from_slice(query);
-        self.client
-            .get(self.url(&format!("/{V}{path}")))
-            .query(&all)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn graph_json(
-        &self,
-        path: &str,
-        token: &str,
-        query: &[(&str, &str)],
-    ) -> (StatusCode, Value) {
-        let r = self.graph(path, token, query).await;
-        (r.status(), r.json().await.unwrap())
-    }
-
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
-    }
-
-    async fn login(&self, user_id: &str, long_lived: bool) -> String {
-        let body = self
-            .control(
-                &format!("/_sim/users/{user_id}/login"),
-                json!({"long_lived": long_lived}),
-            )
-            .await;
-        body["access_token"].as_str().unwrap().to_string()
     }
 
     async fn debug(&self, input: &str) -> (StatusCode, Value) {
@@ -122,21 +45,22 @@ impl Fb {
             .collect()
     }
 
+    /// The dialog's redirect for this query.
+    async fn dialog(&self, query: &[(&str, &str)]) -> reqwest::Response {
+        self.get(&format!("/{V}/dialog/oauth"), query).await
+    }
+
     /// Runs the dialog and returns the code.
     async fn dialog_code(&self) -> String {
         let r = self
-            .client
-            .get(self.url(&format!("/{V}/dialog/oauth")))
-            .query(&[
+            .dialog(&[
                 ("client_id", self.config.fb_app_id.as_str()),
                 ("redirect_uri", REDIRECT),
                 ("state", "csrf 1"),
                 ("response_type", "code"),
                 ("scope", "pages_show_list,read_insights"),
             ])
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(r.status(), StatusCode::FOUND);
         let location = r.headers()["location"].to_str().unwrap().to_string();
         assert!(
@@ -148,61 +72,59 @@ impl Fb {
         code.split(['&', '#']).next().unwrap().to_string()
     }
 
-    async fn exchange_code(&self, code: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(self.url(&format!("/{V}/oauth/access_token")))
-            .query(&[
-                ("client_id", self.config.fb_app_id.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("client_secret", self.config.fb_app_secret.as_str()),
-                ("code", code),
-            ])
-            .send()
-            .await
-            .unwrap();
+    /// A call of the token endpoint with this query.
+    async fn access_token(&self, query: &[(&str, &str)]) -> (StatusCode, Value) {
+        let r = self.get(&format!("/{V}/oauth/access_token"), query).await;
         (r.status(), r.json().await.unwrap())
+    }
+
+    /// Exchanges a code, with this redirect URI and app secret.
+    async fn exchange_code_with(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        secret: &str,
+    ) -> (StatusCode, Value) {
+        self.access_token(&[
+            ("client_id", self.config.fb_app_id.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("client_secret", secret),
+            ("code", code),
+        ])
+        .await
+    }
+
+    async fn exchange_code(&self, code: &str) -> (StatusCode, Value) {
+        self.exchange_code_with(code, REDIRECT, &self.config.fb_app_secret)
+            .await
     }
 
     async fn extend(&self, token: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(self.url(&format!("/{V}/oauth/access_token")))
-            .query(&[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", self.config.fb_app_id.as_str()),
-                ("client_secret", self.config.fb_app_secret.as_str()),
-                ("fb_exchange_token", token),
-            ])
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap())
+        self.access_token(&[
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", self.config.fb_app_id.as_str()),
+            ("client_secret", self.config.fb_app_secret.as_str()),
+            ("fb_exchange_token", token),
+        ])
+        .await
     }
 
-    async fn stats(&self) -> Value {
-        self.client
-            .get(self.url("/_sim/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+    /// A GET of /me with the token and exactly the proof given (or none).
+    async fn me_with_proof(&self, token: &str, proof: Option<&str>) -> reqwest::Response {
+        let mut query = vec![("access_token", token)];
+        query.extend(proof.map(|p| ("appsecret_proof", p)));
+        self.get(&format!("/{V}/me"), &query).await
     }
 }
 
 fn assert_token_error(status: StatusCode, body: &Value, subcode: i64) {
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["code"], 190, "{body}");
-    assert_eq!(body["error"]["error_subcode"], subcode, "{body}");
+    assert_graph_error(status, body, 190, Some(subcode));
     assert_eq!(body["error"]["type"], "OAuthException");
-    assert!(body["error"]["fbtrace_id"].is_string());
 }
 
 #[tokio::test]
 async fn dialog_code_short_and_long_lived_exchange_chain_works_with_appsecret_proof() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let code = fb.dialog_code().await;
     let (status, short) = fb.exchange_code(&code).await;
     assert_eq!(status, 200, "{short}");
@@ -243,7 +165,7 @@ async fn dialog_code_short_and_long_lived_exchange_chain_works_with_appsecret_pr
 
 #[tokio::test]
 async fn a_reused_code_a_wrong_redirect_and_a_wrong_secret_are_rejected() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let code = fb.dialog_code().await;
     let (status, _) = fb.exchange_code(&code).await;
     assert_eq!(status, 200);
@@ -256,35 +178,13 @@ async fn a_reused_code_a_wrong_redirect_and_a_wrong_secret_are_rejected() {
     assert_eq!(body["error"]["error_subcode"], 36007);
 
     let code = fb.dialog_code().await;
-    let r = fb
-        .client
-        .get(fb.url(&format!("/{V}/oauth/access_token")))
-        .query(&[
-            ("client_id", fb.config.fb_app_id.as_str()),
-            ("redirect_uri", "http://elsewhere/cb"),
-            ("client_secret", fb.config.fb_app_secret.as_str()),
-            ("code", &code),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
+    let (_, body) = fb
+        .exchange_code_with(&code, "http://elsewhere/cb", &fb.config.fb_app_secret)
+        .await;
     assert_eq!(body["error"]["error_subcode"], 36008);
 
-    let r = fb
-        .client
-        .get(fb.url(&format!("/{V}/oauth/access_token")))
-        .query(&[
-            ("client_id", fb.config.fb_app_id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("client_secret", "wrong"),
-            ("code", &code),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = fb.exchange_code_with(&code, REDIRECT, "wrong").await;
+    assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], 101);
     // The code survives a rejected attempt.
     assert_eq!(fb.exchange_code(&code).await.0, 200);
@@ -292,10 +192,9 @@ async fn a_reused_code_a_wrong_redirect_and_a_wrong_secret_are_rejected() {
 
 #[tokio::test]
 async fn a_code_expires_after_ten_minutes() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let code = fb.dialog_code().await;
-    fb.control("/_sim/clock", json!({"advance_secs": 601}))
-        .await;
+    fb.advance(601).await;
     let (status, body) = fb.exchange_code(&code).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["error_subcode"], 36007);
@@ -303,7 +202,7 @@ async fn a_code_expires_after_ten_minutes() {
 
 #[tokio::test]
 async fn debug_token_describes_a_valid_long_lived_user_token() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let token = fb.login(DEMO_USER_ID, true).await;
     let (status, body) = fb.debug(&token).await;
     assert_eq!(status, 200);
@@ -345,7 +244,7 @@ async fn debug_token_describes_a_valid_long_lived_user_token() {
 
 #[tokio::test]
 async fn debug_token_of_a_page_token_from_a_long_lived_user_never_expires() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let user = fb.login(DEMO_USER_ID, true).await;
     let (page_id, page_token) = fb.page_tokens(&user).await.remove(0);
     let (status, body) = fb.debug(&page_token).await;
@@ -375,7 +274,7 @@ async fn debug_token_of_a_page_token_from_a_long_lived_user_never_expires() {
 
 #[tokio::test]
 async fn debug_token_reports_bad_input_tokens_with_http_200() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let token = fb.login(DEMO_USER_ID, true).await;
     fb.control("/_sim/revoke", json!({"token": token, "subcode": 467}))
         .await;
@@ -398,7 +297,7 @@ async fn debug_token_reports_bad_input_tokens_with_http_200() {
 
 #[tokio::test]
 async fn debug_token_with_a_bad_app_token_is_a_400_and_app_tokens_work() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let user = fb.login(DEMO_USER_ID, false).await;
     let (status, body) = fb
         .graph_json("/debug_token", &user, &[("input_token", &user)])
@@ -406,18 +305,13 @@ async fn debug_token_with_a_bad_app_token_is_a_400_and_app_tokens_work() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], 100);
 
-    let r = fb
-        .client
-        .get(fb.url(&format!("/{V}/oauth/access_token")))
-        .query(&[
+    let (_, body) = fb
+        .access_token(&[
             ("grant_type", "client_credentials"),
             ("client_id", fb.config.fb_app_id.as_str()),
             ("client_secret", fb.config.fb_app_secret.as_str()),
         ])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
+        .await;
     let app_token = body["access_token"].as_str().unwrap();
     assert!(app_token.starts_with(&format!("{}|", fb.config.fb_app_id)));
     assert_eq!(body["token_type"], "bearer");
@@ -434,7 +328,7 @@ async fn debug_token_with_a_bad_app_token_is_a_400_and_app_tokens_work() {
 
 #[tokio::test]
 async fn me_accounts_pages_with_absolute_next_links_until_the_last_page() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let user = fb
         .control(
             "/_sim/users",
@@ -477,30 +371,17 @@ async fn me_accounts_pages_with_absolute_next_links_until_the_last_page() {
         assert!(next.starts_with(&fb.sim.base_url()), "{next}");
         // Like Meta's, the link carries the token but not its proof.
         assert!(next.contains("access_token=") && !next.contains("appsecret_proof="));
-        body = fb
-            .client
-            .get(format!("{next}&appsecret_proof={}", fb.proof(&token)))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let next = format!("{next}&appsecret_proof={}", fb.proof(&token));
+        body = json_of(fb.client.get(next)).await;
     }
     assert_eq!(names, ["A", "B", "C"]);
 }
 
 #[tokio::test]
 async fn missing_or_wrong_appsecret_proof_is_rejected() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let token = fb.login(DEMO_USER_ID, false).await;
-    let r = fb
-        .client
-        .get(fb.url(&format!("/{V}/me")))
-        .query(&[("access_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = fb.me_with_proof(&token, None).await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], 100);
@@ -511,16 +392,7 @@ async fn missing_or_wrong_appsecret_proof_is_rejected() {
     );
 
     let wrong = appsecret_proof("not-the-secret", &token);
-    let r = fb
-        .client
-        .get(fb.url(&format!("/{V}/me")))
-        .query(&[
-            ("access_token", token.as_str()),
-            ("appsecret_proof", &wrong),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = fb.me_with_proof(&token, Some(&wrong)).await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(
@@ -531,7 +403,7 @@ async fn missing_or_wrong_appsecret_proof_is_rejected() {
 
 #[tokio::test]
 async fn revoking_a_user_kills_its_page_tokens_too() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let user = fb.login(DEMO_USER_ID, true).await;
     let pages = fb.page_tokens(&user).await;
     fb.control("/_sim/revoke", json!({"user_id": DEMO_USER_ID}))
@@ -557,7 +429,7 @@ async fn revoking_a_user_kills_its_page_tokens_too() {
 
 #[tokio::test]
 async fn revoking_a_page_kills_only_that_pages_tokens() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let user = fb.login(DEMO_USER_ID, true).await;
     let pages = fb.page_tokens(&user).await;
     let (revoked_id, revoked_token) = &pages[0];
@@ -573,15 +445,14 @@ async fn revoking_a_page_kills_only_that_pages_tokens() {
     assert_token_error(status, &body, 492);
     let r = fb.graph(&format!("/{other_id}"), other_token, &[]).await;
     assert_eq!(r.status(), 200);
-    let buc: Value =
-        serde_json::from_str(r.headers()["x-business-use-case-usage"].to_str().unwrap()).unwrap();
+    let buc = header_json(&r, "x-business-use-case-usage");
     assert!(buc[other_id.as_str()].is_array());
     assert_eq!(fb.graph("/me", &user, &[]).await.status(), 200);
 }
 
 #[tokio::test]
 async fn lapsed_data_access_fails_user_and_page_calls_until_the_next_login() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let user = fb.login(DEMO_USER_ID, true).await;
     let (page_id, page_token) = fb.page_tokens(&user).await.remove(0);
     fb.control("/_sim/lapse_data_access", json!({"user_id": DEMO_USER_ID}))
@@ -601,16 +472,8 @@ async fn lapsed_data_access_fails_user_and_page_calls_until_the_next_login() {
 
 #[tokio::test]
 async fn advancing_the_clock_expires_a_short_lived_token_and_its_page_tokens() {
-    let fb = Fb::start().await;
-    let before: Value = fb
-        .client
-        .get(fb.url("/_sim/clock"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fb = Sim::start().await;
+    let before = fb.now().await;
     let short = fb.login(DEMO_USER_ID, false).await;
     let long = fb.login(DEMO_USER_ID, true).await;
     let (_, short_page) = fb.page_tokens(&short).await.remove(0);
@@ -618,10 +481,8 @@ async fn advancing_the_clock_expires_a_short_lived_token_and_its_page_tokens() {
     let (_, debug) = fb.debug(&short_page).await;
     assert_ne!(debug["data"]["expires_at"], 0);
 
-    let after = fb
-        .control("/_sim/clock", json!({"advance_secs": 3601}))
-        .await;
-    assert!(after["now"].as_i64().unwrap() >= before["now"].as_i64().unwrap() + 3601);
+    let after = fb.advance(3601).await;
+    assert!(after["now"].as_i64().unwrap() >= before + 3601);
     let (status, body) = fb.graph_json("/me", &short, &[]).await;
     assert_token_error(status, &body, 463);
     let (status, body) = fb.graph_json("/me", &short_page, &[]).await;
@@ -634,7 +495,7 @@ async fn advancing_the_clock_expires_a_short_lived_token_and_its_page_tokens() {
 
 #[tokio::test]
 async fn a_system_user_token_never_expires_and_reads_the_business_pages() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let business = fb
         .control(
             "/_sim/businesses",
@@ -657,30 +518,26 @@ async fn a_system_user_token_never_expires_and_reads_the_business_pages() {
         .map(|p| p["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["100000000000011", "555000000000001"]);
-    fb.control("/_sim/clock", json!({"advance_secs": 400 * 86_400}))
-        .await;
+    fb.advance(400 * 86_400).await;
     assert_eq!(fb.graph("/me", token, &[]).await.status(), 200);
 }
 
 #[tokio::test]
 async fn a_counted_error_fault_answers_twice_then_the_real_endpoint_does() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let token = fb.login(DEMO_USER_ID, false).await;
     let r = fb
-        .client
-        .post(fb.url("/_sim/faults"))
-        .json(&json!({"path": "/me", "count": 2,
-            "error": {"http_status": 400, "code": 80001, "is_transient": true, "estimated_time_to_regain_access": 7}}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/_sim/faults",
+            &json!({"path": "/me", "count": 2,
+            "error": {"http_status": 400, "code": 80001, "is_transient": true, "estimated_time_to_regain_access": 7}}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     for _ in 0..2 {
         let r = fb.graph("/me", &token, &[]).await;
         assert_eq!(r.status(), 400);
-        let buc: Value =
-            serde_json::from_str(r.headers()["x-business-use-case-usage"].to_str().unwrap())
-                .unwrap();
+        let buc = header_json(&r, "x-business-use-case-usage");
         let entry = &buc.as_object().unwrap().values().next().unwrap()[0];
         assert_eq!(entry["estimated_time_to_regain_access"], 7);
         assert_eq!(entry["call_count"], 100);
@@ -689,13 +546,12 @@ async fn a_counted_error_fault_answers_twice_then_the_real_endpoint_does() {
         assert_eq!(body["error"]["is_transient"], true);
     }
     assert_eq!(fb.graph("/me", &token, &[]).await.status(), 200);
-    let stats = fb.stats().await;
-    assert_eq!(stats["/me"], 3);
+    fb.assert_counts(&[("/me", 3)]).await;
 }
 
 #[tokio::test]
 async fn a_latency_fault_delays_matching_calls_only() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     fb.control(
         "/_sim/faults",
         json!({"path": "/oauth/access_token", "latency_ms": 300}),
@@ -708,13 +564,7 @@ async fn a_latency_fault_delays_matching_calls_only() {
     let started = Instant::now();
     assert_eq!(fb.extend(&token).await.0, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let r = fb
-        .client
-        .delete(fb.url("/_sim/faults"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    assert!(fb.delete("/_sim/faults").await.is_success());
     let started = Instant::now();
     assert_eq!(fb.extend(&token).await.0, 200);
     assert!(started.elapsed() < Duration::from_millis(300));
@@ -722,30 +572,29 @@ async fn a_latency_fault_delays_matching_calls_only() {
 
 #[tokio::test]
 async fn a_usage_fault_sets_the_percentages_in_the_usage_headers() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let user = fb.login(DEMO_USER_ID, true).await;
     let (page_id, page_token) = fb.page_tokens(&user).await.remove(0);
     let r = fb.graph("/me", &user, &[]).await;
-    let usage: Value = serde_json::from_str(r.headers()["x-app-usage"].to_str().unwrap()).unwrap();
+    let usage = header_json(&r, "x-app-usage");
     assert_eq!(usage["call_count"], 1);
 
     fb.control("/_sim/faults", json!({"path": "/", "usage_pct": 96}))
         .await;
     let r = fb.graph(&format!("/{page_id}"), &page_token, &[]).await;
     assert_eq!(r.status(), 200);
-    let usage: Value = serde_json::from_str(r.headers()["x-app-usage"].to_str().unwrap()).unwrap();
+    let usage = header_json(&r, "x-app-usage");
     assert_eq!(
         usage,
         json!({"call_count": 96, "total_cputime": 96, "total_time": 96})
     );
-    let buc: Value =
-        serde_json::from_str(r.headers()["x-business-use-case-usage"].to_str().unwrap()).unwrap();
+    let buc = header_json(&r, "x-business-use-case-usage");
     assert_eq!(buc[page_id.as_str()][0]["call_count"], 96);
 }
 
 #[tokio::test]
 async fn stats_count_calls_by_path_template_and_reset() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let code = fb.dialog_code().await;
     let (_, short) = fb.exchange_code(&code).await;
     let short = short["access_token"].as_str().unwrap();
@@ -768,34 +617,24 @@ async fn stats_count_calls_by_path_template_and_reset() {
             "/{id}": 2,
         })
     );
-    let r = fb
-        .client
-        .delete(fb.url("/_sim/stats"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    assert!(fb.delete("/_sim/stats").await.is_success());
     assert_eq!(fb.stats().await, json!({}));
 }
 
 #[tokio::test]
 async fn the_dialog_denies_when_no_user_is_set_and_rejects_a_wrong_client_id() {
-    let fb = Fb::start_with(SimConfig {
+    let fb = Sim::start_with(SimConfig {
         demo_user: false,
         ..SimConfig::default()
     })
     .await;
     let r = fb
-        .client
-        .get(fb.url(&format!("/{V}/dialog/oauth")))
-        .query(&[
+        .dialog(&[
             ("client_id", fb.config.fb_app_id.as_str()),
             ("redirect_uri", REDIRECT),
             ("state", "s"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert!(
         r.headers()["location"]
@@ -815,26 +654,21 @@ async fn the_dialog_denies_when_no_user_is_set_and_rejects_a_wrong_client_id() {
     assert_eq!(me["name"], "Ann");
 
     let r = fb
-        .client
-        .get(fb.url(&format!("/{V}/dialog/oauth")))
-        .query(&[("client_id", "999"), ("redirect_uri", REDIRECT)])
-        .send()
-        .await
-        .unwrap();
+        .dialog(&[("client_id", "999"), ("redirect_uri", REDIRECT)])
+        .await;
     assert_eq!(r.status(), 400);
 }
 
 #[tokio::test]
 async fn ten_thousand_users_seed_and_log_in_quickly() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let started = Instant::now();
     let r = fb
-        .client
-        .post(fb.url("/_sim/users"))
-        .json(&json!({"count": 10_000, "pages_per_user": 1}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/_sim/users",
+            &json!({"count": 10_000, "pages_per_user": 1}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();
     let users = body["users"].as_array().unwrap();
@@ -859,7 +693,7 @@ async fn ten_thousand_users_seed_and_log_in_quickly() {
 
 #[tokio::test]
 async fn dropping_the_handle_stops_the_server() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let url = fb.url("/_sim/clock");
     let client = reqwest::Client::new();
     assert!(client.get(&url).send().await.is_ok());
@@ -879,7 +713,7 @@ async fn dropping_the_handle_stops_the_server() {
 
 #[tokio::test]
 async fn a_next_link_followed_as_given_is_refused_while_the_app_requires_proofs() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let token = fb.login(DEMO_USER_ID, true).await;
     let (status, body) = fb
         .graph_json("/me/accounts", &token, &[("limit", "1")])
@@ -905,37 +739,22 @@ async fn a_next_link_followed_as_given_is_refused_while_the_app_requires_proofs(
 
 #[tokio::test]
 async fn without_require_app_secret_a_missing_proof_passes_and_a_wrong_one_does_not() {
-    let fb = Fb::start_with(SimConfig {
+    let fb = Sim::start_with(SimConfig {
         require_appsecret_proof: false,
         ..SimConfig::default()
     })
     .await;
     let token = fb.login(DEMO_USER_ID, false).await;
-    let bare = |token: &str| {
-        fb.client
-            .get(fb.url(&format!("/{V}/me")))
-            .query(&[("access_token", token.to_string())])
-            .send()
-    };
-    assert_eq!(bare(&token).await.unwrap().status(), 200);
+    assert_eq!(fb.me_with_proof(&token, None).await.status(), 200);
     let wrong = appsecret_proof("not-the-secret", &token);
-    let r = fb
-        .client
-        .get(fb.url(&format!("/{V}/me")))
-        .query(&[
-            ("access_token", token.as_str()),
-            ("appsecret_proof", &wrong),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = fb.me_with_proof(&token, Some(&wrong)).await;
     assert_eq!(r.status(), 400);
     // Switched on at run time, as in the app dashboard.
     let on = fb
         .control("/_sim/app", json!({"require_appsecret_proof": true}))
         .await;
     assert_eq!(on["require_appsecret_proof"], true);
-    let r = bare(&token).await.unwrap();
+    let r = fb.me_with_proof(&token, None).await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], 100);
@@ -943,7 +762,7 @@ async fn without_require_app_secret_a_missing_proof_passes_and_a_wrong_one_does_
 
 #[tokio::test]
 async fn a_usage_level_shows_in_its_own_scope_only_and_fails_its_calls_at_100_percent() {
-    let fb = Fb::start().await;
+    let fb = Sim::start().await;
     let user = fb.login(DEMO_USER_ID, true).await;
     let pages = fb.page_tokens(&user).await;
     let ((a, a_token), (b, b_token)) = (&pages[0], &pages[1]);
@@ -953,37 +772,28 @@ async fn a_usage_level_shows_in_its_own_scope_only_and_fails_its_calls_at_100_pe
                "estimated_time_to_regain_access": 10}),
     )
     .await;
-    let header = |r: &reqwest::Response, name: &str| -> Value {
-        serde_json::from_str(r.headers()[name].to_str().unwrap()).unwrap()
-    };
     let r = fb.graph(&format!("/{a}"), a_token, &[]).await;
     assert_eq!(r.status(), 400);
-    let buc = header(&r, "x-business-use-case-usage");
+    let buc = header_json(&r, "x-business-use-case-usage");
     assert_eq!(
         buc,
         json!({ a.as_str(): [{"type": "pages", "call_count": 100, "total_cputime": 100,
                               "total_time": 100, "estimated_time_to_regain_access": 10}] })
     );
-    assert_eq!(header(&r, "x-app-usage")["call_count"], 1);
+    assert_eq!(header_json(&r, "x-app-usage")["call_count"], 1);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], 80001);
     assert_eq!(body["error"]["error_subcode"], 2446079);
 
     let r = fb.graph(&format!("/{b}"), b_token, &[]).await;
     assert_eq!(r.status(), 200);
-    let buc = header(&r, "x-business-use-case-usage");
+    let buc = header_json(&r, "x-business-use-case-usage");
     assert_eq!(buc.as_object().unwrap().len(), 1, "{buc}");
     assert_eq!(buc[b.as_str()][0]["call_count"], 1);
-    assert_eq!(header(&r, "x-app-usage")["call_count"], 1);
+    assert_eq!(header_json(&r, "x-app-usage")["call_count"], 1);
     // The user token's own calls are not page A's either.
     assert_eq!(fb.graph("/me", &user, &[]).await.status(), 200);
 
-    let r = fb
-        .client
-        .delete(fb.url("/_sim/usage"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    assert!(fb.delete("/_sim/usage").await.is_success());
     assert_eq!(fb.graph(&format!("/{a}"), a_token, &[]).await.status(), 200);
 }

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::fb_support::FbApp;
+use crate::helpers::json_of;
 
 /// Where a value goes in a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,15 +111,7 @@ impl Operation {
 }
 
 pub async fn spec(fb: &FbApp) -> Value {
-    fb.app
-        .client
-        .get(fb.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    json_of(fb.app.client.get(fb.url("/openapi.json"))).await
 }
 
 /// Every operation of the document.

@@ -129,21 +129,27 @@ async fn group_commit_writes_ten_thousand_updates_in_a_handful_of_writes() {
     reopened.close().await;
 }
 
+/// Opens a store, puts page connections `p0`… with `token`, one commit
+/// each, and closes it.
+async fn write_pages(options: &StoreOptions, count: usize, token: &str) {
+    let store = JsonFileStore::open(options, test_cipher()).unwrap();
+    let cipher = test_cipher();
+    for i in 0..count {
+        store
+            .put(page_connection(&cipher, &format!("p{i}"), token))
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}
+
 /// Writes a few generations so there are backups, then returns the store file.
 async fn store_with_backups(dir: &std::path::Path) -> Vec<u8> {
     let options = StoreOptions {
         backup_interval: std::time::Duration::ZERO,
         ..StoreOptions::new(dir)
     };
-    let store = JsonFileStore::open(&options, test_cipher()).unwrap();
-    let cipher = test_cipher();
-    for i in 0..3 {
-        store
-            .put(page_connection(&cipher, &format!("p{i}"), "EAAB-secret"))
-            .await
-            .unwrap();
-    }
-    store.close().await;
+    write_pages(&options, 3, "EAAB-secret").await;
     std::fs::read(dir.join("tokens.json")).unwrap()
 }
 
@@ -215,15 +221,7 @@ async fn backups_rotate_to_the_configured_count() {
         commit_window: std::time::Duration::ZERO,
         ..StoreOptions::new(dir.path())
     };
-    let store = JsonFileStore::open(&options, test_cipher()).unwrap();
-    let cipher = test_cipher();
-    for i in 0..8 {
-        store
-            .put(page_connection(&cipher, &format!("p{i}"), "t"))
-            .await
-            .unwrap();
-    }
-    store.close().await;
+    write_pages(&options, 8, "t").await;
     let backups = store::backup::list(dir.path()).unwrap();
     assert_eq!(backups.len(), 3);
     // Each backup is a whole, verifiable store.

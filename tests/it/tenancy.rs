@@ -25,23 +25,8 @@ teams = ["team-a"]
 
 /// Connects a Facebook user with one page for `team`, with names of its own.
 async fn connect_named(fb: &FbApp, team: &str, user: &str, page: &str) -> Value {
-    let u = fb
-        .sim
-        .post(
-            "/_sim/users",
-            json!({ "name": user, "pages": [{ "name": page }] }),
-        )
-        .await;
-    let token = fb.sim.login(u["id"].as_str().unwrap(), false).await;
-    let (status, body) = fb
-        .post(
-            "/facebook/auth/exchange",
-            ADMIN_KEY,
-            json!({ "access_token": token, "team_id": team }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body
+    let user = json!({ "name": user, "pages": [{ "name": page }] });
+    fb.connect_new_user(user, Some(team)).await
 }
 
 #[tokio::test]
@@ -53,15 +38,9 @@ async fn a_team_a_key_never_sees_a_team_b_id_label_or_error_in_any_operation() {
     // A team-B page is revoked and a sweep records why.
     let b_page = connection_of_kind(&b, "page");
     fb.sim
-        .post(
-            "/_sim/revoke",
-            json!({ "page_id": b_page["external_id"], "subcode": 460 }),
-        )
+        .revoke(json!({ "page_id": b_page["external_id"], "subcode": 460 }))
         .await;
-    let (status, run) = fb
-        .post("/internal/scheduled-refresh", INTERNAL_KEY, json!({}))
-        .await;
-    assert_eq!(status, 200, "{run}");
+    let run = fb.sweep("/internal/scheduled-refresh").await;
     let run_id = run["run"]["id"].as_str().unwrap().to_string();
     let b_page_id = b_page["id"].as_str().unwrap().to_string();
     let (_, flagged) = fb

@@ -3,7 +3,6 @@
 //! naming the field and the provider expected) without any upstream call.
 
 use serde_json::{Value, json};
-use tokenkeeper::simulator::DEMO_CUSTOMER_ID;
 
 use crate::fb_support::*;
 use crate::spec_calls::{In, operations, spec};
@@ -35,20 +34,12 @@ pub async fn upstream_calls(fb: &FbApp) -> u64 {
 /// One connection of each provider, by provider name.
 async fn one_connection_of_each_provider(fb: &FbApp) -> Vec<(&'static str, String)> {
     let user = fb.connect_user(1, None).await;
-    let facebook = connection_of_kind(&user, "user")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let facebook = connection_id(&user, "user");
     let tiktok = fb.connect_shop("team-a", "Bob Shop").await["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let google = fb
-        .follow_consent(
-            &format!("/google/auth/url?customer_id={DEMO_CUSTOMER_ID}"),
-            "/google/auth/callback",
-        )
-        .await["connection"]["id"]
+    let google = fb.connect_demo_google().await["connection"]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -124,10 +115,7 @@ async fn every_provider_specific_operation_refuses_another_providers_connection_
 async fn a_page_connection_where_an_ad_account_reader_is_needed_is_refused_naming_the_kinds() {
     let fb = FbApp::start().await;
     let user = fb.connect_user(1, None).await;
-    let page = connection_of_kind(&user, "page")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let page = connection_id(&user, "page");
     let before = upstream_calls(&fb).await;
     let (status, body) = fb
         .get(
@@ -135,8 +123,7 @@ async fn a_page_connection_where_an_ad_account_reader_is_needed_is_refused_namin
             ANALYST_KEY,
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], "connection_id");
+    assert_field_error(status, &body, 422, "connection_id");
     assert_eq!(body["error"]["expected"]["provider"], "facebook");
     assert_eq!(
         body["error"]["expected"]["kinds"],
