@@ -11,6 +11,7 @@ mod exports;
 pub mod extract;
 mod facebook;
 mod facebook_bodies;
+mod facebook_connect;
 mod google;
 mod health;
 mod insights;
@@ -74,15 +75,15 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route(
             "/facebook/auth/url",
-            get(facebook::auth_url.layer(needs(ADMIN))),
+            get(facebook_connect::auth_url.layer(needs(ADMIN))),
         )
         .route(
             "/facebook/auth/exchange",
-            post(facebook::auth_exchange.layer(needs(ADMIN))),
+            post(facebook_connect::auth_exchange.layer(needs(ADMIN))),
         )
         .route(
             "/facebook/business-tokens",
-            post(facebook::register_business_token.layer(needs(ADMIN))),
+            post(facebook_connect::register_business_token.layer(needs(ADMIN))),
         )
         .route(
             "/facebook/tokens",
@@ -119,7 +120,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/facebook/extend-permissions",
-            post(facebook::extend_permissions.layer(needs(ADMIN))),
+            post(facebook_connect::extend_permissions.layer(needs(ADMIN))),
         )
         .route(
             "/facebook/internal/scheduled-refresh",
@@ -264,7 +265,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_endpoint::scrape))
-        .route("/facebook/auth/callback", get(facebook::auth_callback))
+        .route(
+            "/facebook/auth/callback",
+            get(facebook_connect::auth_callback),
+        )
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/google/auth/callback", get(google::auth_callback))
         .merge(dashboard::router())

@@ -7,7 +7,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorBody, responses};
-use super::{AppState, exports, facebook, google, health, insights, tiktok, tokens};
+use super::{
+    AppState, exports, facebook, facebook_connect, google, health, insights, tiktok, tokens,
+};
 
 /// Where the document is served.
 pub const SPEC_PATH: &str = "/openapi.json";
@@ -30,10 +32,10 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         health::readyz,
         super::metrics_endpoint::scrape,
         super::dashboard::page,
-        facebook::auth_url,
-        facebook::auth_callback,
-        facebook::auth_exchange,
-        facebook::register_business_token,
+        facebook_connect::auth_url,
+        facebook_connect::auth_callback,
+        facebook_connect::auth_exchange,
+        facebook_connect::register_business_token,
         facebook::list_tokens,
         facebook::get_token,
         facebook::delete_token,
@@ -42,7 +44,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         facebook::page_token_status,
         facebook::debug_token,
         facebook::check_permissions,
-        facebook::extend_permissions,
+        facebook_connect::extend_permissions,
         facebook::scheduled_refresh,
         facebook::refresh_run,
         tokens::page_access_token,
