@@ -19,9 +19,9 @@ use axum::response::{IntoResponse, Response};
 use futures::future::{Either, Ready, ready};
 use sha2::{Digest, Sha256};
 
-use super::AppState;
 use super::error::ApiError;
 use super::rate_limit::Limits;
+use super::state::AppState;
 use crate::access::{ADMIN_KEY_ID, INTERNAL_KEY_ID, Scope};
 use crate::config::Settings;
 

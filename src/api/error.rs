@@ -14,7 +14,7 @@ use crate::export::ExportError;
 use crate::insights::InsightsError;
 use crate::insights::metrics::BadMetric;
 use crate::providers::connect::ConnectError;
-use crate::providers::registry::NotConfigured;
+use crate::providers::spec::NotConfigured;
 use crate::store::StoreError;
 use crate::tokens::TokenError;
 

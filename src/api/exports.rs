@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::insights::access;
 use super::schemas::responses as r;
+use super::state::AppState;
 use crate::access::{ADMIN_KEY_ID, Scope};
 use crate::export::jobs::{ExportJob, ExportStatus};
 use crate::insights::business::BusinessQuery;

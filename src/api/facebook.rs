@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::AppState;
 use super::answers::{ConnectionEnvelope, ConnectionList, RefreshResult, RunEnvelope, RunStarted};
 use super::auth::Caller;
 use super::error::ApiError;
@@ -18,6 +17,7 @@ use super::facebook_bodies::{
     DebugTokenError, DebugTokenResponse, PageTokenStatus, PermissionCheck,
 };
 use super::schemas::responses as r;
+use super::state::AppState;
 use super::tokens::{
     page_connection, parse_health, parse_kind, refresh_visible, run_sweep, visible,
 };

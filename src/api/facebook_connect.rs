@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::AppState;
 use super::answers::{AuthUrlResponse, ConnectedResponse, ConnectionEnvelope};
 use super::auth::Caller;
 use super::callback_page;
@@ -24,6 +23,7 @@ use super::facebook_bodies::{
 };
 use super::oauth_state::CallbackQuery;
 use super::schemas::responses as r;
+use super::state::AppState;
 use crate::domain::{Connection, Provider};
 use crate::providers::facebook::connect;
 use crate::secret::Secret;

@@ -10,7 +10,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::AppState;
 use super::answers::{AuthUrlResponse, ConnectionEnvelope};
 use super::auth::Caller;
 use super::callback_page;
@@ -20,6 +19,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::insights::{RefreshQuery, access, cached_answer};
 use super::oauth_state::CallbackQuery;
 use super::schemas::{self as s, responses as r};
+use super::state::AppState;
 use crate::domain::Provider;
 use crate::insights::google::{GoogleCampaignsQuery, GoogleMetricsRequest};
 use crate::providers::google::{GoogleOAuth, connect};

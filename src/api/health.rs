@@ -5,10 +5,10 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::error::ApiError;
 use super::examples as ex;
 use super::schemas::responses as r;
+use super::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct Liveness {

@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::responses as r;
+use super::state::AppState;
 use crate::access::Scope;
 use crate::insights::Access;
 use crate::insights::answers::{

@@ -9,9 +9,9 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::state::AppState;
 use crate::access::Scope;
 
 /// Middleware: counts and times every request by its route template

@@ -21,12 +21,11 @@ pub mod openapi;
 mod rate_limit;
 mod request_limits;
 pub mod schemas;
+mod state;
 mod tiktok;
 mod tiktok_integration;
 pub mod timeouts;
 mod tokens;
-
-use std::sync::Arc;
 
 use axum::Router;
 use axum::handler::Handler;
@@ -35,26 +34,7 @@ use axum::routing::{get, post};
 use crate::access::Scope;
 use auth::{Scopes, needs};
 
-use crate::config::Settings;
-use crate::insights::InsightsService;
-use crate::providers::registry::Registry;
-use crate::store::{AuditTrail, ConnectionStore};
-use crate::tokens::TokenManager;
-
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub store: Arc<dyn ConnectionStore>,
-    pub tokens: Arc<TokenManager>,
-    pub insights: Arc<InsightsService>,
-    pub next_runs: Arc<crate::scheduler::NextRuns>,
-    pub exports: Arc<crate::export::jobs::Exports>,
-    pub registry: Arc<Registry>,
-    pub gate: Arc<auth::Gate>,
-    pub oauth: Arc<oauth_state::StateSigner>,
-    pub audit: Arc<dyn AuditTrail>,
-}
+pub use state::AppState;
 
 // The scope each protected route declares, checked before its handler's
 // extractors run: authorization comes before validation.

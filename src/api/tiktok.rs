@@ -14,7 +14,6 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::answers::{AuthUrlResponse, ObjectOf, RunEnvelope, RunStarted};
 use super::auth::Caller;
 use super::callback_page;
@@ -24,6 +23,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::facebook::SweepQuery;
 use super::oauth_state::CallbackQuery;
 use super::schemas::responses as r;
+use super::state::AppState;
 use super::tiktok_integration::{
     Integration, IntegrationEnvelope, IntegrationList, IntegrationRefresh, envelope, integration,
 };

@@ -13,13 +13,13 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::answers::{ConnectionList, ObjectOf, RefreshResult, RunEnvelope, RunStarted};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::ApiQuery;
 use super::schemas::responses as r;
+use super::state::AppState;
 use crate::access::Scope;
 use crate::audit::AuditEntry;
 use crate::domain::{Connection, ConnectionKind, Health, Provider};

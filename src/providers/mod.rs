@@ -10,6 +10,7 @@ pub mod redact;
 pub mod refresh_grant;
 pub mod registry;
 pub mod retry;
+pub mod spec;
 pub mod tiktok;
 pub mod transport;
 

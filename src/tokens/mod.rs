@@ -19,7 +19,7 @@ pub use sweep::{Plan, Runs, SweepFilter};
 
 use crate::providers::UpstreamError;
 use crate::providers::connect::ConnectError;
-use crate::providers::registry::NotConfigured;
+use crate::providers::spec::NotConfigured;
 use crate::store::StoreError;
 
 /// What can go wrong getting, connecting or refreshing a token. `Clone`, so

@@ -8,7 +8,7 @@ use super::GraphClient;
 use super::lifecycle::{FacebookLifecycle, policy};
 use crate::config::Settings;
 use crate::domain::{ConnectionKind, Provider};
-use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec, client_with};
+use crate::providers::spec::{Clients, ConnectFlow, ProviderSpec, client_with};
 
 pub fn register(settings: &Settings, clients: &mut Clients) -> ProviderSpec {
     let secrets = &settings.secrets;

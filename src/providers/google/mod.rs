@@ -4,7 +4,7 @@
 pub mod ads;
 pub mod connect;
 pub mod lifecycle;
-mod oauth;
+pub(crate) mod oauth;
 mod spec;
 
 pub use oauth::{GoogleGrant, GoogleOAuth};

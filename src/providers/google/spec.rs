@@ -11,7 +11,7 @@ use super::ads::GoogleAds;
 use super::lifecycle::GoogleLifecycle;
 use crate::config::Settings;
 use crate::domain::{ConnectionKind, HealthPolicy, Provider, RenewRule};
-use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec, client_with};
+use crate::providers::spec::{Clients, ConnectFlow, ProviderSpec, client_with};
 
 pub fn register(settings: &Settings, clients: &mut Clients) -> ProviderSpec {
     let secrets = &settings.secrets;

@@ -1,7 +1,7 @@
 //! TikTok Shop: the auth API (token get and refresh, wire-spec 7), error
 //! classification by `code`, and the token lifecycle.
 
-mod client;
+pub(crate) mod client;
 pub mod connect;
 pub mod lifecycle;
 mod spec;

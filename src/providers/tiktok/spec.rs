@@ -9,7 +9,7 @@ use super::TiktokClient;
 use super::lifecycle::TiktokLifecycle;
 use crate::config::Settings;
 use crate::domain::{ConnectionKind, HealthPolicy, Provider, RenewRule};
-use crate::providers::registry::{Clients, ConnectFlow, ProviderSpec, client_with};
+use crate::providers::spec::{Clients, ConnectFlow, ProviderSpec, client_with};
 
 pub fn register(settings: &Settings, clients: &mut Clients) -> ProviderSpec {
     let secrets = &settings.secrets;
