@@ -23,6 +23,7 @@ impl Settings {
             backup_interval_secs: 0..=365 * DAY_SECS,
             // A longer window delays every acknowledgement.
             commit_window_ms: 0..=1000,
+            journal_max_mib: 0..=1_048_576,
         });
         check_fields!("facebook", self.facebook, {
             request_timeout_secs: 1..=600,

@@ -12,6 +12,7 @@ pub struct StoreSettings {
     pub backup_count: usize,
     pub backup_interval_secs: u64,
     pub commit_window_ms: u64,
+    pub journal_max_mib: u64,
 }
 
 impl StoreSettings {

@@ -1,4 +1,5 @@
-//! Backups of the store file: taken before updates, rotated, and restored.
+//! Backups of the store: compacted snapshots taken before updates, rotated,
+//! and restored.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use super::crypto::Cipher;
 use super::error::StoreError;
 use super::file;
+use super::journal;
 use super::model::Document;
 
 pub const BACKUP_DIR_NAME: &str = "backups";
@@ -85,9 +87,10 @@ pub struct VerifyReport {
     pub generation: u64,
 }
 
-/// Loads `path`, checks its checksum and key, and decrypts every secret.
+/// Loads `path` (and the journal beside it, if any), checks the checksums
+/// and the key, and decrypts every secret.
 pub fn verify_file(path: &Path, cipher: &Cipher) -> Result<(Document, VerifyReport), StoreError> {
-    let doc = file::read(path)?;
+    let doc = journal::load(path)?.doc;
     check_key(path, &doc, cipher)?;
     let mut secrets = 0;
     for conn in doc.connections.values() {
@@ -165,5 +168,14 @@ pub fn restore(
         fs::rename(store_path, &aside).map_err(|e| StoreError::io(&aside, e))?;
     }
     file::write_atomic(store_path, &bytes)?;
+    // The journal continues the replaced file's history, not the backup's.
+    let journal = journal::path_beside(store_path);
+    if journal.exists() {
+        let aside = journal.with_extension(format!(
+            "journal.replaced-{}",
+            Utc::now().format("%Y%m%dT%H%M%S%6fZ")
+        ));
+        fs::rename(&journal, &aside).map_err(|e| StoreError::io(&aside, e))?;
+    }
     Ok((chosen, report))
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::journal::{self, Journal};
 use super::model::Document;
 use super::presence::{self, Presence};
 use super::secrets::SecretBox;
@@ -64,20 +65,25 @@ impl JsonFileStore {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let lock = lock::StoreLock::acquire(dir)?;
         let path = options.store_path();
-        let doc = match presence::check(dir)? {
+        let (doc, good_len) = match presence::check(dir)? {
             Presence::Present => {
                 remove_stale_temp_files(dir);
-                let doc = file::read(&path)?;
-                super::backup::check_key(&path, &doc, &cipher)?;
-                doc
+                let loaded = journal::load(&path)?;
+                super::backup::check_key(&path, &loaded.doc, &cipher)?;
+                if let Some(torn) = &loaded.torn {
+                    // A crash mid-append: that commit was never acknowledged.
+                    tracing::warn!(%torn, "dropped the torn last line of the journal");
+                }
+                (loaded.doc, loaded.good_len)
             }
             Presence::Fresh => {
                 remove_stale_temp_files(dir);
                 let doc = Document::empty(cipher.key_id());
                 file::write_atomic_via(&path, &file::encode(&doc)?, "new")?;
-                doc
+                (doc, 0)
             }
         };
+        let journal = Journal::open(journal::path_beside(&path), good_len)?;
         let shared = Shared::new(doc, clock);
         let (tx, rx) = mpsc::unbounded_channel();
         let thread = writer::spawn(
@@ -87,9 +93,11 @@ impl JsonFileStore {
                 backup_count: options.backup_count,
                 backup_interval: options.backup_interval,
                 commit_window: options.commit_window,
+                journal_max_bytes: options.journal_max_bytes,
             },
             shared.clone(),
             lock,
+            journal,
             rx,
         );
         Ok(Self {
@@ -112,7 +120,7 @@ impl JsonFileStore {
     /// secret.
     pub fn open_read_only(data_dir: &Path) -> Result<Self, StoreError> {
         let path = data_dir.join(STORE_FILE_NAME);
-        let doc = file::read(&path)?;
+        let doc = journal::load(&path)?.doc;
         Ok(Self {
             inner: Arc::new(Inner {
                 shared: Shared::new(doc, Arc::new(SystemClock)),
@@ -247,6 +255,7 @@ impl JsonFileStore {
             bytes_written: s.bytes_written.load(Ordering::Relaxed),
             updates_committed: s.updates_committed.load(Ordering::Relaxed),
             backups_taken: s.backups_taken.load(Ordering::Relaxed),
+            compactions: s.compactions.load(Ordering::Relaxed),
         }
     }
 
@@ -393,6 +402,7 @@ fn remove_stale_temp_files(dir: &Path) {
     let prefixes = [
         presence::update_temp_prefix(),
         presence::create_temp_prefix(),
+        presence::journal_temp_prefix(),
     ];
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod error;
 mod export_jobs;
 pub mod file;
+pub mod journal;
 mod json_file;
 mod leases;
 pub mod lock;
@@ -50,6 +51,9 @@ pub struct StoreOptions {
     pub backup_count: usize,
     pub backup_interval: Duration,
     pub commit_window: Duration,
+    /// Compact the journal once it is this long (0: only at twice the
+    /// snapshot's length).
+    pub journal_max_bytes: u64,
 }
 
 impl From<&StoreSettings> for StoreOptions {
@@ -59,6 +63,7 @@ impl From<&StoreSettings> for StoreOptions {
             backup_count: s.backup_count,
             backup_interval: Duration::from_secs(s.backup_interval_secs),
             commit_window: Duration::from_millis(s.commit_window_ms),
+            journal_max_bytes: s.journal_max_mib * 1024 * 1024,
         }
     }
 }
@@ -70,6 +75,7 @@ impl StoreOptions {
             backup_count: 5,
             backup_interval: Duration::from_secs(3600),
             commit_window: Duration::from_millis(2),
+            journal_max_bytes: 0,
         }
     }
 

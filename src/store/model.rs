@@ -1,6 +1,5 @@
 //! The storage document: what the store file holds around the connections.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -18,8 +17,9 @@ pub struct Document {
     /// Incremented on every file write.
     pub generation: u64,
     pub written_at: DateTime<Utc>,
-    /// Connections by id. `Arc` keeps cloning the map for a new snapshot cheap.
-    pub connections: BTreeMap<String, Arc<Connection>>,
+    /// Connections by id, in a persistent map: a commit's copy shares every
+    /// record and node it does not change, so it costs O(changes).
+    pub connections: imbl::OrdMap<String, Arc<Connection>>,
 }
 
 pub const DOCUMENT_FORMAT: u32 = 1;
@@ -31,7 +31,7 @@ impl Document {
             key_id: key_id.to_string(),
             generation: 0,
             written_at: Utc::now(),
-            connections: BTreeMap::new(),
+            connections: imbl::OrdMap::new(),
         }
     }
 }

@@ -30,6 +30,12 @@ pub fn create_temp_prefix() -> String {
     format!(".{STORE_FILE_NAME}.new-")
 }
 
+/// Prefix of the temp file a compaction writes the shortened journal to;
+/// until its rename the old journal holds every line, so it holds nothing.
+pub fn journal_temp_prefix() -> String {
+    format!(".{}.compact-", super::journal::JOURNAL_FILE_NAME)
+}
+
 /// Prefix of the copies `store restore` keeps of the file it replaced.
 pub fn replaced_prefix() -> String {
     format!("{STORE_FILE_NAME}.replaced-")
@@ -114,7 +120,9 @@ fn traces(data_dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
         .filter(|e| {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            name.starts_with(&update_temp) || name.starts_with(&replaced)
+            let journal_with_lines = name == super::journal::JOURNAL_FILE_NAME
+                && e.metadata().is_ok_and(|m| m.len() > 0);
+            name.starts_with(&update_temp) || name.starts_with(&replaced) || journal_with_lines
         })
         .map(|e| e.path())
         .collect();

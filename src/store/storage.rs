@@ -96,6 +96,8 @@ pub struct StoreStats {
     pub bytes_written: u64,
     pub updates_committed: u64,
     pub backups_taken: u64,
+    /// Snapshots written to fold the journal in.
+    pub compactions: u64,
 }
 
 /// The connections, their leases and the key that seals their secrets.

@@ -1,7 +1,9 @@
-//! The group-commit writer: one thread owns the store file, takes every
-//! pending update at once, writes them in one atomic file write, and only then
-//! acknowledges each caller.
+//! The group-commit writer: one thread owns the store files, takes every
+//! pending update at once, appends them to the journal as one fsynced line,
+//! and only then acknowledges each caller. A snapshot is written on another
+//! thread when the journal grows long, when a backup is due, and at close.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -13,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::backup;
 use super::error::StoreError;
 use super::file;
+use super::journal::{self, Entry, Journal};
 use super::leases::Leases;
 use super::lock::StoreLock;
 use super::model::Document;
@@ -60,6 +63,7 @@ pub struct Stats {
     pub bytes_written: AtomicU64,
     pub updates_committed: AtomicU64,
     pub backups_taken: AtomicU64,
+    pub compactions: AtomicU64,
 }
 
 /// State shared between the store handles and the writer.
@@ -90,20 +94,28 @@ pub struct WriterConfig {
     pub backup_count: usize,
     pub backup_interval: Duration,
     pub commit_window: Duration,
+    /// Compact once the journal is this long, even when the snapshot is
+    /// longer (it is compacted anyway at twice the snapshot's length).
+    pub journal_max_bytes: u64,
 }
 
-/// Upper bound on updates per file write, so one write never waits forever.
+/// Upper bound on updates per group commit, so one commit never waits forever.
 const MAX_BATCH: usize = 100_000;
+
+/// Without a configured limit, a journal shorter than this is not compacted
+/// (a tiny store would otherwise rewrite its snapshot every few commits).
+const MIN_COMPACT_BYTES: u64 = 1 << 20;
 
 pub fn spawn(
     config: WriterConfig,
     shared: Arc<Shared>,
     lock: StoreLock,
+    journal: Journal,
     rx: mpsc::UnboundedReceiver<Op>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(config, shared, lock, rx))
+        .spawn(move || run(config, shared, lock, journal, rx))
         .expect("spawning the store writer thread")
 }
 
@@ -111,17 +123,27 @@ fn run(
     config: WriterConfig,
     shared: Arc<Shared>,
     lock: StoreLock,
+    journal: Journal,
     mut rx: mpsc::UnboundedReceiver<Op>,
 ) {
     // "At most one backup per interval" holds across processes (five quick
     // CLI runs must not rotate the hourly history away), so the clock starts
     // from the backups on disk, not from this process's start.
-    let mut last_backup = match backup::newest_time(&config.data_dir) {
+    let last_backup = match backup::newest_time(&config.data_dir) {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list the backups; the next write takes one");
             None
         }
+    };
+    let snapshot_len = std::fs::metadata(&config.path).map_or(0, |m| m.len());
+    let mut writer = Writer {
+        config,
+        shared,
+        journal,
+        snapshot_len,
+        last_backup,
+        compaction: None,
     };
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::new();
@@ -130,8 +152,8 @@ fn run(
             Op::Write(m, ack) => batch.push((m, ack)),
             Op::Shutdown(done) => shutdown = Some(done),
         }
-        if shutdown.is_none() && !config.commit_window.is_zero() {
-            std::thread::sleep(config.commit_window);
+        if shutdown.is_none() && !writer.config.commit_window.is_zero() {
+            std::thread::sleep(writer.config.commit_window);
         }
         while shutdown.is_none() && batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -140,10 +162,12 @@ fn run(
                 Err(_) => break,
             }
         }
+        writer.settle(false);
         if !batch.is_empty() {
-            commit(&config, &shared, &mut last_backup, batch);
+            writer.commit(batch);
         }
         if let Some(done) = shutdown {
+            writer.close();
             let _ = done.send(());
             break;
         }
@@ -153,83 +177,197 @@ fn run(
 
 type Outcome = Result<Vec<Arc<Connection>>, StoreError>;
 
-fn commit(
-    config: &WriterConfig,
-    shared: &Shared,
-    last_backup: &mut Option<chrono::DateTime<Utc>>,
-    batch: Vec<(Mutation, Ack)>,
-) {
-    let current = shared.snapshot.read().expect("snapshot lock").clone();
-    let mut doc = (*current).clone();
-    let now = Utc::now();
-    let mut results: Vec<(Ack, Outcome)> = Vec::with_capacity(batch.len());
-    let mut changed = 0u64;
-    for (mutation, ack) in batch {
-        let outcome = apply(&mut doc, &shared.leases, mutation, now);
-        if outcome.is_ok() {
-            changed += 1;
+/// A snapshot being written on its own thread while commits go on.
+struct Compaction {
+    /// Where the journal stood at the snapshot's generation: the lines
+    /// before it are in the snapshot.
+    upto: u64,
+    thread: std::thread::JoinHandle<Result<u64, StoreError>>,
+    backup: bool,
+}
+
+struct Writer {
+    config: WriterConfig,
+    shared: Arc<Shared>,
+    journal: Journal,
+    snapshot_len: u64,
+    last_backup: Option<chrono::DateTime<Utc>>,
+    compaction: Option<Compaction>,
+}
+
+impl Writer {
+    fn commit(&mut self, batch: Vec<(Mutation, Ack)>) {
+        let current = self.shared.snapshot.read().expect("snapshot lock").clone();
+        let now = Utc::now();
+        if self.backup_due(now) {
+            // The backup holds the store as it was before this commit.
+            self.settle(true);
+            self.compact(current.clone(), true);
+            self.last_backup = Some(now);
         }
-        results.push((ack, outcome));
-    }
-    if changed == 0 {
-        for (ack, outcome) in results {
-            let _ = ack.send(outcome);
+        // A persistent map: the clone shares every record with `current`.
+        let mut doc = (*current).clone();
+        let mut results: Vec<(Ack, Outcome)> = Vec::with_capacity(batch.len());
+        let mut touched = BTreeSet::new();
+        let mut changed = 0u64;
+        for (mutation, ack) in batch {
+            let ids = touched_ids(&doc, &mutation);
+            let outcome = apply(&mut doc, &self.shared.leases, mutation, now);
+            if outcome.is_ok() {
+                changed += 1;
+                touched.extend(ids);
+            }
+            results.push((ack, outcome));
         }
-        return;
-    }
-    doc.generation += 1;
-    doc.written_at = now;
-    let written = write(config, shared, last_backup, &doc);
-    match written {
-        Ok(bytes) => {
-            *shared.snapshot.write().expect("snapshot lock") = Arc::new(doc);
-            *shared.write_error.lock().expect("write_error lock") = None;
-            shared.stats.file_writes.fetch_add(1, Ordering::Relaxed);
-            shared
-                .stats
-                .bytes_written
-                .fetch_add(bytes, Ordering::Relaxed);
-            shared
-                .stats
-                .updates_committed
-                .fetch_add(changed, Ordering::Relaxed);
+        if changed == 0 {
             for (ack, outcome) in results {
                 let _ = ack.send(outcome);
             }
+            return;
         }
-        Err(e) => {
-            let message = e.to_string();
-            tracing::error!(error = %message, "store write failed; updates not acknowledged");
-            *shared.write_error.lock().expect("write_error lock") = Some(message.clone());
-            for (ack, outcome) in results {
-                let _ = ack.send(outcome.and(Err(StoreError::WriteFailed(message.clone()))));
+        doc.generation += 1;
+        doc.written_at = now;
+        let written = self.append(&doc, touched);
+        match written {
+            Ok(bytes) => {
+                *self.shared.snapshot.write().expect("snapshot lock") = Arc::new(doc);
+                *self.shared.write_error.lock().expect("write_error lock") = None;
+                let stats = &self.shared.stats;
+                stats.file_writes.fetch_add(1, Ordering::Relaxed);
+                stats.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+                stats
+                    .updates_committed
+                    .fetch_add(changed, Ordering::Relaxed);
+                for (ack, outcome) in results {
+                    let _ = ack.send(outcome);
+                }
+                self.compact_if_long();
             }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(error = %message, "store write failed; updates not acknowledged");
+                *self.shared.write_error.lock().expect("write_error lock") = Some(message.clone());
+                for (ack, outcome) in results {
+                    let _ = ack.send(outcome.and(Err(StoreError::WriteFailed(message.clone()))));
+                }
+            }
+        }
+    }
+
+    /// Appends the line of `doc`'s generation: the records `touched` now
+    /// holds, and those it no longer has.
+    fn append(&mut self, doc: &Document, touched: BTreeSet<String>) -> Result<u64, StoreError> {
+        let mut entry = Entry {
+            generation: doc.generation,
+            written_at: doc.written_at,
+            put: Vec::new(),
+            removed: Vec::new(),
+        };
+        for id in touched {
+            match doc.connections.get(&id) {
+                Some(c) => entry.put.push(c.clone()),
+                None => entry.removed.push(id),
+            }
+        }
+        let line = journal::encode(&entry)?;
+        self.journal.append(&line)?;
+        Ok(line.len() as u64)
+    }
+
+    fn backup_due(&self, now: chrono::DateTime<Utc>) -> bool {
+        // Wall-clock time, as in the backups' names. A backup dated in the
+        // future (the clock was set back) does not hold backups off.
+        self.last_backup.is_none_or(|t| {
+            (now - t)
+                .to_std()
+                .map_or(true, |elapsed| elapsed >= self.config.backup_interval)
+        })
+    }
+
+    fn compact_if_long(&mut self) {
+        let threshold = match self.config.journal_max_bytes {
+            0 => (2 * self.snapshot_len).max(MIN_COMPACT_BYTES),
+            max => (2 * self.snapshot_len).min(max),
+        };
+        if self.compaction.is_none() && self.journal.bytes() >= threshold {
+            let doc = self.shared.snapshot.read().expect("snapshot lock").clone();
+            self.compact(doc, false);
+        }
+    }
+
+    /// Writes `doc` as the new snapshot on another thread (and, for a
+    /// backup, keeps it in `backups/`); the journal lines it holds are
+    /// dropped once it is in place.
+    fn compact(&mut self, doc: Arc<Document>, backup: bool) {
+        let upto = self.journal.bytes();
+        let path = self.config.path.clone();
+        let data_dir = self.config.data_dir.clone();
+        let keep = self.config.backup_count;
+        let thread = std::thread::spawn(move || {
+            let bytes = file::encode(&doc)?;
+            file::write_atomic(&path, &bytes)?;
+            if backup {
+                backup::take(&path, &data_dir, keep)?;
+            }
+            Ok(bytes.len() as u64)
+        });
+        self.compaction = Some(Compaction {
+            upto,
+            thread,
+            backup,
+        });
+    }
+
+    /// Takes in a finished compaction (with `wait`, waits for it first).
+    fn settle(&mut self, wait: bool) {
+        let finished = self
+            .compaction
+            .as_ref()
+            .is_some_and(|c| wait || c.thread.is_finished());
+        if !finished {
+            return;
+        }
+        let c = self.compaction.take().expect("checked above");
+        match c.thread.join() {
+            Ok(Ok(bytes)) => {
+                let stats = &self.shared.stats;
+                stats.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+                stats.compactions.fetch_add(1, Ordering::Relaxed);
+                if c.backup {
+                    stats.backups_taken.fetch_add(1, Ordering::Relaxed);
+                }
+                self.snapshot_len = bytes;
+                if let Err(e) = self.journal.drop_before(c.upto) {
+                    // The journal still holds every line: nothing is lost,
+                    // the lines the snapshot has are skipped at load.
+                    tracing::warn!(error = %e, "cannot shorten the journal after compaction");
+                }
+            }
+            // The old snapshot and the whole journal are still in place.
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "compaction failed; the journal keeps growing")
+            }
+            Err(_) => tracing::error!("the compaction thread panicked"),
+        }
+    }
+
+    /// At shutdown: the snapshot alone holds the store.
+    fn close(&mut self) {
+        self.settle(true);
+        if self.journal.bytes() > 0 {
+            let doc = self.shared.snapshot.read().expect("snapshot lock").clone();
+            self.compact(doc, false);
+            self.settle(true);
         }
     }
 }
 
-fn write(
-    config: &WriterConfig,
-    shared: &Shared,
-    last_backup: &mut Option<chrono::DateTime<Utc>>,
-    doc: &Document,
-) -> Result<u64, StoreError> {
-    // Wall-clock time, as in the backups' names. A backup dated in the
-    // future (the clock was set back) does not hold backups off.
-    let now = Utc::now();
-    let due = last_backup.is_none_or(|t| {
-        (now - t)
-            .to_std()
-            .map_or(true, |elapsed| elapsed >= config.backup_interval)
-    });
-    if due && config.path.exists() {
-        backup::take(&config.path, &config.data_dir, config.backup_count)?;
-        shared.stats.backups_taken.fetch_add(1, Ordering::Relaxed);
-        *last_backup = Some(now);
+/// The ids `m` may change.
+fn touched_ids(doc: &Document, m: &Mutation) -> Vec<String> {
+    match m {
+        Mutation::All(ms) => ms.iter().flat_map(|m| touched_ids(doc, m)).collect(),
+        m => target_id(doc, m).into_iter().collect(),
     }
-    let bytes = file::encode(doc)?;
-    file::write_atomic(&config.path, &bytes)?;
-    Ok(bytes.len() as u64)
 }
 
 fn apply(

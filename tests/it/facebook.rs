@@ -3,6 +3,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokenkeeper::store;
 
 use crate::fb_support::*;
 
@@ -32,7 +33,15 @@ async fn the_full_connect_flow_stores_a_healthy_user_and_its_pages_encrypted() {
     let (status, list) = fb.get("/facebook/tokens?kind=page", TEAM_A_KEY).await;
     assert_eq!(status, 200);
     assert_eq!(list["count"], 2);
-    let on_disk = std::fs::read_to_string(fb.app.store.path()).unwrap();
+    // On disk: the snapshot and the journal of the changes since.
+    let snapshot = fb.app.store.path();
+    let on_disk = [
+        snapshot.to_path_buf(),
+        store::journal::path_beside(snapshot),
+    ]
+    .iter()
+    .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+    .collect::<String>();
     assert!(!on_disk.contains("\"EAA"), "tokens are encrypted on disk");
     assert!(on_disk.contains("eyJ"), "secrets are JWE strings");
 

@@ -34,6 +34,7 @@ mod spec_calls;
 mod storage_contract;
 mod store_crash;
 mod store_durability;
+mod store_journal;
 mod store_safety;
 mod store_writes;
 mod tenancy;

@@ -120,7 +120,9 @@ fn kill_at_random_moments_never_loses_an_acknowledged_update() {
         }
         let report = store::verify(dir.path(), &test_cipher())
             .unwrap_or_else(|e| panic!("round {round}: the store does not verify: {e}"));
-        let doc = store::file::read(&dir.path().join("tokens.json")).unwrap();
+        let doc = store::journal::load(&dir.path().join("tokens.json"))
+            .unwrap()
+            .doc;
         assert!(report.connections <= WRITERS);
         for (id, n) in &acked {
             let stored: u64 = doc.connections[id].label.parse().unwrap_or(0);

@@ -1,0 +1,319 @@
+//! The journal beside the snapshot: `tokens.journal`, one JSON line per
+//! group commit, appended and fsynced before the commit is acknowledged.
+//! A line holds the generation it makes, the full records it changed (their
+//! secrets still JWE) and the ids it removed, inside a checksummed envelope
+//! like the snapshot's: `{"checksum":"sha256:<hex>","entry":{...}}`.
+//!
+//! Loading reads the snapshot, then applies every line whose generation
+//! follows it. A torn last line (a crash mid-append) was never acknowledged:
+//! it is dropped. A bad line before the last is corruption.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use super::error::StoreError;
+use super::file;
+use super::model::Document;
+use crate::domain::Connection;
+
+pub const JOURNAL_FILE_NAME: &str = "tokens.journal";
+
+/// What one group commit changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub generation: u64,
+    pub written_at: DateTime<Utc>,
+    /// The records as they are after the commit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub put: Vec<Arc<Connection>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    checksum: String,
+    #[serde(borrow)]
+    entry: &'a RawValue,
+}
+
+fn checksum(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The line for `entry`, newline included.
+pub fn encode(entry: &Entry) -> Result<Vec<u8>, StoreError> {
+    let body = serde_json::to_vec(entry)
+        .map_err(|e| StoreError::WriteFailed(format!("serializing a journal entry: {e}")))?;
+    let mut out = Vec::with_capacity(body.len() + 96);
+    out.extend_from_slice(b"{\"checksum\":\"");
+    out.extend_from_slice(checksum(&body).as_bytes());
+    out.extend_from_slice(b"\",\"entry\":");
+    out.extend_from_slice(&body);
+    out.extend_from_slice(b"}\n");
+    Ok(out)
+}
+
+fn decode(line: &[u8]) -> Result<Entry, String> {
+    let envelope: Envelope =
+        serde_json::from_slice(line).map_err(|e| format!("not a journal line ({e})"))?;
+    if checksum(envelope.entry.get().as_bytes()) != envelope.checksum {
+        return Err("its checksum does not match".into());
+    }
+    serde_json::from_str(envelope.entry.get()).map_err(|e| format!("not a journal entry ({e})"))
+}
+
+/// The store as the snapshot and the journal beside it hold it.
+pub struct Loaded {
+    pub doc: Document,
+    /// Lines applied on top of the snapshot.
+    pub replayed: usize,
+    /// Where the good lines end: a torn last line starts here.
+    pub good_len: u64,
+    /// What was wrong with a torn last line, when there was one.
+    pub torn: Option<String>,
+}
+
+pub fn path_beside(snapshot: &Path) -> PathBuf {
+    snapshot.with_file_name(JOURNAL_FILE_NAME)
+}
+
+/// Reads `snapshot` and replays the journal beside it (none: nothing to
+/// replay). Lines at or below the snapshot's generation were compacted into
+/// it already and are skipped; the others must follow it one by one.
+pub fn load(snapshot: &Path) -> Result<Loaded, StoreError> {
+    let mut doc = file::read(snapshot)?;
+    let path = path_beside(snapshot);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(StoreError::io(&path, e)),
+    };
+    let corrupt = |n: usize, why: String| StoreError::Corrupt {
+        path: path.clone(),
+        reason: format!(
+            "line {n}: {why}; a line before the last cannot be torn by a crash, so the \
+             journal was damaged: run `tokenkeeper store restore`"
+        ),
+    };
+    let mut replayed = 0;
+    let mut offset = 0usize;
+    let mut torn = None;
+    let mut n = 0;
+    while offset < bytes.len() {
+        n += 1;
+        let rest = &bytes[offset..];
+        let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+            torn = Some(format!("line {n} is incomplete"));
+            break;
+        };
+        let entry = match decode(&rest[..end]) {
+            Ok(entry) => entry,
+            Err(why) if offset + end + 1 == bytes.len() => {
+                torn = Some(format!("line {n}: {why}"));
+                break;
+            }
+            Err(why) => return Err(corrupt(n, why)),
+        };
+        if entry.generation > doc.generation {
+            if entry.generation != doc.generation + 1 {
+                return Err(corrupt(
+                    n,
+                    format!(
+                        "generation {} does not follow {}",
+                        entry.generation, doc.generation
+                    ),
+                ));
+            }
+            apply(&mut doc, entry);
+            replayed += 1;
+        }
+        offset += end + 1;
+    }
+    Ok(Loaded {
+        doc,
+        replayed,
+        good_len: offset as u64,
+        torn,
+    })
+}
+
+fn apply(doc: &mut Document, entry: Entry) {
+    for id in entry.removed {
+        doc.connections.remove(&id);
+    }
+    for conn in entry.put {
+        doc.connections.insert(conn.id.clone(), conn);
+    }
+    doc.generation = entry.generation;
+    doc.written_at = entry.written_at;
+}
+
+/// The open journal the writer appends to.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    len: u64,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal, cutting off a torn last line past
+    /// `good_len` so that the next line starts clean.
+    pub fn open(path: PathBuf, good_len: u64) -> Result<Self, StoreError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        let len = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
+        if len > good_len {
+            file.set_len(good_len)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| StoreError::io(&path, e))?;
+        }
+        let mut journal = Self {
+            path,
+            file,
+            len: good_len,
+        };
+        journal.seek_end()?;
+        Ok(journal)
+    }
+
+    fn seek_end(&mut self) -> Result<(), StoreError> {
+        use std::io::Seek;
+        self.file
+            .seek(std::io::SeekFrom::Start(self.len))
+            .map(|_| ())
+            .map_err(|e| StoreError::io(&self.path, e))
+    }
+
+    /// Bytes of lines on disk.
+    pub fn bytes(&self) -> u64 {
+        self.len
+    }
+
+    /// Appends one line and makes it durable.
+    pub fn append(&mut self, line: &[u8]) -> Result<(), StoreError> {
+        self.check_in_place()?;
+        let written = self
+            .file
+            .write_all(line)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Leave no partial line behind for the next append to follow.
+            let _ = self.file.set_len(self.len);
+            let _ = self.seek_end();
+            return Err(StoreError::io(&self.path, e));
+        }
+        self.len += line.len() as u64;
+        Ok(())
+    }
+
+    /// The open file is still the one at the journal's path: a line written
+    /// to a file that was moved or replaced would be acknowledged and lost.
+    fn check_in_place(&self) -> Result<(), StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let open = self
+            .file
+            .metadata()
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        let named = fs::metadata(&self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        if (open.dev(), open.ino()) != (named.dev(), named.ino()) {
+            return Err(StoreError::WriteFailed(format!(
+                "{} was moved or replaced while open",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Once a snapshot holds everything up to the line ending at `from`:
+    /// keeps only the lines after it, by an atomic replace of the file.
+    pub fn drop_before(&mut self, from: u64) -> Result<(), StoreError> {
+        let bytes = fs::read(&self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        let from = usize::try_from(from).unwrap_or(usize::MAX).min(bytes.len());
+        file::write_atomic_via(&self.path, &bytes[from..], "compact")?;
+        *self = Self::open(self.path.clone(), (bytes.len() - from) as u64)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(generation: u64) -> Entry {
+        Entry {
+            generation,
+            written_at: Utc::now(),
+            put: Vec::new(),
+            removed: vec![format!("gone-{generation}")],
+        }
+    }
+
+    fn store_with(lines: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = dir.path().join("tokens.json");
+        fs::write(&snapshot, file::encode(&Document::empty("k")).unwrap()).unwrap();
+        fs::write(path_beside(&snapshot), lines).unwrap();
+        (dir, snapshot)
+    }
+
+    #[test]
+    fn lines_replay_in_order_and_a_torn_last_line_is_dropped() {
+        let mut lines = [encode(&entry(1)).unwrap(), encode(&entry(2)).unwrap()].concat();
+        let good = lines.len() as u64;
+        let third = encode(&entry(3)).unwrap();
+        lines.extend_from_slice(&third[..third.len() / 2]);
+        let (_dir, snapshot) = store_with(&lines);
+        let loaded = load(&snapshot).unwrap();
+        assert_eq!(loaded.doc.generation, 2);
+        assert_eq!(loaded.replayed, 2);
+        assert_eq!(loaded.good_len, good);
+        assert!(loaded.torn.unwrap().contains("line 3"));
+    }
+
+    #[test]
+    fn a_bad_line_before_the_last_is_corruption_named_by_its_number() {
+        let mut second = encode(&entry(2)).unwrap();
+        second[20] ^= 1;
+        let lines = [
+            encode(&entry(1)).unwrap(),
+            second,
+            encode(&entry(3)).unwrap(),
+        ]
+        .concat();
+        let (_dir, snapshot) = store_with(&lines);
+        let err = load(&snapshot).err().unwrap().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("store restore"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lines_the_snapshot_holds_are_skipped_and_a_gap_is_refused() {
+        let lines = [encode(&entry(1)).unwrap(), encode(&entry(3)).unwrap()].concat();
+        let (_dir, snapshot) = store_with(&lines);
+        let err = load(&snapshot).err().unwrap().to_string();
+        assert!(err.contains("generation 3 does not follow 1"), "{err}");
+
+        let mut doc = Document::empty("k");
+        doc.generation = 1;
+        fs::write(&snapshot, file::encode(&doc).unwrap()).unwrap();
+        let lines = [encode(&entry(1)).unwrap(), encode(&entry(2)).unwrap()].concat();
+        fs::write(path_beside(&snapshot), lines).unwrap();
+        let loaded = load(&snapshot).unwrap();
+        assert_eq!((loaded.doc.generation, loaded.replayed), (2, 1));
+    }
+}
