@@ -33,6 +33,26 @@ fn memory_mb(field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds this process has used (user + system), from /proc.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line; clock ticks
+    // are 100 a second on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn peak_rss_mb() -> f64 {
     memory_mb("VmHWM:")
 }
@@ -151,10 +171,12 @@ async fn main() {
         .unwrap();
     let before = store.stats();
     let set_up_mb = memory_mb("VmRSS:");
+    let cpu_before = cpu_secs();
     let started = Instant::now();
     let (_, handle) = tokens.start_sweep("bench", SweepFilter::default()).unwrap();
     let run = handle.await.unwrap();
     let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu_before;
     let after = store.stats();
     let writes = after.file_writes - before.file_writes;
     let refreshed = run.counts.get("refreshed").copied().unwrap_or(0).max(1);
@@ -193,6 +215,11 @@ async fn main() {
     println!(
         "  bytes written per refreshed connection {:.0} (target <= 2048)",
         bytes_per
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "  cpu {cpu:.1} s in {wall:.1} s on {cores} cores ({:.0}% busy: the simulator, its client and the service share them)",
+        100.0 * cpu / wall / cores as f64
     );
     store.close().await;
 }

@@ -225,6 +225,16 @@ impl TokenManager {
         // of finished ones are committed together.
         let permits = Arc::new(Semaphore::new(self.settings.refresh.concurrency * 10));
         let mut tasks = JoinSet::new();
+        let mut refreshed = Vec::new();
+        let mut finish = |joined: Result<(Arc<Connection>, Outcome), _>| {
+            let Ok((conn, outcome)) = joined else {
+                return;
+            };
+            if matches!(outcome, Outcome::Refreshed) {
+                refreshed.push(conn.id.clone());
+            }
+            self.record(run_id, &conn, outcome);
+        };
         for conn in conns {
             if conn
                 .parent_id
@@ -235,24 +245,27 @@ impl TokenManager {
                 self.record(run_id, &conn, Outcome::Refreshed);
                 continue;
             }
+            // A task is spawned only with a permit, and finished ones are
+            // taken in as it goes: a spawned task holds its whole future, so
+            // a sweep of N would otherwise hold N of them at once.
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore open");
+            while let Some(joined) = tasks.try_join_next() {
+                finish(joined);
+            }
             let manager = self.clone();
-            let permits = permits.clone();
             let (force, check_only) = (filter.force, filter.check_only);
             tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await.expect("semaphore open");
+                let _permit = permit;
                 let outcome = manager.sweep_one(&conn, force, check_only).await;
                 (conn, outcome)
             });
         }
-        let mut refreshed = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            let Ok((conn, outcome)) = joined else {
-                continue;
-            };
-            if matches!(outcome, Outcome::Refreshed) {
-                refreshed.push(conn.id.clone());
-            }
-            self.record(run_id, &conn, outcome);
+            finish(joined);
         }
         refreshed
     }
