@@ -127,7 +127,9 @@ async fn main() {
 
     // User connections whose long-lived tokens have 10 days left: all due.
     let now = Utc::now();
-    let mut puts = Vec::with_capacity(n);
+    // Stored 1,000 at a time: a task per connection at once would make the
+    // set-up, not the sweep, the peak of memory.
+    let mut puts = tokio::task::JoinSet::new();
     for u in &users {
         let id = u["id"].as_str().unwrap().to_string();
         let token: Value = http
@@ -154,18 +156,21 @@ async fn main() {
         c.expires_at = Some(now + Duration::days(10));
         c.data_access_expires_at = Some(now + Duration::days(80));
         let store = store.clone();
-        puts.push(tokio::spawn(async move { store.put(c).await.unwrap() }));
+        puts.spawn(async move { store.put(c).await.unwrap() });
+        if puts.len() >= 1_000 {
+            puts.join_all().await;
+            puts = tokio::task::JoinSet::new();
+        }
     }
-    for p in puts {
-        p.await.unwrap();
-    }
+    puts.join_all().await;
+    drop(users);
 
-    http.delete(format!("{base}/_sim/stats"))
+    http.post(format!("{base}/_sim/faults"))
+        .json(&json!({ "path": "/", "latency_ms": LATENCY_MS }))
         .send()
         .await
         .unwrap();
-    http.post(format!("{base}/_sim/faults"))
-        .json(&json!({ "path": "/", "latency_ms": LATENCY_MS }))
+    http.delete(format!("{base}/_sim/stats"))
         .send()
         .await
         .unwrap();
