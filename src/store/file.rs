@@ -21,7 +21,8 @@ struct Envelope<'a> {
     document: &'a RawValue,
 }
 
-fn checksum(bytes: &[u8]) -> String {
+/// `sha256:<hex>` of `bytes`: the snapshot's and the journal lines' checksum.
+pub(super) fn checksum(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 

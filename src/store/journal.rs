@@ -16,10 +16,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use super::error::StoreError;
-use super::file;
+use super::file::{self, checksum};
 use super::model::Document;
 use crate::domain::Connection;
 
@@ -42,10 +41,6 @@ struct Envelope<'a> {
     checksum: String,
     #[serde(borrow)]
     entry: &'a RawValue,
-}
-
-fn checksum(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// The line for `entry`, newline included.
