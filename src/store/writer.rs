@@ -172,6 +172,9 @@ fn run(
             break;
         }
     }
+    // Every handle dropped without a close: no snapshot may still be in
+    // flight once the lock is released.
+    writer.settle(true);
     drop(lock);
 }
 
