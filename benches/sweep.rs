@@ -84,6 +84,7 @@ async fn main() {
         .await
         .unwrap();
     let users = users["users"].as_array().unwrap().clone();
+    let simulator_mb = memory_mb("VmRSS:");
 
     let data = tempfile::tempdir().unwrap();
     let config_dir = tempfile::tempdir().unwrap();
@@ -164,6 +165,7 @@ async fn main() {
     }
     puts.join_all().await;
     drop(users);
+    let stored_mb = memory_mb("VmRSS:");
 
     http.post(format!("{base}/_sim/faults"))
         .json(&json!({ "path": "/", "latency_ms": LATENCY_MS }))
@@ -213,7 +215,8 @@ async fn main() {
     );
     println!(
         "  upstream calls {calls}, store writes {writes}, compactions {}, peak memory {:.0} MB \
-         ({set_up_mb:.0} MB before the sweep: simulator, store and set-up)",
+         (resident: {simulator_mb:.0} MB with the simulator's users, {stored_mb:.0} MB once \
+         logged in and stored, {set_up_mb:.0} MB as the sweep starts)",
         after.compactions - before.compactions,
         peak_rss_mb()
     );
