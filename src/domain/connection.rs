@@ -71,17 +71,6 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// What identifies a connection besides its id: one record per
-    /// (provider, kind, external id, team).
-    pub fn natural_key(&self) -> (Provider, ConnectionKind, &str, Option<&str>) {
-        (
-            self.provider,
-            self.kind,
-            &self.external_id,
-            self.team_id.as_deref(),
-        )
-    }
-
     /// A new record with no history; the store sets `version` on write.
     pub fn new(
         provider: Provider,

@@ -59,8 +59,9 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Document, StoreError> {
             actual,
         });
     }
-    let doc: Document = serde_json::from_str(envelope.document.get())
+    let mut doc: Document = serde_json::from_str(envelope.document.get())
         .map_err(|e| corrupt(format!("the document does not match the format ({e})")))?;
+    doc.reindex();
     if doc.format != DOCUMENT_FORMAT {
         return Err(corrupt(format!(
             "format {} is not supported (this build reads {DOCUMENT_FORMAT})",

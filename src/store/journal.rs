@@ -142,10 +142,10 @@ pub fn load(snapshot: &Path) -> Result<Loaded, StoreError> {
 
 fn apply(doc: &mut Document, entry: Entry) {
     for id in entry.removed {
-        doc.connections.remove(&id);
+        doc.remove(&id);
     }
     for conn in entry.put {
-        doc.connections.insert(conn.id.clone(), conn);
+        doc.put(conn);
     }
     doc.generation = entry.generation;
     doc.written_at = entry.written_at;

@@ -389,7 +389,7 @@ fn apply(
             }
             conn.updated_at = now;
             let conn = Arc::new(conn);
-            doc.connections.insert(conn.id.clone(), conn.clone());
+            doc.put(conn.clone());
             Ok(vec![conn])
         }
         Mutation::Update { id, guard, apply } => {
@@ -417,15 +417,11 @@ fn apply(
             conn.version = stored.version + 1;
             conn.updated_at = now;
             let conn = Arc::new(conn);
-            doc.connections.insert(id, conn.clone());
+            doc.put(conn.clone());
             Ok(vec![conn])
         }
         Mutation::Upsert { new, apply } => {
-            let existing = doc
-                .connections
-                .values()
-                .find(|c| c.natural_key() == new.natural_key())
-                .map(|c| c.id.clone());
+            let existing = doc.id_by_key(&new).cloned();
             match existing {
                 Some(id) => self::apply(
                     doc,
@@ -445,7 +441,6 @@ fn apply(
             }
         }
         Mutation::Delete(id) => doc
-            .connections
             .remove(&id)
             .map(|_| Vec::new())
             .ok_or(StoreError::NotFound(id)),
@@ -467,8 +462,10 @@ fn apply(
                     Err(e) => {
                         for (id, previous) in before.into_iter().rev() {
                             match previous {
-                                Some(c) => doc.connections.insert(id, c),
-                                None => doc.connections.remove(&id),
+                                Some(c) => doc.put(c),
+                                None => {
+                                    doc.remove(&id);
+                                }
                             };
                         }
                         return Err(e);
@@ -486,10 +483,9 @@ fn target_id(doc: &Document, m: &Mutation) -> Option<String> {
         Mutation::Put(c) => Some(c.id.clone()),
         Mutation::Update { id, .. } | Mutation::Delete(id) => Some(id.clone()),
         Mutation::Upsert { new, .. } => Some(
-            doc.connections
-                .values()
-                .find(|c| c.natural_key() == new.natural_key())
-                .map_or_else(|| new.id.clone(), |c| c.id.clone()),
+            doc.id_by_key(new)
+                .cloned()
+                .unwrap_or_else(|| new.id.clone()),
         ),
         Mutation::All(_) => None,
     }
