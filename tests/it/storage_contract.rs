@@ -77,6 +77,16 @@ fn record(
     conn
 }
 
+fn user(store: &dyn ConnectionStore, external_id: &str, team: Option<&str>) -> Connection {
+    record(
+        store,
+        Provider::Facebook,
+        ConnectionKind::User,
+        external_id,
+        team,
+    )
+}
+
 fn page(store: &dyn ConnectionStore, external_id: &str) -> Connection {
     record(
         store,
@@ -149,17 +159,7 @@ pub async fn list_filters_by_provider_kind_team_and_due_time(backend: &dyn Backe
     );
     later.next_refresh_at = Some(now + chrono::Duration::hours(1));
     let later = insert(&*store, later).await;
-    let user = insert(
-        &*store,
-        record(
-            &*store,
-            Provider::Facebook,
-            ConnectionKind::User,
-            "u1",
-            Some("a"),
-        ),
-    )
-    .await;
+    let user = insert(&*store, user(&*store, "u1", Some("a"))).await;
     let page = insert(&*store, page(&*store, "p1")).await;
 
     let ids = |found: Vec<Arc<Connection>>| -> Vec<String> {
@@ -251,17 +251,7 @@ pub async fn upsert_is_keyed_by_natural_key(backend: &dyn Backend) {
     other_team.team_id = Some("team-b".into());
     let other_team = insert(&*store, other_team).await;
     assert_ne!(other_team.id, first.id, "another team is another record");
-    let as_user = insert(
-        &*store,
-        record(
-            &*store,
-            Provider::Facebook,
-            ConnectionKind::User,
-            "p1",
-            None,
-        ),
-    )
-    .await;
+    let as_user = insert(&*store, user(&*store, "p1", None)).await;
     assert_ne!(as_user.id, first.id, "another kind is another record");
     assert_eq!(store.list(&ListFilter::default()).await.unwrap().len(), 3);
     store.close().await;
@@ -298,17 +288,7 @@ pub async fn an_update_expecting_an_old_version_is_refused(backend: &dyn Backend
 
 pub async fn write_all_applies_every_write_or_none(backend: &dyn Backend) {
     let store = backend.open();
-    let user = insert(
-        &*store,
-        record(
-            &*store,
-            Provider::Facebook,
-            ConnectionKind::User,
-            "u1",
-            None,
-        ),
-    )
-    .await;
+    let user = insert(&*store, user(&*store, "u1", None)).await;
     let renewed = |id: &str, label: &str| {
         let label = label.to_string();
         Write::Update {
