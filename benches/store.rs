@@ -62,14 +62,14 @@ async fn load_and_verify(dir: &std::path::Path, cipher: &Cipher, what: &str) {
     let report = store::verify(dir, cipher).unwrap();
     let verify = t.elapsed();
     println!(
-        "load 100,000 connections, {what} ({:.1} MB snapshot, {:.1} MB journal): \
-         open {:.3} s, verify (decrypt {} secrets) {:.3} s, open + verify {:.3} s (target < 1 s)",
+        "load 100,000 connections, {what} ({:.1} MB snapshot, {:.1} MB journal): open \
+         (read, replay, verify every checksum) {:.3} s (target < 1 s); `store verify` \
+         (the same, and decrypt all {} secrets) {:.3} s",
         size as f64 / 1e6,
         journal as f64 / 1e6,
         secs(open),
         report.secrets,
         secs(verify),
-        secs(open + verify)
     );
     store.close().await;
 }
@@ -99,7 +99,10 @@ async fn main() {
                 .map(|id| {
                     let (store, id) = (store.clone(), id.clone());
                     tokio::spawn(async move {
-                        store.update(&id, |c| c.consecutive_failures += 1).await.unwrap()
+                        store
+                            .update(&id, |c| c.consecutive_failures += 1)
+                            .await
+                            .unwrap()
                     })
                 })
                 .collect();

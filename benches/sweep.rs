@@ -3,7 +3,14 @@
 //! 20 ms latency per call. Prints wall time, the bound N × calls-per-
 //! connection × 20 ms / C, their ratio, upstream calls, store writes, bytes
 //! written per refreshed connection (journal lines and any compaction the
-//! sweep triggered) and peak memory. Run with `cargo bench --bench sweep`.
+//! sweep triggered) and the service's peak memory. Run with
+//! `cargo bench --bench sweep`.
+//!
+//! The simulator runs as its own process (`tokenkeeper simulate`), so this
+//! process's memory is the service's. Before the sweep, a bare client makes
+//! the same kind of calls, C at a time, straight to the simulator: the
+//! floor, what one call costs on this machine with nothing of the service in
+//! it, measured in the same run.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,11 +22,12 @@ use tokenkeeper::clock::SystemClock;
 use tokenkeeper::config::{Overrides, Settings};
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::simulator::{self, SimConfig};
 use tokenkeeper::tokens::SweepFilter;
 
 const LATENCY_MS: u64 = 20;
 const CONCURRENCY: usize = 100;
+const APP_ID: &str = "111";
+const APP_SECRET: &str = "bench-secret-0123456789";
 
 /// A memory figure of this process from /proc (`VmHWM`: peak, `VmRSS`: now).
 fn memory_mb(field: &str) -> f64 {
@@ -57,22 +65,79 @@ fn peak_rss_mb() -> f64 {
     memory_mb("VmHWM:")
 }
 
+/// `tokenkeeper simulate` on a free port, killed when dropped.
+struct Simulator {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Simulator {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+            .args(["simulate", "--port", "0"])
+            .env("FB_APP_ID", APP_ID)
+            .env("FB_APP_SECRET", APP_SECRET)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tokenkeeper simulate starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("simulator listening on ")
+            .unwrap_or_else(|| panic!("unexpected simulator output: {line}"))
+            .to_string();
+        Self { child, base }
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Milliseconds per call of `calls_each` sequential calls by each of C
+/// concurrent tasks to a cheap Graph path of the simulator.
+async fn floor_ms_per_call(http: &reqwest::Client, base: &str, calls_each: usize) -> f64 {
+    let url = format!("{base}/v25.0/debug_token?input_token=x&access_token={APP_ID}|{APP_SECRET}");
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (http, url) = (http.clone(), url.clone());
+        tasks.spawn(async move {
+            for _ in 0..calls_each {
+                let _ = http.get(&url).send().await.unwrap().bytes().await;
+            }
+        });
+    }
+    tasks.join_all().await;
+    started.elapsed().as_secs_f64() * 1000.0 / calls_each as f64
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::var("TK_BENCH_CONNECTIONS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let sim_config = SimConfig {
-        fb_app_id: "111".into(),
-        fb_app_secret: "bench-secret-0123456789".into(),
-        demo_user: false,
-        ..SimConfig::default()
-    };
-    let sim = simulator::start(sim_config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let base = sim.base_url();
+    let sim = Simulator::start();
+    let base = sim.base.clone();
     let http = reqwest::Client::new();
     let users: Value = http
         .post(format!("{base}/_sim/users"))
@@ -84,7 +149,6 @@ async fn main() {
         .await
         .unwrap();
     let users = users["users"].as_array().unwrap().clone();
-    let simulator_mb = memory_mb("VmRSS:");
 
     let data = tempfile::tempdir().unwrap();
     let config_dir = tempfile::tempdir().unwrap();
@@ -99,11 +163,8 @@ async fn main() {
     )
     .unwrap();
     let env = [
-        ("FB_APP_ID".to_string(), "111".to_string()),
-        (
-            "FB_APP_SECRET".to_string(),
-            "bench-secret-0123456789".to_string(),
-        ),
+        ("FB_APP_ID".to_string(), APP_ID.to_string()),
+        ("FB_APP_SECRET".to_string(), APP_SECRET.to_string()),
         (
             "TOKENKEEPER_ENCRYPTION_KEY".to_string(),
             tokenkeeper::secret::generate_key(),
@@ -167,11 +228,18 @@ async fn main() {
     drop(users);
     let stored_mb = memory_mb("VmRSS:");
 
+    http.delete(format!("{base}/_sim/stats"))
+        .send()
+        .await
+        .unwrap();
     http.post(format!("{base}/_sim/faults"))
         .json(&json!({ "path": "/", "latency_ms": LATENCY_MS }))
         .send()
         .await
+        .unwrap()
+        .error_for_status()
         .unwrap();
+    let floor_ms = floor_ms_per_call(&http, &base, 30).await;
     http.delete(format!("{base}/_sim/stats"))
         .send()
         .await
@@ -209,16 +277,23 @@ async fn main() {
         "sweep of {n} connections, {LATENCY_MS} ms per upstream call, concurrency {CONCURRENCY}"
     );
     println!("  outcomes: {:?}", run.counts);
+    let floor = n as f64 * per_conn * floor_ms / 1000.0 / CONCURRENCY as f64;
     println!(
         "  wall {wall:.2} s, bound {bound:.2} s (N x {per_conn:.2} calls x {LATENCY_MS} ms / C), wall / bound {:.2} (target <= 1.15)",
         wall / bound
     );
     println!(
-        "  upstream calls {calls}, store writes {writes}, compactions {}, peak memory {:.0} MB \
-         (resident: {simulator_mb:.0} MB with the simulator's users, {stored_mb:.0} MB once \
-         logged in and stored, {set_up_mb:.0} MB as the sweep starts)",
+        "  floor {floor:.2} s (a bare client's calls take {floor_ms:.1} ms each here, C at a time), \
+         wall / floor {:.2}: what the service adds to the simulator and HTTP on this machine",
+        wall / floor
+    );
+    println!(
+        "  upstream calls {calls}, store writes {writes}, compactions {}, service peak memory {:.0} MB \
+         (target at 100,000 <= 400; resident {stored_mb:.0} MB once stored, {set_up_mb:.0} MB as \
+         the sweep starts); simulator peak {:.0} MB",
         after.compactions - before.compactions,
-        peak_rss_mb()
+        peak_rss_mb(),
+        sim.peak_rss_mb()
     );
     println!(
         "  bytes written per refreshed connection {:.0} (target <= 2048)",

@@ -92,21 +92,43 @@ pub struct VerifyReport {
 pub fn verify_file(path: &Path, cipher: &Cipher) -> Result<(Document, VerifyReport), StoreError> {
     let doc = journal::load(path)?.doc;
     check_key(path, &doc, cipher)?;
-    let mut secrets = 0;
-    for conn in doc.connections.values() {
-        cipher.decrypt(&conn.secrets.access_token)?;
-        secrets += 1;
-        if let Some(rt) = &conn.secrets.refresh_token {
-            cipher.decrypt(rt)?;
-            secrets += 1;
-        }
-    }
+    let secrets = open_every_secret(&doc, cipher)?;
     let report = VerifyReport {
         connections: doc.connections.len(),
         secrets,
         generation: doc.generation,
     };
     Ok((doc, report))
+}
+
+/// Decrypts every secret `doc` holds, on every core; returns how many.
+fn open_every_secret(doc: &Document, cipher: &Cipher) -> Result<usize, StoreError> {
+    let conns: Vec<_> = doc.connections.values().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = conns.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = conns
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut opened = 0;
+                    for conn in part {
+                        cipher.decrypt(&conn.secrets.access_token)?;
+                        opened += 1;
+                        if let Some(rt) = &conn.secrets.refresh_token {
+                            cipher.decrypt(rt)?;
+                            opened += 1;
+                        }
+                    }
+                    Ok::<_, StoreError>(opened)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a secret check panicked"))
+            .sum()
+    })
 }
 
 pub fn check_key(path: &Path, doc: &Document, cipher: &Cipher) -> Result<(), StoreError> {

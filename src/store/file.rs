@@ -32,11 +32,11 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::WriteFailed(format!("serializing the document: {e}")))?;
     let sum = checksum(&body);
     let mut out = Vec::with_capacity(body.len() + 128);
-    out.extend_from_slice(b"{\n\"checksum\": \"");
+    out.extend_from_slice(HEAD);
     out.extend_from_slice(sum.as_bytes());
-    out.extend_from_slice(b"\",\n\"document\": ");
+    out.extend_from_slice(MID);
     out.extend_from_slice(&body);
-    out.extend_from_slice(b"\n}\n");
+    out.extend_from_slice(TAIL);
     Ok(out)
 }
 
@@ -49,17 +49,25 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Document, StoreError> {
     if bytes.is_empty() {
         return Err(corrupt("the file is empty".into()));
     }
-    let envelope: Envelope = serde_json::from_slice(bytes)
-        .map_err(|e| corrupt(format!("not a complete store document ({e})")))?;
-    let actual = checksum(envelope.document.get().as_bytes());
-    if actual != envelope.checksum {
+    // A file as `encode` lays it out is split where it puts the document,
+    // which saves a scan of the whole file; any other layout is parsed.
+    let (expected, document) = match split_encoded(bytes) {
+        Some(parts) => parts,
+        None => {
+            let envelope: Envelope = serde_json::from_slice(bytes)
+                .map_err(|e| corrupt(format!("not a complete store document ({e})")))?;
+            (envelope.checksum, envelope.document.get().as_bytes())
+        }
+    };
+    let actual = checksum(document);
+    if actual != expected {
         return Err(StoreError::ChecksumMismatch {
             path: path.to_path_buf(),
-            expected: envelope.checksum,
+            expected,
             actual,
         });
     }
-    let mut doc: Document = serde_json::from_str(envelope.document.get())
+    let mut doc: Document = serde_json::from_slice(document)
         .map_err(|e| corrupt(format!("the document does not match the format ({e})")))?;
     doc.reindex();
     if doc.format != DOCUMENT_FORMAT {
@@ -69,6 +77,19 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Document, StoreError> {
         )));
     }
     Ok(doc)
+}
+
+const HEAD: &[u8] = b"{\n\"checksum\": \"";
+const MID: &[u8] = b"\",\n\"document\": ";
+const TAIL: &[u8] = b"\n}\n";
+
+/// The checksum and the document bytes of a file laid out by `encode`.
+fn split_encoded(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let rest = bytes.strip_prefix(HEAD)?;
+    let sum_len = "sha256:".len() + 64;
+    let (sum, rest) = rest.split_at_checked(sum_len)?;
+    let document = rest.strip_prefix(MID)?.strip_suffix(TAIL)?;
+    Some((std::str::from_utf8(sum).ok()?.to_string(), document))
 }
 
 /// Reads and verifies the store file.

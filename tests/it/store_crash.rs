@@ -137,7 +137,10 @@ fn tear_an_append(dir: &Path) {
     if last.is_empty() {
         return;
     }
-    let mut file = std::fs::OpenOptions::new().append(true).open(&journal).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
     file.write_all(&last[..last.len() / 2]).unwrap();
 }
 
@@ -237,7 +240,10 @@ fn kill_at_random_moments_never_loses_an_acknowledged_update() {
          torn mid-line by a simulated power cut (repaired), {mid_compactions} mid-compaction"
     );
     assert!(total > 0, "no update was ever acknowledged");
-    assert!(compactions > 0, "no compaction ran, so none was interrupted");
+    assert!(
+        compactions > 0,
+        "no compaction ran, so none was interrupted"
+    );
     assert!(
         unacknowledged > 0 && mid_compactions > 0 && torn_tails > 0,
         "the kills missed appends or compactions"
