@@ -24,6 +24,10 @@ use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
 use tokenkeeper::tokens::SweepFilter;
 
+// As in src/main.rs: the service's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const LATENCY_MS: u64 = 20;
 const CONCURRENCY: usize = 100;
 const APP_ID: &str = "111";

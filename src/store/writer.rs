@@ -307,12 +307,11 @@ impl Writer {
         let data_dir = self.config.data_dir.clone();
         let keep = self.config.backup_count;
         let thread = std::thread::spawn(move || {
-            let bytes = file::encode(&doc)?;
-            file::write_atomic(&path, &bytes)?;
+            let bytes = file::write_snapshot(&path, &doc)?;
             if backup {
                 backup::take(&path, &data_dir, keep)?;
             }
-            Ok(bytes.len() as u64)
+            Ok(bytes)
         });
         self.compaction = Some(Compaction {
             upto,
