@@ -31,7 +31,7 @@ pub use server::{
     ApiKeySettings, ApiSettings, AuthSettings, LogFormat, LoggingSettings, MetricsSettings,
     ServerSettings,
 };
-pub use store::StoreSettings;
+pub use store::{PostgresSettings, StoreBackend, StoreSettings};
 
 /// The defaults, compiled in so the binary runs from any folder.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -157,6 +157,27 @@ impl Settings {
                     self.insights.async_timeout_secs
                 ),
             ));
+        }
+        if self.store.backend == StoreBackend::Postgres {
+            // Every instance must seal secrets with one key, so none may
+            // generate its own beside a data folder.
+            for (name, set) in [
+                (
+                    "TOKENKEEPER_DATABASE_URL",
+                    self.secrets.database_url.is_some(),
+                ),
+                (
+                    "TOKENKEEPER_ENCRYPTION_KEY",
+                    self.secrets.encryption_key.is_some(),
+                ),
+            ] {
+                if !set {
+                    return Err(ConfigError::new(
+                        name,
+                        "must be set when store.backend is \"postgres\"",
+                    ));
+                }
+            }
         }
         self.secrets.validate()
     }

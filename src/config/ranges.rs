@@ -25,6 +25,10 @@ impl Settings {
             commit_window_ms: 0..=1000,
             journal_max_mib: 0..=1_048_576,
         });
+        check_fields!("store.postgres", self.store.postgres, {
+            max_connections: 1..=1000,
+            acquire_timeout_secs: 1..=600,
+        });
         check_fields!("facebook", self.facebook, {
             request_timeout_secs: 1..=600,
             page_limit: 1..=1000,

@@ -10,6 +10,8 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     pub encryption_key: Option<Secret>,
+    /// The PostgreSQL connection string (`store.backend = "postgres"`).
+    pub database_url: Option<Secret>,
     pub internal_api_key: Option<Secret>,
     pub admin_api_key: Option<Secret>,
     pub fb_app_id: Option<String>,
@@ -29,6 +31,7 @@ impl Secrets {
         let secret = |k: &str| get(k).map(Secret::new);
         Self {
             encryption_key: secret("TOKENKEEPER_ENCRYPTION_KEY"),
+            database_url: secret("TOKENKEEPER_DATABASE_URL"),
             internal_api_key: secret("TOKENKEEPER_INTERNAL_API_KEY"),
             admin_api_key: secret("TOKENKEEPER_ADMIN_API_KEY"),
             fb_app_id: get("FB_APP_ID"),

@@ -262,3 +262,27 @@ fn flags_override_everything() {
     assert_eq!(s.server.addr, "127.0.0.1:9999");
     assert_eq!(s.store.data_dir, PathBuf::from("/tmp/x"));
 }
+
+#[test]
+fn the_postgres_backend_needs_its_url_and_a_shared_key_from_the_environment() {
+    let env = [("TOKENKEEPER__STORE__BACKEND", "postgres")];
+    let err = load(&env).unwrap_err();
+    assert_eq!(err.key, "TOKENKEEPER_DATABASE_URL");
+    let env = [
+        ("TOKENKEEPER__STORE__BACKEND", "postgres"),
+        ("TOKENKEEPER_DATABASE_URL", "postgres://tk:pw@db/tk"),
+    ];
+    let err = load(&env).unwrap_err();
+    assert_eq!(err.key, "TOKENKEEPER_ENCRYPTION_KEY");
+    let key = crate::secret::generate_key();
+    let env = [
+        ("TOKENKEEPER__STORE__BACKEND", "postgres"),
+        ("TOKENKEEPER_DATABASE_URL", "postgres://tk:pw@db/tk"),
+        ("TOKENKEEPER_ENCRYPTION_KEY", key.as_str()),
+    ];
+    let settings = load(&env).unwrap();
+    assert_eq!(settings.store.backend, StoreBackend::Postgres);
+    assert_eq!(settings.store.postgres.max_connections, 10);
+    // The URL holds a password: it never shows in the settings' Debug.
+    assert!(!format!("{settings:?}").contains("pw@"));
+}
