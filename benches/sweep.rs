@@ -188,7 +188,7 @@ async fn main() {
     let app = Application::build_with_clock(settings, Arc::new(SystemClock))
         .await
         .unwrap();
-    let store = app.file_store().clone();
+    let store = app.file_store().expect("the JSON backend").clone();
     let tokens = app.state().tokens.clone();
 
     // User connections whose long-lived tokens have 10 days left: all due.

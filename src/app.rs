@@ -12,12 +12,13 @@ use crate::api::auth::Gate;
 use crate::api::oauth_state::StateSigner;
 use crate::api::{self, AppState};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Settings;
+use crate::config::{Settings, StoreBackend};
 use crate::notify::Notifier;
 use crate::providers::registry::Registry;
 use crate::store::crypto::{KeySource, MissingKey};
 use crate::store::{
-    self, Cipher, ConnectionStore, JsonFileStore, Presence, StoreError, StoreOptions,
+    self, Cipher, ConnectionStore, JsonFileStore, PgConnectionStore, Presence, StoreError,
+    StoreOptions,
 };
 use crate::tokens::TokenManager;
 
@@ -41,7 +42,8 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
-    file_store: JsonFileStore,
+    /// Set on the JSON backend.
+    file_store: Option<JsonFileStore>,
 }
 
 impl Application {
@@ -59,8 +61,18 @@ impl Application {
         let addr = settings.socket_addr()?;
         let server_addr = settings.server.addr.clone();
         crate::metrics::install();
-        let (file_store, cipher) = open_store(&settings, clock.clone())?;
-        let state = services(settings, Arc::new(file_store.clone()), &cipher, clock).await?;
+        let (store, file_store, cipher) = match settings.store.backend {
+            StoreBackend::Json => {
+                let (file_store, cipher) = open_store(&settings, clock.clone())?;
+                let store: Arc<dyn ConnectionStore> = Arc::new(file_store.clone());
+                (store, Some(file_store), cipher)
+            }
+            StoreBackend::Postgres => {
+                let (store, cipher) = open_database(&settings, clock.clone()).await?;
+                (Arc::new(store) as Arc<dyn ConnectionStore>, None, cipher)
+            }
+        };
+        let state = services(settings, store, &cipher, clock).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind {
@@ -88,10 +100,11 @@ impl Application {
         &self.state
     }
 
-    /// The JSON file store behind `state().store`: tests and benchmarks look
-    /// at its file and counters, and write records directly.
-    pub fn file_store(&self) -> &JsonFileStore {
-        &self.file_store
+    /// The JSON file store behind `state().store` (none on PostgreSQL):
+    /// tests and benchmarks look at its file and counters, and write records
+    /// directly.
+    pub fn file_store(&self) -> Option<&JsonFileStore> {
+        self.file_store.as_ref()
     }
 
     /// Serves until `cancel` fires, drains in-flight requests (bounded by the
@@ -165,6 +178,28 @@ pub fn open_store(
         );
     }
     let store = JsonFileStore::open_with_clock(&options, cipher.clone(), clock)?;
+    Ok((store, cipher))
+}
+
+/// Connects to the PostgreSQL store (`store.backend = "postgres"`) and
+/// migrates it. Configuration has checked that the URL and the key are set:
+/// every instance seals secrets with the one key from the environment.
+pub async fn open_database(
+    settings: &Settings,
+    clock: SharedClock,
+) -> Result<(PgConnectionStore, Cipher), StartError> {
+    let (Some(url), Some(key)) = (
+        settings.secrets.database_url.as_ref(),
+        settings.secrets.encryption_key.as_ref(),
+    ) else {
+        unreachable!("Settings::validate requires both for the postgres backend");
+    };
+    let (cipher, _) = Cipher::load(Some(key), &settings.store.data_dir, MissingKey::Refuse)?;
+    let pg = &settings.store.postgres;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(pg.max_connections)
+        .acquire_timeout(Duration::from_secs(pg.acquire_timeout_secs));
+    let store = PgConnectionStore::connect(url.expose(), pool, cipher.clone(), clock).await?;
     Ok((store, cipher))
 }
 

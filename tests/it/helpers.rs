@@ -117,7 +117,7 @@ impl TestApp {
             .await
             .expect("the app builds");
         let addr = app.addr();
-        let store = app.file_store().clone();
+        let store = app.file_store().expect("the JSON backend").clone();
         let cancel = CancellationToken::new();
         let handle = tokio::spawn(app.run(cancel.clone()));
         Self {
