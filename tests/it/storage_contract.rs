@@ -335,6 +335,38 @@ pub async fn upsert_is_keyed_by_natural_key(backend: &dyn Backend) {
     store.close().await;
 }
 
+pub async fn concurrent_upserts_of_one_account_converge_on_one_record(backend: &dyn Backend) {
+    let store = backend.open().await;
+    // Several rounds, so the later ones race on connections already open.
+    for round in 0..5 {
+        let external_id = format!("p{round}");
+        let upserts = (0..8).map(|i| {
+            let (store, external_id) = (store.clone(), external_id.clone());
+            tokio::spawn(async move {
+                let new = page(&*store, &external_id);
+                store
+                    .upsert(new, Box::new(move |c| c.scopes.push(format!("s{i}"))))
+                    .await
+            })
+        });
+        let stored = futures::future::join_all(upserts).await;
+        let stored: Vec<_> = stored.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        let mut versions: Vec<u64> = stored.iter().map(|c| c.version).collect();
+        versions.sort();
+        assert_eq!(
+            versions,
+            (1..=8).collect::<Vec<_>>(),
+            "each edit applied once"
+        );
+        let one = store.get(&stored[0].id).await.unwrap().unwrap();
+        assert!(stored.iter().all(|c| c.id == one.id), "one record");
+        assert_eq!(one.scopes.len(), 8, "no edit lost: {:?}", one.scopes);
+    }
+    let all = store.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 5, "one record per account");
+    store.close().await;
+}
+
 pub async fn an_update_expecting_an_old_version_is_refused(backend: &dyn Backend) {
     let store = backend.open().await;
     let stored = insert(&*store, page(&*store, "p1")).await;
@@ -534,6 +566,7 @@ macro_rules! contract {
                 get_returns_the_stored_record_and_none_for_an_unknown_id,
                 list_filters_by_provider_kind_team_and_due_time,
                 upsert_is_keyed_by_natural_key,
+                concurrent_upserts_of_one_account_converge_on_one_record,
                 an_update_expecting_an_old_version_is_refused,
                 write_all_applies_every_write_or_none,
                 delete_removes_the_record_and_an_unknown_id_is_not_found,
