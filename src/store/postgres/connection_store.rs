@@ -72,12 +72,12 @@ fn records(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Arc<Connection>>, Sto
 #[async_trait::async_trait]
 impl ConnectionStore for PgConnectionStore {
     async fn get(&self, id: &str) -> Result<Option<Arc<Connection>>, StoreError> {
-        let rows = sqlx::query("SELECT record FROM connections WHERE id = $1")
+        let row = sqlx::query("SELECT record FROM connections WHERE id = $1")
             .bind(id)
-            .fetch_all(&self.inner.pool)
+            .fetch_optional(&self.inner.pool)
             .await
             .map_err(StoreError::database("get a connection"))?;
-        Ok(records(rows)?.pop())
+        Ok(records(row.into_iter().collect())?.pop())
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<Arc<Connection>>, StoreError> {
