@@ -84,9 +84,28 @@ pub enum StoreError {
     Closed,
     #[error("the store write failed: {0}")]
     WriteFailed(String),
+    /// A PostgreSQL store's query failed; `operation` names what it was
+    /// doing (never the database URL, whose password it may hold).
+    #[error("database {operation}: {source}")]
+    Database {
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration: {0}")]
+    Migration(#[source] sqlx::migrate::MigrateError),
 }
 
 impl StoreError {
+    /// The error of a PostgreSQL store's `operation`; a closed pool is
+    /// [`StoreError::Closed`], as for every other store.
+    pub fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| match source {
+            sqlx::Error::PoolClosed => StoreError::Closed,
+            source => StoreError::Database { operation, source },
+        }
+    }
+
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         StoreError::Io {
             path: path.to_path_buf(),

@@ -1,7 +1,8 @@
 //! Storage: the [`ConnectionStore`] trait every caller goes through, and its
-//! first implementation, the encrypted JSON file store (one file of
-//! connections whose secrets are JWE strings, written atomically with group
-//! commit, locked against a second writer, checksummed and backed up).
+//! implementations: the encrypted JSON file store (one file of connections
+//! whose secrets are JWE strings, written atomically with group commit,
+//! locked against a second writer, checksummed and backed up), and the
+//! PostgreSQL store that several instances share.
 
 mod audit_log;
 pub mod backup;
@@ -15,6 +16,7 @@ mod leases;
 pub mod lock;
 pub mod model;
 mod nonces;
+pub mod postgres;
 pub mod presence;
 pub mod probe;
 mod runs;
@@ -32,6 +34,7 @@ pub use export_jobs::{ExportFiles, ExportJobStore, FileReader, JOBS_FILE_NAME, R
 pub use json_file::JsonFileStore;
 pub use model::Document;
 pub use nonces::{MemoryNonces, Nonce, NonceError, NonceStore};
+pub use postgres::PgConnectionStore;
 pub use presence::Presence;
 pub use runs::{RUNS_FILE_NAME, RunStore, RunsFile};
 pub use secrets::SecretBox;

@@ -1,23 +1,30 @@
 //! The contract every `ConnectionStore` keeps, written once over the trait
-//! and run against each backend (the JSON file store, in a temp folder).
-//! A new backend adds a `Backend` impl and one `contract!` line.
+//! and run against each backend (the JSON file store, in a temp folder; the
+//! PostgreSQL store, in a schema of its own on the server that
+//! `TOKENKEEPER_TEST_DATABASE_URL` names). A new backend adds a `Backend`
+//! impl and one `contract!` line.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tempfile::TempDir;
 use tokenkeeper::clock::{Clock, OffsetClock};
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
-use tokenkeeper::store::{ConnectionStore, ListFilter, StoreError, Write, WriteGuard};
+use tokenkeeper::store::{
+    ConnectionStore, ListFilter, PgConnectionStore, StoreError, Write, WriteGuard,
+};
 
-use crate::helpers::open_store_with_clock;
+use crate::helpers::{open_store_with_clock, test_cipher};
 
 /// A backend under test: opens its store, again and again, on the same data,
 /// with leases that expire by `clock`.
-pub trait Backend {
-    fn open(&self) -> Arc<dyn ConnectionStore>;
+#[async_trait::async_trait]
+pub trait Backend: Sync {
+    async fn open(&self) -> Arc<dyn ConnectionStore>;
     fn clock(&self) -> &OffsetClock;
 }
 
@@ -35,12 +42,83 @@ impl JsonFile {
     }
 }
 
+#[async_trait::async_trait]
 impl Backend for JsonFile {
-    fn open(&self) -> Arc<dyn ConnectionStore> {
+    async fn open(&self) -> Arc<dyn ConnectionStore> {
         Arc::new(open_store_with_clock(
             self.dir.path(),
             Arc::new(self.clock.clone()),
         ))
+    }
+
+    fn clock(&self) -> &OffsetClock {
+        &self.clock
+    }
+}
+
+/// The PostgreSQL store in a schema of its own (`tk_<uuid>`), so cases run
+/// side by side on one database without seeing each other's rows.
+pub struct Postgres {
+    url: String,
+    schema: String,
+    clock: OffsetClock,
+}
+
+impl Postgres {
+    /// `None` (the case is skipped, and says so) unless
+    /// `TOKENKEEPER_TEST_DATABASE_URL` is set; under CI it must be.
+    pub fn from_env() -> Option<Self> {
+        let Ok(url) = std::env::var("TOKENKEEPER_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "TOKENKEEPER_TEST_DATABASE_URL is not set: under CI the PostgreSQL contract \
+                 cases must run (.ci/run starts a server and sets it)"
+            );
+            eprintln!(
+                "skipping PostgreSQL contract case: TOKENKEEPER_TEST_DATABASE_URL is not set"
+            );
+            return None;
+        };
+        Some(Self {
+            url,
+            schema: format!("tk_{}", uuid::Uuid::new_v4().simple()),
+            clock: OffsetClock::default(),
+        })
+    }
+
+    /// Another store handle (its own pool) on this backend's schema.
+    pub async fn connect(&self) -> PgConnectionStore {
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .expect("connecting to TOKENKEEPER_TEST_DATABASE_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            self.schema
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        admin.close().await;
+        let options = PgConnectOptions::from_str(&self.url)
+            .unwrap()
+            .options([("search_path", self.schema.as_str())]);
+        PgConnectionStore::connect_with(
+            options,
+            PgPoolOptions::new().max_connections(4),
+            test_cipher(),
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Postgres {
+    async fn open(&self) -> Arc<dyn ConnectionStore> {
+        Arc::new(self.connect().await)
     }
 
     fn clock(&self) -> &OffsetClock {
@@ -123,7 +201,7 @@ async fn insert(store: &dyn ConnectionStore, conn: Connection) -> Arc<Connection
 }
 
 pub async fn get_returns_the_stored_record_and_none_for_an_unknown_id(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let stored = insert(&*store, page(&*store, "p1")).await;
     assert_eq!(stored.version, 1);
     let back = store.get(&stored.id).await.unwrap().expect("stored");
@@ -139,7 +217,7 @@ pub async fn get_returns_the_stored_record_and_none_for_an_unknown_id(backend: &
 }
 
 pub async fn list_filters_by_provider_kind_team_and_due_time(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let now = Utc::now();
     let mut due = record(
         &*store,
@@ -230,7 +308,7 @@ pub async fn list_filters_by_provider_kind_team_and_due_time(backend: &dyn Backe
 }
 
 pub async fn upsert_is_keyed_by_natural_key(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let first = insert(&*store, page(&*store, "p1")).await;
     let again = store
         .upsert(
@@ -257,8 +335,40 @@ pub async fn upsert_is_keyed_by_natural_key(backend: &dyn Backend) {
     store.close().await;
 }
 
+pub async fn concurrent_upserts_of_one_account_converge_on_one_record(backend: &dyn Backend) {
+    let store = backend.open().await;
+    // Several rounds, so the later ones race on connections already open.
+    for round in 0..5 {
+        let external_id = format!("p{round}");
+        let upserts = (0..8).map(|i| {
+            let (store, external_id) = (store.clone(), external_id.clone());
+            tokio::spawn(async move {
+                let new = page(&*store, &external_id);
+                store
+                    .upsert(new, Box::new(move |c| c.scopes.push(format!("s{i}"))))
+                    .await
+            })
+        });
+        let stored = futures::future::join_all(upserts).await;
+        let stored: Vec<_> = stored.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        let mut versions: Vec<u64> = stored.iter().map(|c| c.version).collect();
+        versions.sort();
+        assert_eq!(
+            versions,
+            (1..=8).collect::<Vec<_>>(),
+            "each edit applied once"
+        );
+        let one = store.get(&stored[0].id).await.unwrap().unwrap();
+        assert!(stored.iter().all(|c| c.id == one.id), "one record");
+        assert_eq!(one.scopes.len(), 8, "no edit lost: {:?}", one.scopes);
+    }
+    let all = store.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 5, "one record per account");
+    store.close().await;
+}
+
 pub async fn an_update_expecting_an_old_version_is_refused(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let stored = insert(&*store, page(&*store, "p1")).await;
     let (id, first) = (stored.id.as_str(), WriteGuard::Version(stored.version));
     let updated = update(&*store, id, first, |c| c.consecutive_failures = 1);
@@ -287,7 +397,7 @@ pub async fn an_update_expecting_an_old_version_is_refused(backend: &dyn Backend
 }
 
 pub async fn write_all_applies_every_write_or_none(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let user = insert(&*store, user(&*store, "u1", None)).await;
     let renewed = |id: &str, label: &str| {
         let label = label.to_string();
@@ -351,7 +461,7 @@ pub async fn write_all_applies_every_write_or_none(backend: &dyn Backend) {
     store.close().await;
 
     // What was acknowledged survives a reopen; the refused batch does not.
-    let reopened = backend.open();
+    let reopened = backend.open().await;
     let all = reopened.list(&ListFilter::default()).await.unwrap();
     assert_eq!(all.len(), 3);
     assert!(all.iter().all(|c| c.label != "lost"));
@@ -359,7 +469,7 @@ pub async fn write_all_applies_every_write_or_none(backend: &dyn Backend) {
 }
 
 pub async fn delete_removes_the_record_and_an_unknown_id_is_not_found(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let stored = insert(&*store, page(&*store, "p1")).await;
     store.delete(&stored.id).await.unwrap();
     assert!(store.get(&stored.id).await.unwrap().is_none());
@@ -368,7 +478,7 @@ pub async fn delete_removes_the_record_and_an_unknown_id_is_not_found(backend: &
 }
 
 pub async fn a_lease_excludes_other_holders_until_released(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let id = insert(&*store, page(&*store, "p1")).await.id.clone();
     let ttl = Duration::from_secs(60);
     let a = store.lease(&id, "worker-a", ttl).await.unwrap();
@@ -389,7 +499,7 @@ pub async fn a_lease_excludes_other_holders_until_released(backend: &dyn Backend
 }
 
 pub async fn a_lease_lapses_after_its_ttl(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let id = insert(&*store, page(&*store, "p1")).await.id.clone();
     let a = store.lease(&id, "worker-a", TTL).await.unwrap();
     backend.clock().advance(past(TTL));
@@ -402,7 +512,7 @@ pub async fn a_lease_lapses_after_its_ttl(backend: &dyn Backend) {
 }
 
 pub async fn a_fenced_write_is_refused_after_a_newer_lease(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let id = insert(&*store, page(&*store, "p1")).await.id.clone();
     let a = store.lease(&id, "worker-a", TTL).await.unwrap();
     let fenced = |token, label: &'static str| {
@@ -427,7 +537,7 @@ pub async fn a_fenced_write_is_refused_after_a_newer_lease(backend: &dyn Backend
 }
 
 pub async fn reopening_keeps_every_acknowledged_write(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let kept = insert(&*store, page(&*store, "p1")).await;
     let kept = update(&*store, &kept.id, WriteGuard::Latest, |c| {
         c.scopes = vec!["read".into()]
@@ -438,7 +548,7 @@ pub async fn reopening_keeps_every_acknowledged_write(backend: &dyn Backend) {
     store.delete(&gone.id).await.unwrap();
     store.close().await;
 
-    let reopened = backend.open();
+    let reopened = backend.open().await;
     let back = reopened.get(&kept.id).await.unwrap().expect("kept");
     assert_eq!(back, kept);
     assert!(reopened.get(&gone.id).await.unwrap().is_none());
@@ -456,6 +566,7 @@ macro_rules! contract {
                 get_returns_the_stored_record_and_none_for_an_unknown_id,
                 list_filters_by_provider_kind_team_and_due_time,
                 upsert_is_keyed_by_natural_key,
+                concurrent_upserts_of_one_account_converge_on_one_record,
                 an_update_expecting_an_old_version_is_refused,
                 write_all_applies_every_write_or_none,
                 delete_removes_the_record_and_an_unknown_id_is_not_found,
@@ -470,10 +581,66 @@ macro_rules! contract {
         $(
             #[tokio::test]
             async fn $case() {
-                super::$case(&$backend).await;
+                if let Some(backend) = $backend {
+                    super::$case(&backend).await;
+                }
             }
         )*
     };
 }
 
-contract!(json_file, JsonFile::new());
+contract!(json_file, Some(JsonFile::new()));
+contract!(postgres, Postgres::from_env());
+
+/// Two instances (two pools) race for one connection: exactly one gets the
+/// lease; once it lapses and the other takes over, the first one's late
+/// fenced write is refused.
+#[tokio::test]
+async fn postgres_leases_exclude_across_instances_and_fence_the_late_holder() {
+    let Some(backend) = Postgres::from_env() else {
+        return;
+    };
+    let (one, two) = (backend.connect().await, backend.connect().await);
+    let id = insert(&one, page(&one, "p1")).await.id.clone();
+    let (a, b) = tokio::join!(
+        one.lease(&id, "instance-one", TTL),
+        two.lease(&id, "instance-two", TTL)
+    );
+    let (winner, loser, won) = match (a, b) {
+        (Ok(lease), Err(e)) => (&one, &two, (lease, e)),
+        (Err(e), Ok(lease)) => (&two, &one, (lease, e)),
+        (a, b) => panic!("exactly one lease must be granted: {a:?} / {b:?}"),
+    };
+    let (first, refused) = won;
+    assert!(
+        matches!(&refused, StoreError::Leased { holder, .. } if *holder == first.holder),
+        "{refused}"
+    );
+
+    backend.clock().advance(past(TTL));
+    let other = if first.holder == "instance-one" {
+        "instance-two"
+    } else {
+        "instance-one"
+    };
+    let second = loser.lease(&id, other, TTL).await.unwrap();
+    assert!(second.fencing_token > first.fencing_token);
+    let late = update(winner, &id, WriteGuard::Fenced(first.fencing_token), |c| {
+        c.label = "late".into()
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(late, StoreError::StaleLease { token, newest, .. }
+            if token == first.fencing_token.0 && newest == second.fencing_token.0),
+        "{late}"
+    );
+    let by_second = update(loser, &id, WriteGuard::Fenced(second.fencing_token), |c| {
+        c.label = "by the new holder".into()
+    })
+    .await
+    .unwrap();
+    assert_eq!(by_second.label, "by the new holder");
+    one.close().await;
+    two.close().await;
+}

@@ -1,0 +1,208 @@
+//! [`ConnectionStore`] over PostgreSQL: reads are plain queries, every write
+//! is one transaction (a `write_all` too), leases are rows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::types::Json;
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use super::writes::{self, Written};
+use super::{PgConnectionStore, leases};
+use crate::domain::Connection;
+use crate::store::error::StoreError;
+use crate::store::secrets::SecretBox;
+use crate::store::storage::{
+    ConnectionStore, Edit, Lease, ListFilter, StoreStats, StoreSummary, Write, WriteGuard,
+};
+
+impl PgConnectionStore {
+    /// Runs `writes` in one transaction, which also draws the store's next
+    /// generation; the records come back in order.
+    async fn transact(&self, writes: Vec<Write>) -> Result<Vec<Arc<Connection>>, StoreError> {
+        let now = self.inner.clock.now();
+        let mut tx = self
+            .inner
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::database("begin"))?;
+        let mut stored = Vec::with_capacity(writes.len());
+        let mut bytes = 0;
+        for write in writes {
+            let Written { conn, bytes: b } = match write {
+                Write::Upsert { new, edit } => writes::upsert(&mut tx, *new, edit, now).await?,
+                Write::Update { id, guard, edit } => {
+                    writes::update(&mut tx, &id, guard, edit, now).await?
+                }
+            };
+            bytes += b;
+            stored.push(Arc::new(conn));
+        }
+        next_generation(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::database("commit"))?;
+        self.committed(bytes);
+        Ok(stored)
+    }
+
+    async fn one(&self, write: Write) -> Result<Arc<Connection>, StoreError> {
+        let mut stored = self.transact(vec![write]).await?;
+        Ok(stored.pop().expect("one write stores one record"))
+    }
+}
+
+async fn next_generation(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT nextval('store_writes')")
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::database("advance the generation"))?;
+    Ok(())
+}
+
+fn records(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Arc<Connection>>, StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            r.try_get::<Json<Connection>, _>("record")
+                .map(|j| Arc::new(j.0))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::database("read a connection"))
+}
+
+#[async_trait::async_trait]
+impl ConnectionStore for PgConnectionStore {
+    async fn get(&self, id: &str) -> Result<Option<Arc<Connection>>, StoreError> {
+        let row = sqlx::query("SELECT record FROM connections WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(StoreError::database("get a connection"))?;
+        Ok(records(row.into_iter().collect())?.pop())
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<Arc<Connection>>, StoreError> {
+        let mut q = QueryBuilder::<Postgres>::new("SELECT record FROM connections WHERE true");
+        if let Some(p) = filter.provider {
+            q.push(" AND provider = ").push_bind(p.as_str());
+        }
+        if let Some(k) = filter.kind {
+            q.push(" AND kind = ").push_bind(writes::text_of(k));
+        }
+        if let Some(t) = &filter.team_id {
+            q.push(" AND team_id = ").push_bind(t.clone());
+        }
+        if let Some(due) = filter.due_before {
+            q.push(" AND next_refresh_at <= ").push_bind(due);
+        }
+        // By id, as the file store lists them (`COLLATE "C"`: byte order,
+        // whatever the database's collation).
+        q.push(" ORDER BY id COLLATE \"C\"");
+        let rows = q
+            .build()
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(StoreError::database("list connections"))?;
+        records(rows)
+    }
+
+    async fn upsert(&self, new: Connection, edit: Edit) -> Result<Arc<Connection>, StoreError> {
+        self.one(Write::Upsert {
+            new: Box::new(new),
+            edit,
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        guard: WriteGuard,
+        edit: Edit,
+    ) -> Result<Arc<Connection>, StoreError> {
+        self.one(Write::Update {
+            id: id.to_string(),
+            guard,
+            edit,
+        })
+        .await
+    }
+
+    async fn write_all(&self, writes: Vec<Write>) -> Result<Vec<Arc<Connection>>, StoreError> {
+        self.transact(writes).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self
+            .inner
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::database("begin"))?;
+        let deleted = sqlx::query("DELETE FROM connections WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::database("delete a connection"))?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        next_generation(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::database("commit"))?;
+        self.committed(0);
+        Ok(())
+    }
+
+    async fn lease(&self, id: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        let now = self.inner.clock.now();
+        leases::grant(&self.inner.pool, id, holder, ttl, now).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        leases::release(&self.inner.pool, lease).await
+    }
+
+    fn secrets(&self) -> Result<&SecretBox, StoreError> {
+        Ok(&self.inner.secrets)
+    }
+
+    /// Ready while the database answers and takes writes (it is not a
+    /// standby in recovery). The generation is the last value drawn from
+    /// the `store_writes` sequence: it grows with every committed write.
+    async fn ready(&self) -> Result<StoreSummary, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM connections) AS connections, \
+                    pg_is_in_recovery() AS standby, \
+                    (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM store_writes) \
+                        AS generation",
+        )
+        .fetch_one(&self.inner.pool)
+        .await
+        .map_err(StoreError::database("check readiness"))?;
+        let read = StoreError::database("check readiness");
+        let (connections, standby, generation): (i64, bool, i64) = (|| {
+            Ok::<_, sqlx::Error>((
+                row.try_get("connections")?,
+                row.try_get("standby")?,
+                row.try_get("generation")?,
+            ))
+        })()
+        .map_err(read)?;
+        if standby {
+            return Err(StoreError::Unavailable(
+                "the database is a standby in recovery and takes no writes".into(),
+            ));
+        }
+        Ok(StoreSummary {
+            connections: connections as usize,
+            generation: generation as u64,
+        })
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.store_stats()
+    }
+
+    async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+}
