@@ -23,6 +23,7 @@ mod insights;
 mod metrics;
 mod openapi;
 mod openapi_snapshot;
+mod postgres_app;
 mod providers;
 mod records_contract;
 mod revoked_elsewhere;

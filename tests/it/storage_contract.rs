@@ -59,8 +59,8 @@ impl Backend for JsonFile {
 /// The PostgreSQL store in a schema of its own (`tk_<uuid>`), so cases run
 /// side by side on one database without seeing each other's rows.
 pub struct Postgres {
-    url: String,
-    schema: String,
+    pub url: String,
+    pub schema: String,
     clock: OffsetClock,
 }
 

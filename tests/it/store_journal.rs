@@ -45,14 +45,24 @@ async fn a_write_costs_what_it_changed_and_compaction_keeps_every_write() {
     }
     // One more write: its line is about one record long, whatever the
     // store holds.
-    let before = store.stats();
     let journal_before = len(&journal);
-    let first = store.get(&ids[0]).unwrap();
-    let mut changed = (*first).clone();
-    changed.label = "renamed".into();
-    store.put(changed).await.unwrap();
-    let line = store.stats().bytes_written - before.bytes_written;
-    assert_eq!(store.stats().file_writes - before.file_writes, 1);
+    // A compaction finishing on its own thread is taken in (and its bytes
+    // counted) by whichever commit comes next: a measured write during which
+    // that happened is made again.
+    let mut line = u64::MAX;
+    for attempt in 0..20 {
+        let before = store.stats();
+        let first = store.get(&ids[0]).unwrap();
+        let mut changed = (*first).clone();
+        changed.label = format!("renamed {attempt}");
+        store.put(changed).await.unwrap();
+        let after = store.stats();
+        assert_eq!(after.file_writes - before.file_writes, 1);
+        if after.compactions == before.compactions {
+            line = after.bytes_written - before.bytes_written;
+            break;
+        }
+    }
     assert!(
         line < 2 * 1024,
         "one changed record wrote {line} bytes (the store holds {})",
@@ -61,6 +71,13 @@ async fn a_write_costs_what_it_changed_and_compaction_keeps_every_write() {
 
     // 60 records of about 1 KB each went past the 16 KiB limit: snapshots
     // were written, and the journal keeps only what came after the last.
+    // On a loaded machine the first may still be being written: later
+    // commits take it in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.stats().compactions == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store.update(&ids[1], |c| c.consecutive_failures += 1).await.unwrap();
+    }
     assert!(store.stats().compactions >= 1, "{:?}", store.stats());
     assert!(
         len(&journal) < 16 * 1024 + 4 * 1024,
@@ -72,7 +89,7 @@ async fn a_write_costs_what_it_changed_and_compaction_keeps_every_write() {
     let crashed = crash_copy(dir.path());
     let reopened = open_store(crashed.path());
     assert_eq!(reopened.list().len(), 60);
-    assert_eq!(reopened.get(&ids[0]).unwrap().label, "renamed");
+    assert!(reopened.get(&ids[0]).unwrap().label.starts_with("renamed"));
     reopened.close().await;
 
     // A clean close leaves the snapshot holding everything.
