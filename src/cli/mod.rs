@@ -75,6 +75,13 @@ enum StoreCommand {
         #[arg(long)]
         from: Option<PathBuf>,
     },
+    /// Bring the PostgreSQL schema up to date (the service also does at start);
+    /// with --to postgres, copy the JSON store into TOKENKEEPER_DATABASE_URL
+    Migrate {
+        /// Copy the JSON store in data_dir into this backend (stop the service first)
+        #[arg(long, value_enum)]
+        to: Option<store_cmd::Target>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +198,7 @@ pub fn run() -> ExitCode {
             Ok(settings) => match command {
                 StoreCommand::Verify => store_cmd::verify(&settings),
                 StoreCommand::Restore { from } => store_cmd::restore(&settings, from.as_deref()),
+                StoreCommand::Migrate { to } => store_cmd::migrate(&settings, to),
             },
             Err(e) => config_failure(e),
         },

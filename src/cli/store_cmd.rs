@@ -1,11 +1,11 @@
-//! `tokenkeeper store verify|restore`.
+//! `tokenkeeper store verify|restore|migrate`.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use super::output::{count, finish};
-use crate::config::Settings;
-use crate::store::{self, Cipher};
+use crate::config::{Settings, StoreBackend};
+use crate::store::{self, Cipher, ConnectionStore, JsonFileStore, PgConnectionStore, StoreOptions};
 
 pub fn verify(settings: &Settings) -> ExitCode {
     let dir = &settings.store.data_dir;
@@ -44,6 +44,71 @@ pub fn restore(settings: &Settings, from: Option<&Path>) -> ExitCode {
         ),
         Err(e) => {
             eprintln!("store restore failed: {e}");
+            super::store_failure(&e)
+        }
+    }
+}
+
+/// Where `store migrate --to` copies the JSON store.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Target {
+    Postgres,
+}
+
+pub fn migrate(settings: &Settings, to: Option<Target>) -> ExitCode {
+    let (Some(url), Some(key)) = (
+        settings.secrets.database_url.as_ref(),
+        settings.secrets.encryption_key.as_ref(),
+    ) else {
+        eprintln!(
+            "store migrate needs TOKENKEEPER_DATABASE_URL and TOKENKEEPER_ENCRYPTION_KEY \
+             (the key the JSON store was sealed with, which every instance shares)"
+        );
+        return ExitCode::from(super::EXIT_USAGE);
+    };
+    if to.is_none() && settings.store.backend != StoreBackend::Postgres {
+        eprintln!(
+            "store.backend is \"json\": its files need no migration; \
+             `store migrate --to postgres` copies them into PostgreSQL"
+        );
+        return ExitCode::from(super::EXIT_USAGE);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    let result = runtime.block_on(async {
+        let dir = &settings.store.data_dir;
+        let cipher = Cipher::load_existing(Some(key), dir)?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(settings.store.postgres.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(
+                settings.store.postgres.acquire_timeout_secs,
+            ));
+        let clock = std::sync::Arc::new(crate::clock::SystemClock);
+        let database =
+            PgConnectionStore::connect(url.expose(), pool, cipher.clone(), clock).await?;
+        let Some(Target::Postgres) = to else {
+            database.close().await;
+            return Ok("the database schema is up to date\n".to_string());
+        };
+        // The lock keeps the service off the files while they are copied.
+        let file = JsonFileStore::open(&StoreOptions::from(&settings.store), cipher)?;
+        let records: Vec<_> = file.list().iter().map(|c| (**c).clone()).collect();
+        file.close().await;
+        let copied = database.copy_in(&records).await;
+        database.close().await;
+        let report = copied?;
+        Ok::<_, store::StoreError>(format!(
+            "copied {} into PostgreSQL ({} already there); the database holds exactly the \
+             JSON store: {}, checksum {}\n",
+            count(report.copied, "connection"),
+            report.present,
+            count(records.len(), "connection"),
+            report.checksum
+        ))
+    });
+    match result {
+        Ok(message) => finish(&message, ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("store migrate failed: {e}");
             super::store_failure(&e)
         }
     }

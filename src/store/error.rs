@@ -92,6 +92,13 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// After a copy into the database, it does not hold exactly the
+    /// records copied (other connections, or other versions of them).
+    #[error(
+        "the database does not hold exactly the copied store: {expected} connections copied, \
+         {found} in the database, or their records differ; copy into an empty database"
+    )]
+    CopyMismatch { expected: usize, found: usize },
     #[error("database migration: {0}")]
     Migration(#[source] sqlx::migrate::MigrateError),
 }

@@ -303,3 +303,30 @@ fn a_busy_port_suggests_addr() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&addr) && err.contains("--addr"), "{err}");
 }
+
+#[test]
+fn store_migrate_names_what_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = tokenkeeper(
+        &["store", "migrate", "--to", "postgres", "--data-dir", data],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("TOKENKEEPER_DATABASE_URL"));
+    // On the JSON backend there is no schema to migrate.
+    let env = [
+        ("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY),
+        (
+            "TOKENKEEPER_DATABASE_URL",
+            "postgres://tk:pw@127.0.0.1:1/tk",
+        ),
+    ];
+    let out = tokenkeeper(&["store", "migrate", "--data-dir", data], &env);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--to postgres") && !err.contains("pw@"),
+        "{err}"
+    );
+}

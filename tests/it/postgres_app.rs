@@ -1,5 +1,6 @@
 //! The service on PostgreSQL (`store.backend = "postgres"`): two instances
-//! on one database answer from the same connections.
+//! on one database answer from the same connections, and `store migrate
+//! --to postgres` moves a JSON store there.
 
 use std::sync::Arc;
 
@@ -43,11 +44,7 @@ async fn two_instances_on_one_database_share_every_connection() {
         return;
     };
     pg.connect().await.close().await; // creates the schema
-    let separator = if pg.url.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "{}{separator}options=-c%20search_path%3D{}",
-        pg.url, pg.schema
-    );
+    let url = in_schema(&pg.url, &pg.schema);
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cancel = CancellationToken::new();
     let (a, store_a) = instance(&url, dir_a.path(), &cancel).await;
@@ -85,4 +82,83 @@ async fn two_instances_on_one_database_share_every_connection() {
         assert!(!text.contains("EAAB-shared"));
     }
     cancel.cancel();
+}
+
+/// `url` with its `search_path` set to `schema`.
+fn in_schema(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+#[tokio::test]
+async fn store_migrate_copies_a_json_store_into_postgres_once_and_exactly() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    pg.connect().await.close().await; // creates the schema
+    let dir = tempfile::tempdir().unwrap();
+    let file = crate::helpers::open_store(dir.path());
+    let cipher = test_cipher();
+    let mut originals = Vec::new();
+    for i in 0..3 {
+        let c = file
+            .put(page_connection(
+                &cipher,
+                &format!("10451853810000{i}"),
+                "EAAB-moved",
+            ))
+            .await
+            .unwrap();
+        // A second version, so the copy must keep versions as they are.
+        let c = file
+            .update(&c.id, |c| c.label = "edited".into())
+            .await
+            .unwrap();
+        originals.push((*c).clone());
+    }
+    file.close().await;
+    let url = in_schema(&pg.url, &pg.schema);
+    let migrate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+            .args(["store", "migrate", "--to", "postgres", "--data-dir"])
+            .arg(dir.path())
+            .env("TOKENKEEPER_ENCRYPTION_KEY", crate::helpers::TEST_KEY)
+            .env("TOKENKEEPER_DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let first = migrate();
+    let out = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        first.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        out.contains("copied 3 connections into PostgreSQL (0 already there)"),
+        "{out}"
+    );
+    // Run again: nothing copied twice, still exactly the store.
+    let again = migrate();
+    let out = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success(), "{out}");
+    assert!(
+        out.contains("copied 0 connections into PostgreSQL (3 already there)"),
+        "{out}"
+    );
+    assert!(!out.contains("EAAB-moved") && !out.contains("postgres://"));
+
+    let database = pg.connect().await;
+    for original in &originals {
+        let stored = database.get(&original.id).await.unwrap().unwrap();
+        assert_eq!(*stored, *original, "the record changed on the way");
+        assert_eq!(stored.version, 2);
+        let token = database
+            .secrets()
+            .unwrap()
+            .open(&stored.secrets.access_token)
+            .unwrap();
+        assert_eq!(token.expose(), "EAAB-moved");
+    }
+    database.close().await;
 }

@@ -7,6 +7,9 @@
 //! [`ConnectionStore`]: super::storage::ConnectionStore
 
 mod connection_store;
+mod copy;
+
+pub use copy::{CopyReport, records_checksum};
 mod leases;
 mod writes;
 

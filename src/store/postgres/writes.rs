@@ -157,6 +157,28 @@ pub async fn upsert(
     Ok(Written { conn, bytes })
 }
 
+/// Inserts `conn` exactly as it is (version and times kept) unless a row
+/// with its id exists; whether it did.
+pub async fn insert_as_is(tx: &mut PgConnection, conn: &Connection) -> Result<bool, StoreError> {
+    let before: Option<i64> = sqlx::query_scalar("SELECT version FROM connections WHERE id = $1")
+        .bind(&conn.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::database("look up a connection"))?;
+    if before.is_some() {
+        return Ok(false);
+    }
+    write_row(
+        tx,
+        conn,
+        "INSERT INTO connections \
+         (id, provider, kind, external_id, team_id, version, next_refresh_at, record) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Runs `sql`, an insert or update binding the row's columns as $1..$8.
 async fn write_row(
     tx: &mut PgConnection,
