@@ -89,6 +89,14 @@ pub fn migrate(settings: &Settings, to: Option<Target>) -> ExitCode {
             database.close().await;
             return Ok("the database schema is up to date\n".to_string());
         };
+        // Opening a folder without a store would create an empty one.
+        if store::presence::check(dir)? == store::Presence::Fresh {
+            database.close().await;
+            return Err(store::StoreError::Corrupt {
+                path: dir.join(store::STORE_FILE_NAME),
+                reason: "there is no JSON store here to copy".into(),
+            });
+        }
         // The lock keeps the service off the files while they are copied.
         let file = JsonFileStore::open(&StoreOptions::from(&settings.store), cipher)?;
         let records: Vec<_> = file.list().iter().map(|c| (**c).clone()).collect();

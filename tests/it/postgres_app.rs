@@ -148,6 +148,19 @@ async fn store_migrate_copies_a_json_store_into_postgres_once_and_exactly() {
     );
     assert!(!out.contains("EAAB-moved") && !out.contains("postgres://"));
 
+    // A folder without a store is refused, not copied as an empty store.
+    let empty = tempfile::tempdir().unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+        .args(["store", "migrate", "--to", "postgres", "--data-dir"])
+        .arg(empty.path())
+        .env("TOKENKEEPER_ENCRYPTION_KEY", crate::helpers::TEST_KEY)
+        .env("TOKENKEEPER_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no JSON store here"));
+    assert!(!empty.path().join("tokens.json").exists());
+
     let database = pg.connect().await;
     for original in &originals {
         let stored = database.get(&original.id).await.unwrap().unwrap();
