@@ -160,6 +160,11 @@ fn reel_value(name: &str, n: u64) -> Option<Value> {
         "post_video_likes_by_reaction_type" => {
             nonzero(&[("REACTION_LIKE", 4 + i % 7), ("REACTION_LOVE", i % 3)])
         }
+        // A reel metric in wire-spec.md (Reels metrics); the share of
+        // viewers still watching at each second, as an object by second.
+        "post_video_retention_graph" => {
+            json!({ "0": 1.0, "1": 0.8, "2": 0.6 - (i % 5) as f64 / 100.0 })
+        }
         // Retired by default (2026-06-15).
         "post_impressions_unique" => json!(900 + 9 * i),
         _ => return None,
