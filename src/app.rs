@@ -187,14 +187,14 @@ pub fn open_store(
 pub async fn open_database(
     settings: &Settings,
     clock: SharedClock,
-) -> Result<(PgConnectionStore, Cipher), StartError> {
+) -> Result<(PgConnectionStore, Cipher), StoreError> {
     let (Some(url), Some(key)) = (
         settings.secrets.database_url.as_ref(),
         settings.secrets.encryption_key.as_ref(),
     ) else {
-        unreachable!("Settings::validate requires both for the postgres backend");
+        unreachable!("Settings::validate (and store migrate) require both");
     };
-    let (cipher, _) = Cipher::load(Some(key), &settings.store.data_dir, MissingKey::Refuse)?;
+    let cipher = Cipher::load_existing(Some(key), &settings.store.data_dir)?;
     let pg = &settings.store.postgres;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(pg.max_connections)

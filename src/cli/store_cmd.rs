@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::output::{count, finish};
 use crate::config::{Settings, StoreBackend};
-use crate::store::{self, Cipher, ConnectionStore, JsonFileStore, PgConnectionStore, StoreOptions};
+use crate::store::{self, Cipher, ConnectionStore, JsonFileStore, StoreOptions};
 
 pub fn verify(settings: &Settings) -> ExitCode {
     let dir = &settings.store.data_dir;
@@ -56,16 +56,13 @@ pub enum Target {
 }
 
 pub fn migrate(settings: &Settings, to: Option<Target>) -> ExitCode {
-    let (Some(url), Some(key)) = (
-        settings.secrets.database_url.as_ref(),
-        settings.secrets.encryption_key.as_ref(),
-    ) else {
+    if settings.secrets.database_url.is_none() || settings.secrets.encryption_key.is_none() {
         eprintln!(
             "store migrate needs TOKENKEEPER_DATABASE_URL and TOKENKEEPER_ENCRYPTION_KEY \
              (the key the JSON store was sealed with, which every instance shares)"
         );
         return ExitCode::from(super::EXIT_USAGE);
-    };
+    }
     if to.is_none() && settings.store.backend != StoreBackend::Postgres {
         eprintln!(
             "store.backend is \"json\": its files need no migration; \
@@ -76,15 +73,9 @@ pub fn migrate(settings: &Settings, to: Option<Target>) -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     let result = runtime.block_on(async {
         let dir = &settings.store.data_dir;
-        let cipher = Cipher::load_existing(Some(key), dir)?;
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(settings.store.postgres.max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(
-                settings.store.postgres.acquire_timeout_secs,
-            ));
-        let clock = std::sync::Arc::new(crate::clock::SystemClock);
-        let database =
-            PgConnectionStore::connect(url.expose(), pool, cipher.clone(), clock).await?;
+        let (database, cipher) =
+            crate::app::open_database(settings, std::sync::Arc::new(crate::clock::SystemClock))
+                .await?;
         let Some(Target::Postgres) = to else {
             database.close().await;
             return Ok("the database schema is up to date\n".to_string());

@@ -21,12 +21,7 @@ impl PgConnectionStore {
     /// generation; the records come back in order.
     async fn transact(&self, writes: Vec<Write>) -> Result<Vec<Arc<Connection>>, StoreError> {
         let now = self.inner.clock.now();
-        let mut tx = self
-            .inner
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::database("begin"))?;
+        let mut tx = self.begin("begin").await?;
         let mut stored = Vec::with_capacity(writes.len());
         let mut bytes = 0;
         for write in writes {
@@ -132,12 +127,7 @@ impl ConnectionStore for PgConnectionStore {
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self
-            .inner
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::database("begin"))?;
+        let mut tx = self.begin("begin").await?;
         let deleted = sqlx::query("DELETE FROM connections WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -38,11 +38,7 @@ impl PgConnectionStore {
     /// holds exactly them: the same count and the same checksum. A database
     /// holding other connections, or other versions of these, is refused.
     pub async fn copy_in(&self, records: &[Connection]) -> Result<CopyReport, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::database("begin the copy"))?;
+        let mut tx = self.begin("begin the copy").await?;
         let mut copied = 0;
         for conn in records {
             if writes::insert_as_is(&mut tx, conn).await? {

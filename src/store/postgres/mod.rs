@@ -96,6 +96,18 @@ impl PgConnectionStore {
         &self.inner.pool
     }
 
+    /// A transaction on the pool; `what` names it in a failure.
+    async fn begin(
+        &self,
+        what: &'static str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        self.inner
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::database(what))
+    }
+
     /// Counts one committed write transaction of `bytes` of records.
     fn committed(&self, bytes: u64) {
         let s = &self.inner.stats;
