@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -13,12 +14,14 @@ use crate::api::oauth_state::StateSigner;
 use crate::api::{self, AppState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Settings, StoreBackend};
+use crate::insights::cache::InsightsCache;
 use crate::notify::Notifier;
 use crate::providers::registry::Registry;
 use crate::store::crypto::{KeySource, MissingKey};
+use crate::store::postgres::{PgAudit, PgNonces, PgRuns};
 use crate::store::{
-    self, Cipher, ConnectionStore, JsonFileStore, PgConnectionStore, Presence, StoreError,
-    StoreOptions,
+    self, AuditTrail, Cipher, ConnectionStore, JsonFileStore, NonceStore, PgConnectionStore,
+    Presence, RunStore, StoreError, StoreOptions,
 };
 use crate::tokens::TokenManager;
 
@@ -61,18 +64,20 @@ impl Application {
         let addr = settings.socket_addr()?;
         let server_addr = settings.server.addr.clone();
         crate::metrics::install();
-        let (store, file_store, cipher) = match settings.store.backend {
+        let (store, file_store, records, cipher) = match settings.store.backend {
             StoreBackend::Json => {
                 let (file_store, cipher) = open_store(&settings, clock.clone())?;
                 let store: Arc<dyn ConnectionStore> = Arc::new(file_store.clone());
-                (store, Some(file_store), cipher)
+                (store, Some(file_store), Records::Files, cipher)
             }
             StoreBackend::Postgres => {
                 let (store, cipher) = open_database(&settings, clock.clone()).await?;
-                (Arc::new(store) as Arc<dyn ConnectionStore>, None, cipher)
+                let records = Records::Database(store.pool().clone());
+                let store: Arc<dyn ConnectionStore> = Arc::new(store);
+                (store, None, records, cipher)
             }
         };
-        let state = services(settings, store, &cipher, clock).await?;
+        let state = services(settings, store, records, &cipher, clock).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind {
@@ -203,29 +208,73 @@ pub async fn open_database(
     Ok((store, cipher))
 }
 
+/// Where the records kept beside connections live (OAuth nonces, refresh
+/// runs, the audit trail, the insights cache): files in the data folder (and
+/// nonces in memory) beside a JSON store; the store's database on
+/// PostgreSQL, so that every instance shares them.
+pub enum Records {
+    Files,
+    Database(PgPool),
+}
+
+impl Records {
+    fn nonces(&self) -> Arc<dyn NonceStore> {
+        match self {
+            Records::Files => Arc::new(store::MemoryNonces::default()),
+            Records::Database(pool) => Arc::new(PgNonces::new(pool.clone())),
+        }
+    }
+
+    fn runs(&self, settings: &Settings) -> Arc<dyn RunStore> {
+        let keep = settings.refresh.runs_kept;
+        match self {
+            // Beside the store, so that the recent runs survive a restart.
+            Records::Files => Arc::new(store::RunsFile::open(&settings.store.data_dir, keep)),
+            Records::Database(pool) => Arc::new(PgRuns::new(pool.clone(), keep)),
+        }
+    }
+
+    fn audit(&self, settings: &Settings) -> Arc<dyn AuditTrail> {
+        match self {
+            Records::Files => Arc::new(store::AuditLog::new(&settings.store.data_dir)),
+            Records::Database(pool) => Arc::new(PgAudit::new(pool.clone())),
+        }
+    }
+
+    fn insights_cache(&self, settings: &Settings) -> Arc<dyn InsightsCache> {
+        let ttl = Duration::from_secs(settings.insights.cache_ttl_secs);
+        match self {
+            Records::Files => Arc::new(crate::insights::cache::FileCache::new(
+                &settings.store.data_dir.join("cache"),
+                ttl,
+            )),
+            Records::Database(pool) => {
+                Arc::new(crate::insights::pg_cache::PgCache::new(pool.clone(), ttl))
+            }
+        }
+    }
+}
+
 /// Builds every service (no HTTP) on an open store: what `serve` runs.
 pub async fn services(
     settings: Settings,
     store: Arc<dyn ConnectionStore>,
+    records: Records,
     cipher: &Cipher,
     clock: SharedClock,
 ) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let TokenServices { tokens, registry } =
-        token_services(settings.clone(), store.clone(), clock.clone()).await;
+        token_services(settings.clone(), store.clone(), &records, clock.clone()).await;
     let oauth = StateSigner::new(
         cipher.derive_key("oauth-state"),
         settings.auth.state_ttl_secs,
-        Arc::new(store::MemoryNonces::default()),
-    );
-    let cache = crate::insights::cache::FileCache::new(
-        &settings.store.data_dir.join("cache"),
-        Duration::from_secs(settings.insights.cache_ttl_secs),
+        records.nonces(),
     );
     let insights = Arc::new(crate::insights::InsightsService::new(
         tokens.clone(),
         settings.clone(),
-        Arc::new(cache),
+        records.insights_cache(&settings),
         registry.clients.google_ads.clone(),
     ));
     let exports_dir = settings.store.data_dir.join("exports");
@@ -254,7 +303,7 @@ pub async fn services(
         insights,
         gate: Arc::new(Gate::new(&settings)),
         oauth: Arc::new(oauth),
-        audit: Arc::new(store::AuditLog::new(&settings.store.data_dir)),
+        audit: records.audit(&settings),
         settings,
         store,
         tokens,
@@ -273,6 +322,7 @@ pub struct TokenServices {
 pub async fn token_services(
     settings: Arc<Settings>,
     store: Arc<dyn ConnectionStore>,
+    records: &Records,
     clock: SharedClock,
 ) -> TokenServices {
     let registry = Arc::new(Registry::from_settings(&settings));
@@ -287,9 +337,7 @@ pub async fn token_services(
         &settings.notifications,
         settings.secrets.webhook_secret.clone(),
     );
-    // Beside the store, so that the recent runs survive a restart.
-    let run_store = store::RunsFile::open(&settings.store.data_dir, settings.refresh.runs_kept);
-    let runs = crate::tokens::Runs::open(Arc::new(run_store), settings.refresh.runs_kept).await;
+    let runs = crate::tokens::Runs::open(records.runs(&settings), settings.refresh.runs_kept).await;
     let tokens = Arc::new(TokenManager::new(
         store,
         runs,

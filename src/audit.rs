@@ -16,11 +16,23 @@ pub struct AuditEntry {
     pub outcome: String,
 }
 
+impl AuditEntry {
+    /// The entry in the service log too, whichever trail keeps it.
+    pub fn log(&self) {
+        tracing::info!(target: "audit", action = self.action, key = %self.key_id,
+            connection = %self.connection_id, outcome = %self.outcome, "audit");
+    }
+}
+
 /// An audit record that could not be made durable.
 #[derive(Debug, thiserror::Error)]
-#[error("audit log {path}: {source}")]
-pub struct AuditError {
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
+pub enum AuditError {
+    #[error("audit log {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit table: {0}")]
+    Database(#[source] sqlx::Error),
 }

@@ -238,7 +238,8 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<AuditError> for ApiError {
-    /// The cause (a path and an I/O error) was logged where it happened.
+    /// The cause (a file's I/O error, a failed insert) was logged where it
+    /// happened.
     fn from(_: AuditError) -> Self {
         ApiError::AuditUnavailable(
             "the hand-out could not be recorded in the audit log, so no token was issued; see the service log".into(),

@@ -212,9 +212,14 @@ pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
     }
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     runtime.block_on(async move {
-        let tokens = crate::app::token_services(Arc::new(settings), store, Arc::new(SystemClock))
-            .await
-            .tokens;
+        let tokens = crate::app::token_services(
+            Arc::new(settings),
+            store,
+            &crate::app::Records::Files,
+            Arc::new(SystemClock),
+        )
+        .await
+        .tokens;
         let rows: Vec<Vec<String>> = selected
             .iter()
             .map(|c| {
@@ -272,7 +277,7 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
                 return super::store_failure(&e);
             }
         };
-        let services = crate::app::token_services(Arc::new(settings), store.clone(), Arc::new(SystemClock)).await;
+        let services = crate::app::token_services(Arc::new(settings), store.clone(), &crate::app::Records::Files, Arc::new(SystemClock)).await;
         let tokens = services.tokens;
         let selected = match select(&*store, &options.selection).await {
             Ok(selected) => selected,

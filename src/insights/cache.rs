@@ -1,7 +1,8 @@
 //! The insights cache: the [`InsightsCache`] seam the insights service goes
 //! through, and [`FileCache`], its file implementation (the seeds replaced
 //! Redis with a file cache): one file per key under `<data_dir>/cache/`,
-//! written atomically; expired or unreadable entries count as misses. The
+//! written atomically; expired or unreadable entries count as misses
+//! (`pg_cache` is the PostgreSQL one). The
 //! trait lives here, not in `store/`, because insights may not import the
 //! store; a backend implements it and `app.rs` hands it in.
 
@@ -45,11 +46,14 @@ impl FileCache {
     }
 
     fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!(
-            "{}.json",
-            hex::encode(Sha256::digest(key.as_bytes()))
-        ))
+        self.dir.join(format!("{}.json", digest(key)))
     }
+}
+
+/// What a cache stores under for `key`: keys are long (every parameter of
+/// a request), their digests are not.
+pub(super) fn digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 #[async_trait::async_trait]

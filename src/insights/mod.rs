@@ -1,7 +1,8 @@
 //! Insights: campaigns and ads insights, page post and reel insights, and
 //! business-wide fan-out. Every call gets its token from the TokenManager
 //! (refreshed first, or a typed error); answers are kept in the
-//! [`InsightsCache`] handed in (files, for the embedded backend).
+//! [`InsightsCache`] handed in (files, for the embedded backend; a table on
+//! PostgreSQL).
 
 pub mod answers;
 pub mod business;
@@ -10,6 +11,7 @@ pub mod campaigns;
 pub mod export_source;
 pub mod google;
 pub mod metrics;
+pub mod pg_cache;
 pub mod posts;
 pub mod values;
 

@@ -41,8 +41,7 @@ impl AuditTrail for AuditLog {
     /// Appends one entry and fsyncs it (and logs it). Returns only once the
     /// line is on disk; an error means it may not be.
     async fn record(&self, entry: AuditEntry) -> Result<(), AuditError> {
-        tracing::info!(target: "audit", action = entry.action, key = %entry.key_id,
-            connection = %entry.connection_id, outcome = %entry.outcome, "audit");
+        entry.log();
         let mut line = serde_json::to_vec(&entry).expect("entries serialize");
         line.push(b'\n');
         let _guard = self.lock.lock().await;
@@ -52,7 +51,7 @@ impl AuditTrail for AuditLog {
             .unwrap_or_else(|e| Err(std::io::Error::other(format!("audit task failed: {e}"))));
         result.map_err(|source| {
             tracing::error!(error = %source, path = %self.path.display(), "audit log write failed");
-            AuditError {
+            AuditError::File {
                 path: self.path.to_path_buf(),
                 source,
             }

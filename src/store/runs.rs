@@ -104,9 +104,10 @@ struct Contents {
 }
 
 /// A run with the team facts the API view leaves out (`by_team`, each
-/// error's team), which team-limited callers are filtered by.
+/// error's team), which team-limited callers are filtered by: how every
+/// run store writes a run.
 #[derive(Serialize, Deserialize)]
-struct StoredRun {
+pub(super) struct StoredRun {
     #[serde(flatten)]
     run: RefreshRun,
     by_team: Vec<StoredTally>,
@@ -158,7 +159,7 @@ fn save(path: &Path, runs: &[RefreshRun]) -> std::io::Result<()> {
 }
 
 impl StoredRun {
-    fn from_run(run: &RefreshRun) -> Self {
+    pub(super) fn from_run(run: &RefreshRun) -> Self {
         StoredRun {
             by_team: run
                 .by_team
@@ -175,7 +176,7 @@ impl StoredRun {
         }
     }
 
-    fn into_run(self) -> RefreshRun {
+    pub(super) fn into_run(self) -> RefreshRun {
         let mut run = self.run;
         run.by_team = self
             .by_team

@@ -1,8 +1,9 @@
 //! The contract of the stores of the records kept besides connections
 //! (refresh runs, OAuth state nonces, export jobs and their files, the
 //! insights cache), written once over the traits and run against each
-//! backend (the embedded one, in a temp folder). A new backend adds a
-//! `Records` impl and one `contract!` line.
+//! backend (the embedded one, in a temp folder; PostgreSQL, in a schema of
+//! its own). A new backend adds a `Records` impl (and an `ExportRecords`
+//! one) and one `contract!` line.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -12,9 +13,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::PgPool;
 use tempfile::TempDir;
 use tokenkeeper::domain::{ExportJob, ExportStatus, RefreshRun, RunError, RunStatus, Tally};
 use tokenkeeper::insights::cache::{FileCache, InsightsCache};
+use tokenkeeper::insights::pg_cache::PgCache;
+use tokenkeeper::store::postgres::{PgNonces, PgRuns};
 use tokenkeeper::store::{
     ExportFiles, ExportJobStore, MemoryNonces, Nonce, NonceError, NonceStore, RunStore, RunsFile,
     StoreError,
@@ -26,9 +30,13 @@ pub trait Records: Sync {
     /// The run store, keeping the `keep` most recent runs.
     fn runs(&self, keep: usize) -> Arc<dyn RunStore>;
     fn nonces(&self) -> Arc<dyn NonceStore>;
-    fn export_jobs(&self) -> impl Future<Output = Arc<dyn ExportJobStore>> + Send;
     /// The insights cache, keeping entries for `ttl`.
     fn cache(&self, ttl: Duration) -> Arc<dyn InsightsCache>;
+}
+
+/// A backend that keeps export jobs and their files too.
+pub trait ExportRecords: Sync {
+    fn export_jobs(&self) -> impl Future<Output = Arc<dyn ExportJobStore>> + Send;
 }
 
 pub struct Embedded {
@@ -52,13 +60,47 @@ impl Records for Embedded {
         Arc::new(MemoryNonces::default())
     }
 
+    fn cache(&self, ttl: Duration) -> Arc<dyn InsightsCache> {
+        Arc::new(FileCache::new(&self.dir.path().join("cache"), ttl))
+    }
+}
+
+impl ExportRecords for Embedded {
     async fn export_jobs(&self) -> Arc<dyn ExportJobStore> {
         let dir = self.dir.path().join("exports");
         Arc::new(ExportFiles::open(dir).await.unwrap())
     }
+}
+
+/// The PostgreSQL implementations on the pool of a connection store in a
+/// schema of its own; each store opened is a new handle on the same tables.
+pub struct Postgres {
+    pool: PgPool,
+}
+
+impl Postgres {
+    /// `None` (the case is skipped, and says so) unless
+    /// `TOKENKEEPER_TEST_DATABASE_URL` is set; under CI it must be.
+    pub async fn from_env() -> Option<Self> {
+        let backend = crate::storage_contract::Postgres::from_env()?;
+        let store = backend.connect().await;
+        Some(Self {
+            pool: store.pool().clone(),
+        })
+    }
+}
+
+impl Records for Postgres {
+    fn runs(&self, keep: usize) -> Arc<dyn RunStore> {
+        Arc::new(PgRuns::new(self.pool.clone(), keep))
+    }
+
+    fn nonces(&self) -> Arc<dyn NonceStore> {
+        Arc::new(PgNonces::new(self.pool.clone()))
+    }
 
     fn cache(&self, ttl: Duration) -> Arc<dyn InsightsCache> {
-        Arc::new(FileCache::new(&self.dir.path().join("cache"), ttl))
+        Arc::new(PgCache::new(self.pool.clone(), ttl))
     }
 }
 
@@ -203,7 +245,7 @@ fn job(id: &str, created: i64) -> ExportJob {
     }
 }
 
-pub async fn an_export_job_goes_from_queued_to_deleted(records: &impl Records) {
+pub async fn an_export_job_goes_from_queued_to_deleted(records: &impl ExportRecords) {
     let store = records.export_jobs().await;
     store.create(&job("b", 2)).await.unwrap();
     store.create(&job("a", 1)).await.unwrap();
@@ -228,7 +270,7 @@ pub async fn an_export_job_goes_from_queued_to_deleted(records: &impl Records) {
     assert_eq!(reopened.list().await.unwrap().len(), 1);
 }
 
-pub async fn an_export_file_reads_back_as_written_until_deleted(records: &impl Records) {
+pub async fn an_export_file_reads_back_as_written_until_deleted(records: &impl ExportRecords) {
     let store = records.export_jobs().await;
     store.create(&job("a", 1)).await.unwrap();
     let bytes = "\u{feff}date,page_id\r\n2024-05-01,\"1, 2\"\r\n".as_bytes();
@@ -266,8 +308,27 @@ pub async fn a_cached_answer_is_a_miss_after_its_ttl(records: &impl Records) {
     assert!(cache.get("other", at(0)).await.is_none());
 }
 
-/// One test per contract case for a backend (on two threads, so that the
-/// concurrent cases are concurrent).
+pub async fn a_cached_answer_keeps_its_key_order(records: &impl Records) {
+    let cache = records.cache(Duration::from_secs(60));
+    let answer = json!({"zeta": 1, "alpha": {"y": 2, "b": 3}, "mid": [1.5, "x"]});
+    cache.put("k", &answer, at(0)).await;
+    let back = cache.get("k", at(1)).await.expect("a hit");
+    assert_eq!(back.to_string(), answer.to_string());
+}
+
+pub async fn a_zero_ttl_cache_keeps_and_serves_nothing(records: &impl Records) {
+    let (off, on) = (
+        records.cache(Duration::ZERO),
+        records.cache(Duration::from_secs(60)),
+    );
+    off.put("k", &json!(1), at(0)).await;
+    assert!(on.get("k", at(1)).await.is_none(), "nothing was stored");
+    on.put("k", &json!(1), at(0)).await;
+    assert!(off.get("k", at(1)).await.is_none(), "nothing is served");
+}
+
+/// One test per contract case for a backend, skipped when `$backend` is
+/// `None` (on two threads, so that the concurrent cases are concurrent).
 macro_rules! contract {
     ($module:ident, $backend:expr, [$($case:ident),* $(,)?]) => {
         mod $module {
@@ -275,7 +336,9 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::$case(&$backend).await;
+                    if let Some(backend) = $backend {
+                        super::$case(&backend).await;
+                    }
                 }
             )*
         }
@@ -284,7 +347,7 @@ macro_rules! contract {
 
 contract!(
     embedded,
-    Embedded::new(),
+    Some(Embedded::new()),
     [
         runs_are_kept_newest_first_and_bounded,
         a_saved_run_is_updated_in_place_and_survives_reopening,
@@ -294,5 +357,22 @@ contract!(
         an_export_job_goes_from_queued_to_deleted,
         an_export_file_reads_back_as_written_until_deleted,
         a_cached_answer_is_a_miss_after_its_ttl,
+        a_cached_answer_keeps_its_key_order,
+        a_zero_ttl_cache_keeps_and_serves_nothing,
+    ]
+);
+
+contract!(
+    postgres,
+    Postgres::from_env().await,
+    [
+        runs_are_kept_newest_first_and_bounded,
+        a_saved_run_is_updated_in_place_and_survives_reopening,
+        a_nonce_is_taken_once,
+        of_concurrent_takes_exactly_one_wins,
+        an_expired_nonce_is_refused,
+        a_cached_answer_is_a_miss_after_its_ttl,
+        a_cached_answer_keeps_its_key_order,
+        a_zero_ttl_cache_keeps_and_serves_nothing,
     ]
 );

@@ -2,14 +2,22 @@
 //! in a database that several instances share. Each connection is one row
 //! holding its JSON record (secrets still JWE strings); leases live in the
 //! database too, so a fencing token guards a write whichever instance took
-//! it. The schema comes from the migrations embedded here, run at connect.
+//! it. The records kept beside connections (OAuth nonces, refresh runs, the
+//! audit trail) have a table each, on the same pool. The schema comes from
+//! the migrations embedded here, run at connect.
 //!
 //! [`ConnectionStore`]: super::storage::ConnectionStore
 
+mod audit;
 mod connection_store;
 mod copy;
+mod nonces;
+mod runs;
 
+pub use audit::PgAudit;
 pub use copy::{CopyReport, records_checksum};
+pub use nonces::PgNonces;
+pub use runs::PgRuns;
 mod leases;
 mod writes;
 
