@@ -197,24 +197,28 @@ pub async fn a_nonce_is_taken_once(records: &impl Records) {
 
 pub async fn of_concurrent_takes_exactly_one_wins(records: &impl Records) {
     let store = records.nonces();
-    store.issue(nonce("n1", 600)).await.unwrap();
-    let takes: Vec<_> = (0..8)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.take("n1", at(1)).await })
-        })
-        .collect();
-    let mut won = 0;
-    for take in takes {
-        match take.await.unwrap() {
-            Ok(payload) => {
-                assert_eq!(payload, "payload of n1");
-                won += 1;
+    // Rounds, so that the takes of some round do overlap.
+    for round in 0..20 {
+        let id = format!("n{round}");
+        store.issue(nonce(&id, 600)).await.unwrap();
+        let takes: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, id) = (store.clone(), id.clone());
+                tokio::spawn(async move { store.take(&id, at(1)).await })
+            })
+            .collect();
+        let mut won = 0;
+        for take in takes {
+            match take.await.unwrap() {
+                Ok(payload) => {
+                    assert_eq!(payload, format!("payload of {id}"));
+                    won += 1;
+                }
+                Err(e) => assert!(matches!(e, NonceError::AlreadyTaken), "{e}"),
             }
-            Err(e) => assert!(matches!(e, NonceError::AlreadyTaken), "{e}"),
         }
+        assert_eq!(won, 1, "round {round}");
     }
-    assert_eq!(won, 1);
 }
 
 pub async fn an_expired_nonce_is_refused(records: &impl Records) {
