@@ -61,18 +61,19 @@ impl Application {
         let addr = settings.socket_addr()?;
         let server_addr = settings.server.addr.clone();
         crate::metrics::install();
-        let (store, file_store, cipher) = match settings.store.backend {
+        let (store, file_store, database, cipher) = match settings.store.backend {
             StoreBackend::Json => {
                 let (file_store, cipher) = open_store(&settings, clock.clone())?;
                 let store: Arc<dyn ConnectionStore> = Arc::new(file_store.clone());
-                (store, Some(file_store), cipher)
+                (store, Some(file_store), None, cipher)
             }
             StoreBackend::Postgres => {
                 let (store, cipher) = open_database(&settings, clock.clone()).await?;
-                (Arc::new(store) as Arc<dyn ConnectionStore>, None, cipher)
+                let shared = Arc::new(store.clone()) as Arc<dyn ConnectionStore>;
+                (shared, None, Some(store), cipher)
             }
         };
-        let state = services(settings, store, &cipher, clock).await?;
+        let state = services(settings, store, database.as_ref(), &cipher, clock).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind {
@@ -204,9 +205,12 @@ pub async fn open_database(
 }
 
 /// Builds every service (no HTTP) on an open store: what `serve` runs.
+/// `database` is the PostgreSQL store `store` is, on that backend: the
+/// records beside connections live in its database too.
 pub async fn services(
     settings: Settings,
     store: Arc<dyn ConnectionStore>,
+    database: Option<&PgConnectionStore>,
     cipher: &Cipher,
     clock: SharedClock,
 ) -> Result<AppState, StartError> {
@@ -229,11 +233,17 @@ pub async fn services(
         registry.clients.google_ads.clone(),
     ));
     let exports_dir = settings.store.data_dir.join("exports");
-    let export_files = store::ExportFiles::open(exports_dir.clone())
-        .await
-        .map_err(|e| StartError::Exports(e.to_string()))?;
+    // On PostgreSQL every instance sees every job and serves every file.
+    let export_jobs: Arc<dyn store::ExportJobStore> = match database {
+        Some(database) => Arc::new(store::postgres::PgExportJobs::new(database.pool().clone())),
+        None => Arc::new(
+            store::ExportFiles::open(exports_dir.clone())
+                .await
+                .map_err(|e| StartError::Exports(e.to_string()))?,
+        ),
+    };
     let storage = crate::export::jobs::ExportsStorage {
-        jobs: Arc::new(export_files),
+        jobs: export_jobs,
         spool_dir: exports_dir,
     };
     let exports = crate::export::jobs::Exports::open_with_clock(

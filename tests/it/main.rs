@@ -24,6 +24,7 @@ mod metrics;
 mod openapi;
 mod openapi_snapshot;
 mod postgres_app;
+mod postgres_exports;
 mod providers;
 mod records_contract;
 mod revoked_elsewhere;

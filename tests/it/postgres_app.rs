@@ -85,7 +85,7 @@ async fn two_instances_on_one_database_share_every_connection() {
 }
 
 /// `url` with its `search_path` set to `schema`.
-fn in_schema(url: &str, schema: &str) -> String {
+pub fn in_schema(url: &str, schema: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}options=-c%20search_path%3D{schema}")
 }

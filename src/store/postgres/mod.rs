@@ -8,8 +8,10 @@
 
 mod connection_store;
 mod copy;
+mod exports;
 
 pub use copy::{CopyReport, records_checksum};
+pub use exports::PgExportJobs;
 mod leases;
 mod writes;
 
