@@ -1,6 +1,7 @@
 //! Export jobs on PostgreSQL: two instances on one database see each
 //! other's exports and serve each other's files; a job claimed by one
-//! runner is not run by another while it is alive.
+//! runner is not run by another while it is alive. And `store export` writes
+//! the database back out as a JSON store that verifies.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::fb_support::{APP_ID, APP_SECRET, connections};
-use crate::helpers::test_settings_with;
+use crate::helpers::{TEST_KEY, test_settings_with};
 use crate::postgres_app::in_schema;
 use crate::sim_support::Sim;
 use crate::storage_contract::Postgres;
@@ -326,6 +327,95 @@ async fn an_export_file_streams_back_in_chunks_from_any_handle_until_deleted() {
     assert!(reader.open_file("job-2").await.unwrap().is_none());
     assert!(reader.get("job-2").await.unwrap().is_none());
     database.close().await;
+}
+
+fn cli(args: &[&str], dir: &std::path::Path, url: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
+        .env("TOKENKEEPER_DATABASE_URL", url)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_store_moved_to_postgres_and_exported_back_verifies_with_the_same_records() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    pg.connect().await.close().await; // creates the schema
+    let url = in_schema(&pg.url, &pg.schema);
+    let source = tempfile::tempdir().unwrap();
+    let file = crate::helpers::open_store(source.path());
+    let cipher = crate::helpers::test_cipher();
+    for i in 0..3 {
+        let c = file
+            .put(crate::helpers::page_connection(
+                &cipher,
+                &format!("10451853820000{i}"),
+                "EAAB-round-trip",
+            ))
+            .await
+            .unwrap();
+        file.update(&c.id, |c| c.label = "edited".into())
+            .await
+            .unwrap();
+    }
+    let originals: Vec<_> = file.list().iter().map(|c| (**c).clone()).collect();
+    file.close().await;
+    ok(&cli(
+        &["store", "migrate", "--to", "postgres"],
+        source.path(),
+        &url,
+    ));
+
+    let target = tempfile::tempdir().unwrap();
+    let to = target.path().join("exported");
+    let to_arg = to.to_str().unwrap();
+    let out = ok(&cli(
+        &["store", "export", "--to", to_arg],
+        source.path(),
+        &url,
+    ));
+    assert!(out.contains("exported 3 connections"), "{out}");
+    assert!(!out.contains("EAAB-round-trip") && !out.contains("postgres://"));
+    let verified = ok(&cli(&["store", "verify"], &to, &url));
+    assert!(verified.contains("ok: 3 connections"), "{verified}");
+    let exported = tokenkeeper::store::JsonFileStore::open_read_only(&to).unwrap();
+    let back: Vec<_> = exported.list().iter().map(|c| (**c).clone()).collect();
+    assert_eq!(
+        back, originals,
+        "ids, versions and JWE strings as they were"
+    );
+
+    // An existing store is never overwritten: exit 1, the file unchanged.
+    let before = std::fs::read(to.join("tokens.json")).unwrap();
+    let again = cli(&["store", "export", "--to", to_arg], source.path(), &url);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a store"));
+    assert_eq!(std::fs::read(to.join("tokens.json")).unwrap(), before);
+    // No database configured is a usage error.
+    let usage = std::process::Command::new(env!("CARGO_BIN_EXE_tokenkeeper"))
+        .args(["store", "export", "--to"])
+        .arg(target.path().join("other"))
+        .env("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)
+        .env_remove("TOKENKEEPER_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(!target.path().join("other").exists());
 }
 
 /// Three rows for any kind, counting how often a run asked for them.
