@@ -2,6 +2,7 @@
 //! cancelled, then flush the store.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -209,9 +210,9 @@ pub async fn open_database(
 }
 
 /// Where the records kept beside connections live (OAuth nonces, refresh
-/// runs, the audit trail, the insights cache): files in the data folder (and
-/// nonces in memory) beside a JSON store; the store's database on
-/// PostgreSQL, so that every instance shares them.
+/// runs, the audit trail, the insights cache, export jobs and their files):
+/// files in the data folder (and nonces in memory) beside a JSON store; the
+/// store's database on PostgreSQL, so that every instance shares them.
 pub enum Records {
     Files,
     Database(PgPool),
@@ -241,6 +242,18 @@ impl Records {
         }
     }
 
+    /// On PostgreSQL every instance sees every job and serves every file.
+    async fn export_jobs(&self, dir: &Path) -> Result<Arc<dyn store::ExportJobStore>, StartError> {
+        Ok(match self {
+            Records::Files => Arc::new(
+                store::ExportFiles::open(dir.to_path_buf())
+                    .await
+                    .map_err(|e| StartError::Exports(e.to_string()))?,
+            ),
+            Records::Database(pool) => Arc::new(store::postgres::PgExportJobs::new(pool.clone())),
+        })
+    }
+
     fn insights_cache(&self, settings: &Settings) -> Arc<dyn InsightsCache> {
         let ttl = Duration::from_secs(settings.insights.cache_ttl_secs);
         match self {
@@ -255,7 +268,8 @@ impl Records {
     }
 }
 
-/// Builds every service (no HTTP) on an open store: what `serve` runs.
+/// Builds every service (no HTTP) on an open store: what `serve` runs,
+/// with the records beside connections kept where `records` says.
 pub async fn services(
     settings: Settings,
     store: Arc<dyn ConnectionStore>,
@@ -278,11 +292,9 @@ pub async fn services(
         registry.clients.google_ads.clone(),
     ));
     let exports_dir = settings.store.data_dir.join("exports");
-    let export_files = store::ExportFiles::open(exports_dir.clone())
-        .await
-        .map_err(|e| StartError::Exports(e.to_string()))?;
+    let export_jobs = records.export_jobs(&exports_dir).await?;
     let storage = crate::export::jobs::ExportsStorage {
-        jobs: Arc::new(export_files),
+        jobs: export_jobs,
         spool_dir: exports_dir,
     };
     let exports = crate::export::jobs::Exports::open_with_clock(

@@ -304,7 +304,13 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<ExportList>, ApiError> {
     let owner = (caller.key_id != ADMIN_KEY_ID).then_some(caller.key_id.as_str());
-    let exports: Vec<ExportView> = state.exports.list(owner).into_iter().map(view).collect();
+    let exports: Vec<ExportView> = state
+        .exports
+        .list(owner)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect();
     Ok(Json(ExportList {
         count: exports.len() as u64,
         exports,
@@ -319,11 +325,12 @@ pub struct ExportList {
     pub exports: Vec<ExportView>,
 }
 
-fn job_for(state: &AppState, caller: &Caller, id: &str) -> Result<ExportJob, ApiError> {
+async fn job_for(state: &AppState, caller: &Caller, id: &str) -> Result<ExportJob, ApiError> {
     caller.require(Scope::Exports)?;
     state
         .exports
         .get(id)
+        .await?
         .filter(|job| readable(caller, job))
         .ok_or_else(|| ApiError::NotFound(format!("export {id} not found")))
 }
@@ -349,7 +356,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ExportView>, ApiError> {
-    Ok(Json(view(job_for(&state, &caller, &id)?)))
+    Ok(Json(view(job_for(&state, &caller, &id).await?)))
 }
 
 /// `GET /exports/{id}/download`: the finished file.
@@ -373,7 +380,7 @@ pub async fn download(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = job_for(&state, &caller, &id)?;
+    let job = job_for(&state, &caller, &id).await?;
     let file = state
         .exports
         .open_file(&id)

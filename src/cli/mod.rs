@@ -82,6 +82,15 @@ enum StoreCommand {
         #[arg(long, value_enum)]
         to: Option<store_cmd::Target>,
     },
+    /// Write the PostgreSQL store (TOKENKEEPER_DATABASE_URL) out as a new JSON
+    /// store, its records exactly as stored (JWE secrets unchanged), then check
+    /// it by count and checksum; an existing store is never overwritten
+    Export {
+        /// The data folder of the new JSON store (tokens.json is written
+        /// there; open it with --data-dir DIR); refused if it holds a store
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +208,7 @@ pub fn run() -> ExitCode {
                 StoreCommand::Verify => store_cmd::verify(&settings),
                 StoreCommand::Restore { from } => store_cmd::restore(&settings, from.as_deref()),
                 StoreCommand::Migrate { to } => store_cmd::migrate(&settings, to),
+                StoreCommand::Export { to } => store_cmd::export(&settings, &to),
             },
             Err(e) => config_failure(e),
         },

@@ -73,6 +73,9 @@ pub enum StoreError {
         "connection {id} was leased again (fencing token {newest}) after the lease this write holds ({token})"
     )]
     StaleLease { id: String, token: u64, newest: u64 },
+    /// A write of an export job by a run another runner has taken over.
+    #[error("export job {0} was taken over by another run")]
+    TakenOver(String),
     #[error("the store was opened read-only")]
     ReadOnly,
     /// The store does not take writes now; the text says why.

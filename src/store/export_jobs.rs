@@ -3,10 +3,11 @@
 //! replaced atomically on each change, and each completed job's file in
 //! `<dir>/<id>.csv`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
@@ -32,8 +33,22 @@ pub trait ExportJobStore: Send + Sync {
     async fn create(&self, job: &ExportJob) -> Result<(), StoreError>;
 
     /// Records the new state of a job (status, progress, outcome); an
-    /// unknown id is [`StoreError::NotFound`].
+    /// unknown id is [`StoreError::NotFound`], and a write by a run that
+    /// another runner took over since (the stored job has more attempts)
+    /// is [`StoreError::TakenOver`].
     async fn update(&self, job: &ExportJob) -> Result<(), StoreError>;
+
+    /// Takes the job `from` shows for one runner: records `to` only if the
+    /// stored job still has `from`'s status and attempts and, when that is
+    /// `running`, has had no write for `stale_after` (its runner stopped).
+    /// False when another runner took it first, or still runs it: of
+    /// runners claiming one job from one state, exactly one wins.
+    async fn claim(
+        &self,
+        from: &ExportJob,
+        to: &ExportJob,
+        stale_after: Duration,
+    ) -> Result<bool, StoreError>;
 
     async fn get(&self, id: &str) -> Result<Option<ExportJob>, StoreError>;
 
@@ -65,6 +80,9 @@ pub struct ExportFiles {
     /// The jobs by id; the lock also serialises writes of `jobs.json`, so
     /// an older list never replaces a newer one.
     jobs: Mutex<BTreeMap<String, ExportJob>>,
+    /// When this process last wrote each job: a job read from `jobs.json`
+    /// has none, so a `running` one there was left by a previous process.
+    written: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 impl ExportFiles {
@@ -85,7 +103,18 @@ impl ExportFiles {
         Ok(Self {
             dir,
             jobs: Mutex::new(jobs),
+            written: std::sync::Mutex::default(),
         })
+    }
+
+    fn mark_written(&self, id: &str) {
+        let mut written = self.written.lock().expect("export heartbeats lock");
+        written.insert(id.to_string(), Instant::now());
+    }
+
+    fn written_within(&self, id: &str, window: Duration) -> bool {
+        let written = self.written.lock().expect("export heartbeats lock");
+        written.get(id).is_some_and(|at| at.elapsed() < window)
     }
 
     fn csv_path(&self, id: &str) -> PathBuf {
@@ -110,8 +139,11 @@ impl ExportJobStore for ExportFiles {
         let mut jobs = self.jobs.lock().await;
         jobs.insert(job.id.clone(), job.clone());
         let saved = self.save(&jobs).await;
-        if saved.is_err() {
-            jobs.remove(&job.id);
+        match saved {
+            Ok(()) => self.mark_written(&job.id),
+            Err(_) => {
+                jobs.remove(&job.id);
+            }
         }
         saved
     }
@@ -121,9 +153,37 @@ impl ExportJobStore for ExportFiles {
         let kept = jobs
             .get_mut(&job.id)
             .ok_or_else(|| StoreError::NotFound(job.id.clone()))?;
+        if kept.attempts > job.attempts {
+            return Err(StoreError::TakenOver(job.id.clone()));
+        }
         // Kept even when the write fails: the next write records it.
         *kept = job.clone();
+        self.mark_written(&job.id);
         self.save(&jobs).await
+    }
+
+    async fn claim(
+        &self,
+        from: &ExportJob,
+        to: &ExportJob,
+        stale_after: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut jobs = self.jobs.lock().await;
+        let Some(kept) = jobs.get_mut(&from.id) else {
+            return Ok(false);
+        };
+        let running_here =
+            kept.status == ExportStatus::Running && self.written_within(&from.id, stale_after);
+        if kept.status != from.status || kept.attempts != from.attempts || running_here {
+            return Ok(false);
+        }
+        let before = std::mem::replace(kept, to.clone());
+        if let Err(e) = self.save(&jobs).await {
+            jobs.insert(from.id.clone(), before);
+            return Err(e);
+        }
+        self.mark_written(&from.id);
+        Ok(true)
     }
 
     async fn get(&self, id: &str) -> Result<Option<ExportJob>, StoreError> {
@@ -140,6 +200,10 @@ impl ExportJobStore for ExportFiles {
         let mut jobs = self.jobs.lock().await;
         let before = jobs.len();
         jobs.retain(|id, _| !ids.contains(id));
+        self.written
+            .lock()
+            .expect("export heartbeats lock")
+            .retain(|id, _| !ids.contains(id));
         if jobs.len() == before {
             return Ok(());
         }

@@ -160,7 +160,7 @@ async fn open(dir: &Path, source: Arc<FakeSource>, clock: OffsetClock) -> Export
 async fn wait_for(exports: &Exports, id: &str, done: impl Fn(&ExportJob) -> bool) -> ExportJob {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let job = exports.get(id).expect("the job exists");
+        let job = exports.get(id).await.unwrap().expect("the job exists");
         if done(&job) {
             return job;
         }
@@ -300,15 +300,19 @@ async fn an_export_job_runs_to_completed_with_its_row_count_and_file() {
         Some(done.finished_at.unwrap() + chrono::Duration::hours(1))
     );
 
-    let file = exports.file(&job.id).expect("a completed job has a file");
+    let file = exports
+        .file(&job.id)
+        .await
+        .unwrap()
+        .expect("a completed job has a file");
     assert_eq!(file, dir.path().join(format!("{}.csv", job.id)));
     let (header, records) = parse_csv(&std::fs::read(&file).unwrap());
     assert_eq!(header, HEADER);
     assert_eq!(records.len(), 250);
     assert_eq!(records[249], expected_cells(249));
     assert_eq!(ledger_status(dir.path(), &job.id), "completed");
-    assert_eq!(exports.list(Some("key-1")).len(), 1);
-    assert!(exports.list(Some("key-2")).is_empty());
+    assert_eq!(exports.list(Some("key-1")).await.unwrap().len(), 1);
+    assert!(exports.list(Some("key-2")).await.unwrap().is_empty());
     exports.shutdown().await;
 }
 
@@ -340,7 +344,7 @@ async fn create_refuses_unknown_kinds_bad_params_and_other_formats() {
         matches!(err, ExportError::InvalidParams { ref field, .. } if field == "since"),
         "{err:?}"
     );
-    assert!(exports.list(None).is_empty());
+    assert!(exports.list(None).await.unwrap().is_empty());
     exports.shutdown().await;
 }
 
@@ -360,11 +364,11 @@ async fn a_job_interrupted_by_shutdown_resumes_after_reopening_and_completes() {
     .await;
     exports.shutdown().await;
 
-    let left = exports.get(&job.id).unwrap();
+    let left = exports.get(&job.id).await.unwrap().unwrap();
     assert_eq!(left.status, ExportStatus::Running);
     assert!(left.rows_written < 60);
     assert_eq!(ledger_status(dir.path(), &job.id), "running");
-    assert!(exports.file(&job.id).is_none());
+    assert!(exports.file(&job.id).await.unwrap().is_none());
     assert!(
         exports
             .create("key-1", "post_metrics", json!({}), "csv")
@@ -379,7 +383,8 @@ async fn a_job_interrupted_by_shutdown_resumes_after_reopening_and_completes() {
     assert_eq!(done.status, ExportStatus::Completed, "{done:?}");
     assert_eq!(done.attempts, 2);
     assert_eq!(done.row_count, Some(60));
-    let (_, records) = parse_csv(&std::fs::read(reopened.file(&job.id).unwrap()).unwrap());
+    let (_, records) =
+        parse_csv(&std::fs::read(reopened.file(&job.id).await.unwrap().unwrap()).unwrap());
     assert_eq!(records.len(), 60);
     // Nothing but the ledger and the file: no spool or temp files remain.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
@@ -401,7 +406,7 @@ async fn a_job_whose_source_fails_is_failed_with_the_error() {
         Some("Facebook error 190: the page token was revoked")
     );
     assert_eq!(done.row_count, None);
-    assert!(exports.file(&job.id).is_none());
+    assert!(exports.file(&job.id).await.unwrap().is_none());
     assert_eq!(ledger_status(dir.path(), &job.id), "failed");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -421,7 +426,7 @@ async fn retention_removes_expired_jobs_and_their_files() {
         .await
         .unwrap();
     wait_for(&exports, &first.id, |j| j.status == ExportStatus::Completed).await;
-    let file = exports.file(&first.id).unwrap();
+    let file = exports.file(&first.id).await.unwrap().unwrap();
 
     clock.advance(chrono::Duration::minutes(59));
     assert_eq!(exports.purge_expired().await, 0);
@@ -437,7 +442,7 @@ async fn retention_removes_expired_jobs_and_their_files() {
     .await;
     clock.advance(chrono::Duration::minutes(2));
     assert_eq!(exports.purge_expired().await, 1);
-    assert!(exports.get(&first.id).is_none());
+    assert!(exports.get(&first.id).await.unwrap().is_none());
     assert!(!file.exists());
     assert!(
         !std::fs::read_to_string(dir.path().join("jobs.json"))
@@ -449,7 +454,7 @@ async fn retention_removes_expired_jobs_and_their_files() {
     // Opening again later purges what expired meanwhile.
     clock.advance(chrono::Duration::hours(2));
     let reopened = open(dir.path(), FakeSource::new(5), clock).await;
-    assert!(reopened.get(&second.id).is_none());
+    assert!(reopened.get(&second.id).await.unwrap().is_none());
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         1,

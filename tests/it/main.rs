@@ -25,6 +25,7 @@ mod openapi;
 mod openapi_snapshot;
 mod postgres_app;
 mod postgres_records;
+mod postgres_exports;
 mod providers;
 mod records_contract;
 mod revoked_elsewhere;

@@ -1,6 +1,8 @@
 //! Async exports: jobs are recorded in the [`ExportJobStore`], run by a
 //! small worker pool, their files written to the store, kept for a
-//! retention period, and resumed after a restart.
+//! retention period, and resumed after a restart. Jobs are read from the
+//! store, so that instances sharing one see each other's jobs; a runner
+//! claims a job in the store before running it, so that it runs once.
 
 mod model;
 
@@ -22,14 +24,23 @@ use crate::store::FileReader;
 
 use super::ExportError;
 use crate::clock::{SharedClock, SystemClock};
-use crate::store::ExportJobStore;
+use crate::store::{ExportJobStore, StoreError};
 
 /// Runs started per job before a job interrupted by restarts is given up.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// The reason recorded for a job that restarts interrupted too often.
 pub const INTERRUPTED: &str = "interrupted by a restart";
+/// A running job not written for this long has lost its runner (a crashed
+/// or stopped instance): another runner may take it over.
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
 /// How often a running job's progress is written to the store, at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+/// A running job is written at least this often, new rows or not, so
+/// that other runners see it is alive.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// How often the store is looked at for jobs to run: queued by another
+/// instance, or left running by one that stopped.
+const ADOPT_EVERY: Duration = Duration::from_secs(5);
 
 /// The async export service. Cheap to clone; call [`Exports::shutdown`]
 /// before dropping the last clone so workers stop cleanly.
@@ -45,7 +56,7 @@ struct Inner {
     retention: chrono::Duration,
     source: Arc<dyn RowSource>,
     clock: SharedClock,
-    /// The jobs as callers see them: every write goes to the store first.
+    /// What this instance is about to run or runs.
     state: Mutex<State>,
     wake: Notify,
     cancel: CancellationToken,
@@ -54,17 +65,17 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    jobs: HashMap<String, ExportJob>,
+    /// Ids of jobs to try to claim and run, oldest first.
     queue: VecDeque<String>,
-    /// Rows produced so far by each running job.
-    progress: HashMap<String, Arc<AtomicU64>>,
+    /// The jobs this instance runs, as claimed, with the rows produced so
+    /// far.
+    running: HashMap<String, (ExportJob, Arc<AtomicU64>)>,
 }
 
 impl State {
-    /// A job as callers see it: with its live progress.
-    fn view(&self, job: &ExportJob) -> ExportJob {
-        let mut job = job.clone();
-        if let Some(rows) = self.progress.get(&job.id) {
+    /// A job as callers see it: with its live progress if it runs here.
+    fn view(&self, mut job: ExportJob) -> ExportJob {
+        if let Some((_, rows)) = self.running.get(&job.id) {
             job.rows_written = rows.load(Ordering::Relaxed);
         }
         job
@@ -75,14 +86,16 @@ enum Outcome {
     Completed(u64),
     Failed(ExportError),
     Interrupted,
+    /// Another runner claimed the job (this one was taken for dead).
+    TakenOver,
 }
 
 impl Exports {
-    /// Opens the service on the jobs `storage` holds. Jobs found `queued`
-    /// or `running` from a previous process run again from the start, up to
-    /// [`MAX_ATTEMPTS`] runs, else are marked failed ("interrupted by a
-    /// restart"). Removes files and records past retention, then starts
-    /// `concurrency` workers.
+    /// Opens the service on the jobs `storage` holds. Jobs found `queued`,
+    /// or `running` with no runner left (from a previous process), run
+    /// again from the start, up to [`MAX_ATTEMPTS`] runs, else are marked
+    /// failed ("interrupted by a restart"). Removes files and records past
+    /// retention, then starts `concurrency` workers.
     pub async fn open(
         storage: ExportsStorage,
         retention: Duration,
@@ -112,37 +125,25 @@ impl Exports {
             jobs: store,
             spool_dir,
         } = storage;
-        let stored = store.list().await?;
-        let (mut state, resumed) = resume(stored, clock.now(), retention);
-        for job in &resumed {
-            store.update(job).await?;
-        }
-        let mut queued: Vec<&ExportJob> = state
-            .jobs
-            .values()
-            .filter(|job| job.status == ExportStatus::Queued)
-            .collect();
-        queued.sort_by_key(|job| job.created_at);
-        state.queue = queued.iter().map(|job| job.id.clone()).collect();
-
         let inner = Arc::new(Inner {
             store,
             spool_dir,
             retention,
             source,
             clock,
-            state: Mutex::new(state),
+            state: Mutex::new(State::default()),
             wake: Notify::new(),
             cancel: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
         });
+        inner.adopt().await?;
         inner.purge_expired().await;
 
         let mut tasks = Vec::with_capacity(concurrency.max(1) + 1);
         for _ in 0..concurrency.max(1) {
             tasks.push(tokio::spawn(work(inner.clone())));
         }
-        tasks.push(tokio::spawn(purge_periodically(inner.clone())));
+        tasks.push(tokio::spawn(maintain(inner.clone())));
         *inner.tasks.lock().expect("exports lock") = tasks;
         Ok(Exports { inner })
     }
@@ -186,31 +187,29 @@ impl Exports {
             attempts: 0,
         };
         inner.store.create(&job).await?;
-        let mut state = inner.lock();
-        state.jobs.insert(id.clone(), job.clone());
-        state.queue.push_back(id);
-        drop(state);
+        inner.lock().queue.push_back(id);
         inner.wake.notify_one();
         Ok(job)
     }
 
-    pub fn get(&self, id: &str) -> Option<ExportJob> {
-        let state = self.inner.lock();
-        state.jobs.get(id).map(|job| state.view(job))
+    /// Job `id` as the store holds it (whichever instance runs it), with
+    /// its live progress if it runs here.
+    pub async fn get(&self, id: &str) -> Result<Option<ExportJob>, ExportError> {
+        let job = self.inner.store.get(id).await?;
+        Ok(job.map(|job| self.inner.lock().view(job)))
     }
 
     /// Whether job `id` is completed and its file still kept.
-    fn downloadable(&self, id: &str) -> bool {
+    async fn downloadable(&self, id: &str) -> Result<bool, ExportError> {
         let now = self.inner.clock.now();
-        let state = self.inner.lock();
-        state.jobs.get(id).is_some_and(|job| {
+        Ok(self.inner.store.get(id).await?.is_some_and(|job| {
             job.status == ExportStatus::Completed && job.expires_at.is_none_or(|at| at > now)
-        })
+        }))
     }
 
     /// A completed job's file, while it is kept.
     pub async fn open_file(&self, id: &str) -> Result<Option<FileReader>, ExportError> {
-        if !self.downloadable(id) {
+        if !self.downloadable(id).await? {
             return Ok(None);
         }
         Ok(self.inner.store.open_file(id).await?)
@@ -218,23 +217,25 @@ impl Exports {
 
     /// Where a completed job's file is on disk, while it is kept, for a
     /// store that keeps files on disk (the embedded one).
-    pub fn file(&self, id: &str) -> Option<PathBuf> {
-        self.downloadable(id)
-            .then(|| self.inner.store.file_path(id))
-            .flatten()
+    pub async fn file(&self, id: &str) -> Result<Option<PathBuf>, ExportError> {
+        Ok(if self.downloadable(id).await? {
+            self.inner.store.file_path(id)
+        } else {
+            None
+        })
     }
 
     /// The jobs of `owner` (all jobs for `None`), newest first.
-    pub fn list(&self, owner: Option<&str>) -> Vec<ExportJob> {
+    pub async fn list(&self, owner: Option<&str>) -> Result<Vec<ExportJob>, ExportError> {
+        let stored = self.inner.store.list().await?;
         let state = self.inner.lock();
-        let mut jobs: Vec<ExportJob> = state
-            .jobs
-            .values()
+        let mut jobs: Vec<ExportJob> = stored
+            .into_iter()
             .filter(|job| owner.is_none_or(|owner| job.owner == owner))
             .map(|job| state.view(job))
             .collect();
         jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        jobs
+        Ok(jobs)
     }
 
     /// Removes expired jobs and their files (also done periodically);
@@ -244,8 +245,9 @@ impl Exports {
     }
 
     /// Stops the workers. A running job stops where it is and stays
-    /// `running` in the store, so the next `open` runs it again; a job
-    /// already writing its file finishes first.
+    /// `running` in the store, so the next `open` runs it again (or, on a
+    /// shared store, another instance once it is [`STALE_AFTER`] old); a
+    /// job already writing its file finishes first.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
         let tasks = std::mem::take(&mut *self.inner.tasks.lock().expect("exports lock"));
@@ -258,31 +260,31 @@ impl Exports {
     }
 }
 
-/// Decides what becomes of the jobs a previous process left unfinished;
-/// also returns the jobs it changed.
-fn resume(
-    jobs: Vec<ExportJob>,
+/// What a runner claims job `from` as: its next run, or, once its runs
+/// were interrupted [`MAX_ATTEMPTS`] times, its failure. `None` for a job
+/// with nothing left to run.
+fn next_state(
+    from: &ExportJob,
     now: chrono::DateTime<chrono::Utc>,
     retention: chrono::Duration,
-) -> (State, Vec<ExportJob>) {
-    let mut state = State::default();
-    let mut changed = Vec::new();
-    for mut job in jobs {
-        if job.status == ExportStatus::Running {
-            if job.attempts < MAX_ATTEMPTS {
-                job.status = ExportStatus::Queued;
-                job.rows_written = 0;
-            } else {
-                job.status = ExportStatus::Failed;
-                job.error = Some(INTERRUPTED.to_string());
-                job.finished_at = Some(now);
-                job.expires_at = Some(now + retention);
-            }
-            changed.push(job.clone());
+) -> Option<ExportJob> {
+    let mut job = from.clone();
+    match from.status {
+        ExportStatus::Running if from.attempts >= MAX_ATTEMPTS => {
+            job.status = ExportStatus::Failed;
+            job.error = Some(INTERRUPTED.to_string());
+            job.finished_at = Some(now);
+            job.expires_at = Some(now + retention);
         }
-        state.jobs.insert(job.id.clone(), job);
+        ExportStatus::Queued | ExportStatus::Running => {
+            job.status = ExportStatus::Running;
+            job.attempts += 1;
+            job.started_at = Some(now);
+            job.rows_written = 0;
+        }
+        ExportStatus::Completed | ExportStatus::Failed => return None,
     }
-    (state, changed)
+    Some(job)
 }
 
 /// `kind` reduced to characters safe in a file name and a header.
@@ -308,17 +310,27 @@ async fn work(inner: Arc<Inner>) {
     }
 }
 
-async fn purge_periodically(inner: Arc<Inner>) {
+/// Now and then: removes what expired, and queues what the store holds to
+/// run that no worker here has.
+async fn maintain(inner: Arc<Inner>) {
     let every = (inner.retention / 10)
         .to_std()
         .unwrap_or(Duration::from_secs(60))
         .clamp(Duration::from_secs(1), Duration::from_secs(600));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut purge = tokio::time::interval(every);
+    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut adopt = tokio::time::interval(ADOPT_EVERY);
+    adopt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    adopt.tick().await;
     loop {
         tokio::select! {
             _ = inner.cancel.cancelled() => return,
-            _ = tick.tick() => { inner.purge_expired().await; }
+            _ = purge.tick() => { inner.purge_expired().await; }
+            _ = adopt.tick() => {
+                if let Err(e) = inner.adopt().await {
+                    tracing::warn!(error = %e, "looking for export jobs to run failed");
+                }
+            }
         }
     }
 }
@@ -328,15 +340,34 @@ impl Inner {
         self.state.lock().expect("exports lock")
     }
 
+    /// Queues every unfinished job of the store that is not queued or
+    /// running here. A job another runner has is queued too: claiming it
+    /// fails, so it runs once.
+    async fn adopt(&self) -> Result<(), ExportError> {
+        let stored = self.store.list().await?;
+        let mut state = self.lock();
+        let mut added = false;
+        for job in stored {
+            let waiting = matches!(job.status, ExportStatus::Queued | ExportStatus::Running);
+            if waiting && !state.running.contains_key(&job.id) && !state.queue.contains(&job.id) {
+                state.queue.push_back(job.id);
+                added = true;
+            }
+        }
+        drop(state);
+        if added {
+            self.wake.notify_waiters();
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
     /// Records the live progress of the running jobs.
     async fn persist_running(&self) -> Result<(), ExportError> {
         let running: Vec<ExportJob> = {
             let state = self.lock();
-            state
-                .progress
-                .keys()
-                .filter_map(|id| state.jobs.get(id).map(|job| state.view(job)))
-                .collect()
+            let jobs: Vec<ExportJob> = state.running.values().map(|(j, _)| j.clone()).collect();
+            jobs.into_iter().map(|job| state.view(job)).collect()
         };
         for job in &running {
             self.store.update(job).await?;
@@ -344,65 +375,73 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes `job` to the store, then makes it visible in memory: a job
+    /// Writes `job` to the store, then forgets it as running here: a job
     /// reads as finished only once that is durable.
     async fn record(&self, job: ExportJob) -> Result<(), ExportError> {
         let written = self.store.update(&job).await;
-        // Even when the write failed: memory stays right, and the next
-        // write records it.
-        let mut state = self.lock();
-        state.progress.remove(&job.id);
-        if let Some(kept) = state.jobs.get_mut(&job.id) {
-            *kept = job;
-        }
+        self.lock().running.remove(&job.id);
         Ok(written?)
     }
 
-    /// Records job `id` as callers see it, logging a failure: the job state
-    /// in memory stays right and the next write records it.
-    async fn persist_or_log(&self, id: &str) {
+    /// Records job `id`'s progress; false once another runner took it over
+    /// (any other failure is logged: the next write records it).
+    async fn persist_progress(&self, id: &str) -> bool {
         let job = {
             let state = self.lock();
-            state.jobs.get(id).map(|job| state.view(job))
+            let Some((job, _)) = state.running.get(id) else {
+                return true;
+            };
+            state.view(job.clone())
         };
-        if let Some(job) = job
-            && let Err(e) = self.store.update(&job).await
-        {
-            tracing::error!(error = %e, "recording export jobs failed");
+        match self.store.update(&job).await {
+            Err(StoreError::TakenOver(_)) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "recording export jobs failed");
+                true
+            }
+            Ok(()) => true,
         }
     }
 
-    /// Runs one queued job to its end, or until shutdown.
+    /// Claims job `id` and runs it to its end, or until shutdown; a job
+    /// another runner has, or nothing is left to do for, is left alone.
     async fn run(&self, id: &str) {
-        let rows = Arc::new(AtomicU64::new(0));
-        let (kind, params) = {
-            let mut state = self.lock();
-            let Some(job) = state.jobs.get_mut(id) else {
-                return;
-            };
-            if job.status != ExportStatus::Queued {
+        let from = match self.store.get(id).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "reading an export job failed");
                 return;
             }
-            job.status = ExportStatus::Running;
-            job.attempts += 1;
-            job.started_at = Some(self.clock.now());
-            job.rows_written = 0;
-            let work = (job.kind.clone(), job.params.clone());
-            state.progress.insert(id.to_string(), rows.clone());
-            work
         };
-        self.persist_or_log(id).await;
-        tracing::info!(export_id = %id, kind = %kind, "export started");
-
-        let outcome = self.produce(id, &kind, params, &rows).await;
-
-        let Some(mut job) = self.lock().jobs.get(id).cloned() else {
+        let Some(claimed) = next_state(&from, self.clock.now(), self.retention) else {
             return;
         };
+        match self.store.claim(&from, &claimed, STALE_AFTER).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming an export job failed");
+                return;
+            }
+        }
+        if claimed.status != ExportStatus::Running {
+            tracing::warn!(export_id = %id, "export given up: {INTERRUPTED}");
+            return;
+        }
+        let rows = Arc::new(AtomicU64::new(0));
+        self.lock()
+            .running
+            .insert(id.to_string(), (claimed.clone(), rows.clone()));
+        tracing::info!(export_id = %id, kind = %claimed.kind, attempt = claimed.attempts, "export started");
+
+        let outcome = self.produce_alive(&claimed, &rows).await;
+
+        let mut job = claimed;
         let now = self.clock.now();
         job.rows_written = rows.load(Ordering::Relaxed);
         match &outcome {
-            Outcome::Interrupted => {}
+            Outcome::Interrupted | Outcome::TakenOver => {}
             Outcome::Completed(count) => {
                 job.status = ExportStatus::Completed;
                 job.rows_written = *count;
@@ -426,14 +465,51 @@ impl Inner {
             Outcome::Interrupted => {
                 tracing::info!(export_id = %id, "export interrupted by shutdown; it resumes on the next start")
             }
+            Outcome::TakenOver => {
+                tracing::warn!(export_id = %id, "export taken over by another runner; this run stops");
+                self.lock().running.remove(id);
+                return;
+            }
         }
-        if let Err(e) = self.record(job).await {
-            tracing::error!(error = %e, "recording export jobs failed");
+        match self.record(job).await {
+            Err(ExportError::Store(StoreError::TakenOver(_))) => {
+                tracing::warn!(export_id = %id, "export taken over by another runner; its outcome stands")
+            }
+            Err(e) => tracing::error!(error = %e, "recording export jobs failed"),
+            Ok(()) => {}
         }
     }
 
-    /// Spools the rows (interruptible by shutdown, with progress persisted
-    /// now and then), then writes the file (not interrupted: it is short).
+    /// Produces job `job`'s file while writing its progress now and then,
+    /// and at least every [`HEARTBEAT_EVERY`] so it is not taken for dead;
+    /// stops if another runner took it over all the same.
+    async fn produce_alive(&self, job: &ExportJob, rows: &Arc<AtomicU64>) -> Outcome {
+        let producing = self.produce(&job.id, &job.kind, job.params.clone(), rows);
+        let mut producing = std::pin::pin!(producing);
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let (mut recorded, mut written) = (0, tokio::time::Instant::now());
+        loop {
+            tokio::select! {
+                biased;
+                outcome = &mut producing => return outcome,
+                _ = tick.tick() => {
+                    let now = rows.load(Ordering::Relaxed);
+                    if now != recorded || written.elapsed() >= HEARTBEAT_EVERY {
+                        recorded = now;
+                        written = tokio::time::Instant::now();
+                        if !self.persist_progress(&job.id).await {
+                            return Outcome::TakenOver;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Spools the rows (interruptible by shutdown), then writes the file
+    /// (not interrupted: it is short).
     async fn produce(
         &self,
         id: &str,
@@ -453,24 +529,10 @@ impl Inner {
             let leading: Vec<&str> = leading.iter().map(String::as_str).collect();
             super::spool(stream, &leading, &self.spool_dir).await
         };
-        let mut spooling = std::pin::pin!(spooling);
-        let mut tick = tokio::time::interval(PROGRESS_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        let mut recorded = 0;
-        let spooled = loop {
-            tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return Outcome::Interrupted,
-                result = &mut spooling => break result,
-                _ = tick.tick() => {
-                    let now = rows.load(Ordering::Relaxed);
-                    if now != recorded {
-                        recorded = now;
-                        self.persist_or_log(id).await;
-                    }
-                }
-            }
+        let spooled = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Outcome::Interrupted,
+            result = spooling => result,
         };
         let spooled = match spooled {
             Ok(spooled) => spooled,
@@ -489,21 +551,18 @@ impl Inner {
 
     async fn purge_expired(&self) -> usize {
         let now = self.clock.now();
-        let expired: Vec<String> = {
-            let mut state = self.lock();
-            let ids: Vec<String> = state
-                .jobs
-                .values()
-                .filter(|job| {
-                    job.status.is_finished() && job.expires_at.is_some_and(|at| at <= now)
-                })
-                .map(|job| job.id.clone())
-                .collect();
-            for id in &ids {
-                state.jobs.remove(id);
+        let stored = match self.store.list().await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, "reading export jobs failed");
+                return 0;
             }
-            ids
         };
+        let expired: Vec<String> = stored
+            .into_iter()
+            .filter(|job| job.status.is_finished() && job.expires_at.is_some_and(|at| at <= now))
+            .map(|job| job.id)
+            .collect();
         if expired.is_empty() {
             return 0;
         }
@@ -511,6 +570,7 @@ impl Inner {
         // next open removes, never a record pointing at a missing file.
         if let Err(e) = self.store.delete(&expired).await {
             tracing::error!(error = %e, "recording export jobs failed");
+            return 0;
         }
         for id in &expired {
             if let Err(e) = self.store.delete_file(id).await {
@@ -563,23 +623,20 @@ mod tests {
     #[test]
     fn unfinished_jobs_run_again_until_they_used_their_attempts() {
         let now = Utc::now();
-        let (state, _) = resume(
-            vec![
-                job("q", ExportStatus::Queued, 0),
-                job("r1", ExportStatus::Running, 1),
-                job("r3", ExportStatus::Running, MAX_ATTEMPTS),
-                job("c", ExportStatus::Completed, 1),
-            ],
-            now,
-            chrono::Duration::hours(1),
-        );
-        assert_eq!(state.jobs["q"].status, ExportStatus::Queued);
-        assert_eq!(state.jobs["r1"].status, ExportStatus::Queued);
-        assert_eq!(state.jobs["r1"].rows_written, 0);
-        assert_eq!(state.jobs["r3"].status, ExportStatus::Failed);
-        assert_eq!(state.jobs["r3"].error.as_deref(), Some(INTERRUPTED));
-        assert_eq!(state.jobs["r3"].finished_at, Some(now));
-        assert_eq!(state.jobs["c"].status, ExportStatus::Completed);
+        let hour = chrono::Duration::hours(1);
+        let queued = next_state(&job("q", ExportStatus::Queued, 0), now, hour).unwrap();
+        assert_eq!(queued.status, ExportStatus::Running);
+        assert_eq!((queued.attempts, queued.rows_written), (1, 0));
+        assert_eq!(queued.started_at, Some(now));
+        let again = next_state(&job("r1", ExportStatus::Running, 1), now, hour).unwrap();
+        assert_eq!((again.status, again.attempts), (ExportStatus::Running, 2));
+        let given_up = next_state(&job("r3", ExportStatus::Running, MAX_ATTEMPTS), now, hour);
+        let given_up = given_up.unwrap();
+        assert_eq!(given_up.status, ExportStatus::Failed);
+        assert_eq!(given_up.error.as_deref(), Some(INTERRUPTED));
+        assert_eq!(given_up.finished_at, Some(now));
+        assert_eq!(given_up.expires_at, Some(now + hour));
+        assert!(next_state(&job("c", ExportStatus::Completed, 1), now, hour).is_none());
     }
 
     #[test]

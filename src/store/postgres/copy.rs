@@ -1,7 +1,8 @@
 //! `store migrate --to postgres`: the records of a JSON store copied into
 //! the database exactly as they are (ids, versions, times, JWE secrets), then
 //! checked against it by count and checksum. Records already there by id are
-//! left alone, so a copy cut short runs again safely.
+//! left alone, so a copy cut short runs again safely. `store export` reads
+//! them all back out, as they are, for a JSON store.
 
 use sha2::{Digest, Sha256};
 
@@ -62,5 +63,15 @@ impl PgConnectionStore {
             present: records.len() - copied,
             checksum: actual,
         })
+    }
+
+    /// Every record exactly as stored (JWE secrets unopened), in id order,
+    /// read in one statement: one consistent snapshot of the database.
+    pub async fn copy_out(&self) -> Result<Vec<Connection>, StoreError> {
+        let stored = self.list(&ListFilter::default()).await?;
+        Ok(stored
+            .into_iter()
+            .map(std::sync::Arc::unwrap_or_clone)
+            .collect())
     }
 }

@@ -13,11 +13,13 @@ mod connection_store;
 mod copy;
 mod nonces;
 mod runs;
+mod exports;
 
 pub use audit::PgAudit;
 pub use copy::{CopyReport, records_checksum};
 pub use nonces::PgNonces;
 pub use runs::PgRuns;
+pub use exports::PgExportJobs;
 mod leases;
 mod writes;
 
