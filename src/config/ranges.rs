@@ -61,6 +61,7 @@ impl Settings {
         check_fields!("refresh", self.refresh, {
             max_retry_wait_secs: 0..=3600,
             runs_kept: 0..=10_000,
+            lease_secs: 1..=DAY_SECS,
         });
         check_fields!("auth", self.auth, { state_ttl_secs: 1..=86_400 });
         // 10^6 per second keeps the limiter's period (10^9 / rate ns) above zero.

@@ -16,6 +16,9 @@ pub struct RefreshSettings {
     pub max_delay_ms: u64,
     pub max_retry_wait_secs: u64,
     pub runs_kept: usize,
+    /// How long a refresh holds its connection's lease: no other refresh of
+    /// it, by this instance or another, starts meanwhile.
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -365,6 +365,24 @@ impl ConnectionStore for JsonFileStore {
         Ok(())
     }
 
+    async fn claim(
+        &self,
+        ids: &[String],
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Vec<(Lease, Arc<Connection>)>, StoreError> {
+        self.writer()?;
+        let leases = &self.inner.shared.leases;
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let conn = JsonFileStore::get(self, id)?;
+                let lease = leases.claim(id, holder, ttl).ok()?;
+                Some((lease, conn))
+            })
+            .collect())
+    }
+
     fn secrets(&self) -> Result<&SecretBox, StoreError> {
         self.inner.secrets.as_ref().ok_or(StoreError::ReadOnly)
     }

@@ -44,6 +44,22 @@ impl Leases {
 
     /// A new lease on `id` unless another holder's lease is live.
     pub fn grant(&self, id: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        self.grant_if(id, holder, ttl, |other| other != holder)
+    }
+
+    /// A new lease on `id` unless any lease on it is live, this holder's too.
+    pub fn claim(&self, id: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        self.grant_if(id, holder, ttl, |_| true)
+    }
+
+    /// A new lease on `id`, refused while a live lease's holder `blocks`.
+    fn grant_if(
+        &self,
+        id: &str,
+        holder: &str,
+        ttl: Duration,
+        blocks: impl Fn(&str) -> bool,
+    ) -> Result<Lease, StoreError> {
         let now = self.clock.now();
         let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
         let expires_at = now
@@ -54,7 +70,7 @@ impl Leases {
             held: Some((other, until)),
             ..
         }) = state.by_connection.get(id)
-            && other != holder
+            && blocks(other)
             && *until > now
         {
             return Err(StoreError::Leased {

@@ -135,6 +135,17 @@ pub trait ConnectionStore: Send + Sync {
     /// Gives a lease back early; nothing happens if it is no longer current.
     async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
 
+    /// Leases to `holder` each connection of `ids` that has no live lease
+    /// (this holder's included: an on-demand refresh of it is running), with
+    /// the connection as stored then: what a sweep takes before it refreshes
+    /// a batch. Connections leased already, or gone, are left out.
+    async fn claim(
+        &self,
+        ids: &[String],
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Vec<(Lease, Arc<Connection>)>, StoreError>;
+
     /// Seals and opens secrets: the one place they are encrypted.
     /// [`StoreError::ReadOnly`] on a store opened without the key.
     fn secrets(&self) -> Result<&SecretBox, StoreError>;

@@ -40,6 +40,9 @@ pub struct TokenManager {
     pub(super) upstream: Upstream,
     pub(super) flights: SingleFlight<Result<Arc<Connection>, TokenError>>,
     pub(super) runs: Runs,
+    /// Who this instance is to the store's leases: one name per process, so
+    /// that another instance, or this one after a restart, is another holder.
+    pub(super) holder: String,
 }
 
 impl TokenManager {
@@ -64,7 +67,21 @@ impl TokenManager {
             upstream,
             flights: SingleFlight::default(),
             runs,
+            holder: format!(
+                "pid{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
         }
+    }
+
+    /// The name this instance leases connections under.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    pub(super) fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.settings.refresh.lease_secs)
     }
 
     /// Upstream calls with the manager's retries and concurrency bound, for

@@ -12,7 +12,17 @@ use super::manager::TokenManager;
 use crate::domain::{Connection, ConnectionKind, ErrorClass, Health, LastError};
 use crate::providers::UpstreamError;
 use crate::providers::lifecycle::Held;
-use crate::store::{Write, WriteGuard};
+use crate::store::{FencingToken, Lease, StoreError, Write, WriteGuard};
+
+/// How often a refresh waiting for another holder's lease looks again.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What waiting for a connection's lease ended with.
+enum Acquired {
+    Lease(Lease),
+    /// Another holder refreshed the connection after the request arrived.
+    RefreshedElsewhere(Arc<Connection>),
+}
 
 impl TokenManager {
     /// Whether a connection should be refreshed now (without force).
@@ -30,8 +40,21 @@ impl TokenManager {
     }
 
     /// Refreshes a connection if due (or always with `force`). Concurrent
-    /// calls for one connection share one upstream refresh.
+    /// calls for one connection share one upstream refresh, and a refresh
+    /// holds the connection's lease, so that no other instance runs one
+    /// meanwhile.
     pub async fn refresh(&self, id: &str, force: bool) -> Result<Arc<Connection>, TokenError> {
+        self.refresh_claimed(id, force, None).await
+    }
+
+    /// [`TokenManager::refresh`] of a connection whose lease a sweep claimed
+    /// (`claimed`), which the refresh uses and then gives back.
+    pub(super) async fn refresh_claimed(
+        &self,
+        id: &str,
+        force: bool,
+        claimed: Option<Lease>,
+    ) -> Result<Arc<Connection>, TokenError> {
         let requested_at = self.now();
         let conn = self.get(id).await?;
         // A derived connection (a Facebook page) is renewed through the
@@ -45,10 +68,14 @@ impl TokenManager {
         if let Some(parent) = parent
             && !parent.reauth_required
         {
-            self.refresh_one(&parent.id, force, requested_at).await?;
+            if let Some(lease) = claimed {
+                self.give_back(&lease).await;
+            }
+            self.refresh_one(&parent.id, force, requested_at, None)
+                .await?;
             return self.get(id).await;
         }
-        self.refresh_one(id, force, requested_at).await
+        self.refresh_one(id, force, requested_at, claimed).await
     }
 
     async fn refresh_one(
@@ -56,37 +83,102 @@ impl TokenManager {
         id: &str,
         force: bool,
         requested_at: DateTime<Utc>,
+        claimed: Option<Lease>,
     ) -> Result<Arc<Connection>, TokenError> {
-        self.flights
+        // Taken by this call's refresh if it runs one; a call that joins
+        // another's refresh gives it back.
+        let claimed = std::sync::Mutex::new(claimed);
+        let result = self
+            .flights
             .run(id, || async {
-                let conn = self.get(id).await?;
-                // A refresh that finished after this request arrived answers it.
-                if conn.last_refreshed_at.is_some_and(|t| t >= requested_at) {
-                    return Ok(conn);
-                }
-                let health = self.health(&conn);
-                if !force && !self.is_due_with(&conn, health) {
-                    return Ok(conn);
-                }
-                if matches!(health, Health::Expired | Health::CannotRefresh) {
-                    return Err(TokenError::CannotRefresh {
-                        id: conn.id.clone(),
-                        reason: format!(
-                            "the connection is {}: the platform cannot extend it, the user must reconnect",
-                            health.as_str()
-                        ),
-                    });
-                }
-                if self.policy(conn.provider).renewable(&conn) {
-                    self.renew(&conn).await
-                } else {
-                    self.check(conn).await
-                }
+                let taken = claimed.lock().expect("claimed lease").take();
+                let lease = match taken {
+                    Some(lease) => lease,
+                    None => match self.acquire(id, requested_at).await? {
+                        Acquired::Lease(lease) => lease,
+                        Acquired::RefreshedElsewhere(conn) => return Ok(conn),
+                    },
+                };
+                let result = self.refresh_leased(id, force, requested_at, &lease).await;
+                self.give_back(&lease).await;
+                result
             })
-            .await
+            .await;
+        let unused = claimed.into_inner().expect("claimed lease");
+        if let Some(lease) = unused {
+            self.give_back(&lease).await;
+        }
+        result
     }
 
-    async fn renew(&self, conn: &Connection) -> Result<Arc<Connection>, TokenError> {
+    /// The lease on `id`, waiting while another holder has it (at most one
+    /// lease term), or the connection as that holder refreshed it.
+    async fn acquire(&self, id: &str, requested_at: DateTime<Utc>) -> Result<Acquired, TokenError> {
+        let ttl = self.lease_ttl();
+        let give_up = tokio::time::Instant::now() + ttl;
+        loop {
+            match self.store.lease(id, &self.holder, ttl).await {
+                Ok(lease) => return Ok(Acquired::Lease(lease)),
+                Err(StoreError::Leased { .. }) if tokio::time::Instant::now() < give_up => {
+                    tokio::time::sleep(LEASE_POLL).await;
+                    let conn = self.get(id).await?;
+                    if conn.last_refreshed_at.is_some_and(|t| t >= requested_at) {
+                        return Ok(Acquired::RefreshedElsewhere(conn));
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Gives a lease back; one that cannot be is left to expire.
+    pub(super) async fn give_back(&self, lease: &Lease) {
+        if let Err(e) = self.store.release(lease).await {
+            tracing::warn!(connection = %lease.connection_id, error = %e, "cannot release a lease; it expires on its own");
+        }
+    }
+
+    /// The refresh itself, under `lease`: decided on the connection as
+    /// stored now, since another instance may have refreshed it meanwhile.
+    async fn refresh_leased(
+        &self,
+        id: &str,
+        force: bool,
+        requested_at: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<Arc<Connection>, TokenError> {
+        let conn = self.get(id).await?;
+        // A refresh that finished after this request arrived answers it.
+        if conn.last_refreshed_at.is_some_and(|t| t >= requested_at) {
+            return Ok(conn);
+        }
+        let health = self.health(&conn);
+        if !force && !self.is_due_with(&conn, health) {
+            return Ok(conn);
+        }
+        if matches!(health, Health::Expired | Health::CannotRefresh) {
+            return Err(TokenError::CannotRefresh {
+                id: conn.id.clone(),
+                reason: format!(
+                    "the connection is {}: the platform cannot extend it, the user must reconnect",
+                    health.as_str()
+                ),
+            });
+        }
+        if self.policy(conn.provider).renewable(&conn) {
+            self.renew(&conn, lease.fencing_token).await
+        } else {
+            self.check(conn).await
+        }
+    }
+
+    /// Renews `conn`; the new secret is written only while `fence` is the
+    /// newest lease on it, so a holder whose lease ran out writes nothing.
+    async fn renew(
+        &self,
+        conn: &Connection,
+        fence: FencingToken,
+    ) -> Result<Arc<Connection>, TokenError> {
         let lifecycle = self.lifecycle(conn.provider)?;
         let secrets = self.store.secrets()?;
         let held = Held {
@@ -125,7 +217,7 @@ impl TokenManager {
         });
         let this = Write::Update {
             id: conn.id.clone(),
-            guard: WriteGuard::Latest,
+            guard: WriteGuard::Fenced(fence),
             edit,
         };
         let stored = self

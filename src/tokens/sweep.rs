@@ -1,9 +1,10 @@
 //! Sweeps: refresh every connection that is due and check the others, with
 //! bounded concurrency, one at a time, each recorded as a `RefreshRun`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -12,7 +13,7 @@ use super::TokenError;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ErrorClass, Health, Provider, RefreshRun, RunError, RunStatus};
 use crate::notify::Event;
-use crate::store::{ListFilter, RunStore};
+use crate::store::{Lease, ListFilter, RunStore};
 
 /// Which connections a sweep covers.
 #[derive(Debug, Clone, Default)]
@@ -213,6 +214,10 @@ impl TokenManager {
     }
 
     /// Handles `conns` with bounded concurrency; returns the ids refreshed.
+    /// Connections to refresh or check are claimed in batches (leased to
+    /// this instance), so that instances sweeping at once share the work:
+    /// one leased elsewhere is come back to once its lease is given back or
+    /// runs out, and planned again on the record as it is then.
     async fn sweep_phase(
         self: &Arc<Self>,
         run_id: &str,
@@ -220,21 +225,10 @@ impl TokenManager {
         filter: &SweepFilter,
         refreshed_parents: &[String],
     ) -> Vec<String> {
-        // Upstream calls are bounded by the manager; this only bounds the
-        // connections in progress (memory), generously so that store writes
-        // of finished ones are committed together.
-        let permits = Arc::new(Semaphore::new(self.settings.refresh.concurrency * 10));
-        let mut tasks = JoinSet::new();
-        let mut refreshed = Vec::new();
-        let mut finish = |joined: Result<(Arc<Connection>, Outcome), _>| {
-            let Ok((conn, outcome)) = joined else {
-                return;
-            };
-            if matches!(outcome, Outcome::Refreshed) {
-                refreshed.push(conn.id.clone());
-            }
-            self.record(run_id, &conn, outcome);
-        };
+        let mut phase = Phase::new(self.clone(), run_id, filter);
+        let batch = self.settings.refresh.concurrency;
+        let mut pending = Vec::with_capacity(batch);
+        let mut elsewhere = Vec::new();
         for conn in conns {
             if conn
                 .parent_id
@@ -245,29 +239,35 @@ impl TokenManager {
                 self.record(run_id, &conn, Outcome::Refreshed);
                 continue;
             }
-            // A task is spawned only with a permit, and finished ones are
-            // taken in as it goes: a spawned task holds its whole future, so
-            // a sweep of N would otherwise hold N of them at once.
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore open");
-            while let Some(joined) = tasks.try_join_next() {
-                finish(joined);
+            if let Plan::Skip(reason) = self.plan(&conn, filter.force, filter.check_only) {
+                self.record(run_id, &conn, Outcome::Skipped(reason));
+                continue;
             }
-            let manager = self.clone();
-            let (force, check_only) = (filter.force, filter.check_only);
-            tasks.spawn(async move {
-                let _permit = permit;
-                let outcome = manager.sweep_one(&conn, force, check_only).await;
-                (conn, outcome)
-            });
+            pending.push(conn);
+            if pending.len() == batch {
+                elsewhere.extend(phase.claim(std::mem::take(&mut pending)).await);
+            }
         }
-        while let Some(joined) = tasks.join_next().await {
-            finish(joined);
+        elsewhere.extend(phase.claim(pending).await);
+        // Another holder gives a lease back when its refresh is written, or
+        // dies and its lease runs out: by then every one is claimable.
+        let give_up = tokio::time::Instant::now() + self.lease_ttl() + RECLAIM_PAUSE;
+        while !elsewhere.is_empty() {
+            if tokio::time::Instant::now() >= give_up {
+                for conn in elsewhere {
+                    self.record(run_id, &conn, Outcome::Skipped("leased_elsewhere"));
+                }
+                break;
+            }
+            tokio::time::sleep(RECLAIM_PAUSE).await;
+            phase.take_finished();
+            let mut still = Vec::new();
+            for chunk in elsewhere.chunks(batch) {
+                still.extend(phase.claim(chunk.to_vec()).await);
+            }
+            elsewhere = still;
         }
-        refreshed
+        phase.finish().await
     }
 
     /// What a sweep will do with a connection, and why (also shown by
@@ -303,14 +303,23 @@ impl TokenManager {
         }
     }
 
-    async fn sweep_one(&self, conn: &Connection, force: bool, check_only: bool) -> Outcome {
-        let result = match self.plan(conn, force, check_only) {
-            Plan::Skip(reason) => return Outcome::Skipped(reason),
+    /// Refreshes or checks a claimed connection as `plan` says, under
+    /// `lease`, and gives the lease back.
+    async fn sweep_one(&self, conn: &Connection, plan: Plan, lease: Lease) -> Outcome {
+        let result = match plan {
+            Plan::Skip(reason) => {
+                self.give_back(&lease).await;
+                return Outcome::Skipped(reason);
+            }
             Plan::Refresh { force } => self
-                .refresh(&conn.id, force)
+                .refresh_claimed(&conn.id, force, Some(lease))
                 .await
                 .map(|_| Outcome::Refreshed),
-            Plan::Check => self.validate(&conn.id).await.map(|_| Outcome::Checked),
+            Plan::Check => {
+                let checked = self.validate(&conn.id).await;
+                self.give_back(&lease).await;
+                checked.map(|_| Outcome::Checked)
+            }
         };
         result.unwrap_or_else(Outcome::Failed)
     }
@@ -361,5 +370,125 @@ impl TokenManager {
                 r.errors.push(e);
             }
         });
+    }
+}
+
+/// How long a sweep waits before it tries again to claim connections that
+/// were leased elsewhere.
+const RECLAIM_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// One phase of a sweep in progress: the claimed connections being handled.
+struct Phase {
+    manager: Arc<TokenManager>,
+    run_id: String,
+    force: bool,
+    check_only: bool,
+    /// Upstream calls are bounded by the manager; this only bounds the
+    /// connections in progress (memory), generously so that store writes of
+    /// finished ones are committed together.
+    permits: Arc<Semaphore>,
+    tasks: JoinSet<(Arc<Connection>, Outcome)>,
+    refreshed: Vec<String>,
+    /// When the sweep began.
+    started_at: DateTime<Utc>,
+}
+
+impl Phase {
+    fn new(manager: Arc<TokenManager>, run_id: &str, filter: &SweepFilter) -> Self {
+        let permits = Arc::new(Semaphore::new(manager.settings.refresh.concurrency * 10));
+        Self {
+            started_at: manager
+                .run(run_id)
+                .map_or_else(|| manager.now(), |r| r.started_at),
+            manager,
+            run_id: run_id.to_string(),
+            force: filter.force,
+            check_only: filter.check_only,
+            permits,
+            tasks: JoinSet::new(),
+            refreshed: Vec::new(),
+        }
+    }
+
+    /// Claims `batch` and starts each connection claimed; returns the ones
+    /// leased elsewhere.
+    async fn claim(&mut self, batch: Vec<Arc<Connection>>) -> Vec<Arc<Connection>> {
+        if batch.is_empty() {
+            return batch;
+        }
+        let m = self.manager.clone();
+        let ids: Vec<String> = batch.iter().map(|c| c.id.clone()).collect();
+        let claimed = match m.store.claim(&ids, &m.holder, m.lease_ttl()).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::error!(run = %self.run_id, error = %e, "cannot claim connections to sweep");
+                for conn in &batch {
+                    m.record(
+                        &self.run_id,
+                        conn,
+                        Outcome::Failed(TokenError::Store(e.to_string())),
+                    );
+                }
+                return Vec::new();
+            }
+        };
+        let mut listed: HashMap<String, Arc<Connection>> =
+            batch.into_iter().map(|c| (c.id.clone(), c)).collect();
+        for (lease, conn) in claimed {
+            listed.remove(&conn.id);
+            self.start(conn, lease).await;
+        }
+        listed.into_values().collect()
+    }
+
+    /// Starts the sweep of a claimed connection, planned again on the record
+    /// as claimed: another instance may have refreshed it (or re-derived it
+    /// with its parent) since this sweep began, which is enough, forced or not.
+    async fn start(&mut self, conn: Arc<Connection>, lease: Lease) {
+        let plan = if conn.last_refreshed_at.is_some_and(|t| t >= self.started_at) {
+            Plan::Skip("refreshed_elsewhere")
+        } else {
+            self.manager.plan(&conn, self.force, self.check_only)
+        };
+        // A task is spawned only with a permit, and finished ones are taken
+        // in as it goes: a spawned task holds its whole future, so a sweep
+        // of N would otherwise hold N of them at once.
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
+        self.take_finished();
+        let manager = self.manager.clone();
+        self.tasks.spawn(async move {
+            let _permit = permit;
+            let outcome = manager.sweep_one(&conn, plan, lease).await;
+            (conn, outcome)
+        });
+    }
+
+    fn take_finished(&mut self) {
+        while let Some(joined) = self.tasks.try_join_next() {
+            self.done(joined);
+        }
+    }
+
+    fn done(&mut self, joined: Result<(Arc<Connection>, Outcome), tokio::task::JoinError>) {
+        let Ok((conn, outcome)) = joined else {
+            return;
+        };
+        if matches!(outcome, Outcome::Refreshed) {
+            self.refreshed.push(conn.id.clone());
+        }
+        self.manager.record(&self.run_id, &conn, outcome);
+    }
+
+    /// Waits for every started connection; the ids refreshed.
+    async fn finish(mut self) -> Vec<String> {
+        while let Some(joined) = self.tasks.join_next().await {
+            self.done(joined);
+        }
+        self.refreshed
     }
 }

@@ -151,6 +151,20 @@ impl ConnectionStore for PgConnectionStore {
         leases::release(&self.inner.pool, lease).await
     }
 
+    async fn claim(
+        &self,
+        ids: &[String],
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Vec<(Lease, Arc<Connection>)>, StoreError> {
+        let now = self.inner.clock.now();
+        let claimed = leases::claim(&self.inner.pool, ids, holder, ttl, now).await?;
+        Ok(claimed
+            .into_iter()
+            .map(|(lease, conn)| (lease, Arc::new(conn)))
+            .collect())
+    }
+
     fn secrets(&self) -> Result<&SecretBox, StoreError> {
         Ok(&self.inner.secrets)
     }

@@ -5,10 +5,25 @@
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
+use sqlx::types::Json;
 use sqlx::{PgPool, Row};
+
+use crate::domain::Connection;
 
 use crate::store::error::StoreError;
 use crate::store::storage::{FencingToken, Lease};
+
+/// When a lease granted at `now` for `ttl` ends, as the database keeps it
+/// (to the microsecond), so that the lease handed out is the one stored.
+fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let expires_at = now
+        .checked_add_signed(ttl)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    expires_at
+        .duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap_or(expires_at)
+}
 
 /// A new lease on `id` for `holder` unless another holder's is live at `now`.
 pub async fn grant(
@@ -18,14 +33,7 @@ pub async fn grant(
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<Lease, StoreError> {
-    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-    let expires_at = now
-        .checked_add_signed(ttl)
-        .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    // The database keeps microseconds: the lease handed out is the one stored.
-    let expires_at = expires_at
-        .duration_trunc(chrono::Duration::microseconds(1))
-        .unwrap_or(expires_at);
+    let expires_at = expiry(now, ttl);
     let mut tx = pool.begin().await.map_err(StoreError::database("begin"))?;
     // Keeps the connection from being deleted before the lease is in place.
     let exists = sqlx::query("SELECT 1 FROM connections WHERE id = $1 FOR KEY SHARE")
@@ -83,6 +91,59 @@ pub async fn grant(
         fencing_token: FencingToken(token as u64),
         expires_at,
     })
+}
+
+/// Leases to `holder`, in one statement, each connection of `ids` that has
+/// no live lease, with its record. Rows another
+/// transaction has locked (a claim by another instance, a write) are
+/// skipped rather than waited for, as PostgreSQL job queues claim jobs: the
+/// sweep comes back to them.
+pub async fn claim(
+    pool: &PgPool,
+    ids: &[String],
+    holder: &str,
+    ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Lease, Connection)>, StoreError> {
+    let expires_at = expiry(now, ttl);
+    // As in `grant`, a conflicting row's token is drawn in SET, under the
+    // lease row's lock.
+    let rows = sqlx::query(
+        "WITH candidates AS ( \
+             SELECT id FROM connections WHERE id = ANY($1) \
+             FOR NO KEY UPDATE SKIP LOCKED \
+         ), granted AS ( \
+             INSERT INTO leases AS l (connection_id, holder, fencing_token, expires_at) \
+             SELECT id, $2, nextval('fencing_tokens'), $3 FROM candidates \
+             ON CONFLICT (connection_id) DO UPDATE \
+             SET holder = EXCLUDED.holder, fencing_token = nextval('fencing_tokens'), \
+                 expires_at = EXCLUDED.expires_at \
+             WHERE l.holder IS NULL OR l.expires_at <= $4 \
+             RETURNING connection_id, fencing_token \
+         ) \
+         SELECT g.fencing_token, c.record FROM granted g JOIN connections c ON c.id = g.connection_id",
+    )
+    .bind(ids)
+    .bind(holder)
+    .bind(expires_at)
+    .bind(now)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::database("claim connections"))?;
+    rows.into_iter()
+        .map(|row| {
+            let token: i64 = row.try_get("fencing_token")?;
+            let Json(conn): Json<Connection> = row.try_get("record")?;
+            let lease = Lease {
+                connection_id: conn.id.clone(),
+                holder: holder.to_string(),
+                fencing_token: FencingToken(token as u64),
+                expires_at,
+            };
+            Ok((lease, conn))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::database("read a claimed connection"))
 }
 
 /// Ends `lease` if it is still the newest on its connection.

@@ -11,15 +11,15 @@
 mod audit;
 mod connection_store;
 mod copy;
+mod exports;
 mod nonces;
 mod runs;
-mod exports;
 
 pub use audit::PgAudit;
 pub use copy::{CopyReport, records_checksum};
+pub use exports::PgExportJobs;
 pub use nonces::PgNonces;
 pub use runs::PgRuns;
-pub use exports::PgExportJobs;
 mod leases;
 mod writes;
 
