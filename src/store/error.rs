@@ -49,6 +49,10 @@ pub enum StoreError {
         stored: String,
         configured: String,
     },
+    #[error(
+        "the database's secrets are sealed with key {stored}, but the configured key is {configured}: every instance needs the same TOKENKEEPER_ENCRYPTION_KEY; nothing was written"
+    )]
+    DatabaseKey { stored: String, configured: String },
     #[error("encryption key from {source_name}: {reason}")]
     Key { source_name: String, reason: String },
     #[error("the store in {dir} is locked by another process (pid {pid}); stop it first")]

@@ -175,3 +175,47 @@ async fn store_migrate_copies_a_json_store_into_postgres_once_and_exactly() {
     }
     database.close().await;
 }
+
+#[tokio::test]
+async fn an_instance_with_another_key_is_refused_before_it_writes() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    let store = pg.connect().await; // records the test key's id
+    let stored = store
+        .upsert(
+            page_connection(&test_cipher(), "104518538100002", "EAAB-sealed"),
+            Box::new(|_| {}),
+        )
+        .await
+        .unwrap();
+    let other_key = tokenkeeper::secret::generate_key();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(
+        dir.path(),
+        &[
+            ("TOKENKEEPER__STORE__BACKEND", "postgres"),
+            ("TOKENKEEPER_DATABASE_URL", &in_schema(&pg.url, &pg.schema)),
+            ("TOKENKEEPER_ENCRYPTION_KEY", &other_key),
+        ],
+    );
+    let Err(e) = Application::build(settings).await else {
+        panic!("an instance with another key started");
+    };
+    let message = e.to_string();
+    assert!(
+        message.contains(test_cipher().key_id())
+            && message.contains("same TOKENKEEPER_ENCRYPTION_KEY"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&other_key),
+        "the key itself is never shown"
+    );
+    // What was stored is as it was.
+    assert_eq!(
+        store.get(&stored.id).await.unwrap().unwrap().version,
+        stored.version
+    );
+    store.close().await;
+}

@@ -30,6 +30,11 @@ struct Instance {
 
 impl Instance {
     fn start(sim: &Sim, url: &str, lease_secs: u64) -> Self {
+        Self::start_with(sim, url, lease_secs, "")
+    }
+
+    /// [`Instance::start`] with more configuration (TOML).
+    fn start_with(sim: &Sim, url: &str, lease_secs: u64, more: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("instance.toml");
         std::fs::write(
@@ -37,7 +42,7 @@ impl Instance {
             format!(
                 "[facebook]\ngraph_base_url = \"{base}\"\ndialog_base_url = \"{base}\"\n\
                  [store]\nbackend = \"postgres\"\n\
-                 [refresh]\nenabled = false\nconcurrency = 20\nlease_secs = {lease_secs}\n",
+                 [refresh]\nenabled = false\nconcurrency = 20\nlease_secs = {lease_secs}\n{more}",
                 base = sim.url("")
             ),
         )
@@ -90,8 +95,10 @@ impl Drop for Instance {
 }
 
 /// `users` simulator users with `pages` pages each, stored as due user
-/// connections (10 days left on a long-lived token) and their pages.
-async fn seed(sim: &Sim, store: &PgConnectionStore, users: usize, pages: usize) {
+/// connections (10 days left on a long-lived token) and their pages; the
+/// users' simulator ids.
+async fn seed(sim: &Sim, store: &PgConnectionStore, users: usize, pages: usize) -> Vec<String> {
+    let mut ids = Vec::new();
     let created = sim
         .control(
             "/_sim/users",
@@ -104,6 +111,7 @@ async fn seed(sim: &Sim, store: &PgConnectionStore, users: usize, pages: usize) 
     let mut writes = Vec::new();
     for u in created["users"].as_array().unwrap() {
         let id = u["id"].as_str().unwrap();
+        ids.push(id.to_string());
         let login = sim
             .control(
                 &format!("/_sim/users/{id}/login"),
@@ -153,6 +161,7 @@ async fn seed(sim: &Sim, store: &PgConnectionStore, users: usize, pages: usize) 
         }
     }
     store.write_all(writes).await.unwrap();
+    ids
 }
 
 /// How many times the simulator answered `key`.
@@ -275,5 +284,51 @@ async fn an_instance_killed_mid_sweep_leaves_its_connections_to_the_other() {
     );
     // B renewed exactly the ones A had not written.
     assert_eq!(counted(&run, "refreshed"), left, "{run}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_webhook_per_state_change_across_instances() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    let store = pg.connect().await;
+    let sim = Sim::start().await;
+    let hook = crate::fb_support::WebhookReceiver::start().await;
+    let users = seed(&sim, &store, 40, 0).await;
+    let revoked = &users[..10];
+    for id in revoked {
+        sim.revoke(json!({ "user_id": id, "subcode": 460 })).await;
+    }
+    let url = in_schema(&pg.url, &pg.schema);
+    let notify = format!("[notifications]\nwebhook_url = \"{}\"\n", hook.url);
+    let a = Instance::start_with(&sim, &url, 60, &notify);
+    let b = Instance::start_with(&sim, &url, 60, &notify);
+
+    let (run_a, run_b) = tokio::join!(a.sweep(true), b.sweep(true));
+    let flagged = counted(&run_a, "reauth_required") + counted(&run_b, "reauth_required");
+    assert_eq!(flagged, 10, "{run_a} {run_b}");
+    // A second round on both changes no state: nothing more is sent.
+    tokio::join!(a.sweep(true), b.sweep(true));
+    crate::fb_support::eventually("the reauth events", || {
+        (hook.of_type("connection.reauth_required").len() >= 10).then_some(())
+    })
+    .await;
+    // Any duplicate would be sent by now.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut announced: Vec<String> = hook
+        .of_type("connection.reauth_required")
+        .iter()
+        .map(|e| {
+            e["data"]["connection"]["external_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    announced.sort();
+    let mut expected = revoked.to_vec();
+    expected.sort();
+    assert_eq!(announced, expected);
     store.close().await;
 }

@@ -45,6 +45,29 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await.map_err(StoreError::Migration)
 }
 
+/// Records the key id in a database that has none yet, and refuses `cipher`
+/// if the database's secrets are sealed with another key.
+async fn check_key(pool: &PgPool, cipher: &Cipher) -> Result<(), StoreError> {
+    let stored: String = sqlx::query_scalar(
+        "WITH first AS ( \
+             INSERT INTO store_meta (name, value) VALUES ('key_id', $1) \
+             ON CONFLICT (name) DO NOTHING RETURNING value \
+         ) \
+         SELECT value FROM first UNION ALL SELECT value FROM store_meta WHERE name = 'key_id'",
+    )
+    .bind(cipher.key_id())
+    .fetch_one(pool)
+    .await
+    .map_err(StoreError::database("check the key id"))?;
+    if stored != cipher.key_id() {
+        return Err(StoreError::DatabaseKey {
+            stored,
+            configured: cipher.key_id().to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// A cheap-to-clone handle on a PostgreSQL store.
 #[derive(Clone)]
 pub struct PgConnectionStore {
@@ -92,6 +115,7 @@ impl PgConnectionStore {
             .await
             .map_err(StoreError::database("connect"))?;
         migrate(&pool).await?;
+        check_key(&pool, &cipher).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
