@@ -393,7 +393,8 @@ pub async fn refresh_run(
     caller.require(Scope::Internal)?;
     let run = state
         .tokens
-        .run(&run_id)
+        .find_run(&run_id)
+        .await
         .ok_or_else(|| ApiError::NotFound(format!("refresh run {run_id} not found")))?;
     Ok(Json(RunEnvelope {
         run: run.seen_by(caller.teams()),

@@ -341,6 +341,7 @@ pub async fn runs(
     let runs: Vec<_> = state
         .tokens
         .recent_runs()
+        .await
         .iter()
         .map(|r| r.seen_by(caller.teams()))
         .collect();

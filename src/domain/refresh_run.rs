@@ -56,7 +56,10 @@ pub struct RefreshRun {
     #[schema(value_type = u64)]
     pub done: usize,
     /// Outcomes: refreshed, checked, failed, reauth_required, rate_limited,
-    /// cannot_refresh, awaiting_reconnect, lapsed.
+    /// cannot_refresh, awaiting_reconnect, lapsed, not_due,
+    /// provider_not_configured; with several instances, refreshed_elsewhere
+    /// (another instance refreshed it during this sweep) and leased_elsewhere
+    /// (another held its lease for the whole wait).
     pub counts: BTreeMap<String, u64>,
     pub errors: Vec<RunError>,
     /// The same progress by team (`None`: no team), so that a key limited to

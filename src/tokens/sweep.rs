@@ -118,9 +118,35 @@ impl TokenManager {
             .with(|s| s.runs.iter().find(|r| r.id == id).cloned())
     }
 
-    /// The most recent runs, newest first.
-    pub fn recent_runs(&self) -> Vec<RefreshRun> {
-        self.runs.with(|s| s.runs.iter().rev().cloned().collect())
+    /// Run `id` as this instance holds it (live while it runs), else as the
+    /// run store has it: finished by any instance that shares the store.
+    pub async fn find_run(&self, id: &str) -> Option<RefreshRun> {
+        if let Some(run) = self.run(id) {
+            return Some(run);
+        }
+        self.runs.store.get(id).await.unwrap_or_else(|e| {
+            tracing::warn!(run = %id, error = %e, "cannot read a refresh run");
+            None
+        })
+    }
+
+    /// The most recent runs, newest first: this instance's, and the finished
+    /// ones of any instance that shares the run store.
+    pub async fn recent_runs(&self) -> Vec<RefreshRun> {
+        let mut runs: Vec<RefreshRun> = self.runs.with(|s| s.runs.iter().cloned().collect());
+        match self.runs.store.recent(self.runs.keep).await {
+            Ok(stored) => {
+                for run in stored {
+                    if !runs.iter().any(|r| r.id == run.id) {
+                        runs.push(run);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the recent refresh runs"),
+        }
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+        runs.truncate(self.runs.keep);
+        runs
     }
 
     pub fn running_run(&self) -> Option<String> {
