@@ -3,6 +3,7 @@
 
 mod alerts;
 mod gauges;
+mod held_lease;
 mod listing;
 mod manager;
 pub mod need;

@@ -8,18 +8,19 @@ use chrono::{DateTime, Utc};
 
 use super::TokenError;
 use super::alerts::alerting;
+use super::held_lease::HeldLease;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ConnectionKind, ErrorClass, Health, LastError};
 use crate::providers::UpstreamError;
 use crate::providers::lifecycle::Held;
-use crate::store::{FencingToken, Lease, StoreError, Write, WriteGuard};
+use crate::store::{FencingToken, StoreError, Write, WriteGuard};
 
 /// How often a refresh waiting for another holder's lease looks again.
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What waiting for a connection's lease ended with.
 enum Acquired {
-    Lease(Lease),
+    Lease(HeldLease),
     /// Another holder refreshed the connection after the request arrived.
     RefreshedElsewhere(Arc<Connection>),
 }
@@ -53,7 +54,7 @@ impl TokenManager {
         &self,
         id: &str,
         force: bool,
-        claimed: Option<Lease>,
+        claimed: Option<HeldLease>,
     ) -> Result<Arc<Connection>, TokenError> {
         let requested_at = self.now();
         let conn = self.get(id).await?;
@@ -69,7 +70,7 @@ impl TokenManager {
             && !parent.reauth_required
         {
             if let Some(lease) = claimed {
-                self.give_back(&lease).await;
+                lease.give_back().await;
             }
             self.refresh_one(&parent.id, force, requested_at, None)
                 .await?;
@@ -83,7 +84,7 @@ impl TokenManager {
         id: &str,
         force: bool,
         requested_at: DateTime<Utc>,
-        claimed: Option<Lease>,
+        claimed: Option<HeldLease>,
     ) -> Result<Arc<Connection>, TokenError> {
         // Taken by this call's refresh if it runs one; a call that joins
         // another's refresh gives it back.
@@ -100,13 +101,13 @@ impl TokenManager {
                     },
                 };
                 let result = self.refresh_leased(id, force, requested_at, &lease).await;
-                self.give_back(&lease).await;
+                lease.give_back().await;
                 result
             })
             .await;
         let unused = claimed.into_inner().expect("claimed lease");
         if let Some(lease) = unused {
-            self.give_back(&lease).await;
+            lease.give_back().await;
         }
         result
     }
@@ -118,7 +119,9 @@ impl TokenManager {
         let give_up = tokio::time::Instant::now() + ttl;
         loop {
             match self.store.lease(id, &self.holder, ttl).await {
-                Ok(lease) => return Ok(Acquired::Lease(lease)),
+                Ok(lease) => {
+                    return Ok(Acquired::Lease(HeldLease::new(lease, self.store.clone())));
+                }
                 Err(StoreError::Leased { .. }) if tokio::time::Instant::now() < give_up => {
                     tokio::time::sleep(LEASE_POLL).await;
                     let conn = self.get(id).await?;
@@ -131,13 +134,6 @@ impl TokenManager {
         }
     }
 
-    /// Gives a lease back; one that cannot be is left to expire.
-    pub(super) async fn give_back(&self, lease: &Lease) {
-        if let Err(e) = self.store.release(lease).await {
-            tracing::warn!(connection = %lease.connection_id, error = %e, "cannot release a lease; it expires on its own");
-        }
-    }
-
     /// The refresh itself, under `lease`: decided on the connection as
     /// stored now, since another instance may have refreshed it meanwhile.
     async fn refresh_leased(
@@ -145,7 +141,7 @@ impl TokenManager {
         id: &str,
         force: bool,
         requested_at: DateTime<Utc>,
-        lease: &Lease,
+        lease: &HeldLease,
     ) -> Result<Arc<Connection>, TokenError> {
         let conn = self.get(id).await?;
         // A refresh that finished after this request arrived answers it.
@@ -166,7 +162,7 @@ impl TokenManager {
             });
         }
         if self.policy(conn.provider).renewable(&conn) {
-            self.renew(&conn, lease.fencing_token).await
+            self.renew(&conn, lease.fencing_token()).await
         } else {
             self.check(conn).await
         }

@@ -10,10 +10,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::TokenError;
+use super::held_lease::HeldLease;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ErrorClass, Health, Provider, RefreshRun, RunError, RunStatus};
 use crate::notify::Event;
-use crate::store::{Lease, ListFilter, RunStore};
+use crate::store::{ListFilter, RunStore};
 
 /// Which connections a sweep covers.
 #[derive(Debug, Clone, Default)]
@@ -331,10 +332,10 @@ impl TokenManager {
 
     /// Refreshes or checks a claimed connection as `plan` says, under
     /// `lease`, and gives the lease back.
-    async fn sweep_one(&self, conn: &Connection, plan: Plan, lease: Lease) -> Outcome {
+    async fn sweep_one(&self, conn: &Connection, plan: Plan, lease: HeldLease) -> Outcome {
         let result = match plan {
             Plan::Skip(reason) => {
-                self.give_back(&lease).await;
+                lease.give_back().await;
                 return Outcome::Skipped(reason);
             }
             Plan::Refresh { force } => self
@@ -343,7 +344,7 @@ impl TokenManager {
                 .map(|_| Outcome::Refreshed),
             Plan::Check => {
                 let checked = self.validate(&conn.id).await;
-                self.give_back(&lease).await;
+                lease.give_back().await;
                 checked.map(|_| Outcome::Checked)
             }
         };
@@ -462,6 +463,7 @@ impl Phase {
             batch.into_iter().map(|c| (c.id.clone(), c)).collect();
         for (lease, conn) in claimed {
             listed.remove(&conn.id);
+            let lease = HeldLease::new(lease, m.store.clone());
             self.start(conn, lease).await;
         }
         listed.into_values().collect()
@@ -470,7 +472,7 @@ impl Phase {
     /// Starts the sweep of a claimed connection, planned again on the record
     /// as claimed: another instance may have refreshed it (or re-derived it
     /// with its parent) since this sweep began, which is enough, forced or not.
-    async fn start(&mut self, conn: Arc<Connection>, lease: Lease) {
+    async fn start(&mut self, conn: Arc<Connection>, lease: HeldLease) {
         let plan = if conn.last_refreshed_at.is_some_and(|t| t >= self.started_at) {
             Plan::Skip("refreshed_elsewhere")
         } else {

@@ -223,6 +223,38 @@ async fn a_hundred_concurrent_force_refreshes_make_one_exchange() {
 }
 
 #[tokio::test]
+async fn a_refresh_cut_off_by_the_request_timeout_gives_its_lease_back() {
+    use tokenkeeper::store::ConnectionStore;
+    let fb = FbApp::start_with(FbOptions {
+        extra_toml: "[server]\nrequest_timeout_secs = 2\n[insights]\nasync_timeout_secs = 1\n"
+            .into(),
+        ..FbOptions::default()
+    })
+    .await;
+    let answer = fb.connect_user(0, None).await;
+    let id = connection_id(&answer, "user");
+    fb.sim
+        .fault(json!({ "path": "/oauth/access_token", "latency_ms": 8000 }))
+        .await;
+    let (status, body) = fb.force_refresh(&id).await;
+    assert_error(status, &body, 503, "timeout");
+    // The refresh was dropped with its request; its lease must not hold up
+    // another holder (a sweep) until it runs out.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let ttl = std::time::Duration::from_secs(60);
+        match ConnectionStore::lease(&fb.app.store, &id, "another-holder", ttl).await {
+            Ok(_) => break,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("the dropped refresh still holds its lease: {e}"),
+        }
+    }
+    fb.stop().await;
+}
+
+#[tokio::test]
 async fn keys_are_required_scoped_and_a_second_sweep_conflicts() {
     let fb = FbApp::start().await;
     fb.connect_user(2, None).await;
