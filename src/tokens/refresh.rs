@@ -45,19 +45,31 @@ impl TokenManager {
     /// holds the connection's lease, so that no other instance runs one
     /// meanwhile.
     pub async fn refresh(&self, id: &str, force: bool) -> Result<Arc<Connection>, TokenError> {
-        self.refresh_claimed(id, force, None).await
-    }
-
-    /// [`TokenManager::refresh`] of a connection whose lease a sweep claimed
-    /// (`claimed`), which the refresh uses and then gives back.
-    pub(super) async fn refresh_claimed(
-        &self,
-        id: &str,
-        force: bool,
-        claimed: Option<HeldLease>,
-    ) -> Result<Arc<Connection>, TokenError> {
         let requested_at = self.now();
         let conn = self.get(id).await?;
+        self.refresh_from(&conn, force, requested_at, None).await
+    }
+
+    /// [`TokenManager::refresh`] of a connection a sweep claimed: `conn` as
+    /// the claim read it, and its lease, which the refresh uses and then
+    /// gives back.
+    pub(super) async fn refresh_claimed(
+        &self,
+        conn: &Connection,
+        force: bool,
+        lease: HeldLease,
+    ) -> Result<Arc<Connection>, TokenError> {
+        self.refresh_from(conn, force, self.now(), Some(lease))
+            .await
+    }
+
+    async fn refresh_from(
+        &self,
+        conn: &Connection,
+        force: bool,
+        requested_at: DateTime<Utc>,
+        claimed: Option<HeldLease>,
+    ) -> Result<Arc<Connection>, TokenError> {
         // A derived connection (a Facebook page) is renewed through the
         // connection it was derived from, while that one can be.
         let parent = match conn.parent_id.as_deref() {
@@ -74,9 +86,10 @@ impl TokenManager {
             }
             self.refresh_one(&parent.id, force, requested_at, None)
                 .await?;
-            return self.get(id).await;
+            return self.get(&conn.id).await;
         }
-        self.refresh_one(id, force, requested_at, claimed).await
+        self.refresh_one(&conn.id, force, requested_at, claimed)
+            .await
     }
 
     async fn refresh_one(

@@ -339,7 +339,7 @@ impl TokenManager {
                 return Outcome::Skipped(reason);
             }
             Plan::Refresh { force } => self
-                .refresh_claimed(&conn.id, force, Some(lease))
+                .refresh_claimed(conn, force, lease)
                 .await
                 .map(|_| Outcome::Refreshed),
             Plan::Check => {

@@ -366,8 +366,11 @@ impl Inner {
     async fn persist_running(&self) -> Result<(), ExportError> {
         let running: Vec<ExportJob> = {
             let state = self.lock();
-            let jobs: Vec<ExportJob> = state.running.values().map(|(j, _)| j.clone()).collect();
-            jobs.into_iter().map(|job| state.view(job)).collect()
+            state
+                .running
+                .values()
+                .map(|(job, _)| state.view(job.clone()))
+                .collect()
         };
         for job in &running {
             self.store.update(job).await?;
