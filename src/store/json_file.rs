@@ -190,6 +190,13 @@ impl JsonFileStore {
         self.update_guarded(id, guard, Box::new(f)).await
     }
 
+    /// Ends the lease of an acknowledged `FencedLast` write.
+    fn end_last_lease(&self, id: &str, guard: WriteGuard) {
+        if let WriteGuard::FencedLast(token) = guard {
+            self.inner.shared.leases.end(id, token);
+        }
+    }
+
     async fn update_guarded(
         &self,
         id: &str,
@@ -330,22 +337,32 @@ impl ConnectionStore for JsonFileStore {
         guard: WriteGuard,
         edit: Edit,
     ) -> Result<Arc<Connection>, StoreError> {
-        self.update_guarded(id, guard, edit).await
+        let stored = self.update_guarded(id, guard, edit).await?;
+        self.end_last_lease(id, guard);
+        Ok(stored)
     }
 
     async fn write_all(&self, writes: Vec<Write>) -> Result<Vec<Arc<Connection>>, StoreError> {
+        let mut ending = Vec::new();
         let mutations = writes
             .into_iter()
             .map(|w| match w {
                 Write::Upsert { new, edit } => Mutation::Upsert { new, apply: edit },
-                Write::Update { id, guard, edit } => Mutation::Update {
-                    id,
-                    guard,
-                    apply: edit,
-                },
+                Write::Update { id, guard, edit } => {
+                    ending.push((id.clone(), guard));
+                    Mutation::Update {
+                        id,
+                        guard,
+                        apply: edit,
+                    }
+                }
             })
             .collect();
-        self.submit_any(Mutation::All(mutations)).await
+        let stored = self.submit_any(Mutation::All(mutations)).await?;
+        for (id, guard) in ending {
+            self.end_last_lease(&id, guard);
+        }
+        Ok(stored)
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {

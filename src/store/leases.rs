@@ -98,8 +98,13 @@ impl Leases {
 
     /// Ends `lease` if it is still the newest on its connection.
     pub fn release(&self, lease: &Lease) {
-        if let Some(entry) = self.state().by_connection.get_mut(&lease.connection_id)
-            && entry.newest == lease.fencing_token
+        self.end(&lease.connection_id, lease.fencing_token);
+    }
+
+    /// Ends the lease `token` on `id` if it is still the newest.
+    pub fn end(&self, id: &str, token: FencingToken) {
+        if let Some(entry) = self.state().by_connection.get_mut(id)
+            && entry.newest == token
         {
             entry.held = None;
         }

@@ -79,6 +79,9 @@ pub enum WriteGuard {
     /// No lease newer than this token was granted on the connection, else
     /// [`StoreError::StaleLease`].
     Fenced(FencingToken),
+    /// As `Fenced`, and the lease ends with the write: the holder's last
+    /// write under it, which saves giving it back on its own.
+    FencedLast(FencingToken),
 }
 
 /// What `/readyz` reports of a store that is ready.

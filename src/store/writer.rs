@@ -406,7 +406,11 @@ fn apply(
                     });
                 }
                 WriteGuard::Version(_) => {}
-                WriteGuard::Fenced(token) => leases.check_fence(&id, token)?,
+                // The file store ends a `FencedLast` lease once the write
+                // is acknowledged (json_file.rs).
+                WriteGuard::Fenced(token) | WriteGuard::FencedLast(token) => {
+                    leases.check_fence(&id, token)?
+                }
             }
             let mut conn = (**stored).clone();
             apply(&mut conn);

@@ -13,7 +13,7 @@ use super::manager::TokenManager;
 use crate::domain::{Connection, ConnectionKind, ErrorClass, Health, LastError};
 use crate::providers::UpstreamError;
 use crate::providers::lifecycle::Held;
-use crate::store::{FencingToken, StoreError, Write, WriteGuard};
+use crate::store::{StoreError, Write, WriteGuard};
 
 /// How often a refresh waiting for another holder's lease looks again.
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -156,7 +156,10 @@ impl TokenManager {
         requested_at: DateTime<Utc>,
         lease: &HeldLease,
     ) -> Result<Arc<Connection>, TokenError> {
-        let conn = self.get(id).await?;
+        let conn = match lease.claimed_record() {
+            Some(conn) => conn.clone(),
+            None => self.get(id).await?,
+        };
         // A refresh that finished after this request arrived answers it.
         if conn.last_refreshed_at.is_some_and(|t| t >= requested_at) {
             return Ok(conn);
@@ -175,18 +178,19 @@ impl TokenManager {
             });
         }
         if self.policy(conn.provider).renewable(&conn) {
-            self.renew(&conn, lease.fencing_token()).await
+            self.renew(&conn, lease).await
         } else {
             self.check(conn).await
         }
     }
 
-    /// Renews `conn`; the new secret is written only while `fence` is the
-    /// newest lease on it, so a holder whose lease ran out writes nothing.
+    /// Renews `conn`; the new secret is written only while `lease` is the
+    /// newest on it, so a holder whose lease ran out writes nothing, and the
+    /// write ends the lease.
     async fn renew(
         &self,
         conn: &Connection,
-        fence: FencingToken,
+        lease: &HeldLease,
     ) -> Result<Arc<Connection>, TokenError> {
         let lifecycle = self.lifecycle(conn.provider)?;
         let secrets = self.store.secrets()?;
@@ -226,12 +230,13 @@ impl TokenManager {
         });
         let this = Write::Update {
             id: conn.id.clone(),
-            guard: WriteGuard::Fenced(fence),
+            guard: WriteGuard::FencedLast(lease.fencing_token()),
             edit,
         };
         let stored = self
             .upsert_derived(conn, renewal.derived, vec![(this, before)])
             .await?;
+        lease.ended_by_write();
         Ok(stored.into_iter().next().expect("the renewed connection"))
     }
 
@@ -241,7 +246,7 @@ impl TokenManager {
         self.check(conn).await
     }
 
-    async fn check(&self, conn: Arc<Connection>) -> Result<Arc<Connection>, TokenError> {
+    pub(super) async fn check(&self, conn: Arc<Connection>) -> Result<Arc<Connection>, TokenError> {
         let lifecycle = self.lifecycle(conn.provider)?;
         let token = self.store.secrets()?.open(&conn.secrets.access_token)?;
         let result = lifecycle.validate(&self.upstream, token).await;

@@ -343,7 +343,11 @@ impl TokenManager {
                 .await
                 .map(|_| Outcome::Refreshed),
             Plan::Check => {
-                let checked = self.validate(&conn.id).await;
+                let claimed = lease.claimed_record().cloned();
+                let checked = match claimed {
+                    Some(conn) => self.check(conn).await,
+                    None => self.validate(&conn.id).await,
+                };
                 lease.give_back().await;
                 checked.map(|_| Outcome::Checked)
             }
@@ -463,7 +467,7 @@ impl Phase {
             batch.into_iter().map(|c| (c.id.clone(), c)).collect();
         for (lease, conn) in claimed {
             listed.remove(&conn.id);
-            let lease = HeldLease::new(lease, m.store.clone());
+            let lease = HeldLease::claimed(lease, conn.clone(), m.store.clone());
             self.start(conn, lease).await;
         }
         listed.into_values().collect()

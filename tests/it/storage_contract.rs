@@ -536,6 +536,34 @@ pub async fn a_fenced_write_is_refused_after_a_newer_lease(backend: &dyn Backend
     store.close().await;
 }
 
+pub async fn a_last_fenced_write_ends_its_lease_and_a_refused_one_does_not(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let id = insert(&*store, page(&*store, "p1")).await.id.clone();
+    let a = store.lease(&id, "worker-a", TTL).await.unwrap();
+    update(&*store, &id, WriteGuard::FencedLast(a.fencing_token), |c| {
+        c.label = "by a".into()
+    })
+    .await
+    .unwrap();
+    // The write ended a's lease: b need not wait for it to run out.
+    let b = store.lease(&id, "worker-b", TTL).await.unwrap();
+    let err = update(&*store, &id, WriteGuard::FencedLast(a.fencing_token), |c| {
+        c.label = "late a".into()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::StaleLease { .. }), "{err}");
+    // The refused write left b's lease in place.
+    let err = store.lease(&id, "worker-c", TTL).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Leased { holder, .. } if holder == "worker-b"),
+        "{err}"
+    );
+    assert_eq!(store.get(&id).await.unwrap().unwrap().label, "by a");
+    assert!(b.fencing_token > a.fencing_token);
+    store.close().await;
+}
+
 pub async fn reopening_keeps_every_acknowledged_write(backend: &dyn Backend) {
     let store = backend.open().await;
     let kept = insert(&*store, page(&*store, "p1")).await;
@@ -573,6 +601,7 @@ macro_rules! contract {
                 a_lease_excludes_other_holders_until_released,
                 a_lease_lapses_after_its_ttl,
                 a_fenced_write_is_refused_after_a_newer_lease,
+                a_last_fenced_write_ends_its_lease_and_a_refused_one_does_not,
                 reopening_keeps_every_acknowledged_write
             );
         }

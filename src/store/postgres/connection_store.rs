@@ -17,8 +17,8 @@ use crate::store::storage::{
 };
 
 impl PgConnectionStore {
-    /// Runs `writes` in one transaction, which also draws the store's next
-    /// generation; the records come back in order.
+    /// Runs `writes` in one transaction; the records come back in order.
+    /// Each row written draws the store's next generation in its statement.
     async fn transact(&self, writes: Vec<Write>) -> Result<Vec<Arc<Connection>>, StoreError> {
         let now = self.inner.clock.now();
         let mut tx = self.begin("begin").await?;
@@ -34,7 +34,6 @@ impl PgConnectionStore {
             bytes += b;
             stored.push(Arc::new(conn));
         }
-        next_generation(&mut tx).await?;
         tx.commit().await.map_err(StoreError::database("commit"))?;
         self.committed(bytes);
         Ok(stored)
@@ -44,14 +43,6 @@ impl PgConnectionStore {
         let mut stored = self.transact(vec![write]).await?;
         Ok(stored.pop().expect("one write stores one record"))
     }
-}
-
-async fn next_generation(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT nextval('store_writes')")
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::database("advance the generation"))?;
-    Ok(())
 }
 
 fn records(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Arc<Connection>>, StoreError> {
@@ -127,17 +118,15 @@ impl ConnectionStore for PgConnectionStore {
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin("begin").await?;
-        let deleted = sqlx::query("DELETE FROM connections WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::database("delete a connection"))?;
+        let deleted =
+            sqlx::query("DELETE FROM connections WHERE id = $1 RETURNING nextval('store_writes')")
+                .bind(id)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(StoreError::database("delete a connection"))?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(id.to_string()));
         }
-        next_generation(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::database("commit"))?;
         self.committed(0);
         Ok(())
     }

@@ -42,29 +42,38 @@ fn record_of(row: Option<sqlx::postgres::PgRow>) -> Result<Option<Connection>, S
         .map_err(StoreError::database("read a connection"))
 }
 
-/// `Ok` unless a lease newer than `token` was granted on `id`. The lease
-/// row stays locked until the transaction ends, so no lease is granted
-/// between this check and the write's commit.
-async fn check_fence(
-    tx: &mut PgConnection,
-    id: &str,
-    token: FencingToken,
-) -> Result<(), StoreError> {
-    let newest: Option<i64> =
-        sqlx::query_scalar("SELECT fencing_token FROM leases WHERE connection_id = $1 FOR SHARE")
+/// The refusal of a write fenced by `token`: a newer lease was granted.
+async fn stale_lease(tx: &mut PgConnection, id: &str, token: FencingToken) -> StoreError {
+    let newest: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT fencing_token FROM leases WHERE connection_id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::database("check a fencing token"))?;
+            .await;
     match newest {
-        Some(newest) if newest as u64 > token.0 => Err(StoreError::StaleLease {
+        Ok(newest) => StoreError::StaleLease {
             id: id.to_string(),
             token: token.0,
-            newest: newest as u64,
-        }),
-        _ => Ok(()),
+            newest: newest.map_or(token.0, |n| n as u64),
+        },
+        Err(e) => StoreError::database("check a fencing token")(e),
     }
 }
+
+/// The update of a locked row, in one statement (one round trip): for a
+/// fenced write, the fence is checked in its `WHERE` ($9 the token), and
+/// with $10 the lease ends in the same statement. No lease can be granted
+/// between the check and the commit: granting one locks the connection's
+/// row, which this transaction holds `FOR UPDATE`, and the statement's
+/// snapshot is taken after that lock, so it sees every lease granted before.
+const UPDATE: &str = "WITH released AS ( \
+         UPDATE leases SET holder = NULL, expires_at = NULL \
+         WHERE $10 AND connection_id = $1 AND fencing_token = $9 \
+     ) \
+     UPDATE connections SET provider = $2, kind = $3, external_id = $4, team_id = $5, \
+         version = $6, next_refresh_at = $7, record = $8::jsonb \
+     WHERE id = $1 AND ($9::bigint IS NULL OR NOT EXISTS ( \
+         SELECT 1 FROM leases WHERE connection_id = $1 AND fencing_token > $9)) \
+     RETURNING nextval('store_writes')";
 
 /// Applies `edit` to the stored connection `id` if `guard` holds.
 pub async fn update(
@@ -77,8 +86,8 @@ pub async fn update(
     let stored = lock_by_id(tx, id)
         .await?
         .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-    match guard {
-        WriteGuard::Latest => {}
+    let (fence, release) = match guard {
+        WriteGuard::Latest => (None, false),
         WriteGuard::Version(expected) if expected != stored.version => {
             return Err(StoreError::VersionConflict {
                 id: id.to_string(),
@@ -86,9 +95,10 @@ pub async fn update(
                 current: stored.version,
             });
         }
-        WriteGuard::Version(_) => {}
-        WriteGuard::Fenced(token) => check_fence(tx, id, token).await?,
-    }
+        WriteGuard::Version(_) => (None, false),
+        WriteGuard::Fenced(token) => (Some(token), false),
+        WriteGuard::FencedLast(token) => (Some(token), true),
+    };
     let mut conn = stored.clone();
     edit(&mut conn);
     // The identity and bookkeeping fields belong to the store.
@@ -96,14 +106,22 @@ pub async fn update(
     conn.created_at = stored.created_at;
     conn.version = stored.version + 1;
     conn.updated_at = now;
-    let bytes = write_row(
-        tx,
-        &conn,
-        "UPDATE connections SET provider = $2, kind = $3, external_id = $4, team_id = $5, \
-         version = $6, next_refresh_at = $7, record = $8::jsonb WHERE id = $1",
-    )
-    .await?;
-    Ok(Written { conn, bytes })
+    let fence_token = fence.map(|t| i64::try_from(t.0).unwrap_or(i64::MAX));
+    let (record, version) = row_values(&conn)?;
+    let written = bind_row(sqlx::query(UPDATE), &conn, version, &record)
+        .bind(fence_token)
+        .bind(release)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::database("write a connection"))?;
+    if written.rows_affected() == 0 {
+        let token = fence.expect("only a fenced update can be refused");
+        return Err(stale_lease(tx, id, token).await);
+    }
+    Ok(Written {
+        conn,
+        bytes: record.len() as u64,
+    })
 }
 
 /// Changes the connection with `new`'s natural key with `edit`, or inserts
@@ -146,14 +164,7 @@ pub async fn upsert(
     edit(&mut conn);
     conn.version = 1;
     conn.updated_at = now;
-    let bytes = write_row(
-        tx,
-        &conn,
-        "INSERT INTO connections \
-         (id, provider, kind, external_id, team_id, version, next_refresh_at, record) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-    )
-    .await?;
+    let bytes = insert_row(tx, &conn).await?;
     Ok(Written { conn, bytes })
 }
 
@@ -168,27 +179,26 @@ pub async fn insert_as_is(tx: &mut PgConnection, conn: &Connection) -> Result<bo
     if before.is_some() {
         return Ok(false);
     }
-    write_row(
-        tx,
-        conn,
-        "INSERT INTO connections \
-         (id, provider, kind, external_id, team_id, version, next_refresh_at, record) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-    )
-    .await?;
+    insert_row(tx, conn).await?;
     Ok(true)
 }
 
-/// Runs `sql`, an insert or update binding the row's columns as $1..$8.
-async fn write_row(
-    tx: &mut PgConnection,
-    conn: &Connection,
-    sql: &'static str,
-) -> Result<u64, StoreError> {
+/// The record as JSON and its version as PostgreSQL keeps it.
+fn row_values(conn: &Connection) -> Result<(String, i64), StoreError> {
     let record = serde_json::to_string(conn).map_err(|e| StoreError::WriteFailed(e.to_string()))?;
     let version = i64::try_from(conn.version)
         .map_err(|_| StoreError::WriteFailed(format!("connection {} version overflow", conn.id)))?;
-    sqlx::query(sql)
+    Ok((record, version))
+}
+
+/// Binds the row's columns as $1..$8.
+fn bind_row<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    conn: &'q Connection,
+    version: i64,
+    record: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
         .bind(&conn.id)
         .bind(text_of(conn.provider))
         .bind(text_of(conn.kind))
@@ -196,9 +206,24 @@ async fn write_row(
         .bind(&conn.team_id)
         .bind(version)
         .bind(conn.next_refresh_at)
-        .bind(&record)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::database("write a connection"))?;
+        .bind(record)
+}
+
+/// Inserts `conn`, drawing the store's next generation in the same statement.
+async fn insert_row(tx: &mut PgConnection, conn: &Connection) -> Result<u64, StoreError> {
+    let (record, version) = row_values(conn)?;
+    bind_row(
+        sqlx::query(
+            "INSERT INTO connections \
+             (id, provider, kind, external_id, team_id, version, next_refresh_at, record) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING nextval('store_writes')",
+        ),
+        conn,
+        version,
+        &record,
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::database("write a connection"))?;
     Ok(record.len() as u64)
 }
