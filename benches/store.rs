@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
+use tokenkeeper::store::crypto::{Binding, Field};
 use tokenkeeper::store::{self, Cipher, JsonFileStore, StoreOptions};
 
 fn connection(cipher: &Cipher, i: usize) -> Connection {
@@ -18,7 +19,18 @@ fn connection(cipher: &Cipher, i: usize) -> Connection {
         format!("1045185381{i:06}"),
         format!("Page {i}"),
         StoredSecrets {
-            access_token: cipher.encrypt(&Secret::new(token)).unwrap(),
+            access_token: cipher
+                .encrypt(
+                    &Secret::new(token),
+                    &Binding::new(
+                        Provider::Facebook,
+                        ConnectionKind::Page,
+                        &format!("1045185381{i:06}"),
+                        Some(&format!("team-{}", i % 10)),
+                        Field::AccessToken,
+                    ),
+                )
+                .unwrap(),
             refresh_token: None,
         },
         Utc::now(),

@@ -30,6 +30,7 @@ use tokenkeeper::clock::SystemClock;
 use tokenkeeper::config::{Overrides, Settings};
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
+use tokenkeeper::store::crypto::{Binding, Field};
 use tokenkeeper::store::{ConnectionStore, Write};
 use tokenkeeper::tokens::SweepFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -328,13 +329,20 @@ async fn main() {
             .await
             .unwrap();
         let secret = Secret::new(token["access_token"].as_str().unwrap());
+        let binding = Binding::new(
+            Provider::Facebook,
+            ConnectionKind::User,
+            &id,
+            None,
+            Field::AccessToken,
+        );
         let mut c = Connection::new(
             Provider::Facebook,
             ConnectionKind::User,
             id,
             "bench user",
             StoredSecrets {
-                access_token: secrets.seal(&secret).unwrap(),
+                access_token: secrets.seal(&secret, &binding).unwrap(),
                 refresh_token: None,
             },
             now,

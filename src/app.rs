@@ -176,12 +176,22 @@ pub fn open_store(
         &options.data_dir,
         missing_key,
     )?;
-    if let KeySource::Generated(path) = &source {
-        tracing::warn!(
+    let cipher = cipher.with_previous(settings.secrets.previous_keys.as_ref())?;
+    match &source {
+        KeySource::Generated(path) => tracing::warn!(
             path = %path.display(),
             "TOKENKEEPER_ENCRYPTION_KEY is not set: generated a master key file; \
              production should set the variable (and back the key up)"
-        );
+        ),
+        // Said on every start: a key beside the data it protects is for
+        // development only, and it cannot rotate.
+        KeySource::File(path) => tracing::warn!(
+            path = %path.display(),
+            "the master key comes from a file beside the store (a development \
+             convenience): production should set TOKENKEEPER_ENCRYPTION_KEY; \
+             docs/operations.md says how to move to it"
+        ),
+        KeySource::Environment => {}
     }
     let store = JsonFileStore::open_with_clock(&options, cipher.clone(), clock)?;
     Ok((store, cipher))
@@ -200,7 +210,8 @@ pub async fn open_database(
     ) else {
         unreachable!("Settings::validate (and store migrate) require both");
     };
-    let cipher = Cipher::load_existing(Some(key), &settings.store.data_dir)?;
+    let cipher = Cipher::load_existing(Some(key), &settings.store.data_dir)?
+        .with_previous(settings.secrets.previous_keys.as_ref())?;
     let pg = &settings.store.postgres;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(pg.max_connections)
@@ -316,6 +327,7 @@ pub async fn services(
         gate: Arc::new(Gate::new(&settings)),
         oauth: Arc::new(oauth),
         audit: records.audit(&settings),
+        key_rotation: Arc::default(),
         settings,
         store,
         tokens,

@@ -232,6 +232,17 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %e, "store unavailable");
                 ApiError::Unavailable("the token store is not writable; see the service log".into())
             }
+            StoreError::Misbound {
+                id,
+                field,
+                sealed_for,
+            } => {
+                // The account it was sealed for may be another team's.
+                tracing::error!(%id, field, %sealed_for, "a secret sits in another connection's record");
+                ApiError::Internal(format!(
+                    "connection {id}'s {field} was sealed for another connection (moved outside tokenkeeper); it is not handed out"
+                ))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

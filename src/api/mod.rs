@@ -15,6 +15,7 @@ mod facebook_connect;
 mod google;
 mod health;
 mod insights;
+mod keys;
 mod metrics_endpoint;
 pub mod oauth_state;
 pub mod openapi;
@@ -213,6 +214,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/internal/scheduled-refresh",
             post(tokens::scheduled_refresh.layer(needs(INTERNAL))),
+        )
+        .route("/internal/keys", get(keys::status.layer(needs(INTERNAL))))
+        .route(
+            "/internal/keys/rotate",
+            post(keys::rotate.layer(needs(INTERNAL))),
         )
         .route(
             "/internal/refresh-runs",

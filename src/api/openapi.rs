@@ -8,7 +8,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorBody, responses};
 use super::{
-    AppState, exports, facebook, facebook_connect, google, health, insights, tiktok, tokens,
+    AppState, exports, facebook, facebook_connect, google, health, insights, keys, tiktok, tokens,
 };
 
 /// Where the document is served.
@@ -54,6 +54,8 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         tokens::refresh,
         tokens::scheduled_refresh,
         tokens::runs,
+        keys::status,
+        keys::rotate,
         insights::available_metrics,
         insights::campaigns,
         insights::campaign_metrics,
@@ -109,7 +111,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         (name = "tokens", description = "Connections of every provider: facts, refresh, hand-out"),
         (name = "insights", description = "Campaign, post and reel insights (JSON)"),
         (name = "exports", description = "CSV twins of the insights endpoints and async exports"),
-        (name = "internal", description = "Scheduled refresh and run records; take the internal key"),
+        (name = "internal", description = "Scheduled refresh, run records and key rotation; take the internal key"),
         (name = "health", description = "Liveness and readiness probes (public)"),
     )
 )]

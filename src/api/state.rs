@@ -22,4 +22,6 @@ pub struct AppState {
     pub gate: Arc<auth::Gate>,
     pub oauth: Arc<oauth_state::StateSigner>,
     pub audit: Arc<dyn AuditTrail>,
+    /// Held while a key rotation runs, so that one runs at a time.
+    pub key_rotation: Arc<tokio::sync::Mutex<()>>,
 }

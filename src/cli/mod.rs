@@ -2,6 +2,7 @@
 //! 0 success, 1 the command failed, 2 bad arguments or configuration.
 
 mod demo;
+mod keys_cmd;
 mod output;
 mod serve;
 mod store_cmd;
@@ -51,8 +52,18 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
     },
-    /// Print a fresh base64url 256-bit encryption key
-    Keygen,
+    /// Print a fresh base64url 256-bit encryption key; with --previous, the
+    /// environment lines that make it current and keep the configured keys
+    /// as previous ones (the first step of a rotation)
+    Keygen {
+        #[arg(long)]
+        previous: bool,
+    },
+    /// Which keys seal the stored secrets, and rotating them to the current key
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Show, refresh or check stored tokens (exit 1 when any failed)
     Tokens {
         #[command(subcommand)]
@@ -62,6 +73,21 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// The configured keys, and how many secrets each seals
+    Status,
+    /// Re-seal every secret under the current key (and bind it to its record),
+    /// in batches; safe to run again after a crash. On the JSON store, while
+    /// the service runs, use POST /internal/keys/rotate
+    Rotate {
+        /// Connections re-sealed per store write
+        #[arg(long, default_value_t = crate::store::rotation::DEFAULT_BATCH as u64,
+              value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        batch: u64,
     },
 }
 
@@ -195,10 +221,24 @@ pub fn run() -> ExitCode {
             demo::run(addr)
         }
         Command::Simulate { port, host } => serve::simulate(std::net::SocketAddr::new(host, port)),
-        Command::Keygen => output::finish(
+        Command::Keygen { previous: false } => output::finish(
             &format!("{}\n", crate::secret::generate_key()),
             ExitCode::SUCCESS,
         ),
+        Command::Keygen { previous: true } => match settings(None) {
+            Ok(settings) => keys_cmd::keygen_previous(&settings),
+            Err(e) => config_failure(e),
+        },
+        Command::Keys { command } => match settings(None) {
+            Ok(settings) => {
+                quiet_logs(&settings);
+                match command {
+                    KeysCommand::Status => keys_cmd::status(&settings),
+                    KeysCommand::Rotate { batch } => keys_cmd::rotate(&settings, batch as usize),
+                }
+            }
+            Err(e) => config_failure(e),
+        },
         Command::Tokens { command } => match settings(None) {
             Ok(settings) => tokens(command, settings),
             Err(e) => config_failure(e),
@@ -213,6 +253,16 @@ pub fn run() -> ExitCode {
             Err(e) => config_failure(e),
         },
     }
+}
+
+/// The configured keyring: the current key (environment, else the key file
+/// in the data folder; never generated) and the previous keys.
+fn keyring(settings: &Settings) -> Result<crate::store::Cipher, crate::store::StoreError> {
+    crate::store::Cipher::load_existing(
+        settings.secrets.encryption_key.as_ref(),
+        &settings.store.data_dir,
+    )?
+    .with_previous(settings.secrets.previous_keys.as_ref())
 }
 
 fn usage(message: String) -> ExitCode {

@@ -8,22 +8,34 @@ use super::output::{count, finish};
 use crate::config::{Settings, StoreBackend};
 use crate::domain::Connection;
 use crate::store::postgres::records_checksum;
-use crate::store::{self, Cipher, ConnectionStore, Document, JsonFileStore, StoreOptions};
+use crate::store::{
+    self, Cipher, ConnectionStore, Document, JsonFileStore, StoreError, StoreOptions,
+};
 
 pub fn verify(settings: &Settings) -> ExitCode {
     let dir = &settings.store.data_dir;
-    let result = Cipher::load_existing(settings.secrets.encryption_key.as_ref(), dir)
-        .and_then(|cipher| store::verify(dir, &cipher));
+    let result = super::keyring(settings).and_then(|cipher| store::verify(dir, &cipher));
     match result {
         Ok(report) => finish(
             &format!(
-                "ok: {}, {} decrypted, generation {}\n",
+                "ok: {}, {} decrypted ({}), generation {}\n",
                 count(report.connections, "connection"),
                 count(report.secrets, "secret"),
+                super::keys_cmd::census_text(&report.census),
                 report.generation
             ),
             ExitCode::SUCCESS,
         ),
+        Err(StoreError::Unsound { what, problems }) => {
+            eprintln!(
+                "store verify failed: {what}: {}",
+                count(problems.len(), "problem")
+            );
+            for problem in &problems {
+                eprintln!("  - {problem}");
+            }
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("store verify failed: {e}");
             super::store_failure(&e)
@@ -33,8 +45,7 @@ pub fn verify(settings: &Settings) -> ExitCode {
 
 pub fn restore(settings: &Settings, from: Option<&Path>) -> ExitCode {
     let dir = &settings.store.data_dir;
-    let result = Cipher::load_existing(settings.secrets.encryption_key.as_ref(), dir)
-        .and_then(|cipher| store::restore(dir, from, &cipher));
+    let result = super::keyring(settings).and_then(|cipher| store::restore(dir, from, &cipher));
     match result {
         Ok((path, report)) => finish(
             &format!(
@@ -186,7 +197,7 @@ fn write_json_store(
     }
     let path = dir.join(store::STORE_FILE_NAME);
     // Tagged as a store being created: a crash leaves no sign of a store.
-    store::file::write_atomic_via(&path, &store::file::encode(&doc)?, "new")?;
+    store::file::write_atomic_via(&path, &store::file::encode(&doc, cipher)?, "new")?;
     let checked = store::backup::verify_file(&path, cipher).map(|(written, report)| {
         let sum = records_checksum(written.connections.values().map(|c| &**c));
         (sum, report)

@@ -18,7 +18,7 @@ use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::domain::policy;
 use crate::domain::{Connection, ConnectionFacts, Health, Provider};
-use crate::store::{Cipher, ConnectionStore, JsonFileStore, ListFilter, StoreError, StoreOptions};
+use crate::store::{ConnectionStore, JsonFileStore, ListFilter, StoreError, StoreOptions};
 use crate::tokens::{Plan, SweepFilter};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -263,8 +263,7 @@ fn needs_reconnect(h: Health) -> bool {
 pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     runtime.block_on(async move {
-        let dir = settings.store.data_dir.clone();
-        let opened = Cipher::load_existing(settings.secrets.encryption_key.as_ref(), &dir)
+        let opened = super::keyring(&settings)
             .and_then(|cipher| JsonFileStore::open(&StoreOptions::from(&settings.store), cipher));
         let store: Arc<dyn ConnectionStore> = match opened {
             Ok(store) => Arc::new(store),

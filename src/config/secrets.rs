@@ -10,6 +10,9 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     pub encryption_key: Option<Secret>,
+    /// Keys secrets may still be sealed with, comma-separated
+    /// (`TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS`): opened, never sealed with.
+    pub previous_keys: Option<Secret>,
     /// The PostgreSQL connection string (`store.backend = "postgres"`).
     pub database_url: Option<Secret>,
     pub internal_api_key: Option<Secret>,
@@ -31,6 +34,7 @@ impl Secrets {
         let secret = |k: &str| get(k).map(Secret::new);
         Self {
             encryption_key: secret("TOKENKEEPER_ENCRYPTION_KEY"),
+            previous_keys: secret("TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS"),
             database_url: secret("TOKENKEEPER_DATABASE_URL"),
             internal_api_key: secret("TOKENKEEPER_INTERNAL_API_KEY"),
             admin_api_key: secret("TOKENKEEPER_ADMIN_API_KEY"),
@@ -50,6 +54,23 @@ impl Secrets {
         if let Some(key) = &self.encryption_key {
             crate::secret::decode_key(key.expose())
                 .map_err(|reason| ConfigError::new("TOKENKEEPER_ENCRYPTION_KEY", reason))?;
+        }
+        if let Some(keys) = &self.previous_keys {
+            if self.encryption_key.is_none() {
+                return Err(ConfigError::new(
+                    "TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS",
+                    "is set without TOKENKEEPER_ENCRYPTION_KEY, the current key to rotate to"
+                        .to_string(),
+                ));
+            }
+            for (n, key) in keys.expose().split(',').enumerate() {
+                crate::secret::decode_key(key.trim()).map_err(|reason| {
+                    ConfigError::new(
+                        "TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS",
+                        format!("key {}: {reason}", n + 1),
+                    )
+                })?;
+            }
         }
         Ok(())
     }

@@ -9,8 +9,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use super::crypto::Cipher;
 use super::error::StoreError;
 use super::file;
+use super::integrity::Checker;
 use super::journal;
 use super::model::Document;
+use super::secret_check::{self, KeyCensus};
 
 pub const BACKUP_DIR_NAME: &str = "backups";
 const PREFIX: &str = "tokens-";
@@ -85,54 +87,46 @@ pub struct VerifyReport {
     pub connections: usize,
     pub secrets: usize,
     pub generation: u64,
+    /// Which keys seal the secrets.
+    pub census: KeyCensus,
 }
 
 /// Loads `path` (and the journal beside it, if any), checks the checksums
-/// and the key, and decrypts every secret.
+/// and the keys, and opens every secret in the record it sits in. Every
+/// problem found is named ([`StoreError::Unsound`]); a file whose HMAC
+/// fails is still read, unauthenticated, to check its secrets.
 pub fn verify_file(path: &Path, cipher: &Cipher) -> Result<(Document, VerifyReport), StoreError> {
-    let doc = journal::load(path)?.doc;
+    let mut problems = Vec::new();
+    let doc = match journal::load(path, Checker::Keyring(cipher)) {
+        Ok(loaded) => loaded.doc,
+        Err(e @ StoreError::Tampered { .. }) => {
+            problems.push(e.to_string());
+            journal::load(path, Checker::Unkeyed)?.doc
+        }
+        Err(e) => return Err(e),
+    };
     check_key(path, &doc, cipher)?;
-    let secrets = open_every_secret(&doc, cipher)?;
+    let conns: Vec<_> = doc.connections.values().map(|c| &**c).collect();
+    let secrets = secret_check::check_all(&conns, cipher);
+    problems.extend(secrets.problems);
+    if !problems.is_empty() {
+        return Err(StoreError::Unsound {
+            what: path.display().to_string(),
+            problems,
+        });
+    }
     let report = VerifyReport {
         connections: doc.connections.len(),
-        secrets,
+        secrets: secrets.opened,
         generation: doc.generation,
+        census: secrets.census,
     };
     Ok((doc, report))
 }
 
-/// Decrypts every secret `doc` holds, on every core; returns how many.
-fn open_every_secret(doc: &Document, cipher: &Cipher) -> Result<usize, StoreError> {
-    let conns: Vec<_> = doc.connections.values().collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = conns.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = conns
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut opened = 0;
-                    for conn in part {
-                        cipher.decrypt(&conn.secrets.access_token)?;
-                        opened += 1;
-                        if let Some(rt) = &conn.secrets.refresh_token {
-                            cipher.decrypt(rt)?;
-                            opened += 1;
-                        }
-                    }
-                    Ok::<_, StoreError>(opened)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a secret check panicked"))
-            .sum()
-    })
-}
-
+/// The document was signed by a key of the keyring.
 pub fn check_key(path: &Path, doc: &Document, cipher: &Cipher) -> Result<(), StoreError> {
-    if doc.key_id != cipher.key_id() {
+    if !cipher.has_key(&doc.key_id) {
         return Err(StoreError::WrongKey {
             path: path.to_path_buf(),
             stored: doc.key_id.clone(),

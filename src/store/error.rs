@@ -42,7 +42,7 @@ pub enum StoreError {
         restore: String,
     },
     #[error(
-        "{path} was written with key {stored}, but the configured key is {configured}: set the right TOKENKEEPER_ENCRYPTION_KEY; the file was left untouched"
+        "{path} was written with key {stored}, but the configured key is {configured} and no previous key is {stored}: set the right TOKENKEEPER_ENCRYPTION_KEY (or add the old one to TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS); the file was left untouched"
     )]
     WrongKey {
         path: PathBuf,
@@ -50,7 +50,7 @@ pub enum StoreError {
         configured: String,
     },
     #[error(
-        "the database's secrets are sealed with key {stored}, but the configured key is {configured}: every instance needs the same TOKENKEEPER_ENCRYPTION_KEY; nothing was written"
+        "the database's secrets are sealed with key {stored}, which is neither the configured key ({configured}) nor in TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS: every instance needs the same keys; nothing was written"
     )]
     DatabaseKey { stored: String, configured: String },
     #[error("encryption key from {source_name}: {reason}")]
@@ -59,6 +59,27 @@ pub enum StoreError {
     Locked { dir: PathBuf, pid: String },
     #[error("secret encryption: {0}")]
     Crypto(String),
+    #[error(
+        "a secret is sealed with key {kid}, which is neither TOKENKEEPER_ENCRYPTION_KEY nor in TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS: add that key as a previous key"
+    )]
+    UnknownKey { kid: String },
+    /// A secret sealed for one connection sits in another's record.
+    #[error(
+        "connection {id}'s {field} was sealed for {sealed_for}: secrets were moved between records outside tokenkeeper, and it is not handed out"
+    )]
+    Misbound {
+        id: String,
+        field: &'static str,
+        sealed_for: String,
+    },
+    /// A check of a whole store found these problems, one line each.
+    #[error("{what} failed verification: {}", .problems.join("; "))]
+    Unsound { what: String, problems: Vec<String> },
+    /// A keyed checksum does not match: somebody without the key changed it.
+    #[error(
+        "{what} was edited outside tokenkeeper (or damaged): {reason}; it was left untouched (`tokenkeeper store restore` restores the newest good backup)"
+    )]
+    Tampered { what: String, reason: String },
     #[error("connection {0} not found")]
     NotFound(String),
     #[error("connection {id} is at version {current}, the update expected {expected}")]

@@ -2,7 +2,8 @@
 //! group commit, appended and fsynced before the commit is acknowledged.
 //! A line holds the generation it makes, the full records it changed (their
 //! secrets still JWE) and the ids it removed, inside a checksummed envelope
-//! like the snapshot's: `{"checksum":"sha256:<hex>","entry":{...}}`.
+//! like the snapshot's: `{"checksum":"hmac-sha256:<kid>:<hex>","entry":{...}}`
+//! (after a format-1 snapshot, `sha256:<hex>`).
 //!
 //! Loading reads the snapshot, then applies every line whose generation
 //! follows it. A torn last line (a crash mid-append) was never acknowledged:
@@ -17,9 +18,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::crypto::Cipher;
 use super::error::StoreError;
-use super::file::{self, checksum};
-use super::model::Document;
+use super::file;
+use super::integrity::{self, Checker, Refusal, SumKind};
+use super::model::{DOCUMENT_FORMAT, Document};
 use crate::domain::Connection;
 
 pub const JOURNAL_FILE_NAME: &str = "tokens.journal";
@@ -43,26 +46,46 @@ struct Envelope<'a> {
     entry: &'a RawValue,
 }
 
-/// The line for `entry`, newline included.
-pub fn encode(entry: &Entry) -> Result<Vec<u8>, StoreError> {
+/// The line for `entry`, newline included, signed with the current key.
+pub fn encode(entry: &Entry, cipher: &Cipher) -> Result<Vec<u8>, StoreError> {
     let body = serde_json::to_vec(entry)
         .map_err(|e| StoreError::WriteFailed(format!("serializing a journal entry: {e}")))?;
-    let mut out = Vec::with_capacity(body.len() + 96);
+    let mut out = Vec::with_capacity(body.len() + 128);
     out.extend_from_slice(b"{\"checksum\":\"");
-    out.extend_from_slice(checksum(&body).as_bytes());
+    out.extend_from_slice(integrity::sign(cipher, &body).as_bytes());
     out.extend_from_slice(b"\",\"entry\":");
     out.extend_from_slice(&body);
     out.extend_from_slice(b"}\n");
     Ok(out)
 }
 
-fn decode(line: &[u8]) -> Result<Entry, String> {
-    let envelope: Envelope =
-        serde_json::from_slice(line).map_err(|e| format!("not a journal line ({e})"))?;
-    if checksum(envelope.entry.get().as_bytes()) != envelope.checksum {
-        return Err("its checksum does not match".into());
-    }
-    serde_json::from_str(envelope.entry.get()).map_err(|e| format!("not a journal entry ({e})"))
+/// Why a line was refused.
+#[derive(Debug)]
+enum LineError {
+    /// Not a whole line, or damaged: as the last line, torn by a crash.
+    Bad(String),
+    /// Whole, but its HMAC does not match: written by someone without the
+    /// key, wherever it is.
+    Tampered(String),
+}
+
+fn decode(line: &[u8], checker: Checker<'_>) -> Result<(Entry, SumKind), LineError> {
+    let envelope: Envelope = serde_json::from_slice(line)
+        .map_err(|e| LineError::Bad(format!("not a journal line ({e})")))?;
+    let kind = match integrity::check(checker, &envelope.checksum, envelope.entry.get().as_bytes())
+    {
+        Ok(kind) => kind,
+        Err(
+            r @ Refusal::Mismatch {
+                kind: SumKind::Keyed,
+            },
+        ) => return Err(LineError::Tampered(r.reason())),
+        Err(r @ Refusal::UnknownKey(_)) => return Err(LineError::Tampered(r.reason())),
+        Err(r) => return Err(LineError::Bad(r.reason())),
+    };
+    serde_json::from_str(envelope.entry.get())
+        .map(|entry| (entry, kind))
+        .map_err(|e| LineError::Bad(format!("not a journal entry ({e})")))
 }
 
 /// The store as the snapshot and the journal beside it hold it.
@@ -83,13 +106,13 @@ pub fn path_beside(snapshot: &Path) -> PathBuf {
 /// Reads `snapshot` and replays the journal beside it (none: nothing to
 /// replay). Lines at or below the snapshot's generation were compacted into
 /// it already and are skipped; the others must follow it one by one.
-pub fn load(snapshot: &Path) -> Result<Loaded, StoreError> {
+pub fn load(snapshot: &Path, checker: Checker<'_>) -> Result<Loaded, StoreError> {
     let path = path_beside(snapshot);
     // The snapshot and the journal's lines are parsed and checksummed side
     // by side (each is most of a start's time); the lines are applied after.
     let (doc, lines) = std::thread::scope(|s| {
-        let lines = s.spawn(|| read_lines(&path));
-        let doc = file::read(snapshot);
+        let lines = s.spawn(|| read_lines(&path, checker));
+        let doc = file::read(snapshot, checker);
         (doc, lines.join().expect("the journal reader panicked"))
     });
     let (mut doc, lines) = (doc?, lines?);
@@ -100,11 +123,33 @@ pub fn load(snapshot: &Path) -> Result<Loaded, StoreError> {
              journal was damaged: run `tokenkeeper store restore`"
         ),
     };
+    let tampered = |n: usize, why: String| StoreError::Tampered {
+        what: format!("{} line {n}", path.display()),
+        reason: why,
+    };
+    // Lines follow their snapshot's format: keyed after a format-2 one.
+    let expected = if doc.format == DOCUMENT_FORMAT {
+        SumKind::Keyed
+    } else {
+        SumKind::Plain
+    };
     let mut replayed = 0;
     for (i, entry) in lines.entries.into_iter().enumerate() {
         let n = i + 1;
-        let entry = entry.map_err(|why| corrupt(n, why))?;
+        let (entry, kind) = match entry {
+            Ok(decoded) => decoded,
+            Err(LineError::Bad(why)) => return Err(corrupt(n, why)),
+            Err(LineError::Tampered(why)) => return Err(tampered(n, why)),
+        };
         if entry.generation > doc.generation {
+            if kind != expected {
+                return Err(tampered(
+                    n,
+                    format!(
+                        "its checksum is {kind:?}, where the snapshot's format needs {expected:?}"
+                    ),
+                ));
+            }
             if entry.generation != doc.generation + 1 {
                 return Err(corrupt(
                     n,
@@ -130,12 +175,12 @@ pub fn load(snapshot: &Path) -> Result<Loaded, StoreError> {
 struct Lines {
     /// Each whole line in order; a bad one (before the last) is corruption,
     /// reported by the caller with its line number.
-    entries: Vec<Result<Entry, String>>,
+    entries: Vec<Result<(Entry, SumKind), LineError>>,
     good_len: u64,
     torn: Option<String>,
 }
 
-fn read_lines(path: &Path) -> Result<Lines, StoreError> {
+fn read_lines(path: &Path, checker: Checker<'_>) -> Result<Lines, StoreError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -151,9 +196,11 @@ fn read_lines(path: &Path) -> Result<Lines, StoreError> {
             torn = Some(format!("line {n} is incomplete"));
             break;
         };
-        let entry = decode(&rest[..end]);
-        if entry.is_err() && offset + end + 1 == bytes.len() {
-            torn = entry.err().map(|why| format!("line {n}: {why}"));
+        let entry = decode(&rest[..end], checker);
+        if let Err(LineError::Bad(why)) = &entry
+            && offset + end + 1 == bytes.len()
+        {
+            torn = Some(format!("line {n}: {why}"));
             break;
         }
         entries.push(entry);
@@ -273,6 +320,18 @@ impl Journal {
 mod tests {
     use super::*;
 
+    fn key() -> Cipher {
+        Cipher::new([5u8; 32])
+    }
+
+    fn line(generation: u64) -> Vec<u8> {
+        encode(&entry(generation), &key()).unwrap()
+    }
+
+    fn load(snapshot: &Path) -> Result<Loaded, StoreError> {
+        super::load(snapshot, Checker::Keyring(&key()))
+    }
+
     fn entry(generation: u64) -> Entry {
         Entry {
             generation,
@@ -285,16 +344,20 @@ mod tests {
     fn store_with(lines: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let snapshot = dir.path().join("tokens.json");
-        fs::write(&snapshot, file::encode(&Document::empty("k")).unwrap()).unwrap();
+        fs::write(
+            &snapshot,
+            file::encode(&Document::empty("k"), &key()).unwrap(),
+        )
+        .unwrap();
         fs::write(path_beside(&snapshot), lines).unwrap();
         (dir, snapshot)
     }
 
     #[test]
     fn lines_replay_in_order_and_a_torn_last_line_is_dropped() {
-        let mut lines = [encode(&entry(1)).unwrap(), encode(&entry(2)).unwrap()].concat();
+        let mut lines = [line(1), line(2)].concat();
         let good = lines.len() as u64;
-        let third = encode(&entry(3)).unwrap();
+        let third = line(3);
         lines.extend_from_slice(&third[..third.len() / 2]);
         let (_dir, snapshot) = store_with(&lines);
         let loaded = load(&snapshot).unwrap();
@@ -306,33 +369,33 @@ mod tests {
 
     #[test]
     fn a_bad_line_before_the_last_is_corruption_named_by_its_number() {
-        let mut second = encode(&entry(2)).unwrap();
-        second[20] ^= 1;
-        let lines = [
-            encode(&entry(1)).unwrap(),
-            second,
-            encode(&entry(3)).unwrap(),
-        ]
-        .concat();
+        // A byte of the second line's entry changes: not torn, and not
+        // written by tokenkeeper.
+        let mut second = line(2);
+        let at = second.len() - 10;
+        second[at] ^= 1;
+        let lines = [line(1), second, line(3)].concat();
         let (_dir, snapshot) = store_with(&lines);
         let err = load(&snapshot).err().unwrap().to_string();
         assert!(
-            err.contains("line 2") && err.contains("store restore"),
+            err.contains("line 2")
+                && err.contains("edited outside tokenkeeper")
+                && err.contains("store restore"),
             "{err}"
         );
     }
 
     #[test]
     fn lines_the_snapshot_holds_are_skipped_and_a_gap_is_refused() {
-        let lines = [encode(&entry(1)).unwrap(), encode(&entry(3)).unwrap()].concat();
+        let lines = [line(1), line(3)].concat();
         let (_dir, snapshot) = store_with(&lines);
         let err = load(&snapshot).err().unwrap().to_string();
         assert!(err.contains("generation 3 does not follow 1"), "{err}");
 
         let mut doc = Document::empty("k");
         doc.generation = 1;
-        fs::write(&snapshot, file::encode(&doc).unwrap()).unwrap();
-        let lines = [encode(&entry(1)).unwrap(), encode(&entry(2)).unwrap()].concat();
+        fs::write(&snapshot, file::encode(&doc, &key()).unwrap()).unwrap();
+        let lines = [line(1), line(2)].concat();
         fs::write(path_beside(&snapshot), lines).unwrap();
         let loaded = load(&snapshot).unwrap();
         assert_eq!((loaded.doc.generation, loaded.replayed), (2, 1));

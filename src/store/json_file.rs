@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::integrity::Checker;
 use super::journal::{self, Journal};
-use super::model::Document;
+use super::model::{DOCUMENT_FORMAT, Document};
 use super::presence::{self, Presence};
 use super::secrets::SecretBox;
 use super::storage::{
@@ -20,8 +21,7 @@ use super::storage::{
 use super::writer::{self, Mutation, Op, Shared};
 use super::{Cipher, STORE_FILE_NAME, StoreError, StoreOptions, file, lock, probe};
 use crate::clock::{SharedClock, SystemClock};
-use crate::domain::{Connection, EncryptedSecret};
-use crate::secret::Secret;
+use crate::domain::Connection;
 
 /// A cheap-to-clone handle on the open store. Reads come from an in-memory
 /// snapshot; writes go through the group-commit writer and return once on
@@ -68,7 +68,7 @@ impl JsonFileStore {
         let (doc, good_len) = match presence::check(dir)? {
             Presence::Present => {
                 remove_stale_temp_files(dir);
-                let loaded = journal::load(&path)?;
+                let loaded = journal::load(&path, Checker::Keyring(&cipher))?;
                 super::backup::check_key(&path, &loaded.doc, &cipher)?;
                 if let Some(torn) = &loaded.torn {
                     // A crash mid-append: that commit was never acknowledged.
@@ -79,11 +79,12 @@ impl JsonFileStore {
             Presence::Fresh => {
                 remove_stale_temp_files(dir);
                 let doc = Document::empty(cipher.key_id());
-                file::write_atomic_via(&path, &file::encode(&doc)?, "new")?;
+                file::write_atomic_via(&path, &file::encode(&doc, &cipher)?, "new")?;
                 (doc, 0)
             }
         };
-        let journal = Journal::open(journal::path_beside(&path), good_len)?;
+        let mut journal = Journal::open(journal::path_beside(&path), good_len)?;
+        let doc = resign(&path, doc, &cipher, &mut journal)?;
         let shared = Shared::new(doc, clock);
         let (tx, rx) = mpsc::unbounded_channel();
         let thread = writer::spawn(
@@ -94,6 +95,7 @@ impl JsonFileStore {
                 backup_interval: options.backup_interval,
                 commit_window: options.commit_window,
                 journal_max_bytes: options.journal_max_bytes,
+                cipher: cipher.clone(),
             },
             shared.clone(),
             lock,
@@ -120,7 +122,8 @@ impl JsonFileStore {
     /// secret.
     pub fn open_read_only(data_dir: &Path) -> Result<Self, StoreError> {
         let path = data_dir.join(STORE_FILE_NAME);
-        let doc = journal::load(&path)?.doc;
+        // Without the key, the HMACs cannot be checked: `store verify` does.
+        let doc = journal::load(&path, Checker::Unkeyed)?.doc;
         Ok(Self {
             inner: Arc::new(Inner {
                 shared: Shared::new(doc, Arc::new(SystemClock)),
@@ -133,16 +136,6 @@ impl JsonFileStore {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
-    }
-
-    /// Seals a secret with this store's key ([`ConnectionStore::secrets`]).
-    pub fn encrypt(&self, plain: &Secret) -> Result<EncryptedSecret, StoreError> {
-        ConnectionStore::secrets(self)?.seal(plain)
-    }
-
-    /// Opens a secret sealed with this store's key.
-    pub fn decrypt(&self, sealed: &EncryptedSecret) -> Result<Secret, StoreError> {
-        ConnectionStore::secrets(self)?.open(sealed)
     }
 
     /// The current committed document.
@@ -428,6 +421,32 @@ impl ConnectionStore for JsonFileStore {
     async fn close(&self) {
         JsonFileStore::close(self).await
     }
+}
+
+/// Writes `doc` as a new snapshot signed with the current key when the one
+/// on disk is of the old format (format 1: a plain SHA-256) or signed with a
+/// previous key, and empties the journal it now holds; so every line
+/// appended from here on follows a snapshot of this format and key.
+fn resign(
+    path: &Path,
+    mut doc: Document,
+    cipher: &Cipher,
+    journal: &mut Journal,
+) -> Result<Document, StoreError> {
+    if doc.format == DOCUMENT_FORMAT && doc.key_id == cipher.key_id() {
+        return Ok(doc);
+    }
+    tracing::info!(
+        from_format = doc.format,
+        from_key = %doc.key_id,
+        key = cipher.key_id(),
+        "rewriting the store file in format {DOCUMENT_FORMAT} under the current key"
+    );
+    doc.format = DOCUMENT_FORMAT;
+    doc.key_id = cipher.key_id().to_string();
+    file::write_snapshot(path, &doc, cipher)?;
+    journal.drop_before(journal.bytes())?;
+    Ok(doc)
 }
 
 /// Temp files left by a write that a crash interrupted; the store file itself

@@ -35,7 +35,11 @@ fn key_of(c: &Connection) -> NaturalKey {
     (c.provider, c.kind, c.external_id.clone(), c.team_id.clone())
 }
 
-pub const DOCUMENT_FORMAT: u32 = 1;
+/// The format this build writes: keyed checksums, bound secrets.
+pub const DOCUMENT_FORMAT: u32 = 2;
+/// The format before keys rotated: an unkeyed SHA-256, unbound secrets. It
+/// loads, and the store upgrades it when it opens.
+pub const LEGACY_FORMAT: u32 = 1;
 
 impl Document {
     pub fn empty(key_id: &str) -> Self {

@@ -153,6 +153,14 @@ pub trait ConnectionStore: Send + Sync {
     /// [`StoreError::ReadOnly`] on a store opened without the key.
     fn secrets(&self) -> Result<&SecretBox, StoreError>;
 
+    /// Once every secret is sealed with the current key (`keys rotate`):
+    /// moves whatever else the store signs or records under a key to the
+    /// current one, so that the previous keys can be retired. The file store
+    /// has nothing left: it signs its file with the current key from open.
+    async fn resign(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// `Ok` while the store takes writes now.
     async fn ready(&self) -> Result<StoreSummary, StoreError>;
 

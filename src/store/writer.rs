@@ -13,6 +13,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::backup;
+use super::crypto::Cipher;
 use super::error::StoreError;
 use super::file;
 use super::journal::{self, Entry, Journal};
@@ -97,6 +98,8 @@ pub struct WriterConfig {
     /// Compact once the journal is this long, even when the snapshot is
     /// longer (it is compacted anyway at twice the snapshot's length).
     pub journal_max_bytes: u64,
+    /// Signs the snapshot and the journal lines (HMAC under its current key).
+    pub cipher: Cipher,
 }
 
 /// Upper bound on updates per group commit, so one commit never waits forever.
@@ -272,7 +275,7 @@ impl Writer {
                 None => entry.removed.push(id),
             }
         }
-        let line = journal::encode(&entry)?;
+        let line = journal::encode(&entry, &self.config.cipher)?;
         self.journal.append(&line)?;
         Ok(line.len() as u64)
     }
@@ -306,8 +309,9 @@ impl Writer {
         let path = self.config.path.clone();
         let data_dir = self.config.data_dir.clone();
         let keep = self.config.backup_count;
+        let cipher = self.config.cipher.clone();
         let thread = std::thread::spawn(move || {
-            let bytes = file::write_snapshot(&path, &doc)?;
+            let bytes = file::write_snapshot(&path, &doc, &cipher)?;
             if backup {
                 backup::take(&path, &data_dir, keep)?;
             }

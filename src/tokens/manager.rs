@@ -22,6 +22,7 @@ use crate::providers::connect::{Connected, Upsert};
 use crate::providers::lifecycle::{TokenLifecycle, Upstream};
 use crate::providers::registry::Registry;
 use crate::providers::retry::RetryPolicy;
+use crate::store::crypto::{Binding, Field};
 use crate::store::{ConnectionStore, Write};
 
 /// A token handed to a caller that must call the platform itself.
@@ -149,10 +150,7 @@ impl TokenManager {
         need: &Need<'_>,
     ) -> Result<ValidToken, TokenError> {
         let connection = self.connection_for(id, need).await?;
-        let access_token = self
-            .store
-            .secrets()?
-            .open(&connection.secrets.access_token)?;
+        let access_token = self.store.secrets()?.access_token(&connection)?;
         Ok(ValidToken {
             connection,
             access_token,
@@ -258,8 +256,18 @@ impl TokenManager {
     ) -> Result<(Write, super::alerts::Before), TokenError> {
         let now = self.now();
         let secrets = self.store.secrets()?;
-        let access_token = secrets.seal(&u.token)?;
-        let refresh_token = secrets.seal_optional(u.refresh_token.as_ref())?;
+        let bound = |field| {
+            Binding::new(
+                u.provider,
+                u.kind,
+                &u.external_id,
+                team_id.as_deref(),
+                field,
+            )
+        };
+        let access_token = secrets.seal(&u.token, &bound(Field::AccessToken))?;
+        let refresh_token =
+            secrets.seal_optional(u.refresh_token.as_ref(), &bound(Field::RefreshToken))?;
         let mut new = Connection::new(
             u.provider,
             u.kind,
@@ -332,7 +340,7 @@ impl TokenManager {
             }
             _ => {}
         }
-        let access_token = self.store.secrets()?.open(&conn.secrets.access_token)?;
+        let access_token = self.store.secrets()?.access_token(&conn)?;
         Ok(ValidToken {
             connection: conn,
             access_token,

@@ -13,6 +13,7 @@ use super::manager::TokenManager;
 use crate::domain::{Connection, ConnectionKind, ErrorClass, Health, LastError};
 use crate::providers::UpstreamError;
 use crate::providers::lifecycle::Held;
+use crate::store::crypto::{Binding, Field};
 use crate::store::{StoreError, Write, WriteGuard};
 
 /// How often a refresh waiting for another holder's lease looks again.
@@ -195,14 +196,20 @@ impl TokenManager {
         let lifecycle = self.lifecycle(conn.provider)?;
         let secrets = self.store.secrets()?;
         let held = Held {
-            access_token: secrets.open(&conn.secrets.access_token)?,
-            refresh_token: secrets.open_optional(conn.secrets.refresh_token.as_ref())?,
+            access_token: secrets.access_token(conn)?,
+            refresh_token: secrets.refresh_token(conn)?,
         };
         let result = lifecycle.renew(&self.upstream, held).await;
         let renewal = self.attempted(conn, "refreshed", result).await?;
         let now = self.now();
-        let access_token = secrets.seal(&renewal.access_token)?;
-        let refresh_token = secrets.seal_optional(renewal.refresh_token.as_ref())?;
+        let access_token = secrets.seal(
+            &renewal.access_token,
+            &Binding::of(conn, Field::AccessToken),
+        )?;
+        let refresh_token = secrets.seal_optional(
+            renewal.refresh_token.as_ref(),
+            &Binding::of(conn, Field::RefreshToken),
+        )?;
         let expires_at = renewal.expires_at.or_else(|| {
             renewal
                 .expires_in
@@ -248,7 +255,7 @@ impl TokenManager {
 
     pub(super) async fn check(&self, conn: Arc<Connection>) -> Result<Arc<Connection>, TokenError> {
         let lifecycle = self.lifecycle(conn.provider)?;
-        let token = self.store.secrets()?.open(&conn.secrets.access_token)?;
+        let token = self.store.secrets()?.access_token(&conn)?;
         let result = lifecycle.validate(&self.upstream, token).await;
         let v = self.attempted(&conn, "checked", result).await?;
         let now = self.now();

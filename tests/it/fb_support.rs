@@ -524,6 +524,14 @@ rate_limit_burst = {burst}
         self.app.stop().await;
     }
 
+    /// Restarts with `current` as the encryption key and `previous` as the
+    /// previous keys.
+    pub async fn restart_with_keys(mut self, current: &str, previous: Option<&str>) -> Self {
+        self.settings.secrets.encryption_key = Some(tokenkeeper::secret::Secret::new(current));
+        self.settings.secrets.previous_keys = previous.map(tokenkeeper::secret::Secret::new);
+        self.restart().await
+    }
+
     /// Stops the service gracefully and starts it again on the same data,
     /// simulator and webhook.
     pub async fn restart(mut self) -> Self {

@@ -12,8 +12,9 @@ use tempfile::TempDir;
 use tokenkeeper::app::Application;
 use tokenkeeper::clock::OffsetClock;
 use tokenkeeper::config::{Overrides, Settings};
-use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
+use tokenkeeper::domain::{Connection, ConnectionKind, EncryptedSecret, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
+use tokenkeeper::store::crypto::{Binding, Field};
 use tokenkeeper::store::{Cipher, JsonFileStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -149,10 +150,25 @@ impl TestApp {
     }
 }
 
+/// `token` sealed as `conn`'s `field` (seal again after changing its
+/// provider, kind, external id or team: a secret is bound to them).
+pub fn seal(cipher: &Cipher, conn: &Connection, field: Field, token: &str) -> EncryptedSecret {
+    cipher
+        .encrypt(&Secret::new(token), &Binding::of(conn, field))
+        .unwrap()
+}
+
 /// A Facebook page connection whose access token is `token`.
 pub fn page_connection(store_cipher: &Cipher, external_id: &str, token: &str) -> Connection {
+    let binding = Binding::new(
+        Provider::Facebook,
+        ConnectionKind::Page,
+        external_id,
+        None,
+        Field::AccessToken,
+    );
     let secrets = StoredSecrets {
-        access_token: store_cipher.encrypt(&Secret::new(token)).unwrap(),
+        access_token: store_cipher.encrypt(&Secret::new(token), &binding).unwrap(),
         refresh_token: None,
     };
     Connection::new(

@@ -20,6 +20,7 @@ mod handout_audit;
 mod helpers;
 mod http;
 mod insights;
+mod key_rotation;
 mod metrics;
 mod openapi;
 mod openapi_snapshot;

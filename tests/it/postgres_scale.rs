@@ -10,6 +10,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
+use tokenkeeper::store::crypto::{Binding, Field};
 use tokenkeeper::store::{ConnectionStore, ListFilter, PgConnectionStore, Write};
 
 use crate::fb_support::INTERNAL_KEY;
@@ -107,7 +108,16 @@ async fn seed(sim: &Sim, store: &PgConnectionStore, users: usize, pages: usize) 
         .await;
     let cipher = test_cipher();
     let now = Utc::now();
-    let seal = |token: &str| cipher.encrypt(&Secret::new(token)).unwrap();
+    let seal = |kind, external_id: &str, token: &str| {
+        let binding = Binding::new(
+            Provider::Facebook,
+            kind,
+            external_id,
+            None,
+            Field::AccessToken,
+        );
+        cipher.encrypt(&Secret::new(token), &binding).unwrap()
+    };
     let mut writes = Vec::new();
     for u in created["users"].as_array().unwrap() {
         let id = u["id"].as_str().unwrap();
@@ -119,7 +129,11 @@ async fn seed(sim: &Sim, store: &PgConnectionStore, users: usize, pages: usize) 
             )
             .await;
         let secrets = StoredSecrets {
-            access_token: seal(login["access_token"].as_str().unwrap()),
+            access_token: seal(
+                ConnectionKind::User,
+                id,
+                login["access_token"].as_str().unwrap(),
+            ),
             refresh_token: None,
         };
         let mut user = Connection::new(
@@ -134,7 +148,11 @@ async fn seed(sim: &Sim, store: &PgConnectionStore, users: usize, pages: usize) 
         user.data_access_expires_at = Some(now + Duration::days(80));
         for p in u["pages"].as_array().unwrap() {
             let secrets = StoredSecrets {
-                access_token: seal("EAAB-seeded-page-token"),
+                access_token: seal(
+                    ConnectionKind::Page,
+                    p["id"].as_str().unwrap(),
+                    "EAAB-seeded-page-token",
+                ),
                 refresh_token: None,
             };
             let mut page = Connection::new(

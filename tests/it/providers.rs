@@ -54,9 +54,10 @@ async fn tiktok_tokens_follow_the_seed_windows_and_keep_the_rotated_refresh_toke
 
     let refresh_token = |id: &str| {
         let conn = fb.app.store.get(id).unwrap();
-        fb.app
-            .store
-            .decrypt(conn.secrets.refresh_token.as_ref().unwrap())
+        tokenkeeper::store::ConnectionStore::secrets(&fb.app.store)
+            .unwrap()
+            .refresh_token(&conn)
+            .unwrap()
             .unwrap()
             .expose()
             .to_string()

@@ -14,6 +14,7 @@ use tempfile::TempDir;
 use tokenkeeper::clock::{Clock, OffsetClock};
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
+use tokenkeeper::store::crypto::{Binding, Field};
 use tokenkeeper::store::{
     ConnectionStore, ListFilter, PgConnectionStore, StoreError, Write, WriteGuard,
 };
@@ -135,11 +136,12 @@ fn record(
     external_id: &str,
     team: Option<&str>,
 ) -> Connection {
+    let binding = Binding::new(provider, kind, external_id, team, Field::AccessToken);
     let secrets = StoredSecrets {
         access_token: store
             .secrets()
             .unwrap()
-            .seal(&Secret::new(format!("token-{external_id}")))
+            .seal(&Secret::new(format!("token-{external_id}")), &binding)
             .unwrap(),
         refresh_token: None,
     };
@@ -206,11 +208,7 @@ pub async fn get_returns_the_stored_record_and_none_for_an_unknown_id(backend: &
     assert_eq!(stored.version, 1);
     let back = store.get(&stored.id).await.unwrap().expect("stored");
     assert_eq!(back, stored);
-    let token = store
-        .secrets()
-        .unwrap()
-        .open(&back.secrets.access_token)
-        .unwrap();
+    let token = store.secrets().unwrap().access_token(&back).unwrap();
     assert_eq!(token.expose(), "token-p1");
     assert!(store.get("no-such-id").await.unwrap().is_none());
     store.close().await;

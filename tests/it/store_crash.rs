@@ -18,6 +18,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tokenkeeper::store::integrity::Checker;
 use tokenkeeper::store::{self, JsonFileStore, StoreOptions};
 
 use crate::helpers::{page_connection, test_cipher};
@@ -113,7 +114,8 @@ struct Aftermath {
 
 fn aftermath(dir: &Path) -> Aftermath {
     let snapshot = dir.join("tokens.json");
-    let torn_tail = store::journal::load(&snapshot).is_ok_and(|l| l.torn.is_some());
+    let torn_tail = store::journal::load(&snapshot, Checker::Keyring(&test_cipher()))
+        .is_ok_and(|l| l.torn.is_some());
     let mid_compaction = std::fs::read_dir(dir).unwrap().any(|e| {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         name.starts_with(".tokens.") && name.contains('-')

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use tokenkeeper::domain::{ConnectionKind, ErrorClass, LastError, Provider};
-use tokenkeeper::secret::Secret;
+use tokenkeeper::store::ConnectionStore;
 use tokenkeeper::store::{self, Cipher, JsonFileStore, StoreError, StoreOptions};
 
-use crate::helpers::{open_store, page_connection, test_cipher};
+use crate::helpers::{open_store, page_connection, seal, test_cipher};
+use tokenkeeper::store::crypto::{Binding, Field};
 
 #[tokio::test]
 async fn every_field_survives_a_restart_and_secrets_are_encrypted_on_disk() {
@@ -19,7 +20,8 @@ async fn every_field_survives_a_restart_and_secrets_are_encrypted_on_disk() {
     conn.provider = Provider::TiktokShop;
     conn.kind = ConnectionKind::Shop;
     conn.team_id = Some("team-a".into());
-    conn.secrets.refresh_token = Some(cipher.encrypt(&Secret::new("ROW_refresh-xyz")).unwrap());
+    conn.secrets.access_token = seal(&cipher, &conn, Field::AccessToken, "EAAB-page-token-abc");
+    conn.secrets.refresh_token = Some(seal(&cipher, &conn, Field::RefreshToken, "ROW_refresh-xyz"));
     let t = |s| Utc.timestamp_opt(s, 0).unwrap();
     conn.expires_at = Some(t(1_900_000_000));
     conn.refresh_token_expires_at = Some(t(1_950_000_000));
@@ -56,14 +58,19 @@ async fn every_field_survives_a_restart_and_secrets_are_encrypted_on_disk() {
     assert_eq!(*back, expected);
     assert_eq!(
         reopened
-            .decrypt(&back.secrets.access_token)
+            .secrets()
+            .unwrap()
+            .access_token(&back)
             .unwrap()
             .expose(),
         "EAAB-page-token-abc"
     );
     assert_eq!(
         reopened
-            .decrypt(back.secrets.refresh_token.as_ref().unwrap())
+            .secrets()
+            .unwrap()
+            .refresh_token(&back)
+            .unwrap()
             .unwrap()
             .expose(),
         "ROW_refresh-xyz"
@@ -190,7 +197,7 @@ async fn damaged_files_are_refused_untouched_and_restore_recovers() {
     flipped[at] ^= 0x01;
     std::fs::write(&path, &flipped).unwrap();
     let err = refusal(dir.path(), test_cipher()).to_string();
-    assert!(err.contains("checksum") || err.contains("corrupt"), "{err}");
+    assert!(err.contains("HMAC does not match"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), flipped);
 
     std::fs::write(&path, &good).unwrap();
@@ -255,6 +262,9 @@ async fn secrets_stay_out_of_debug_output_and_errors() {
     assert!(!debug.contains("EAAB-debug-leak-check"));
     assert!(debug.contains("[encrypted]"));
     let other = Cipher::new([5u8; 32]);
-    let err = other.decrypt(&conn.secrets.access_token).unwrap_err();
+    let binding = Binding::of(&conn, Field::AccessToken);
+    let err = other
+        .decrypt(&conn.id, &conn.secrets.access_token, &binding)
+        .unwrap_err();
     assert!(!err.to_string().contains("EAAB"));
 }

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tokenkeeper::store::integrity::Checker;
 use tokenkeeper::store::{self, JsonFileStore, StoreOptions};
 
 use crate::helpers::{open_store, page_connection, test_cipher};
@@ -101,7 +102,7 @@ async fn a_write_costs_what_it_changed_and_compaction_keeps_every_write() {
     // A clean close leaves the snapshot holding everything.
     store.close().await;
     assert_eq!(len(&journal), 0);
-    let loaded = store::file::read(&snapshot).unwrap();
+    let loaded = store::file::read(&snapshot, Checker::Keyring(&test_cipher())).unwrap();
     assert_eq!(loaded.connections.len(), 60);
 }
 
@@ -134,7 +135,11 @@ async fn a_torn_last_line_is_dropped_and_a_damaged_earlier_line_refused() {
         .await
         .unwrap();
     reopened.close().await;
-    let after = store::journal::load(&crashed.path().join("tokens.json")).unwrap();
+    let after = store::journal::load(
+        &crashed.path().join("tokens.json"),
+        Checker::Keyring(&test_cipher()),
+    )
+    .unwrap();
     assert_eq!((after.doc.connections.len(), after.torn), (4, None));
 
     // A flipped byte in the first line is no crash: refused, named, and

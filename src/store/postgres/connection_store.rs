@@ -117,6 +117,16 @@ impl ConnectionStore for PgConnectionStore {
         self.transact(writes).await
     }
 
+    async fn resign(&self) -> Result<(), StoreError> {
+        let current = self.inner.secrets.cipher().key_id();
+        sqlx::query("UPDATE store_meta SET value = $1 WHERE name = 'key_id'")
+            .bind(current)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(StoreError::database("record the key id"))?;
+        Ok(())
+    }
+
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         let deleted =
             sqlx::query("DELETE FROM connections WHERE id = $1 RETURNING nextval('store_writes')")

@@ -46,7 +46,8 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 }
 
 /// Records the key id in a database that has none yet, and refuses `cipher`
-/// if the database's secrets are sealed with another key.
+/// if the database's secrets are sealed with a key it does not hold. The id
+/// moves to the current key when a rotation finishes.
 async fn check_key(pool: &PgPool, cipher: &Cipher) -> Result<(), StoreError> {
     let stored: String = sqlx::query_scalar(
         "WITH first AS ( \
@@ -59,7 +60,7 @@ async fn check_key(pool: &PgPool, cipher: &Cipher) -> Result<(), StoreError> {
     .fetch_one(pool)
     .await
     .map_err(StoreError::database("check the key id"))?;
-    if stored != cipher.key_id() {
+    if !cipher.has_key(&stored) {
         return Err(StoreError::DatabaseKey {
             stored,
             configured: cipher.key_id().to_string(),
