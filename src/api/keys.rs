@@ -95,7 +95,7 @@ pub async fn status(
     operation_id = "internal_keys_rotate",
     tags = ["internal"],
     summary = "Re-seal every secret under the current key",
-    description = "Re-seals, in batches, every secret not sealed with the current key (or not yet bound to its record) while the service serves; refreshes go on. Answers when done; if the request times out the rotation goes on, and calling again resumes where it stands. 409 `conflict` while one is running. Takes the internal key (scope `internal`).",
+    description = "Re-seals, many at a time, every secret not sealed with the current key (or not yet bound to its record) while the service serves; refreshes go on. Answers when done; if the request times out the rotation goes on, and calling again resumes where it stands. 409 `conflict` while one is running. Takes the internal key (scope `internal`).",
     responses(
         (status = 200, description = "Done", body = Rotated, example = json!({
             "connections": 150, "resealed": 32, "key_id": "k-3f9a1c2b7d10",
@@ -120,7 +120,7 @@ pub async fn rotate(
     // Its own task: a request that times out or goes away does not stop it.
     let task = tokio::spawn(async move {
         let _running = running;
-        rotation::rotate(&*store, rotation::DEFAULT_BATCH, &|p| {
+        rotation::rotate(&*store, rotation::DEFAULT_AT_ONCE, &|p| {
             tracing::debug!(resealed = p.resealed, of = p.to_reseal, "key rotation");
         })
         .await

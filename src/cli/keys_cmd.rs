@@ -119,7 +119,7 @@ fn status_text(keyring: Option<&Cipher>, census: &KeyCensus, connections: usize)
 }
 
 /// `keys rotate`: re-seals every secret under the current key.
-pub fn rotate(settings: &Settings, batch: usize) -> ExitCode {
+pub fn rotate(settings: &Settings, at_once: usize) -> ExitCode {
     let tty = std::io::stderr().is_terminal();
     let show = move |p: Progress| {
         if tty {
@@ -130,7 +130,7 @@ pub fn rotate(settings: &Settings, batch: usize) -> ExitCode {
     };
     let result = runtime().block_on(async {
         let store = open(settings).await?;
-        let report = rotation::rotate(&*store, batch, &show).await;
+        let report = rotation::rotate(&*store, at_once, &show).await;
         store.close().await;
         report
     });

@@ -81,13 +81,13 @@ enum KeysCommand {
     /// The configured keys, and how many secrets each seals
     Status,
     /// Re-seal every secret under the current key (and bind it to its record),
-    /// in batches; safe to run again after a crash. On the JSON store, while
-    /// the service runs, use POST /internal/keys/rotate
+    /// while refreshes go on; safe to run again after a crash. On the JSON
+    /// store, while the service runs, use POST /internal/keys/rotate
     Rotate {
-        /// Connections re-sealed per store write
-        #[arg(long, default_value_t = crate::store::rotation::DEFAULT_BATCH as u64,
-              value_parser = clap::value_parser!(u64).range(1..=100_000))]
-        batch: u64,
+        /// Connections re-sealed at once
+        #[arg(long, default_value_t = crate::store::rotation::DEFAULT_AT_ONCE as u64,
+              value_parser = clap::value_parser!(u64).range(1..=1_000))]
+        at_once: u64,
     },
 }
 
@@ -234,7 +234,9 @@ pub fn run() -> ExitCode {
                 quiet_logs(&settings);
                 match command {
                     KeysCommand::Status => keys_cmd::status(&settings),
-                    KeysCommand::Rotate { batch } => keys_cmd::rotate(&settings, batch as usize),
+                    KeysCommand::Rotate { at_once } => {
+                        keys_cmd::rotate(&settings, at_once as usize)
+                    }
                 }
             }
             Err(e) => config_failure(e),

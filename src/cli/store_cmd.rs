@@ -14,7 +14,25 @@ use crate::store::{
 
 pub fn verify(settings: &Settings) -> ExitCode {
     let dir = &settings.store.data_dir;
-    let result = super::keyring(settings).and_then(|cipher| store::verify(dir, &cipher));
+    let result = match settings.store.backend {
+        StoreBackend::Json => {
+            super::keyring(settings).and_then(|cipher| store::verify(dir, &cipher))
+        }
+        StoreBackend::Postgres => {
+            if let Some(usage) = needs_database(settings, "store verify") {
+                return usage;
+            }
+            let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+            runtime.block_on(async {
+                let (database, _) =
+                    crate::app::open_database(settings, Arc::new(crate::clock::SystemClock))
+                        .await?;
+                let report = database.verify().await;
+                database.close().await;
+                report
+            })
+        }
+    };
     match result {
         Ok(report) => finish(
             &format!(

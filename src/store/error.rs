@@ -76,9 +76,7 @@ pub enum StoreError {
     #[error("{what} failed verification: {}", .problems.join("; "))]
     Unsound { what: String, problems: Vec<String> },
     /// A keyed checksum does not match: somebody without the key changed it.
-    #[error(
-        "{what} was edited outside tokenkeeper (or damaged): {reason}; it was left untouched (`tokenkeeper store restore` restores the newest good backup)"
-    )]
+    #[error("{what} was edited outside tokenkeeper (or damaged): {reason}; it was left untouched")]
     Tampered { what: String, reason: String },
     #[error("connection {0} not found")]
     NotFound(String),

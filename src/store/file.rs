@@ -97,7 +97,7 @@ pub fn decode(path: &Path, bytes: &[u8], checker: Checker<'_>) -> Result<Documen
     };
     let tampered = |reason: String| StoreError::Tampered {
         what: path.display().to_string(),
-        reason,
+        reason: format!("{reason} (`tokenkeeper store restore` restores the newest good backup)"),
     };
     if bytes.is_empty() {
         return Err(corrupt("the file is empty".into()));

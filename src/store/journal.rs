@@ -125,7 +125,7 @@ pub fn load(snapshot: &Path, checker: Checker<'_>) -> Result<Loaded, StoreError>
     };
     let tampered = |n: usize, why: String| StoreError::Tampered {
         what: format!("{} line {n}", path.display()),
-        reason: why,
+        reason: format!("{why} (`tokenkeeper store restore` restores the newest good backup)"),
     };
     // Lines follow their snapshot's format: keyed after a format-2 one.
     let expected = if doc.format == DOCUMENT_FORMAT {

@@ -1,12 +1,14 @@
 //! Key rotation: every secret not yet sealed with the current key, or not
-//! yet bound to its record, is opened and sealed again, in batches, through
+//! yet bound to its record, is opened and sealed again, many at a time, through
 //! the storage seam, so that it runs on either backend while the service
-//! serves. Each batch is one atomic write guarded by the versions it read:
-//! a record written meanwhile (a refresh, which seals with the current key
-//! anyway) is read again rather than overwritten. Rotation keeps no state
-//! of its own: after a crash, running it again picks up what is left.
+//! serves. Each write is guarded by the version it read: a record written
+//! meanwhile (a refresh, which seals with the current key anyway) is read
+//! again rather than overwritten. Rotation keeps no state of its own: after
+//! a crash, running it again picks up what is left.
 
 use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
 
 use super::crypto::{Binding, Cipher, Field, Seal};
 use super::error::StoreError;
@@ -14,8 +16,12 @@ use super::secret_check::{self, KeyCensus};
 use super::storage::{ConnectionStore, ListFilter, Write, WriteGuard};
 use crate::domain::Connection;
 
-/// Connections re-sealed per write unless told otherwise.
-pub const DEFAULT_BATCH: usize = 500;
+/// Connections re-sealed at once unless told otherwise: enough to fill the
+/// file store's group commits and a PostgreSQL pool.
+pub const DEFAULT_AT_ONCE: usize = 64;
+
+/// How often a rotation reports its progress, in connections.
+pub const PROGRESS_EVERY: usize = 500;
 
 /// How far a rotation has come.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,11 +84,16 @@ fn reseal(conn: &Connection, cipher: &Cipher) -> Result<Write, StoreError> {
     })
 }
 
-/// Re-seals every secret of `store` under its current key, `batch`
-/// connections per write, calling `progress` after each.
+/// Re-seals every secret of `store` under its current key, `at_once`
+/// connections at a time, calling `progress` every [`PROGRESS_EVERY`].
+///
+/// Each connection is its own write, guarded by the version read: none
+/// holds more than its own row, so a rotation cannot deadlock with a
+/// refresh writing a user and its pages, and the file store's group commit
+/// still folds the writes in flight into one journal line.
 pub async fn rotate(
     store: &dyn ConnectionStore,
-    batch: usize,
+    at_once: usize,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<RotationReport, StoreError> {
     let cipher = store.secrets()?.cipher().clone();
@@ -98,24 +109,17 @@ pub async fn rotate(
         resealed: 0,
     };
     progress(done);
-    for chunk in todo.chunks(batch.max(1)) {
-        let writes = chunk
-            .iter()
-            .map(|c| reseal(c, &cipher))
-            .collect::<Result<Vec<_>, _>>()?;
-        match store.write_all(writes).await {
-            Ok(_) => {}
-            // One of them was written (or deleted) since it was read.
-            Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {
-                for conn in chunk {
-                    reseal_one(store, &cipher, &conn.id).await?;
-                }
-            }
-            Err(e) => return Err(e),
+    let mut writes = stream::iter(todo)
+        .map(|conn| reseal_one(store, &cipher, conn))
+        .buffer_unordered(at_once.max(1));
+    while let Some(written) = writes.next().await {
+        written?;
+        done.resealed += 1;
+        if done.resealed.is_multiple_of(PROGRESS_EVERY) || done.resealed == done.to_reseal {
+            progress(done);
         }
-        done.resealed += chunk.len();
-        progress(done);
     }
+    drop(writes);
     store.resign().await?;
     let after = store.list(&ListFilter::default()).await?;
     Ok(RotationReport {
@@ -126,25 +130,25 @@ pub async fn rotate(
     })
 }
 
-/// Re-seals one connection as it is now, reading it again while writes race.
+/// Re-seals `conn`, reading it again while other writes race it.
 async fn reseal_one(
     store: &dyn ConnectionStore,
     cipher: &Cipher,
-    id: &str,
+    mut conn: Arc<Connection>,
 ) -> Result<(), StoreError> {
     loop {
-        let Some(conn) = store.get(id).await? else {
-            return Ok(());
-        };
         if is_current(&conn, cipher.key_id()) {
             return Ok(());
         }
-        let Write::Update { guard, edit, .. } = reseal(&conn, cipher)? else {
+        let Write::Update { id, guard, edit } = reseal(&conn, cipher)? else {
             unreachable!("reseal makes an update")
         };
-        match store.update(id, guard, edit).await {
+        match store.update(&id, guard, edit).await {
             Ok(_) | Err(StoreError::NotFound(_)) => return Ok(()),
-            Err(StoreError::VersionConflict { .. }) => continue,
+            Err(StoreError::VersionConflict { .. }) => match store.get(&id).await? {
+                Some(now) => conn = now,
+                None => return Ok(()),
+            },
             Err(e) => return Err(e),
         }
     }

@@ -132,11 +132,11 @@ fn check_part(
                     let owner = seal
                         .account()
                         .and_then(|a| by_account.get(&a.to_string()))
-                        .map_or("no connection in this store".to_string(), |id| {
+                        .map_or("an account no connection here has".to_string(), |id| {
                             format!("connection {id}")
                         });
                     report.problems.push(format!(
-                        "connection {id}'s {field} was sealed for {owner}'s {} ({}): \
+                        "connection {id}'s {field} was sealed as the {} of {owner} ({}): \
                          it was moved outside tokenkeeper",
                         seal.field.as_deref().unwrap_or("?"),
                         seal.account_text()

@@ -1,7 +1,7 @@
 //! Keys that rotate and secrets that cannot be moved: rotation while a
 //! sweep runs, a rotation killed midway and run again, secrets swapped
 //! between records, a team edited with a recomputed SHA-256, and a store of
-//! format 1 upgraded in place.
+//! format 1 upgraded in place; on the JSON store and on PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,10 +13,13 @@ use serde_json::{Value, json};
 use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
 use tokenkeeper::store::crypto::{Binding, Field};
-use tokenkeeper::store::{Cipher, ConnectionStore, JsonFileStore, ListFilter, StoreOptions, Write};
+use tokenkeeper::store::{
+    Cipher, ConnectionStore, JsonFileStore, ListFilter, PgConnectionStore, StoreOptions, Write,
+};
 
 use crate::fb_support::{FbApp, INTERNAL_KEY, eventually};
 use crate::helpers::{TEST_KEY, open_store, page_connection, seal, test_cipher, text};
+use crate::storage_contract::Postgres;
 
 /// The key rotated to (base64url of 32 bytes).
 const NEW_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
@@ -43,6 +46,12 @@ const ROTATING: [(&str, &str); 2] = [
     ("TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS", TEST_KEY),
 ];
 const NEW_ONLY: [(&str, &str); 1] = [("TOKENKEEPER_ENCRYPTION_KEY", NEW_KEY)];
+const OLD_ONLY: [(&str, &str); 1] = [("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)];
+
+/// Runs the command to its end.
+fn run(dir: &Path, args: &[&str], keys: &[(&str, &str)]) -> std::process::Output {
+    tokenkeeper(dir, args, keys).output().unwrap()
+}
 
 /// `n` page connections sealed with the test key, written to a new store.
 async fn store_of_pages(dir: &Path, n: usize) -> Vec<Connection> {
@@ -88,20 +97,14 @@ async fn swapped_access_tokens_fail_verify_naming_both_and_the_store_is_refused(
     let swapped = file.replace(&a, "SWAP").replace(&b, &a).replace("SWAP", &b);
     std::fs::write(&path, swapped).unwrap();
 
-    let out = tokenkeeper(
-        dir.path(),
-        &["store", "verify"],
-        &[("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)],
-    )
-    .output()
-    .unwrap();
+    let out = run(dir.path(), &["store", "verify"], &OLD_ONLY);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("edited outside tokenkeeper"), "{err}");
     for (holder, owner) in [(&pages[0], &pages[1]), (&pages[1], &pages[0])] {
         assert!(
             err.contains(&format!(
-                "connection {}'s access_token was sealed for connection {}'s access_token",
+                "connection {}'s access_token was sealed as the access_token of connection {}",
                 holder.id, owner.id
             )),
             "{err}"
@@ -176,13 +179,7 @@ async fn a_team_moved_with_a_recomputed_sha256_is_refused_as_edited_outside_toke
             err.to_string().contains("edited outside tokenkeeper"),
             "{what}: {err}"
         );
-        let out = tokenkeeper(
-            dir.path(),
-            &["store", "verify"],
-            &[("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)],
-        )
-        .output()
-        .unwrap();
+        let out = run(dir.path(), &["store", "verify"], &OLD_ONLY);
         assert_eq!(out.status.code(), Some(1), "{what}");
         assert!(
             text(&out.stderr).contains("edited outside tokenkeeper"),
@@ -197,13 +194,7 @@ async fn a_format_1_store_loads_its_secrets_and_is_upgraded_when_opened() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format1/tokens.json");
     std::fs::copy(&fixture, dir.path().join("tokens.json")).unwrap();
 
-    let status = tokenkeeper(
-        dir.path(),
-        &["keys", "status"],
-        &[("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)],
-    )
-    .output()
-    .unwrap();
+    let status = run(dir.path(), &["keys", "status"], &OLD_ONLY);
     let status = text(&status.stdout);
     assert!(
         status.contains("2 secrets sealed before secrets were bound"),
@@ -233,21 +224,9 @@ async fn a_format_1_store_loads_its_secrets_and_is_upgraded_when_opened() {
     assert!(upgraded.contains("\"format\": 2"));
 
     // Rotation binds the old secrets to their records.
-    let out = tokenkeeper(
-        dir.path(),
-        &["keys", "rotate"],
-        &[("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)],
-    )
-    .output()
-    .unwrap();
+    let out = run(dir.path(), &["keys", "rotate"], &OLD_ONLY);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let status = tokenkeeper(
-        dir.path(),
-        &["keys", "status"],
-        &[("TOKENKEEPER_ENCRYPTION_KEY", TEST_KEY)],
-    )
-    .output()
-    .unwrap();
+    let status = run(dir.path(), &["keys", "status"], &OLD_ONLY);
     let status = text(&status.stdout);
     assert!(
         !status.contains("not yet bound") && !status.contains("before secrets were bound"),
@@ -259,13 +238,13 @@ async fn a_format_1_store_loads_its_secrets_and_is_upgraded_when_opened() {
 async fn a_rotation_killed_midway_completes_when_run_again() {
     let dir = tempfile::tempdir().unwrap();
     store_of_pages(dir.path(), 3000).await;
-    let mut child = tokenkeeper(dir.path(), &["keys", "rotate", "--batch", "10"], &ROTATING)
+    let mut child = tokenkeeper(dir.path(), &["keys", "rotate", "--at-once", "4"], &ROTATING)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    // The count before the first batch, then two batches.
+    // The count before the first write, then two reports (every 500).
     for _ in 0..3 {
         let line = lines.next().unwrap().unwrap();
         assert!(line.starts_with("re-sealing: "), "{line}");
@@ -273,9 +252,7 @@ async fn a_rotation_killed_midway_completes_when_run_again() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let status = tokenkeeper(dir.path(), &["keys", "status"], &ROTATING)
-        .output()
-        .unwrap();
+    let status = run(dir.path(), &["keys", "status"], &ROTATING);
     let status = text(&status.stdout);
     let old = test_cipher();
     assert!(
@@ -283,9 +260,17 @@ async fn a_rotation_killed_midway_completes_when_run_again() {
         "some secrets still have the old key: {status}"
     );
 
-    let again = tokenkeeper(dir.path(), &["keys", "rotate"], &ROTATING)
-        .output()
-        .unwrap();
+    // Until the rotation finishes, the store needs the old key: without
+    // it, verify fails naming the key.
+    let early = run(dir.path(), &["store", "verify"], &NEW_ONLY);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(
+        text(&early.stderr).contains(old.key_id()),
+        "{}",
+        text(&early.stderr)
+    );
+
+    let again = run(dir.path(), &["keys", "rotate"], &ROTATING);
     assert!(again.status.success(), "{}", text(&again.stderr));
     let report = text(&again.stdout);
     assert!(
@@ -297,9 +282,7 @@ async fn a_rotation_killed_midway_completes_when_run_again() {
         "{report}"
     );
     // The old key retires: the store verifies without it.
-    let verify = tokenkeeper(dir.path(), &["store", "verify"], &NEW_ONLY)
-        .output()
-        .unwrap();
+    let verify = run(dir.path(), &["store", "verify"], &NEW_ONLY);
     assert!(verify.status.success(), "{}", text(&verify.stderr));
 }
 
@@ -346,6 +329,10 @@ async fn rotation_while_a_sweep_runs_fails_no_refresh_and_the_old_key_can_retire
         fb.app.store.put(user).await.unwrap();
     }
     let fb = fb.restart_with_keys(NEW_KEY, Some(TEST_KEY)).await;
+    // Slow renewals, so that the sweep is still going when the rotation runs.
+    fb.sim
+        .fault(json!({ "path": "/oauth/access_token", "latency_ms": 200 }))
+        .await;
 
     let (status, started) = fb
         .post(
@@ -360,6 +347,13 @@ async fn rotation_while_a_sweep_runs_fails_no_refresh_and_the_old_key_can_retire
         .await;
     assert_eq!(status, 200, "{rotated}");
     let run_id = started["run_id"].as_str().unwrap().to_string();
+    let (_, during) = fb
+        .get(&format!("/internal/refresh-runs/{run_id}"), INTERNAL_KEY)
+        .await;
+    assert_eq!(
+        during["run"]["status"], "running",
+        "the rotation ran during the sweep: {during}"
+    );
     let run = eventually("the sweep finishes", || {
         let run =
             futures_lite_block(fb.get(&format!("/internal/refresh-runs/{run_id}"), INTERNAL_KEY));
@@ -402,4 +396,212 @@ async fn rotation_while_a_sweep_runs_fails_no_refresh_and_the_old_key_can_retire
 /// Runs a future to completion from a synchronous `eventually` check.
 fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+/// Two page connections written to a PostgreSQL store with the test key.
+async fn database_of_pages(pg: &Postgres) -> (PgConnectionStore, Vec<Arc<Connection>>) {
+    let store = pg.connect().await;
+    let cipher = test_cipher();
+    let mut pages = Vec::new();
+    for i in 1..=2 {
+        let mut page = page_connection(&cipher, &format!("300{i}"), &format!("EAAB-db-{i}"));
+        page.team_id = Some("team-a".into());
+        page.secrets.access_token =
+            seal(&cipher, &page, Field::AccessToken, &format!("EAAB-db-{i}"));
+        pages.push(store.upsert(page, Box::new(|_| {})).await.unwrap());
+    }
+    (store, pages)
+}
+
+#[tokio::test]
+async fn on_postgres_swapped_secrets_are_not_handed_out_and_verify_names_both() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    let (store, pages) = database_of_pages(&pg).await;
+    let (a, b) = (&pages[0], &pages[1]);
+    sqlx::query(
+        "UPDATE connections c SET record = jsonb_set(c.record, '{secrets,access_token}', \
+         o.record->'secrets'->'access_token') \
+         FROM connections o WHERE c.id <> o.id",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    for conn in [a, b] {
+        let moved = store.get(&conn.id).await.unwrap().unwrap();
+        let err = store.secrets().unwrap().access_token(&moved).unwrap_err();
+        assert!(
+            matches!(err, tokenkeeper::store::StoreError::Misbound { .. }),
+            "{err}"
+        );
+    }
+    let problems = match store.verify().await {
+        Err(tokenkeeper::store::StoreError::Unsound { problems, .. }) => problems.join("\n"),
+        other => panic!("verify passed a swapped store: {other:?}"),
+    };
+    for (holder, owner) in [(a, b), (b, a)] {
+        assert!(
+            problems.contains(&format!(
+                "connection {}'s access_token was sealed as the access_token of connection {}",
+                holder.id, owner.id
+            )),
+            "{problems}"
+        );
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_row_moved_to_another_team_is_refused_as_edited_outside() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    let (store, pages) = database_of_pages(&pg).await;
+    let moved = &pages[0];
+    sqlx::query(
+        "UPDATE connections SET team_id = 'team-b', \
+         record = jsonb_set(record, '{team_id}', '\"team-b\"') WHERE id = $1",
+    )
+    .bind(&moved.id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = store.get(&moved.id).await.unwrap_err().to_string();
+    assert!(
+        err.contains("edited outside tokenkeeper") && err.contains(&moved.id),
+        "{err}"
+    );
+    let err = store
+        .list(&ListFilter::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("edited outside tokenkeeper"), "{err}");
+    let Err(tokenkeeper::store::StoreError::Unsound { problems, .. }) = store.verify().await else {
+        panic!("verify passed an edited row");
+    };
+    // The row's HMAC, and its secret's binding to the old team.
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().all(|p| p.contains(&moved.id)),
+        "{problems:?}"
+    );
+    // Clearing the row's HMAC does not get it signed again.
+    sqlx::query("UPDATE connections SET identity_mac = NULL WHERE id = $1")
+        .bind(&moved.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let again = pg.connect().await;
+    let err = again.get(&moved.id).await.unwrap_err().to_string();
+    assert!(err.contains("has no identity HMAC"), "{err}");
+    again.close().await;
+}
+
+#[tokio::test]
+async fn on_postgres_rows_from_before_identity_macs_are_signed_once_at_connect() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    let (store, pages) = database_of_pages(&pg).await;
+    // As a store of the previous version left them.
+    sqlx::query("UPDATE connections SET identity_mac = NULL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM store_meta WHERE name = 'identity_macs'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let upgraded = pg.connect().await;
+    for page in &pages {
+        let back = upgraded.get(&page.id).await.unwrap().unwrap();
+        assert_eq!(back.version, page.version, "signing changed no record");
+    }
+    upgraded.close().await;
+}
+
+#[tokio::test]
+async fn on_postgres_rotation_moves_every_secret_and_row_to_the_new_key() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    let (store, pages) = database_of_pages(&pg).await;
+    store.close().await;
+    let previous = Secret::new(TEST_KEY);
+    let ring = new_cipher().with_previous(Some(&previous)).unwrap();
+    let rotating = pg.connect_with(ring).await.unwrap();
+    let report = tokenkeeper::store::rotation::rotate(&rotating, 1, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.resealed, 2);
+    assert_eq!(
+        report.in_use.kids.keys().collect::<Vec<_>>(),
+        vec![new_cipher().key_id()]
+    );
+    rotating.close().await;
+    // The old key retires: secrets open, rows check, the database's key id
+    // is the new one, and an instance on the old key alone is refused.
+    let retired = pg.connect_with(new_cipher()).await.unwrap();
+    for page in &pages {
+        let back = retired.get(&page.id).await.unwrap().unwrap();
+        retired.secrets().unwrap().access_token(&back).unwrap();
+    }
+    retired.verify().await.unwrap();
+    retired.close().await;
+    let err = pg.connect_with(test_cipher()).await.err().unwrap();
+    assert!(err.to_string().contains(new_cipher().key_id()), "{err}");
+}
+
+#[test]
+fn keygen_previous_prints_the_lines_that_start_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["keygen", "--previous"], &OLD_ONLY);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let new = lines[0]
+        .strip_prefix("TOKENKEEPER_ENCRYPTION_KEY=")
+        .unwrap();
+    tokenkeeper::secret::decode_key(new).expect("a usable key");
+    assert_ne!(new, TEST_KEY);
+    assert_eq!(
+        lines[1],
+        format!("TOKENKEEPER_ENCRYPTION_PREVIOUS_KEYS={TEST_KEY}")
+    );
+    // Without a key there is nothing to rotate from.
+    let out = run(dir.path(), &["keygen", "--previous"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no current key"));
+}
+
+#[tokio::test]
+async fn a_master_key_file_is_warned_about_on_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path(), &[]);
+    settings.secrets.encryption_key = None;
+    for _ in 0..2 {
+        let app = crate::helpers::TestApp::spawn_with(
+            settings.clone(),
+            Arc::new(tokenkeeper::clock::OffsetClock::default()),
+        )
+        .await;
+        app.stop().await;
+    }
+    let folder = dir.path().display().to_string();
+    let logs = crate::helpers::logs().contents();
+    let ours: Vec<&str> = logs.lines().filter(|l| l.contains(&folder)).collect();
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("generated a master key file")),
+        "the first start generates it: {ours:?}"
+    );
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("the master key comes from a file")),
+        "the second start warns: {ours:?}"
+    );
 }

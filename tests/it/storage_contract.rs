@@ -16,7 +16,7 @@ use tokenkeeper::domain::{Connection, ConnectionKind, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
 use tokenkeeper::store::crypto::{Binding, Field};
 use tokenkeeper::store::{
-    ConnectionStore, ListFilter, PgConnectionStore, StoreError, Write, WriteGuard,
+    Cipher, ConnectionStore, ListFilter, PgConnectionStore, StoreError, Write, WriteGuard,
 };
 
 use crate::helpers::{open_store_with_clock, test_cipher};
@@ -89,6 +89,11 @@ impl Postgres {
 
     /// Another store handle (its own pool) on this backend's schema.
     pub async fn connect(&self) -> PgConnectionStore {
+        self.connect_with(test_cipher()).await.unwrap()
+    }
+
+    /// [`Postgres::connect`] with the keyring `cipher`.
+    pub async fn connect_with(&self, cipher: Cipher) -> Result<PgConnectionStore, StoreError> {
         let admin = PgPoolOptions::new()
             .max_connections(1)
             .connect(&self.url)
@@ -108,11 +113,10 @@ impl Postgres {
         PgConnectionStore::connect_with(
             options,
             PgPoolOptions::new().max_connections(4),
-            test_cipher(),
+            cipher,
             Arc::new(self.clock.clone()),
         )
         .await
-        .unwrap()
     }
 }
 

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row};
 
+use super::identity::{self, RowMac};
 use super::writes::{self, Written};
 use super::{PgConnectionStore, leases};
 use crate::domain::Connection;
@@ -26,9 +26,11 @@ impl PgConnectionStore {
         let mut bytes = 0;
         for write in writes {
             let Written { conn, bytes: b } = match write {
-                Write::Upsert { new, edit } => writes::upsert(&mut tx, *new, edit, now).await?,
+                Write::Upsert { new, edit } => {
+                    writes::upsert(&mut tx, *new, edit, now, &self.inner.rows).await?
+                }
                 Write::Update { id, guard, edit } => {
-                    writes::update(&mut tx, &id, guard, edit, now).await?
+                    writes::update(&mut tx, &id, guard, edit, now, &self.inner.rows).await?
                 }
             };
             bytes += b;
@@ -45,29 +47,31 @@ impl PgConnectionStore {
     }
 }
 
-fn records(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Arc<Connection>>, StoreError> {
-    rows.into_iter()
-        .map(|r| {
-            r.try_get::<Json<Connection>, _>("record")
-                .map(|j| Arc::new(j.0))
-        })
-        .collect::<Result<_, _>>()
-        .map_err(StoreError::database("read a connection"))
+fn records(
+    found: Vec<sqlx::postgres::PgRow>,
+    rows: &RowMac,
+) -> Result<Vec<Arc<Connection>>, StoreError> {
+    found
+        .iter()
+        .map(|r| writes::record_of(r, rows).map(Arc::new))
+        .collect()
 }
 
 #[async_trait::async_trait]
 impl ConnectionStore for PgConnectionStore {
     async fn get(&self, id: &str) -> Result<Option<Arc<Connection>>, StoreError> {
-        let row = sqlx::query("SELECT record FROM connections WHERE id = $1")
+        let row = sqlx::query("SELECT record, identity_mac FROM connections WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(StoreError::database("get a connection"))?;
-        Ok(records(row.into_iter().collect())?.pop())
+        Ok(records(row.into_iter().collect(), &self.inner.rows)?.pop())
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<Arc<Connection>>, StoreError> {
-        let mut q = QueryBuilder::<Postgres>::new("SELECT record FROM connections WHERE true");
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT record, identity_mac FROM connections WHERE true",
+        );
         if let Some(p) = filter.provider {
             q.push(" AND provider = ").push_bind(p.as_str());
         }
@@ -88,7 +92,7 @@ impl ConnectionStore for PgConnectionStore {
             .fetch_all(&self.inner.pool)
             .await
             .map_err(StoreError::database("list connections"))?;
-        records(rows)
+        records(rows, &self.inner.rows)
     }
 
     async fn upsert(&self, new: Connection, edit: Edit) -> Result<Arc<Connection>, StoreError> {
@@ -118,7 +122,9 @@ impl ConnectionStore for PgConnectionStore {
     }
 
     async fn resign(&self) -> Result<(), StoreError> {
-        let current = self.inner.secrets.cipher().key_id();
+        let rows = &self.inner.rows;
+        identity::sign_rows(&self.inner.pool, rows, identity::Signing::Resign).await?;
+        let current = rows.key_id();
         sqlx::query("UPDATE store_meta SET value = $1 WHERE name = 'key_id'")
             .bind(current)
             .execute(&self.inner.pool)
@@ -157,7 +163,8 @@ impl ConnectionStore for PgConnectionStore {
         ttl: Duration,
     ) -> Result<Vec<(Lease, Arc<Connection>)>, StoreError> {
         let now = self.inner.clock.now();
-        let claimed = leases::claim(&self.inner.pool, ids, holder, ttl, now).await?;
+        let claimed =
+            leases::claim(&self.inner.pool, ids, holder, ttl, now, &self.inner.rows).await?;
         Ok(claimed
             .into_iter()
             .map(|(lease, conn)| (lease, Arc::new(conn)))

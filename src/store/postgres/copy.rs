@@ -42,7 +42,7 @@ impl PgConnectionStore {
         let mut tx = self.begin("begin the copy").await?;
         let mut copied = 0;
         for conn in records {
-            if writes::insert_as_is(&mut tx, conn).await? {
+            if writes::insert_as_is(&mut tx, conn, &self.inner.rows).await? {
                 copied += 1;
             }
         }

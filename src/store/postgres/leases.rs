@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 
+use super::identity::RowMac;
 use crate::domain::Connection;
 
 use crate::store::error::StoreError;
@@ -104,13 +104,18 @@ pub async fn claim(
     holder: &str,
     ttl: Duration,
     now: DateTime<Utc>,
+    rows: &RowMac,
 ) -> Result<Vec<(Lease, Connection)>, StoreError> {
     let expires_at = expiry(now, ttl);
     // As in `grant`, a conflicting row's token is drawn in SET, under the
-    // lease row's lock.
-    let rows = sqlx::query(
+    // lease row's lock. The record returned is the one the locking read
+    // got: the newest committed version of the row. The statement's own
+    // snapshot may predate a refresh that committed (and ended its lease,
+    // `WriteGuard::FencedLast`) while it ran; planning on that older
+    // record would refresh the connection a second time.
+    let found = sqlx::query(
         "WITH candidates AS ( \
-             SELECT id FROM connections WHERE id = ANY($1) \
+             SELECT id, record, identity_mac FROM connections WHERE id = ANY($1) \
              FOR NO KEY UPDATE SKIP LOCKED \
          ), granted AS ( \
              INSERT INTO leases AS l (connection_id, holder, fencing_token, expires_at) \
@@ -121,7 +126,8 @@ pub async fn claim(
              WHERE l.holder IS NULL OR l.expires_at <= $4 \
              RETURNING connection_id, fencing_token \
          ) \
-         SELECT g.fencing_token, c.record FROM granted g JOIN connections c ON c.id = g.connection_id",
+         SELECT g.fencing_token, c.record, c.identity_mac \
+         FROM granted g JOIN candidates c ON c.id = g.connection_id",
     )
     .bind(ids)
     .bind(holder)
@@ -130,10 +136,13 @@ pub async fn claim(
     .fetch_all(pool)
     .await
     .map_err(StoreError::database("claim connections"))?;
-    rows.into_iter()
+    found
+        .iter()
         .map(|row| {
-            let token: i64 = row.try_get("fencing_token")?;
-            let Json(conn): Json<Connection> = row.try_get("record")?;
+            let token: i64 = row
+                .try_get("fencing_token")
+                .map_err(StoreError::database("read a claimed connection"))?;
+            let conn = super::writes::record_of(row, rows)?;
             let lease = Lease {
                 connection_id: conn.id.clone(),
                 holder: holder.to_string(),
@@ -142,8 +151,7 @@ pub async fn claim(
             };
             Ok((lease, conn))
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::database("read a claimed connection"))
+        .collect()
 }
 
 /// Ends `lease` if it is still the newest on its connection.

@@ -20,7 +20,9 @@ pub use copy::{CopyReport, records_checksum};
 pub use exports::PgExportJobs;
 pub use nonces::PgNonces;
 pub use runs::PgRuns;
+mod identity;
 mod leases;
+mod verify;
 mod writes;
 
 use std::str::FromStr;
@@ -78,6 +80,8 @@ pub struct PgConnectionStore {
 struct Inner {
     pool: PgPool,
     secrets: SecretBox,
+    /// Signs and checks each row's identity.
+    rows: identity::RowMac,
     /// Leases expire, and records are stamped, by this clock.
     clock: SharedClock,
     stats: Stats,
@@ -117,9 +121,12 @@ impl PgConnectionStore {
             .map_err(StoreError::database("connect"))?;
         migrate(&pool).await?;
         check_key(&pool, &cipher).await?;
+        let rows = identity::RowMac::new(cipher.clone());
+        identity::sign_old_rows_once(&pool, &rows).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                rows,
                 secrets: SecretBox::new(cipher),
                 clock,
                 stats: Stats::default(),

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
+use super::identity::RowMac;
 use crate::domain::Connection;
 use crate::store::error::StoreError;
 use crate::store::storage::{Edit, FencingToken, WriteGuard};
@@ -27,19 +28,31 @@ pub fn text_of(value: impl Serialize) -> String {
 }
 
 /// The stored record `id`, locked until the transaction ends.
-async fn lock_by_id(tx: &mut PgConnection, id: &str) -> Result<Option<Connection>, StoreError> {
-    let row = sqlx::query("SELECT record FROM connections WHERE id = $1 FOR UPDATE")
+async fn lock_by_id(
+    tx: &mut PgConnection,
+    id: &str,
+    rows: &RowMac,
+) -> Result<Option<Connection>, StoreError> {
+    let row = sqlx::query("SELECT record, identity_mac FROM connections WHERE id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::database("lock a connection"))?;
-    record_of(row)
+    row.map(|r| record_of(&r, rows)).transpose()
 }
 
-fn record_of(row: Option<sqlx::postgres::PgRow>) -> Result<Option<Connection>, StoreError> {
-    row.map(|r| r.try_get::<Json<Connection>, _>("record").map(|j| j.0))
-        .transpose()
-        .map_err(StoreError::database("read a connection"))
+/// The record of a row read with its `identity_mac`, which must match it.
+pub fn record_of(row: &sqlx::postgres::PgRow, rows: &RowMac) -> Result<Connection, StoreError> {
+    let read = StoreError::database("read a connection");
+    let (record, mac) = match (
+        row.try_get::<Json<Connection>, _>("record"),
+        row.try_get::<Option<String>, _>("identity_mac"),
+    ) {
+        (Ok(Json(record)), Ok(mac)) => (record, mac),
+        (Err(e), _) | (_, Err(e)) => return Err(read(e)),
+    };
+    rows.check(&record, mac.as_deref())?;
+    Ok(record)
 }
 
 /// The refusal of a write fenced by `token`: a newer lease was granted.
@@ -70,7 +83,7 @@ const UPDATE: &str = "WITH released AS ( \
          WHERE $10 AND connection_id = $1 AND fencing_token = $9 \
      ) \
      UPDATE connections SET provider = $2, kind = $3, external_id = $4, team_id = $5, \
-         version = $6, next_refresh_at = $7, record = $8::jsonb \
+         version = $6, next_refresh_at = $7, record = $8::jsonb, identity_mac = $11 \
      WHERE id = $1 AND ($9::bigint IS NULL OR NOT EXISTS ( \
          SELECT 1 FROM leases WHERE connection_id = $1 AND fencing_token > $9)) \
      RETURNING nextval('store_writes')";
@@ -82,8 +95,9 @@ pub async fn update(
     guard: WriteGuard,
     edit: Edit,
     now: DateTime<Utc>,
+    rows: &RowMac,
 ) -> Result<Written, StoreError> {
-    let stored = lock_by_id(tx, id)
+    let stored = lock_by_id(tx, id, rows)
         .await?
         .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
     let (fence, release) = match guard {
@@ -111,6 +125,7 @@ pub async fn update(
     let written = bind_row(sqlx::query(UPDATE), &conn, version, &record)
         .bind(fence_token)
         .bind(release)
+        .bind(rows.sign(&conn))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::database("write a connection"))?;
@@ -134,6 +149,7 @@ pub async fn upsert(
     new: Connection,
     edit: Edit,
     now: DateTime<Utc>,
+    rows: &RowMac,
 ) -> Result<Written, StoreError> {
     let (provider, kind) = (text_of(new.provider), text_of(new.kind));
     let key = format!(
@@ -158,19 +174,23 @@ pub async fn upsert(
     .await
     .map_err(StoreError::database("find a natural key"))?;
     if let Some(id) = existing {
-        return update(tx, &id, WriteGuard::Latest, edit, now).await;
+        return update(tx, &id, WriteGuard::Latest, edit, now, rows).await;
     }
     let mut conn = new;
     edit(&mut conn);
     conn.version = 1;
     conn.updated_at = now;
-    let bytes = insert_row(tx, &conn).await?;
+    let bytes = insert_row(tx, &conn, rows).await?;
     Ok(Written { conn, bytes })
 }
 
 /// Inserts `conn` exactly as it is (version and times kept) unless a row
 /// with its id exists; whether it did.
-pub async fn insert_as_is(tx: &mut PgConnection, conn: &Connection) -> Result<bool, StoreError> {
+pub async fn insert_as_is(
+    tx: &mut PgConnection,
+    conn: &Connection,
+    rows: &RowMac,
+) -> Result<bool, StoreError> {
     let before: Option<i64> = sqlx::query_scalar("SELECT version FROM connections WHERE id = $1")
         .bind(&conn.id)
         .fetch_optional(&mut *tx)
@@ -179,7 +199,7 @@ pub async fn insert_as_is(tx: &mut PgConnection, conn: &Connection) -> Result<bo
     if before.is_some() {
         return Ok(false);
     }
-    insert_row(tx, conn).await?;
+    insert_row(tx, conn, rows).await?;
     Ok(true)
 }
 
@@ -210,18 +230,23 @@ fn bind_row<'q>(
 }
 
 /// Inserts `conn`, drawing the store's next generation in the same statement.
-async fn insert_row(tx: &mut PgConnection, conn: &Connection) -> Result<u64, StoreError> {
+async fn insert_row(
+    tx: &mut PgConnection,
+    conn: &Connection,
+    rows: &RowMac,
+) -> Result<u64, StoreError> {
     let (record, version) = row_values(conn)?;
     bind_row(
         sqlx::query(
-            "INSERT INTO connections \
-             (id, provider, kind, external_id, team_id, version, next_refresh_at, record) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING nextval('store_writes')",
+            "INSERT INTO connections (id, provider, kind, external_id, team_id, version, \
+             next_refresh_at, record, identity_mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING nextval('store_writes')",
         ),
         conn,
         version,
         &record,
     )
+    .bind(rows.sign(conn))
     .execute(&mut *tx)
     .await
     .map_err(StoreError::database("write a connection"))?;
