@@ -472,12 +472,12 @@ async fn on_postgres_a_row_moved_to_another_team_is_refused_as_edited_outside() 
         err.contains("edited outside tokenkeeper") && err.contains(&moved.id),
         "{err}"
     );
-    let err = store
-        .list(&ListFilter::default())
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("edited outside tokenkeeper"), "{err}");
+    // Listings leave it out rather than fail for every other connection.
+    let listed = store.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        vec![&pages[1].id]
+    );
     let Err(tokenkeeper::store::StoreError::Unsound { problems, .. }) = store.verify().await else {
         panic!("verify passed an edited row");
     };

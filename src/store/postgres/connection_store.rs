@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::identity::{self, RowMac};
+use super::identity;
 use super::writes::{self, Written};
 use super::{PgConnectionStore, leases};
 use crate::domain::Connection;
@@ -47,16 +47,6 @@ impl PgConnectionStore {
     }
 }
 
-fn records(
-    found: Vec<sqlx::postgres::PgRow>,
-    rows: &RowMac,
-) -> Result<Vec<Arc<Connection>>, StoreError> {
-    found
-        .iter()
-        .map(|r| writes::record_of(r, rows).map(Arc::new))
-        .collect()
-}
-
 #[async_trait::async_trait]
 impl ConnectionStore for PgConnectionStore {
     async fn get(&self, id: &str) -> Result<Option<Arc<Connection>>, StoreError> {
@@ -65,7 +55,8 @@ impl ConnectionStore for PgConnectionStore {
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(StoreError::database("get a connection"))?;
-        Ok(records(row.into_iter().collect(), &self.inner.rows)?.pop())
+        row.map(|r| writes::record_of(&r, &self.inner.rows).map(Arc::new))
+            .transpose()
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<Arc<Connection>>, StoreError> {
@@ -92,7 +83,8 @@ impl ConnectionStore for PgConnectionStore {
             .fetch_all(&self.inner.pool)
             .await
             .map_err(StoreError::database("list connections"))?;
-        records(rows, &self.inner.rows)
+        let sound = writes::sound_records(&rows, &self.inner.rows)?;
+        Ok(sound.into_iter().map(Arc::new).collect())
     }
 
     async fn upsert(&self, new: Connection, edit: Edit) -> Result<Arc<Connection>, StoreError> {
