@@ -13,7 +13,7 @@ use futures::stream::{self, StreamExt};
 use super::crypto::{Binding, Cipher, Field, Seal};
 use super::error::StoreError;
 use super::secret_check::{self, KeyCensus};
-use super::storage::{ConnectionStore, ListFilter, Write, WriteGuard};
+use super::storage::{ConnectionStore, Edit, ListFilter, WriteGuard};
 use crate::domain::Connection;
 
 /// Connections re-sealed at once unless told otherwise: enough to fill the
@@ -58,8 +58,9 @@ fn is_current(conn: &Connection, current: &str) -> bool {
             .is_none_or(|rt| sealed(rt, Field::RefreshToken))
 }
 
-/// The write that re-seals `conn`'s secrets, if it is still at the version read.
-fn reseal(conn: &Connection, cipher: &Cipher) -> Result<Write, StoreError> {
+/// The edit that re-seals `conn`'s secrets, and the guard that applies it
+/// only to the version read.
+fn reseal(conn: &Connection, cipher: &Cipher) -> Result<(WriteGuard, Edit), StoreError> {
     let bound = |field| Binding::of(conn, field);
     let access = cipher.decrypt(
         &conn.id,
@@ -74,14 +75,11 @@ fn reseal(conn: &Connection, cipher: &Cipher) -> Result<Write, StoreError> {
         }
         None => None,
     };
-    Ok(Write::Update {
-        id: conn.id.clone(),
-        guard: WriteGuard::Version(conn.version),
-        edit: Box::new(move |c| {
-            c.secrets.access_token = access;
-            c.secrets.refresh_token = refresh;
-        }),
-    })
+    let edit: Edit = Box::new(move |c| {
+        c.secrets.access_token = access;
+        c.secrets.refresh_token = refresh;
+    });
+    Ok((WriteGuard::Version(conn.version), edit))
 }
 
 /// Re-seals every secret of `store` under its current key, `at_once`
@@ -140,9 +138,8 @@ async fn reseal_one(
         if is_current(&conn, cipher.key_id()) {
             return Ok(());
         }
-        let Write::Update { id, guard, edit } = reseal(&conn, cipher)? else {
-            unreachable!("reseal makes an update")
-        };
+        let (guard, edit) = reseal(&conn, cipher)?;
+        let id = conn.id.clone();
         match store.update(&id, guard, edit).await {
             Ok(_) | Err(StoreError::NotFound(_)) => return Ok(()),
             Err(StoreError::VersionConflict { .. }) => match store.get(&id).await? {
