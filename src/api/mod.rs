@@ -12,6 +12,7 @@ pub mod extract;
 mod facebook;
 mod facebook_bodies;
 mod facebook_connect;
+mod facebook_webhooks;
 mod google;
 mod health;
 mod insights;
@@ -254,6 +255,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/facebook/auth/callback",
             get(facebook_connect::auth_callback),
+        )
+        .route(
+            "/facebook/webhooks/deauthorize",
+            post(facebook_webhooks::deauthorize),
         )
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/google/auth/callback", get(google::auth_callback))

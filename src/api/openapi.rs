@@ -8,7 +8,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorBody, responses};
 use super::{
-    AppState, exports, facebook, facebook_connect, google, health, insights, keys, tiktok, tokens,
+    AppState, exports, facebook, facebook_connect, facebook_webhooks, google, health, insights,
+    keys, tiktok, tokens,
 };
 
 /// Where the document is served.
@@ -45,6 +46,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         facebook::debug_token,
         facebook::check_permissions,
         facebook_connect::extend_permissions,
+        facebook_webhooks::deauthorize,
         facebook::scheduled_refresh,
         facebook::refresh_run,
         tokens::page_access_token,

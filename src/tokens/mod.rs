@@ -8,6 +8,7 @@ mod listing;
 mod manager;
 pub mod need;
 mod refresh;
+mod revoked;
 pub mod single_flight;
 pub mod sweep;
 

@@ -332,7 +332,7 @@ impl TokenManager {
     }
 
     /// One edit of `id` with its alert state, then its webhook event.
-    async fn write_one(
+    pub(super) async fn write_one(
         &self,
         id: &str,
         now: DateTime<Utc>,

@@ -14,6 +14,7 @@ mod envelope;
 mod error_statuses;
 mod export;
 mod facebook;
+mod facebook_webhooks;
 mod fb_support;
 mod graph_throttle;
 mod handout_audit;

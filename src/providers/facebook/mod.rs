@@ -5,6 +5,7 @@ pub mod client;
 pub mod connect;
 pub mod errors;
 pub mod lifecycle;
+pub mod signed_request;
 mod spec;
 pub mod throttle;
 pub mod usage;
