@@ -80,7 +80,6 @@ pub async fn deauthorize(
             connection_id: conn.id.clone(),
             outcome: "reauth_required".into(),
         };
-        entry.log();
         if let Err(e) = state.audit.record(entry).await {
             tracing::error!(error = %e, "the deauthorize callback could not be audited");
         }

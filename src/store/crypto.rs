@@ -38,6 +38,9 @@ pub enum MissingKey {
 struct Key {
     bytes: [u8; 32],
     id: String,
+    /// The checksums' key, derived once: every journal line and database
+    /// row read or written uses it.
+    integrity: [u8; 32],
 }
 
 impl Key {
@@ -46,7 +49,15 @@ impl Key {
         // revealing them.
         let digest = Sha256::digest(bytes);
         let id = format!("k-{}", hex::encode(&digest[..6]));
-        Self { bytes, id }
+        let mut integrity = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, &bytes)
+            .expand(INTEGRITY_LABEL, &mut integrity)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        Self {
+            bytes,
+            id,
+            integrity,
+        }
     }
 }
 
@@ -108,6 +119,10 @@ impl Binding {
 
     pub fn field(&self) -> Field {
         self.field
+    }
+
+    pub fn account_value(&self) -> &Value {
+        &self.account
     }
 }
 
@@ -171,12 +186,6 @@ impl Seal {
     /// The account as [`Binding`] writes it, for looking up its record.
     pub fn account(&self) -> Option<&Value> {
         self.account.as_ref()
-    }
-}
-
-impl Binding {
-    pub fn account_value(&self) -> &Value {
-        &self.account
     }
 }
 
@@ -309,12 +318,7 @@ impl Cipher {
     /// The key the store's checksums (HMAC-SHA256) are made with under the
     /// key `kid`, if the keyring holds it.
     pub fn integrity_key(&self, kid: &str) -> Option<[u8; 32]> {
-        let key = self.key(kid)?;
-        let mut okm = [0u8; 32];
-        hkdf::Hkdf::<Sha256>::new(None, &key.bytes)
-            .expand(INTEGRITY_LABEL, &mut okm)
-            .expect("32 bytes is a valid HKDF-SHA256 length");
-        Some(okm)
+        self.key(kid).map(|k| k.integrity)
     }
 
     /// The current key's id: what new secrets are sealed with.
