@@ -131,6 +131,13 @@ impl Application {
         } else {
             Vec::new()
         };
+        // Stopped after the server and a running sweep, which queue events.
+        let delivery_cancel = CancellationToken::new();
+        let deliverer = self
+            .state
+            .notifier
+            .deliverer()
+            .map(|d| tokio::spawn(d.run(delivery_cancel.clone())));
         let limits = crate::serve::ConnectionLimits::from_settings(&self.state.settings.server);
         let router = api::router(self.state);
         tracing::info!(addr = %self.addr, "tokenkeeper listening");
@@ -150,6 +157,11 @@ impl Application {
         let deadline = tokio::time::Instant::now() + timeout;
         while tokens.running_run().is_some() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // What is still queued is sent after the next start.
+        delivery_cancel.cancel();
+        if let Some(d) = deliverer {
+            let _ = d.await;
         }
         exports.shutdown().await;
         store.close().await;
@@ -221,7 +233,8 @@ pub async fn open_database(
 }
 
 /// Where the records kept beside connections live (OAuth nonces, refresh
-/// runs, the audit trail, the insights cache, export jobs and their files):
+/// runs, the audit trail, the webhook outbox, the insights cache, export
+/// jobs and their files):
 /// files in the data folder (and nonces in memory) beside a JSON store; the
 /// store's database on PostgreSQL, so that every instance shares them.
 pub enum Records {
@@ -265,6 +278,15 @@ impl Records {
         })
     }
 
+    /// The webhook outbox: `webhooks.json` beside a JSON store; a table
+    /// every instance shares on PostgreSQL.
+    fn outbox(&self, settings: &Settings) -> Result<Arc<dyn store::OutboxStore>, StoreError> {
+        Ok(match self {
+            Records::Files => Arc::new(store::OutboxFile::open(&settings.store.data_dir)?),
+            Records::Database(pool) => Arc::new(store::postgres::PgOutbox::new(pool.clone())),
+        })
+    }
+
     fn insights_cache(&self, settings: &Settings) -> Arc<dyn InsightsCache> {
         let ttl = Duration::from_secs(settings.insights.cache_ttl_secs);
         match self {
@@ -289,8 +311,11 @@ pub async fn services(
     clock: SharedClock,
 ) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
-    let TokenServices { tokens, registry } =
-        token_services(settings.clone(), store.clone(), &records, clock.clone()).await;
+    let TokenServices {
+        tokens,
+        registry,
+        notifier,
+    } = token_services(settings.clone(), store.clone(), &records, clock.clone()).await?;
     let oauth = StateSigner::new(
         cipher.derive_key("oauth-state"),
         settings.auth.state_ttl_secs,
@@ -327,6 +352,7 @@ pub async fn services(
         gate: Arc::new(Gate::new(&settings)),
         oauth: Arc::new(oauth),
         audit: records.audit(&settings),
+        notifier,
         key_rotation: Arc::default(),
         settings,
         store,
@@ -339,6 +365,8 @@ pub async fn services(
 pub struct TokenServices {
     pub tokens: Arc<TokenManager>,
     pub registry: Arc<Registry>,
+    /// Queues the webhook events; its deliverer runs with the server.
+    pub notifier: Notifier,
 }
 
 /// Builds the provider registry (a client and lifecycle for every provider
@@ -348,7 +376,7 @@ pub async fn token_services(
     store: Arc<dyn ConnectionStore>,
     records: &Records,
     clock: SharedClock,
-) -> TokenServices {
+) -> Result<TokenServices, StoreError> {
     let registry = Arc::new(Registry::from_settings(&settings));
     for spec in registry.specs().filter(|s| s.lifecycle.is_none()) {
         tracing::info!(
@@ -357,10 +385,16 @@ pub async fn token_services(
             spec.not_configured()
         );
     }
-    let notifier = Notifier::new(
-        &settings.notifications,
-        settings.secrets.webhook_secret.clone(),
-    );
+    let notifier = if settings.notifications.webhook_url.is_empty() {
+        Notifier::disabled()
+    } else {
+        Notifier::new(
+            &settings.notifications,
+            settings.secrets.webhook_secret.as_ref(),
+            records.outbox(&settings)?,
+            clock.clone(),
+        )
+    };
     let runs = crate::tokens::Runs::open(records.runs(&settings), settings.refresh.runs_kept).await;
     let tokens = Arc::new(TokenManager::new(
         store,
@@ -368,7 +402,11 @@ pub async fn token_services(
         clock,
         settings,
         registry.clone(),
-        notifier,
+        notifier.clone(),
     ));
-    TokenServices { tokens, registry }
+    Ok(TokenServices {
+        tokens,
+        registry,
+        notifier,
+    })
 }

@@ -60,6 +60,37 @@ pub fn decode_key(text: &str) -> Result<[u8; 32], String> {
         .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
 }
 
+/// Decodes a Standard Webhooks signing secret: `whsec_` then standard
+/// base64 of 24 to 64 random bytes (standardwebhooks.com, "Signature
+/// scheme"); the reference libraries also take it without the prefix. The
+/// error text never contains the secret.
+pub fn decode_webhook_secret(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim();
+    let encoded = text.strip_prefix("whsec_").unwrap_or(text);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| {
+            "must be whsec_ followed by base64 (make one with `tokenkeeper keygen --webhook`)"
+                .to_string()
+        })?;
+    if !(24..=64).contains(&bytes.len()) {
+        return Err(format!(
+            "must decode to 24 to 64 bytes, got {} (make one with `tokenkeeper keygen --webhook`)",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A fresh Standard Webhooks signing secret: `whsec_` and 32 random bytes.
+pub fn generate_webhook_secret() -> String {
+    let key: [u8; 32] = rand::random();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
 /// A fresh random key, base64url without padding.
 pub fn generate_key() -> String {
     let key: [u8; 32] = rand::random();

@@ -28,6 +28,7 @@ mod tiktok;
 mod tiktok_integration;
 pub mod timeouts;
 mod tokens;
+mod webhook_deliveries;
 
 use axum::Router;
 use axum::handler::Handler;
@@ -217,6 +218,18 @@ pub fn router(state: AppState) -> Router {
             post(tokens::scheduled_refresh.layer(needs(INTERNAL))),
         )
         .route("/internal/keys", get(keys::status.layer(needs(INTERNAL))))
+        .route(
+            "/webhooks/deliveries",
+            get(webhook_deliveries::list.layer(needs(INTERNAL))),
+        )
+        .route(
+            "/webhooks/deliveries/{id}",
+            get(webhook_deliveries::get.layer(needs(INTERNAL))),
+        )
+        .route(
+            "/webhooks/deliveries/{id}/retry",
+            post(webhook_deliveries::retry.layer(needs(INTERNAL))),
+        )
         .route(
             "/internal/keys/rotate",
             post(keys::rotate.layer(needs(INTERNAL))),

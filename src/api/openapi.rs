@@ -9,7 +9,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::schemas::{ErrorBody, responses};
 use super::{
     AppState, exports, facebook, facebook_connect, facebook_webhooks, google, health, insights,
-    keys, tiktok, tokens,
+    keys, tiktok, tokens, webhook_deliveries,
 };
 
 /// Where the document is served.
@@ -58,6 +58,9 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         tokens::runs,
         keys::status,
         keys::rotate,
+        webhook_deliveries::list,
+        webhook_deliveries::get,
+        webhook_deliveries::retry,
         insights::available_metrics,
         insights::campaigns,
         insights::campaign_metrics,
@@ -113,7 +116,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         (name = "tokens", description = "Connections of every provider: facts, refresh, hand-out"),
         (name = "insights", description = "Campaign, post and reel insights (JSON)"),
         (name = "exports", description = "CSV twins of the insights endpoints and async exports"),
-        (name = "internal", description = "Scheduled refresh, run records and key rotation; take the internal key"),
+        (name = "internal", description = "Scheduled refresh, run records, key rotation and webhook deliveries; take the internal key"),
         (name = "health", description = "Liveness and readiness probes (public)"),
     )
 )]

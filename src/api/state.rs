@@ -22,6 +22,8 @@ pub struct AppState {
     pub gate: Arc<auth::Gate>,
     pub oauth: Arc<oauth_state::StateSigner>,
     pub audit: Arc<dyn AuditTrail>,
+    /// Webhook events and their deliveries.
+    pub notifier: crate::notify::Notifier,
     /// Held while a key rotation runs, so that one runs at a time.
     pub key_rotation: Arc<tokio::sync::Mutex<()>>,
 }

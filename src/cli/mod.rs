@@ -56,8 +56,12 @@ enum Command {
     /// environment lines that make it current and keep the configured keys
     /// as previous ones (the first step of a rotation)
     Keygen {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "webhook")]
         previous: bool,
+        /// Print a Standard Webhooks signing secret (`whsec_...`) for
+        /// TOKENKEEPER_WEBHOOK_SECRET instead
+        #[arg(long)]
+        webhook: bool,
     },
     /// Which keys seal the stored secrets, and rotating them to the current key
     Keys {
@@ -221,11 +225,17 @@ pub fn run() -> ExitCode {
             demo::run(addr)
         }
         Command::Simulate { port, host } => serve::simulate(std::net::SocketAddr::new(host, port)),
-        Command::Keygen { previous: false } => output::finish(
+        Command::Keygen { webhook: true, .. } => output::finish(
+            &format!("{}\n", crate::secret::generate_webhook_secret()),
+            ExitCode::SUCCESS,
+        ),
+        Command::Keygen {
+            previous: false, ..
+        } => output::finish(
             &format!("{}\n", crate::secret::generate_key()),
             ExitCode::SUCCESS,
         ),
-        Command::Keygen { previous: true } => match settings(None) {
+        Command::Keygen { previous: true, .. } => match settings(None) {
             Ok(settings) => keys_cmd::keygen_previous(&settings),
             Err(e) => config_failure(e),
         },

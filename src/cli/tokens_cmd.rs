@@ -212,14 +212,20 @@ pub fn dry_run(settings: Settings, options: RunOptions) -> ExitCode {
     }
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     runtime.block_on(async move {
-        let tokens = crate::app::token_services(
+        let tokens = match crate::app::token_services(
             Arc::new(settings),
             store,
             &crate::app::Records::Files,
             Arc::new(SystemClock),
         )
         .await
-        .tokens;
+        {
+            Ok(services) => services.tokens,
+            Err(e) => {
+                eprintln!("tokenkeeper: {e}");
+                return super::store_failure(&e);
+            }
+        };
         let rows: Vec<Vec<String>> = selected
             .iter()
             .map(|c| {
@@ -276,8 +282,22 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
                 return super::store_failure(&e);
             }
         };
-        let services = crate::app::token_services(Arc::new(settings), store.clone(), &crate::app::Records::Files, Arc::new(SystemClock)).await;
+        let services = match crate::app::token_services(Arc::new(settings), store.clone(), &crate::app::Records::Files, Arc::new(SystemClock)).await {
+            Ok(services) => services,
+            Err(e) => {
+                eprintln!("tokenkeeper: {e}");
+                store.close().await;
+                return super::store_failure(&e);
+            }
+        };
         let tokens = services.tokens;
+        // The events of this run are sent while it runs; what is still
+        // queued at the end waits in the outbox for the service.
+        let delivery_cancel = tokio_util::sync::CancellationToken::new();
+        let deliverer = services
+            .notifier
+            .deliverer()
+            .map(|d| tokio::spawn(d.run(delivery_cancel.clone())));
         let selected = match select(&*store, &options.selection).await {
             Ok(selected) => selected,
             Err(e) => {
@@ -330,6 +350,10 @@ pub fn run(settings: Settings, options: RunOptions) -> ExitCode {
             }
         }
         let run = handle.await.expect("the sweep task completes");
+        delivery_cancel.cancel();
+        if let Some(d) = deliverer {
+            let _ = d.await;
+        }
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

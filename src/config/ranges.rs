@@ -73,9 +73,8 @@ impl Settings {
             failed_auth_max_clients: 1..=10_000_000,
         });
         check_fields!("notifications", self.notifications, {
-            max_attempts: 1..=100,
-            initial_backoff_ms: 0..=HOUR_MS,
             timeout_secs: 1..=300,
+            keep_days: 1..=365,
         });
         check_fields!("insights", self.insights, {
             async_after_days: 0..=1200,

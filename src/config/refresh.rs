@@ -24,13 +24,30 @@ pub struct RefreshSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct NotificationSettings {
     pub webhook_url: String,
-    pub max_attempts: u32,
-    pub initial_backoff_ms: u64,
+    /// The wait before each retry, in seconds: an event is attempted once,
+    /// then once after each of these (each with jitter), then exhausted.
+    pub retry_schedule_secs: Vec<f64>,
     pub timeout_secs: u64,
+    /// How long delivered and exhausted events stay listed.
+    pub keep_days: u64,
 }
 
 impl NotificationSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.retry_schedule_secs.len() > 20 {
+            return Err(ConfigError::new(
+                "notifications.retry_schedule_secs",
+                format!("has {} retries; at most 20", self.retry_schedule_secs.len()),
+            ));
+        }
+        for wait in &self.retry_schedule_secs {
+            if !(0.0..=7.0 * 86_400.0).contains(wait) {
+                return Err(ConfigError::new(
+                    "notifications.retry_schedule_secs",
+                    format!("has {wait}; each wait must be 0 to 604800 seconds"),
+                ));
+            }
+        }
         if self.webhook_url.is_empty() {
             return Ok(());
         }

@@ -55,6 +55,10 @@ impl Secrets {
             crate::secret::decode_key(key.expose())
                 .map_err(|reason| ConfigError::new("TOKENKEEPER_ENCRYPTION_KEY", reason))?;
         }
+        if let Some(secret) = &self.webhook_secret {
+            crate::secret::decode_webhook_secret(secret.expose())
+                .map_err(|reason| ConfigError::new("TOKENKEEPER_WEBHOOK_SECRET", reason))?;
+        }
         if let Some(keys) = &self.previous_keys {
             if self.encryption_key.is_none() {
                 return Err(ConfigError::new(

@@ -1,10 +1,11 @@
 //! The domain model every layer shares: connections and the facts shown of
 //! them, providers, kinds, error classes, health, and the records kept
-//! beside connections (refresh runs, export jobs). It sits on the ground
+//! beside connections (refresh runs, export jobs, webhook deliveries). It sits on the ground
 //! floor and imports nothing of ours but leaf modules, so any layer may
 //! depend on it.
 
 mod connection;
+mod delivery;
 mod error_class;
 mod export_job;
 mod facts;
@@ -14,6 +15,7 @@ mod provider;
 mod refresh_run;
 
 pub use connection::{Connection, EncryptedSecret, StoredSecrets};
+pub use delivery::{AttemptOutcome, Delivery, DeliveryStatus};
 pub use error_class::{ErrorClass, LastError};
 pub use export_job::{ExportJob, ExportStatus};
 pub use facts::ConnectionFacts;

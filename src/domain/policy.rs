@@ -165,6 +165,15 @@ pub fn alert_state(conn: &Connection, now: DateTime<Utc>, policy: &HealthPolicy)
     if conn.reauth_required {
         return "reauth_required".into();
     }
+    // A refresh that failed after its retries, for a reason of its own: a
+    // throttled app is paused and tried again, not each connection's alarm.
+    if conn
+        .last_error
+        .as_ref()
+        .is_some_and(|e| e.class != ErrorClass::RateLimited)
+    {
+        return "refresh_failed".into();
+    }
     match warning(conn, now, policy) {
         Some(w) => format!("expiry_warning:{}:{}", w.what, w.stage_days),
         None => "ok".into(),

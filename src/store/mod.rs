@@ -17,6 +17,7 @@ mod leases;
 pub mod lock;
 pub mod model;
 mod nonces;
+mod outbox;
 pub mod postgres;
 pub mod presence;
 pub mod probe;
@@ -37,6 +38,7 @@ pub use export_jobs::{ExportFiles, ExportJobStore, FileReader, JOBS_FILE_NAME, R
 pub use json_file::JsonFileStore;
 pub use model::Document;
 pub use nonces::{MemoryNonces, Nonce, NonceError, NonceStore};
+pub use outbox::{DeliveryFilter, OUTBOX_FILE_NAME, OutboxFile, OutboxStore};
 pub use postgres::PgConnectionStore;
 pub use presence::Presence;
 pub use runs::{RUNS_FILE_NAME, RunStore, RunsFile};

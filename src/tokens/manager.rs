@@ -180,7 +180,7 @@ impl TokenManager {
         let (write, before) = self.upsert_write(team_id, u)?;
         let stored = self.store.write_all(vec![write]).await?;
         let stored = stored.into_iter().next().expect("one write, one record");
-        self.announce(&stored, before);
+        self.announce(&stored, before).await;
         Ok(stored)
     }
 
@@ -240,9 +240,8 @@ impl TokenManager {
         }
         let (writes, befores): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
         let stored = self.store.write_all(writes).await?;
-        for (conn, before) in stored.iter().zip(befores) {
-            self.announce(conn, before);
-        }
+        self.announce_all(stored.iter().map(|c| &**c).zip(befores))
+            .await;
         Ok(stored)
     }
 

@@ -340,7 +340,7 @@ impl TokenManager {
     ) -> Result<Arc<Connection>, TokenError> {
         let (edit, before) = alerting(&self.registry, now, edit);
         let updated = self.store.update(id, WriteGuard::Latest, edit).await?;
-        self.announce(&updated, before);
+        self.announce(&updated, before).await;
         Ok(updated)
     }
 }

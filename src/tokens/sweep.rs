@@ -13,7 +13,7 @@ use super::TokenError;
 use super::held_lease::HeldLease;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ErrorClass, Health, Provider, RefreshRun, RunError, RunStatus};
-use crate::notify::Event;
+use crate::notify::{Event, types};
 use crate::store::{ListFilter, RunStore};
 
 /// Which connections a sweep covers.
@@ -203,12 +203,15 @@ impl TokenManager {
             let run = manager.run(&run_id).expect("the run is recorded");
             tracing::info!(run = %run.id, total = run.total, counts = ?run.counts, "sweep finished");
             if run.failed() > 0 {
-                manager.notifier.send(Event::new(
-                    "sweep.failed",
-                    finished_at,
-                    json!({ "run_id": run.id, "total": run.total, "counts": run.counts,
-                            "errors": run.errors.iter().take(20).collect::<Vec<_>>() }),
-                ));
+                manager
+                    .notifier
+                    .send(Event::new(
+                        types::SWEEP_FAILED,
+                        finished_at,
+                        json!({ "run_id": run.id, "total": run.total, "counts": run.counts,
+                                "errors": run.errors.iter().take(20).collect::<Vec<_>>() }),
+                    ))
+                    .await;
             }
             run
         });

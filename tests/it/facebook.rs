@@ -121,17 +121,7 @@ async fn a_revoked_page_is_flagged_once_notified_once_and_recovers_on_reconnect(
     })
     .await;
     assert_eq!(event["data"]["connection"]["external_id"], page_id);
-    let delivery = fb.webhook.events()[0].clone();
-    let signature = delivery.headers["x-tokenkeeper-signature"]
-        .to_str()
-        .unwrap();
-    assert_eq!(
-        signature,
-        tokenkeeper::notify::signature(
-            &tokenkeeper::secret::Secret::new(WEBHOOK_SECRET),
-            delivery.body.as_bytes()
-        )
-    );
+    crate::fb_support::assert_standard_signature(&fb.webhook.events()[0]);
 
     let run = sweep(&fb).await;
     assert_eq!(run["counts"]["awaiting_reconnect"], 1, "{run}");
@@ -551,7 +541,7 @@ async fn data_access_lapse_is_warned_in_stages_each_stage_once() {
     let page_id = page["id"].as_str().unwrap();
     let warnings_for = |stage: i64| {
         fb.webhook
-            .of_type("connection.expiry_warning")
+            .of_type("connection.expiring")
             .into_iter()
             .filter(|e| {
                 e["data"]["connection"]["id"] == page_id
@@ -571,7 +561,7 @@ async fn data_access_lapse_is_warned_in_stages_each_stage_once() {
         .get(&format!("/facebook/tokens/{page_id}"), READER_KEY)
         .await;
     assert_eq!(status["connection"]["health"], "expiring_soon");
-    let event = &fb.webhook.of_type("connection.expiry_warning")[0];
+    let event = &fb.webhook.of_type("connection.expiring")[0];
     assert_eq!(event["data"]["warning"]["what"], "data_access");
 
     sweep(&fb).await;

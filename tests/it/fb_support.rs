@@ -22,45 +22,76 @@ pub const USER_KEY: &str = "user-key-0123456789abcdef";
 pub const OPERATOR_KEY: &str = "operator-key-0123456789abcdef";
 pub const ANALYST_KEY: &str = "analyst-key-0123456789abcdef";
 pub const TEAM_A_KEY: &str = "team-a-key-0123456789abcdef";
-pub const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
+pub const TEAM_A_INTERNAL_KEY: &str = "team-a-ops-key-0123456789abcdef";
+/// A Standard Webhooks secret: `whsec_` and base64 of 32 bytes.
+pub const WEBHOOK_SECRET: &str = "whsec_dG9rZW5rZWVwZXItdGVzdC13ZWJob29rLXNlY3JldCE=";
 pub const APP_ID: &str = "987654321";
 pub const APP_SECRET: &str = "test-app-secret-0123456789";
 pub const REDIRECT_URI: &str = "http://localhost:8080/facebook/auth/callback";
 
-/// One webhook delivery as received.
+/// One webhook delivery as received, with the status it was answered.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub headers: HeaderMap,
     pub body: String,
+    pub answered: u16,
 }
 
 impl Delivery {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers[name].to_str().unwrap().to_string()
+    }
+}
+
+#[derive(Default)]
+struct Received {
+    deliveries: Mutex<Vec<Delivery>>,
+    /// Answer 500 to this many more events of this type.
+    failing: Mutex<Option<(String, u32)>>,
 }
 
 /// A real HTTP server that records what it receives.
 pub struct WebhookReceiver {
     pub url: String,
-    pub deliveries: Arc<Mutex<Vec<Delivery>>>,
+    received: Arc<Received>,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl WebhookReceiver {
     pub async fn start() -> Self {
-        let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+        let received: Arc<Received> = Arc::default();
         async fn receive(
-            State(d): State<Arc<Mutex<Vec<Delivery>>>>,
+            State(r): State<Arc<Received>>,
             headers: HeaderMap,
             body: String,
-        ) -> &'static str {
-            d.lock().unwrap().push(Delivery { headers, body });
-            "ok"
+        ) -> axum::http::StatusCode {
+            let kind = serde_json::from_str::<Value>(&body).unwrap_or_default()["type"].clone();
+            let fail = match &mut *r.failing.lock().unwrap() {
+                Some((failing, left)) if kind == failing.as_str() && *left > 0 => {
+                    *left -= 1;
+                    true
+                }
+                _ => false,
+            };
+            let status = if fail {
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                axum::http::StatusCode::OK
+            };
+            r.deliveries.lock().unwrap().push(Delivery {
+                headers,
+                body,
+                answered: status.as_u16(),
+            });
+            status
         }
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
-            .with_state(deliveries.clone());
+            .with_state(received.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
@@ -68,13 +99,19 @@ impl WebhookReceiver {
         });
         Self {
             url,
-            deliveries,
+            received,
             _task: task,
         }
     }
 
+    /// Answers the next `n` events of type `kind` with 500.
+    pub fn fail_next(&self, kind: &str, n: u32) {
+        *self.received.failing.lock().unwrap() = Some((kind.to_string(), n));
+    }
+
+    /// Every request received, failed ones included, in order.
     pub fn events(&self) -> Vec<Delivery> {
-        self.deliveries.lock().unwrap().clone()
+        self.received.deliveries.lock().unwrap().clone()
     }
 
     pub fn of_type(&self, kind: &str) -> Vec<Value> {
@@ -84,6 +121,33 @@ impl WebhookReceiver {
             .filter(|e| e["type"] == kind)
             .collect()
     }
+}
+
+/// Checks `d`'s Standard Webhooks signature as the specification gives it
+/// (standardwebhooks.com), computed here rather than by the service's code:
+/// `v1,` and the base64 HMAC-SHA256, keyed with the base64-decoded secret
+/// after `whsec_`, of `{webhook-id}.{webhook-timestamp}.{body}`.
+pub fn assert_standard_signature(d: &Delivery) {
+    use base64::Engine;
+    use hmac::Mac;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let key = engine
+        .decode(WEBHOOK_SECRET.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let signed = format!(
+        "{}.{}.{}",
+        d.header("webhook-id"),
+        d.header("webhook-timestamp"),
+        d.body
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(signed.as_bytes());
+    let expected = format!("v1,{}", engine.encode(mac.finalize().into_bytes()));
+    let header = d.header("webhook-signature");
+    assert!(
+        header.split(' ').any(|s| s == expected),
+        "webhook-signature {header} is not {expected}"
+    );
 }
 
 /// Polls `check` until it returns `Some` or the deadline passes.
@@ -162,12 +226,18 @@ impl StoppedApp {
 }
 
 /// The test configuration's API keys: id, key, scopes and teams.
-const API_KEYS: [(&str, &str, &[&str], &[&str]); 5] = [
+const API_KEYS: [(&str, &str, &[&str], &[&str]); 6] = [
     ("reader", READER_KEY, &["tokens:read"], &[]),
     ("inbox", USER_KEY, &["tokens:use", "tokens:read"], &[]),
     ("analyst", ANALYST_KEY, &["insights:read", "exports"], &[]),
     ("operator", OPERATOR_KEY, &["tokens:admin"], &[]),
     ("team-a", TEAM_A_KEY, &["tokens:admin"], &["team-a"]),
+    (
+        "team-a-ops",
+        TEAM_A_INTERNAL_KEY,
+        &["internal"],
+        &["team-a"],
+    ),
 ];
 
 /// [`API_KEYS`] as `[[api.keys]]` tables (a Rust list of strings is a TOML
@@ -282,8 +352,7 @@ max_retry_wait_secs = 2
 
 [notifications]
 webhook_url = "{hook}"
-max_attempts = 3
-initial_backoff_ms = 10
+retry_schedule_secs = [0.05, 0.1]
 
 [api]
 rate_limit_per_second = {rate}
@@ -529,6 +598,12 @@ rate_limit_burst = {burst}
     pub async fn restart_with_keys(mut self, current: &str, previous: Option<&str>) -> Self {
         self.settings.secrets.encryption_key = Some(tokenkeeper::secret::Secret::new(current));
         self.settings.secrets.previous_keys = previous.map(tokenkeeper::secret::Secret::new);
+        self.restart().await
+    }
+
+    /// Restarts with the webhook retried after these waits.
+    pub async fn restart_with_retries(mut self, waits: &[f64]) -> Self {
+        self.settings.notifications.retry_schedule_secs = waits.to_vec();
         self.restart().await
     }
 

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
 use tempfile::TempDir;
-use tokenkeeper::app::Application;
+use tokenkeeper::app::{Application, StartError};
 use tokenkeeper::clock::OffsetClock;
 use tokenkeeper::config::{Overrides, Settings};
 use tokenkeeper::domain::{Connection, ConnectionKind, EncryptedSecret, Provider, StoredSecrets};
 use tokenkeeper::secret::Secret;
 use tokenkeeper::store::crypto::{Binding, Field};
-use tokenkeeper::store::{Cipher, JsonFileStore, StoreOptions};
+use tokenkeeper::store::{Cipher, JsonFileStore, StoreError, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 /// A fixed test key (base64url of 32 bytes).
@@ -95,6 +95,23 @@ pub struct TestApp {
     _dir: Option<TempDir>,
 }
 
+/// Builds the app; a store lock held by this very process is waited for a
+/// moment. A process that another test spawns is forked with a copy of every
+/// descriptor, the lock file's included, which it closes only when it execs:
+/// a restart in that instant finds the lock still held, by our own pid.
+async fn build_retrying_own_lock(settings: Settings, clock: Arc<OffsetClock>) -> Application {
+    let own = std::process::id().to_string();
+    for _ in 0..100 {
+        match Application::build_with_clock(settings.clone(), clock.clone()).await {
+            Err(StartError::Store(StoreError::Locked { pid, .. })) if pid == own => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            built => return built.expect("the app builds"),
+        }
+    }
+    panic!("the store lock stayed held by this process");
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -114,9 +131,7 @@ impl TestApp {
     /// The app with the given settings and domain clock.
     pub async fn spawn_with(settings: Settings, clock: Arc<OffsetClock>) -> Self {
         logs();
-        let app = Application::build_with_clock(settings, clock)
-            .await
-            .expect("the app builds");
+        let app = build_retrying_own_lock(settings, clock).await;
         let addr = app.addr();
         let store = app.file_store().expect("the JSON backend").clone();
         let cancel = CancellationToken::new();

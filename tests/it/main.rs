@@ -44,4 +44,5 @@ mod store_journal;
 mod store_safety;
 mod store_writes;
 mod tenancy;
+mod webhook_delivery;
 mod wrong_provider;

@@ -318,8 +318,14 @@ async fn one_webhook_per_state_change_across_instances() {
     for id in revoked {
         sim.revoke(json!({ "user_id": id, "subcode": 460 })).await;
     }
+    // Each event's first attempt fails: its retry may be made by either
+    // instance, from the shared outbox.
+    hook.fail_next("connection.reauth_required", 10);
     let url = in_schema(&pg.url, &pg.schema);
-    let notify = format!("[notifications]\nwebhook_url = \"{}\"\n", hook.url);
+    let notify = format!(
+        "[notifications]\nwebhook_url = \"{}\"\nretry_schedule_secs = [0.2]\n",
+        hook.url
+    );
     let a = Instance::start_with(&sim, &url, 60, &notify);
     let b = Instance::start_with(&sim, &url, 60, &notify);
 
@@ -328,17 +334,22 @@ async fn one_webhook_per_state_change_across_instances() {
     assert_eq!(flagged, 10, "{run_a} {run_b}");
     // A second round on both changes no state: nothing more is sent.
     tokio::join!(a.sweep(true), b.sweep(true));
-    crate::fb_support::eventually("the reauth events", || {
-        (hook.of_type("connection.reauth_required").len() >= 10).then_some(())
+    let delivered = || {
+        hook.events()
+            .into_iter()
+            .filter(|d| d.json()["type"] == "connection.reauth_required" && d.answered == 200)
+            .collect::<Vec<_>>()
+    };
+    crate::fb_support::eventually("the reauth events, each retried once", || {
+        (delivered().len() >= 10).then_some(())
     })
     .await;
     // Any duplicate would be sent by now.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let mut announced: Vec<String> = hook
-        .of_type("connection.reauth_required")
+    let mut announced: Vec<String> = delivered()
         .iter()
-        .map(|e| {
-            e["data"]["connection"]["external_id"]
+        .map(|d| {
+            d.json()["data"]["connection"]["external_id"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -348,5 +359,15 @@ async fn one_webhook_per_state_change_across_instances() {
     let mut expected = revoked.to_vec();
     expected.sort();
     assert_eq!(announced, expected);
+    // Two attempts per event, the second with the first's id.
+    let attempts = hook.of_type("connection.reauth_required").len();
+    assert_eq!(
+        attempts, 20,
+        "one failed and one delivered attempt per event"
+    );
+    let mut ids: Vec<String> = delivered().iter().map(|d| d.header("webhook-id")).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10);
     store.close().await;
 }

@@ -15,13 +15,16 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use tempfile::TempDir;
-use tokenkeeper::domain::{ExportJob, ExportStatus, RefreshRun, RunError, RunStatus, Tally};
+use tokenkeeper::domain::{
+    AttemptOutcome, Delivery, DeliveryStatus, ExportJob, ExportStatus, RefreshRun, RunError,
+    RunStatus, Tally,
+};
 use tokenkeeper::insights::cache::{FileCache, InsightsCache};
 use tokenkeeper::insights::pg_cache::PgCache;
-use tokenkeeper::store::postgres::{PgNonces, PgRuns};
+use tokenkeeper::store::postgres::{PgNonces, PgOutbox, PgRuns};
 use tokenkeeper::store::{
-    ExportFiles, ExportJobStore, MemoryNonces, Nonce, NonceError, NonceStore, RunStore, RunsFile,
-    StoreError,
+    DeliveryFilter, ExportFiles, ExportJobStore, MemoryNonces, Nonce, NonceError, NonceStore,
+    OutboxFile, OutboxStore, RunStore, RunsFile, StoreError,
 };
 use tokio::io::AsyncReadExt;
 
@@ -32,6 +35,10 @@ pub trait Records: Sync {
     fn nonces(&self) -> Arc<dyn NonceStore>;
     /// The insights cache, keeping entries for `ttl`.
     fn cache(&self, ttl: Duration) -> Arc<dyn InsightsCache>;
+    fn outbox(&self) -> Arc<dyn OutboxStore>;
+    /// A second handle on the outbox `first` is, as a second instance
+    /// would have one: the embedded file has one writer, so it is `first`.
+    fn outbox_again(&self, first: &Arc<dyn OutboxStore>) -> Arc<dyn OutboxStore>;
 }
 
 /// A backend that keeps export jobs and their files too.
@@ -62,6 +69,14 @@ impl Records for Embedded {
 
     fn cache(&self, ttl: Duration) -> Arc<dyn InsightsCache> {
         Arc::new(FileCache::new(&self.dir.path().join("cache"), ttl))
+    }
+
+    fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(OutboxFile::open(self.dir.path()).unwrap())
+    }
+
+    fn outbox_again(&self, first: &Arc<dyn OutboxStore>) -> Arc<dyn OutboxStore> {
+        first.clone()
     }
 }
 
@@ -101,6 +116,14 @@ impl Records for Postgres {
 
     fn cache(&self, ttl: Duration) -> Arc<dyn InsightsCache> {
         Arc::new(PgCache::new(self.pool.clone(), ttl))
+    }
+
+    fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(PgOutbox::new(self.pool.clone()))
+    }
+
+    fn outbox_again(&self, _first: &Arc<dyn OutboxStore>) -> Arc<dyn OutboxStore> {
+        self.outbox()
     }
 }
 
@@ -331,6 +354,208 @@ pub async fn a_zero_ttl_cache_keeps_and_serves_nothing(records: &impl Records) {
     assert!(off.get("k", at(1)).await.is_none(), "nothing is served");
 }
 
+fn delivery(id: &str, team: &str, created: i64) -> Delivery {
+    Delivery {
+        id: id.into(),
+        event_type: "connection.reauth_required".into(),
+        team_id: Some(team.into()),
+        connection_id: Some(format!("conn-{id}")),
+        payload: format!(r#"{{"type":"connection.reauth_required","data":{{"n":"{id}"}}}}"#),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        created_at: at(created),
+        next_attempt_at: Some(at(created)),
+        last_attempt_at: None,
+        last_status: None,
+        last_error: None,
+        delivered_at: None,
+    }
+}
+
+fn all() -> DeliveryFilter {
+    DeliveryFilter {
+        limit: 100,
+        ..DeliveryFilter::default()
+    }
+}
+
+pub async fn a_claimed_delivery_is_held_then_recorded_and_survives_reopening(
+    records: &impl Records,
+) {
+    let outbox = records.outbox();
+    outbox
+        .enqueue(&[delivery("a", "t1", 10), delivery("b", "t2", 20)])
+        .await
+        .unwrap();
+    assert!(
+        outbox
+            .claim_due(at(5), at(65), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let due = outbox.claim_due(at(30), at(90), 10).await.unwrap();
+    let due_ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(due_ids, ["a", "b"], "oldest due first");
+    assert!(
+        outbox
+            .claim_due(at(31), at(91), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "held"
+    );
+
+    let mut a = due[0].clone();
+    a.attempted(at(32), &AttemptOutcome::Delivered { status: 204 });
+    outbox.record(&a).await.unwrap();
+    let mut b = due[1].clone();
+    b.attempted(
+        at(32),
+        &AttemptOutcome::Failed {
+            status: Some(503),
+            error: "HTTP 503".into(),
+            retry_at: Some(at(100)),
+        },
+    );
+    outbox.record(&b).await.unwrap();
+
+    let reopened = records.outbox();
+    assert_eq!(reopened.get("a").await.unwrap().unwrap(), a);
+    assert_eq!(reopened.get("b").await.unwrap().unwrap(), b);
+    assert_eq!(reopened.next_due().await.unwrap(), Some(at(100)));
+    assert!(
+        reopened
+            .claim_due(at(99), at(159), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = reopened.claim_due(at(100), at(160), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id.as_str(), again[0].attempts), ("b", 1));
+
+    let listed = reopened.list(&all()).await.unwrap();
+    let listed: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(listed, ["b", "a"], "newest first");
+    let delivered = DeliveryFilter {
+        status: Some(DeliveryStatus::Delivered),
+        ..all()
+    };
+    assert_eq!(reopened.list(&delivered).await.unwrap(), [a.clone()]);
+    let team = DeliveryFilter {
+        teams: Some(vec!["t2".into()]),
+        ..all()
+    };
+    assert_eq!(reopened.list(&team).await.unwrap(), [b.clone()]);
+    let one = DeliveryFilter { limit: 1, ..all() };
+    assert_eq!(reopened.list(&one).await.unwrap().len(), 1);
+    assert_eq!(reopened.get("nope").await.unwrap(), None);
+}
+
+pub async fn concurrent_claims_take_each_delivery_once(records: &impl Records) {
+    let outbox = records.outbox();
+    let queued: Vec<Delivery> = (0..40)
+        .map(|n| delivery(&format!("d{n:02}"), "t", n))
+        .collect();
+    outbox.enqueue(&queued).await.unwrap();
+    let claim = |o: Arc<dyn OutboxStore>| async move {
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            got.extend(o.claim_due(at(100), at(160), 3).await.unwrap());
+        }
+        got
+    };
+    let (x, y) = tokio::join!(
+        tokio::spawn(claim(outbox.clone())),
+        tokio::spawn(claim(records.outbox_again(&outbox)))
+    );
+    let mut ids: Vec<String> = x
+        .unwrap()
+        .into_iter()
+        .chain(y.unwrap())
+        .map(|d| d.id)
+        .collect();
+    let taken = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), taken, "no delivery taken twice");
+    assert_eq!(taken, 40, "every due delivery taken");
+    assert!(
+        outbox
+            .claim_due(at(159), at(200), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        outbox.claim_due(at(160), at(220), 100).await.unwrap().len(),
+        40,
+        "a lapsed claim is due again"
+    );
+}
+
+pub async fn a_requeued_delivery_is_due_now_and_only_finished_ones_are_pruned(
+    records: &impl Records,
+) {
+    let outbox = records.outbox();
+    outbox
+        .enqueue(&[
+            delivery("old", "t", 0),
+            delivery("kept", "t", 1),
+            delivery("new", "t", 500),
+        ])
+        .await
+        .unwrap();
+    let mut old = outbox.claim_due(at(0), at(60), 1).await.unwrap().remove(0);
+    old.attempted(
+        at(1),
+        &AttemptOutcome::Failed {
+            status: None,
+            error: "timed out".into(),
+            retry_at: None,
+        },
+    );
+    outbox.record(&old).await.unwrap();
+    assert_eq!(old.status, DeliveryStatus::Exhausted);
+    assert_eq!(
+        outbox.prune(at(400)).await.unwrap(),
+        1,
+        "the exhausted one, not the pending ones"
+    );
+    assert_eq!(outbox.get("old").await.unwrap(), None);
+    assert!(outbox.get("kept").await.unwrap().is_some());
+
+    let mut kept = outbox.claim_due(at(2), at(62), 1).await.unwrap().remove(0);
+    kept.attempted(
+        at(3),
+        &AttemptOutcome::Failed {
+            status: Some(500),
+            error: "HTTP 500".into(),
+            retry_at: None,
+        },
+    );
+    outbox.record(&kept).await.unwrap();
+    let requeued = outbox.requeue("kept", at(700)).await.unwrap().unwrap();
+    assert_eq!(requeued.status, DeliveryStatus::Pending);
+    assert_eq!(requeued.attempts, 1, "the attempts so far are kept");
+    assert_eq!(requeued.next_attempt_at, Some(at(700)));
+    assert_eq!(
+        records.outbox().get("kept").await.unwrap().unwrap(),
+        requeued
+    );
+    let due: Vec<String> = outbox
+        .claim_due(at(700), at(760), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(due, ["new", "kept"]);
+    assert_eq!(outbox.requeue("nope", at(700)).await.unwrap(), None);
+}
+
 /// One test per contract case for a backend, skipped when `$backend` is
 /// `None` (on two threads, so that the concurrent cases are concurrent).
 macro_rules! contract {
@@ -363,6 +588,9 @@ contract!(
         a_cached_answer_is_a_miss_after_its_ttl,
         a_cached_answer_keeps_its_key_order,
         a_zero_ttl_cache_keeps_and_serves_nothing,
+        a_claimed_delivery_is_held_then_recorded_and_survives_reopening,
+        concurrent_claims_take_each_delivery_once,
+        a_requeued_delivery_is_due_now_and_only_finished_ones_are_pruned,
     ]
 );
 
@@ -378,5 +606,8 @@ contract!(
         a_cached_answer_is_a_miss_after_its_ttl,
         a_cached_answer_keeps_its_key_order,
         a_zero_ttl_cache_keeps_and_serves_nothing,
+        a_claimed_delivery_is_held_then_recorded_and_survives_reopening,
+        concurrent_claims_take_each_delivery_once,
+        a_requeued_delivery_is_due_now_and_only_finished_ones_are_pruned,
     ]
 );

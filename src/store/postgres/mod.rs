@@ -3,7 +3,7 @@
 //! holding its JSON record (secrets still JWE strings); leases live in the
 //! database too, so a fencing token guards a write whichever instance took
 //! it. The records kept beside connections (OAuth nonces, refresh runs, the
-//! audit trail) have a table each, on the same pool. The schema comes from
+//! audit trail, the webhook outbox) have a table each, on the same pool. The schema comes from
 //! the migrations embedded here, run at connect.
 //!
 //! [`ConnectionStore`]: super::storage::ConnectionStore
@@ -13,12 +13,14 @@ mod connection_store;
 mod copy;
 mod exports;
 mod nonces;
+mod outbox;
 mod runs;
 
 pub use audit::PgAudit;
 pub use copy::{CopyReport, records_checksum};
 pub use exports::PgExportJobs;
 pub use nonces::PgNonces;
+pub use outbox::PgOutbox;
 pub use runs::PgRuns;
 mod identity;
 mod leases;
