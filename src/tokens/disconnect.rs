@@ -72,10 +72,15 @@ pub enum DisconnectError {
     /// Deleting it alone would leave connections derived from a connection
     /// that is gone; nothing was deleted.
     #[error("connection {id} has {} connection(s) derived from it ({}): add cascade=true to delete them with it, or delete them first", .derived.len(), names(.derived))]
-    HasDerived { id: String, derived: Vec<DerivedRef> },
+    HasDerived {
+        id: String,
+        derived: Vec<DerivedRef>,
+    },
     /// The platform did not revoke the grant (unreachable, or it refused
     /// for another reason than an invalid token); nothing was deleted.
-    #[error("revoking connection {id} at {platform} failed, so nothing was deleted (retry, or delete without revoke=true): {source}")]
+    #[error(
+        "revoking connection {id} at {platform} failed, so nothing was deleted (retry, or delete without revoke=true): {source}"
+    )]
     RevocationFailed {
         id: String,
         platform: &'static str,
@@ -149,7 +154,10 @@ impl TokenManager {
                 });
             }
         }
-        self.store.delete(&conn.id).await.map_err(TokenError::from)?;
+        self.store
+            .delete(&conn.id)
+            .await
+            .map_err(TokenError::from)?;
         removed.insert(
             0,
             Removed {

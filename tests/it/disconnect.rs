@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use tokenkeeper::simulator::{DEMO_CUSTOMER_ID, DEMO_GOOGLE_USER_ID};
 
 use crate::fb_support::{
-    ADMIN_KEY, APP_ID, APP_SECRET, FbApp, READER_KEY, TEAM_A_KEY, assert_error,
-    assert_field_error, connection_id, connection_of_kind, eventually,
+    ADMIN_KEY, APP_ID, APP_SECRET, FbApp, READER_KEY, TEAM_A_KEY, assert_error, assert_field_error,
+    connection_id, connection_of_kind, eventually,
 };
 use crate::sim_support::NO_QUERY;
 
@@ -133,7 +133,10 @@ async fn revoking_a_facebook_user_asks_for_cascade_then_revokes_its_login_and_de
         .map(|d| (d["id"].as_str().unwrap(), d["label"].as_str().unwrap()))
         .collect();
     for page in &pages {
-        let (id, label) = (page["id"].as_str().unwrap(), page["label"].as_str().unwrap());
+        let (id, label) = (
+            page["id"].as_str().unwrap(),
+            page["label"].as_str().unwrap(),
+        );
         assert!(named.contains(&(id, label)), "{refused}");
         let message = refused["error"]["message"].as_str().unwrap();
         assert!(message.contains(id) && message.contains(label), "{message}");
@@ -214,7 +217,10 @@ async fn revoking_a_google_connection_revokes_its_refresh_token_at_google_only()
 
     let (status, body) = delete(&fb, &format!("/tokens/{id}?revoke=true"), ADMIN_KEY).await;
     assert_eq!(status, 200, "{body}");
-    assert!(!body.contains("ya29.") && !body.contains("1//0"), "no token in the answer: {body}");
+    assert!(
+        !body.contains("ya29.") && !body.contains("1//0"),
+        "no token in the answer: {body}"
+    );
     let deleted = json_of(&body);
     assert_eq!(outcomes(&deleted), [(id.clone(), "revoked".to_string())]);
     assert_eq!(deleted["deleted"][0]["provider"], "google");
@@ -293,7 +299,10 @@ async fn a_tiktok_shop_is_deleted_here_only_and_the_answer_says_why() {
     let (status, body) = delete(&fb, &format!("/tokens/{id}?revoke=true"), TEAM_A_KEY).await;
     assert_eq!(status, 200, "{body}");
     let deleted = json_of(&body);
-    assert_eq!(outcomes(&deleted), [(id.clone(), "not_supported".to_string())]);
+    assert_eq!(
+        outcomes(&deleted),
+        [(id.clone(), "not_supported".to_string())]
+    );
     let reason = deleted["deleted"][0]["reason"].as_str().unwrap();
     assert!(
         reason.contains("TikTok Shop has no API call that revokes a token"),
@@ -347,7 +356,11 @@ async fn a_failed_revocation_is_502_and_deletes_nothing_until_it_succeeds() {
     fb.sim.delete("/_sim/faults").await;
     let (status, body) = delete(&fb, &path, ADMIN_KEY).await;
     assert_eq!(status, 200, "{body}");
-    assert!(outcomes(&json_of(&body)).iter().all(|(_, r)| r == "revoked"));
+    assert!(
+        outcomes(&json_of(&body))
+            .iter()
+            .all(|(_, r)| r == "revoked")
+    );
     let (status, body) = delete(&fb, &format!("/tokens/{google_id}?revoke=true"), ADMIN_KEY).await;
     assert_eq!(status, 200, "{body}");
     // Only the successful deletions were announced.
@@ -467,14 +480,17 @@ async fn without_revoke_a_delete_stays_local_and_answers_as_before() {
     .await;
     assert_eq!(status, 200, "{body}");
     let deleted = json_of(&body);
-    assert_eq!(outcomes(&deleted), [(page.clone(), "not_supported".to_string())]);
+    assert_eq!(
+        outcomes(&deleted),
+        [(page.clone(), "not_supported".to_string())]
+    );
     let reason = deleted["deleted"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("page token has no revocation"), "{reason}");
     // The user, now without pages, as before: 204, local only.
     let (status, body) = delete(&fb, &format!("/facebook/tokens/{user}"), ADMIN_KEY).await;
     assert_eq!((status, body.as_str()), (204, ""));
     assert_eq!(fb.sim.count(GRAPH_REVOKE).await, 0, "no revocation asked");
-    assert_eq!(listed(&fb).await, [google_id.clone()]);
+    assert_eq!(listed(&fb).await, vec![google_id]);
     let events = eventually("two connection.deleted events", || {
         let events = fb.webhook.of_type("connection.deleted");
         (events.len() == 2).then_some(events)

@@ -108,7 +108,9 @@ impl TokenLifecycle for FacebookLifecycle {
         let reason = match connection.kind {
             ConnectionKind::User => {
                 let (user, token) = (&connection.external_id, &connection.held.access_token);
-                upstream.run(|| self.graph.revoke_login(user, token)).await?;
+                upstream
+                    .run(|| self.graph.revoke_login(user, token))
+                    .await?;
                 return Ok(Revoked::Revoked);
             }
             ConnectionKind::Page => PAGE_NOT_REVOCABLE,

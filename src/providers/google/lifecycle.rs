@@ -30,6 +30,8 @@ impl RefreshGrant for GoogleOAuth {
     }
 
     async fn revoke(&self, token: &Secret) -> Result<Revoked, UpstreamError> {
-        GoogleOAuth::revoke(self, token).await.map(|()| Revoked::Revoked)
+        GoogleOAuth::revoke(self, token)
+            .await
+            .map(|()| Revoked::Revoked)
     }
 }

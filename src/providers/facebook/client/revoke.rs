@@ -19,8 +19,12 @@ impl GraphClient {
     /// already rejects fails as any call does (190: `reauth_required`).
     pub async fn revoke_login(&self, user_id: &str, token: &Secret) -> Result<(), UpstreamError> {
         let path = format!("/{user_id}/permissions");
-        let body = self.request(Method::DELETE, &path, Some(token), &[]).await?;
-        let done = body.as_bool().or_else(|| body.get("success").and_then(Value::as_bool));
+        let body = self
+            .request(Method::DELETE, &path, Some(token), &[])
+            .await?;
+        let done = body
+            .as_bool()
+            .or_else(|| body.get("success").and_then(Value::as_bool));
         match done {
             Some(true) => Ok(()),
             // A 2xx that does not say it was done: the caller may retry.
