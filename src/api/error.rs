@@ -16,7 +16,7 @@ use crate::insights::metrics::BadMetric;
 use crate::providers::connect::ConnectError;
 use crate::providers::spec::NotConfigured;
 use crate::store::StoreError;
-use crate::tokens::TokenError;
+use crate::tokens::{DisconnectError, TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,6 +45,13 @@ pub enum ApiError {
     PermissionMissing(String),
     #[error("{0}")]
     Conflict(String),
+    /// Deleting the connection alone would leave the connections derived
+    /// from it behind; `derived` names them (id, kind, label).
+    #[error("{message}")]
+    HasDerived {
+        message: String,
+        derived: serde_json::Value,
+    },
     /// A sweep is already running; names it.
     #[error("a refresh run is already in progress: {0}")]
     RunInProgress(String),
@@ -120,6 +127,7 @@ impl ApiError {
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Conflict(_)
+            | ApiError::HasDerived { .. }
             | ApiError::RunInProgress(_)
             | ApiError::ReauthRequired(_)
             | ApiError::CannotRefresh(_) => StatusCode::CONFLICT,
@@ -149,6 +157,7 @@ impl ApiError {
             ApiError::UriTooLong(_) => "uri_too_long",
             ApiError::HeadersTooLarge(_) => "headers_too_large",
             ApiError::Conflict(_) => "conflict",
+            ApiError::HasDerived { .. } => "has_derived_connections",
             ApiError::RunInProgress(_) => "run_in_progress",
             ApiError::ReauthRequired(_) => "reauth_required",
             ApiError::CannotRefresh(_) => "cannot_refresh",
@@ -205,6 +214,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::RunInProgress(run_id) => {
                 error["run_id"] = json!(run_id);
+            }
+            ApiError::HasDerived { derived, .. } => {
+                error["derived"] = derived.clone();
             }
             _ => {}
         }
@@ -332,6 +344,33 @@ fn upstream(u: crate::providers::UpstreamError, input: Option<String>) -> ApiErr
         // The platform refused a request we built from validated input
         // (version, parameters): our side of the gateway is at fault.
         (ErrorClass::InvalidRequest, None) => ApiError::Upstream(u.to_string()),
+    }
+}
+
+impl From<DisconnectError> for ApiError {
+    fn from(err: DisconnectError) -> Self {
+        match err {
+            DisconnectError::Token(e) => e.into(),
+            ref e @ DisconnectError::HasDerived { ref derived, .. } => ApiError::HasDerived {
+                message: e.to_string(),
+                derived: derived
+                    .iter()
+                    .map(|d| json!({ "id": d.id, "kind": d.kind, "label": d.label }))
+                    .collect(),
+            },
+            // Whatever the platform's class (a caller's input was not
+            // involved), the gateway failed: 502, or 503 with the wait
+            // for a rate limit, as on every path (docs/api.md).
+            ref e @ DisconnectError::RevocationFailed { ref source, .. } => match source.class {
+                ErrorClass::RateLimited => ApiError::UpstreamRateLimited {
+                    retry_after_secs: source
+                        .retry_after
+                        .map_or(60, |d| d.as_secs_f64().ceil() as u64),
+                    message: e.to_string(),
+                },
+                _ => ApiError::Upstream(e.to_string()),
+            },
+        }
     }
 }
 

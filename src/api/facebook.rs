@@ -4,12 +4,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::answers::{ConnectionEnvelope, ConnectionList, RefreshResult, RunEnvelope, RunStarted};
 use super::auth::Caller;
+use super::disconnect::{DisconnectQuery, Disconnected, disconnect_visible, has_derived_example};
 use super::error::ApiError;
 use super::examples as ex;
 use super::extract::ApiQuery;
@@ -176,19 +176,22 @@ pub async fn force_refresh_token(
     refresh_visible(&state, &caller, &id, Some(Provider::Facebook), true).await
 }
 
-/// `DELETE /facebook/tokens/{id}`.
+/// `DELETE /facebook/tokens/{id}?revoke=&cascade=`.
 #[utoipa::path(
     delete,
     path = "/facebook/tokens/{id}",
     operation_id = "facebook_delete_token",
     tags = ["facebook", "tokens"],
     summary = "Delete a connection",
-    description = "Removes the connection and its secrets. Scope `tokens:admin`.",
-    params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c")),
+    description = "Removes a Facebook connection and its secrets, as `DELETE /tokens/{id}` does (the same `revoke` and `cascade`; see there). `revoke=true` on a user connection calls Facebook `DELETE /{user-id}/permissions`, which ends its pages' tokens too; a page or business connection has no revocation of its own (`not_supported`). A user connection with pages is refused with 409 `has_derived_connections` naming them, unless `cascade=true`. 204 without `revoke` or `cascade`, else 200 with the deleted connections. Scope `tokens:admin`.",
+    params(("id" = String, Path, description = "The connection id", example = "conn_8f3a2c"), DisconnectQuery),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 200, description = "Deleted (with `revoke` or `cascade`)", body = Disconnected, example = json!({"deleted": [{"id": "conn_8f3a2c", "provider": "facebook", "kind": "page", "external_id": "104729381234567", "label": "Acme Coffee (page)", "parent_id": "conn_71bd09", "revocation": "not_supported", "reason": "a page token has no revocation of its own: Meta ends it with the login of the user it came from; disconnect that user connection with revoke=true (and cascade=true) to revoke the user and every page"}]})),
+        (status = 204, description = "Deleted (neither `revoke` nor `cascade`)"),
         (status = 401, response = r::Unauthorized), (status = 403, response = r::Forbidden), (status = 429, response = r::RateLimited),
-        (status = 404, response = r::NotFound), (status = 409, response = r::Conflict), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
+        (status = 400, response = r::BadRequest), (status = 404, response = r::NotFound),
+        (status = 409, description = "The user connection has pages and `cascade` is not set (`has_derived_connections`); nothing was deleted", body = super::schemas::ErrorBody, example = json!(has_derived_example())),
+        (status = 502, response = r::BadGateway), (status = 503, response = r::Unavailable), (status = 422, response = r::WrongConnection)
     ),
     security(("api_key" = ["tokens:admin"]), ("bearer" = ["tokens:admin"])),
 )]
@@ -196,10 +199,9 @@ pub async fn delete_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    visible(&state, &caller, "id", &id, Some(Provider::Facebook)).await?;
-    state.tokens.delete(&id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    ApiQuery(q): ApiQuery<DisconnectQuery>,
+) -> Result<Response, ApiError> {
+    disconnect_visible(&state, &caller, &id, Some(Provider::Facebook), &q).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -5,6 +5,7 @@ mod answers;
 pub mod auth;
 mod callback_page;
 mod dashboard;
+mod disconnect;
 pub mod error;
 mod examples;
 mod exports;
@@ -32,7 +33,7 @@ mod webhook_deliveries;
 
 use axum::Router;
 use axum::handler::Handler;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::access::Scope;
 use auth::{Scopes, needs};
@@ -209,6 +210,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tokens", get(tokens::list.layer(needs(READ))))
         .route("/tokens/health", get(tokens::health.layer(needs(READ))))
+        .route(
+            "/tokens/{id}",
+            delete(disconnect::delete.layer(needs(ADMIN))),
+        )
         .route(
             "/tokens/{id}/refresh",
             post(tokens::refresh.layer(needs(REFRESH))),

@@ -8,8 +8,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorBody, responses};
 use super::{
-    AppState, exports, facebook, facebook_connect, facebook_webhooks, google, health, insights,
-    keys, tiktok, tokens, webhook_deliveries,
+    AppState, disconnect, exports, facebook, facebook_connect, facebook_webhooks, google, health,
+    insights, keys, tiktok, tokens, webhook_deliveries,
 };
 
 /// Where the document is served.
@@ -54,6 +54,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         tokens::list,
         tokens::health,
         tokens::refresh,
+        disconnect::delete,
         tokens::scheduled_refresh,
         tokens::runs,
         keys::status,

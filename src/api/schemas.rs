@@ -32,6 +32,17 @@ pub struct ErrorDetail {
     pub run_id: Option<String>,
     /// With a connection of another platform or kind: what the operation needs.
     pub expected: Option<ExpectedConnection>,
+    /// With `has_derived_connections`: the connections derived from the
+    /// one named, which a delete without `cascade=true` would leave behind.
+    pub derived: Option<Vec<DerivedConnection>>,
+}
+
+/// A connection derived from another (a Facebook page from its user).
+#[derive(Serialize, ToSchema)]
+pub struct DerivedConnection {
+    pub id: String,
+    pub kind: String,
+    pub label: String,
 }
 
 /// What an operation needs of the connection it was given.

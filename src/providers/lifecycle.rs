@@ -89,6 +89,25 @@ impl Upstream {
     }
 }
 
+/// What asking a platform to revoke a connection's grant came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// The platform revoked it: the token, and any token derived from it,
+    /// no longer works.
+    Revoked,
+    /// The platform has no way to revoke this credential; why, in words a
+    /// caller can act on.
+    NotSupported(String),
+}
+
+/// The connection whose grant [`TokenLifecycle::revoke`] revokes.
+pub struct Revocable {
+    pub kind: ConnectionKind,
+    /// The platform's id of the account (a Facebook user id, say).
+    pub external_id: String,
+    pub held: Held,
+}
+
 /// The secrets a connection holds, opened for a renewal.
 pub struct Held {
     pub access_token: Secret,
@@ -112,4 +131,18 @@ pub trait TokenLifecycle: Send + Sync {
         upstream: &Upstream,
         token: Secret,
     ) -> Result<Validation, UpstreamError>;
+
+    /// Asks the platform to revoke the app's grant behind a connection. A
+    /// platform whose answer says the token is already invalid fails with
+    /// a `reauth_required` error (classified by its code, as any other).
+    async fn revoke(
+        &self,
+        upstream: &Upstream,
+        connection: Revocable,
+    ) -> Result<Revoked, UpstreamError> {
+        let _ = (upstream, connection);
+        Ok(Revoked::NotSupported(
+            "the platform has no call that revokes a token".into(),
+        ))
+    }
 }

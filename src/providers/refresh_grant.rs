@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use crate::providers::UpstreamError;
-use crate::providers::lifecycle::{Held, Renewal, TokenLifecycle, Upstream, Validation};
+use crate::providers::lifecycle::{
+    Held, Renewal, Revocable, Revoked, TokenLifecycle, Upstream, Validation,
+};
 use crate::secret::Secret;
 
 /// What a refresh-token provider's client does for its lifecycle.
@@ -31,6 +33,21 @@ pub trait RefreshGrant: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), UpstreamError>> + Send {
         let _ = access_token;
         async { Ok(()) }
+    }
+
+    /// Revokes the grant behind `token` (the refresh token when one is
+    /// stored, else the access token). By default the platform has no
+    /// such call.
+    fn revoke(
+        &self,
+        token: &Secret,
+    ) -> impl Future<Output = Result<Revoked, UpstreamError>> + Send {
+        let _ = token;
+        async {
+            Ok(Revoked::NotSupported(
+                "the platform has no call that revokes a token".into(),
+            ))
+        }
     }
 }
 
@@ -66,5 +83,18 @@ impl<C: RefreshGrant> TokenLifecycle for RefreshGrantLifecycle<C> {
             upstream.run(|| self.client.check(&token)).await?;
         }
         Ok(Validation::default())
+    }
+
+    async fn revoke(
+        &self,
+        upstream: &Upstream,
+        connection: Revocable,
+    ) -> Result<Revoked, UpstreamError> {
+        let Held {
+            access_token,
+            refresh_token,
+        } = connection.held;
+        let token = refresh_token.unwrap_or(access_token);
+        upstream.run(|| self.client.revoke(&token)).await
     }
 }

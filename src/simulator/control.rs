@@ -1,5 +1,6 @@
 //! The `/_sim` control API (JSON, no auth): seed users and businesses, log
-//! users in, revoke, lapse data access, move the clock, read stats, set faults.
+//! users in, revoke, lapse data access, move the clock, read stats and the
+//! revocations the platforms carried out, set faults.
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub(crate) fn router() -> Router<Arc<Sim>> {
         .route("/_sim/clock", get(clock).post(advance_clock))
         .route("/_sim/app", get(app_settings).post(set_app_settings))
         .route("/_sim/stats", get(stats).delete(reset_stats))
+        .route("/_sim/revocations", get(revocations))
         .route(
             "/_sim/faults",
             get(list_faults).post(add_fault).delete(clear_faults),
@@ -267,6 +269,11 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let sorted: std::collections::BTreeMap<String, u64> =
         sim.stats().iter().map(|(k, v)| (k.clone(), *v)).collect();
     Json(json!(sorted))
+}
+
+/// The revocations the simulated platforms carried out, oldest first.
+async fn revocations(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({"revocations": sim.revocations()}))
 }
 
 async fn reset_stats(State(sim): State<Arc<Sim>>) -> StatusCode {

@@ -480,18 +480,26 @@ impl Google {
         Ok(())
     }
 
-    /// `/revoke?token=`: a refresh or access token; false if unknown.
-    pub fn revoke_any(&mut self, token: &str) -> bool {
-        if self.refresh.get(token).is_some_and(|r| !r.revoked) {
-            return self.revoke_refresh(token).is_ok();
+    /// `/revoke?token=`: a refresh token (and the access tokens minted from
+    /// it), or an access token and the refresh token it came from, as
+    /// Google does ("If the token is an access token and it has a
+    /// corresponding refresh token, the refresh token will also be
+    /// revoked": developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke).
+    /// The user and which kind of token it was; `None` if unknown or
+    /// already revoked.
+    pub fn revoke_any(&mut self, token: &str) -> Option<(String, &'static str)> {
+        if let Some(record) = self.refresh.get(token).filter(|r| !r.revoked) {
+            let user = record.user_id.clone();
+            self.revoke_refresh(token).ok()?;
+            return Some((user, "refresh_token"));
         }
-        match self.access.get_mut(token) {
-            Some(access) if !access.revoked => {
-                access.revoked = true;
-                true
-            }
-            _ => false,
+        let access = self.access.get_mut(token).filter(|a| !a.revoked)?;
+        access.revoked = true;
+        let user = access.user_id.clone();
+        if let Some(refresh) = access.refresh_token.clone() {
+            self.revoke_refresh(&refresh).ok()?;
         }
+        Some((user, "access_token"))
     }
 
     /// Checks an Ads call's credentials and access to `customer_id`.

@@ -169,10 +169,15 @@ async fn revoke_token(State(sim): State<Arc<Sim>>, uri: Uri, body: Bytes) -> Res
     }
     let params = params(&uri, &body);
     let token = params.get("token").map_or("", String::as_str);
-    if sim.providers().google.revoke_any(token) {
-        Json(json!({})).into_response()
-    } else {
-        oauth_response(400, "invalid_token", "Token expired or revoked")
+    let revoked = sim.providers().google.revoke_any(token);
+    match revoked {
+        Some((user_id, token_type)) => {
+            sim.record_revocation(json!({
+                "platform": "google", "user_id": user_id, "token_type": token_type, "at": sim.now(),
+            }));
+            Json(json!({})).into_response()
+        }
+        None => oauth_response(400, "invalid_token", "Token expired or revoked"),
     }
 }
 

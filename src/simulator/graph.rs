@@ -31,6 +31,8 @@ enum Route {
     DebugToken,
     Me,
     MeAccounts,
+    /// `/{user-id}/permissions` (`me` too): read or revoke the login.
+    Permissions(String),
     Node(String),
     /// Ads, pages-insights and business edges (`edges.rs`).
     Edge(EdgeRoute),
@@ -51,6 +53,7 @@ impl Route {
             ["debug_token"] => Route::DebugToken,
             ["me"] => Route::Me,
             ["me", "accounts"] => Route::MeAccounts,
+            [id, "permissions"] => Route::Permissions(id.to_string()),
             [id] => Route::Node(id.to_string()),
             other => Route::Edge(EdgeRoute::parse(other)?),
         };
@@ -72,6 +75,7 @@ impl Route {
             Route::DebugToken => "/debug_token".into(),
             Route::Me => "/me".into(),
             Route::MeAccounts => "/me/accounts".into(),
+            Route::Permissions(_) => "/{user-id}/permissions".into(),
             Route::Node(_) => "/{id}".into(),
             Route::Edge(edge) => edge.stat_key().into(),
         }
@@ -184,7 +188,12 @@ pub(crate) async fn respond(
         return response;
     };
     let params = Params::new(uri.query(), headers, body);
-    *sim.stats().entry(route.stat_key(&params)).or_default() += 1;
+    // A DELETE is counted apart from reads of the same path.
+    let stat_key = match *method {
+        Method::DELETE => format!("DELETE {}", route.stat_key(&params)),
+        _ => route.stat_key(&params),
+    };
+    *sim.stats().entry(stat_key).or_default() += 1;
     let decision = if batch_op {
         sim.faults().decide_batch_op(uri.path())
     } else {
@@ -407,6 +416,9 @@ fn answer(
                 body["paging"] = paging;
             }
             Ok(ok_json(body))
+        }
+        Route::Permissions(user) => {
+            super::permissions::answer(sim, method, user, params).map(ok_json)
         }
         Route::Node(id) => {
             let Some(token) = params.token.as_deref() else {

@@ -24,6 +24,7 @@ mod metrics;
 mod nodes;
 mod oauth;
 mod pages_insights;
+mod permissions;
 mod providers;
 mod state;
 mod tiktok;
@@ -155,6 +156,9 @@ pub(crate) struct Sim {
     world: Mutex<World>,
     faults: Mutex<Faults>,
     stats: Mutex<HashMap<String, u64>>,
+    /// Every revocation the platforms carried out, oldest first
+    /// (`/_sim/revocations`), so tests can see that one arrived and where.
+    revocations: Mutex<Vec<serde_json::Value>>,
     /// TikTok Shop and Google state, apart from the Facebook world.
     providers: Mutex<providers::Providers>,
     /// Usage levels per Meta scope (`/_sim/usage`).
@@ -175,6 +179,7 @@ impl Sim {
             clock_offset: AtomicI64::new(0),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(HashMap::new()),
+            revocations: Mutex::new(Vec::new()),
         }
     }
 
@@ -199,6 +204,20 @@ impl Sim {
 
     pub(crate) fn stats(&self) -> MutexGuard<'_, HashMap<String, u64>> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn record_revocation(&self, record: serde_json::Value) {
+        self.revocations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
+    }
+
+    pub(crate) fn revocations(&self) -> Vec<serde_json::Value> {
+        self.revocations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn providers(&self) -> MutexGuard<'_, providers::Providers> {

@@ -2,6 +2,7 @@
 //! validation, sweeps, and the notifications they trigger.
 
 mod alerts;
+mod disconnect;
 mod gauges;
 mod held_lease;
 mod listing;
@@ -14,6 +15,7 @@ pub mod sweep;
 
 pub use crate::domain::{RefreshRun, RunError};
 pub use crate::providers::connect::Upsert;
+pub use disconnect::{DerivedRef, Disconnect, DisconnectError, Removed, Revocation};
 pub use listing::ConnectionFilter;
 pub use manager::{TokenManager, ValidToken};
 pub use need::Need;

@@ -100,7 +100,7 @@ fn describe(provider: Provider, kinds: &[ConnectionKind]) -> String {
     }
 }
 
-fn kind_name(kind: ConnectionKind) -> &'static str {
+pub(super) fn kind_name(kind: ConnectionKind) -> &'static str {
     match kind {
         ConnectionKind::User => "user",
         ConnectionKind::Page => "page",

@@ -20,6 +20,7 @@ use crate::providers::transport;
 use crate::secret::Secret;
 
 mod endpoints;
+mod revoke;
 
 pub use endpoints::{DebugInfo, Me, PageAccount, TokenGrant};
 
@@ -240,8 +241,10 @@ impl GraphClient {
             query.push(("appsecret_proof", appsecret_proof(&self.app_secret, token)));
             secrets.push(token.expose());
         }
-        let builder = if method == Method::GET {
-            self.http.get(&url).query(&query)
+        // GET and DELETE carry their parameters in the query, as Meta's SDK
+        // does (facebook-python-business-sdk, facebook_business/api.py, `call`).
+        let builder = if method == Method::GET || method == Method::DELETE {
+            self.http.request(method, &url).query(&query)
         } else {
             self.http.request(method, &url).form(&query)
         };

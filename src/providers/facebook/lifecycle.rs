@@ -1,6 +1,7 @@
 //! Facebook's token lifecycle: a user token is re-exchanged while valid,
 //! checked with `debug_token`, and its page tokens re-derived; every other
-//! token (page, system user) is checked with `debug_token`.
+//! token (page, system user) is checked with `debug_token`. Only a user's
+//! login can be revoked upstream.
 
 use std::sync::Arc;
 
@@ -12,7 +13,9 @@ use super::errors::classify;
 use crate::config::FacebookSettings;
 use crate::domain::{ConnectionKind, HealthPolicy, RenewRule};
 use crate::providers::UpstreamError;
-use crate::providers::lifecycle::{Derived, Held, Renewal, TokenLifecycle, Upstream, Validation};
+use crate::providers::lifecycle::{
+    Derived, Held, Renewal, Revocable, Revoked, TokenLifecycle, Upstream, Validation,
+};
 use crate::secret::Secret;
 
 pub fn policy(settings: &FacebookSettings) -> HealthPolicy {
@@ -93,7 +96,35 @@ impl TokenLifecycle for FacebookLifecycle {
             scopes: (!info.scopes.is_empty()).then_some(info.scopes),
         })
     }
+
+    /// A user's login is revoked with `DELETE /{user-id}/permissions`,
+    /// which ends its page tokens too. A page or system-user token has no
+    /// revocation call of its own.
+    async fn revoke(
+        &self,
+        upstream: &Upstream,
+        connection: Revocable,
+    ) -> Result<Revoked, UpstreamError> {
+        let reason = match connection.kind {
+            ConnectionKind::User => {
+                let (user, token) = (&connection.external_id, &connection.held.access_token);
+                upstream
+                    .run(|| self.graph.revoke_login(user, token))
+                    .await?;
+                return Ok(Revoked::Revoked);
+            }
+            ConnectionKind::Page => PAGE_NOT_REVOCABLE,
+            _ => SYSTEM_USER_NOT_REVOCABLE,
+        };
+        Ok(Revoked::NotSupported(reason.into()))
+    }
 }
+
+/// Why deleting a page alone revokes nothing upstream.
+const PAGE_NOT_REVOCABLE: &str = "a page token has no revocation of its own: Meta ends it with the login of the user it came from; disconnect that user connection with revoke=true (and cascade=true) to revoke the user and every page";
+
+/// Why deleting a business (system-user) connection revokes nothing upstream.
+const SYSTEM_USER_NOT_REVOCABLE: &str = "the Graph API has no call that revokes a system-user token: revoke it in Meta Business Suite, under the business's system users, where it was generated";
 
 /// One derived connection per page a long-lived user token manages, with
 /// the user token's data access and scopes.

@@ -1,9 +1,10 @@
 //! Google's token lifecycle: the refresh_token grant renews the access token
-//! (and proves the refresh token still works, so it is also the validation).
+//! (and proves the refresh token still works, so it is also the validation);
+//! revocation revokes the refresh token.
 
 use super::GoogleOAuth;
 use crate::providers::UpstreamError;
-use crate::providers::lifecycle::Renewal;
+use crate::providers::lifecycle::{Renewal, Revoked};
 use crate::providers::refresh_grant::{RefreshGrant, RefreshGrantLifecycle};
 use crate::secret::Secret;
 
@@ -26,5 +27,11 @@ impl RefreshGrant for GoogleOAuth {
             scopes: (!grant.scopes.is_empty()).then_some(grant.scopes),
             derived: Vec::new(),
         })
+    }
+
+    async fn revoke(&self, token: &Secret) -> Result<Revoked, UpstreamError> {
+        GoogleOAuth::revoke(self, token)
+            .await
+            .map(|()| Revoked::Revoked)
     }
 }

@@ -1,5 +1,6 @@
-//! Google OAuth 2.0: the consent URL (offline access), code exchange and the
-//! refresh_token grant. `invalid_grant` means the user must consent again.
+//! Google OAuth 2.0: the consent URL (offline access), code exchange, the
+//! refresh_token grant and token revocation. `invalid_grant` means the user
+//! must consent again.
 
 use std::time::Duration;
 
@@ -111,22 +112,55 @@ impl GoogleOAuth {
                     .unwrap_or_default(),
             });
         }
+        Err(self.oauth_error(path, status, &body, secret))
+    }
+
+    /// Revokes `token` at Google's revocation endpoint: a refresh token,
+    /// and with it the access tokens it minted. Google answers 200 when it
+    /// revoked the token and 400 `invalid_token` when the token was already
+    /// expired or revoked
+    /// (developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke:
+    /// `POST https://oauth2.googleapis.com/revoke`, form field `token`).
+    /// No client credentials are sent: the endpoint needs none.
+    pub async fn revoke(&self, token: &Secret) -> Result<(), UpstreamError> {
+        let path = "/revoke";
+        let request = self
+            .http
+            .post(format!("{}{path}", self.oauth_base))
+            .form(&[("token", token.expose())]);
+        let Answer { status, body } = transport::send_json(Provider::Google, path, request).await?;
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        Err(self.oauth_error(path, status, &body, token.expose()))
+    }
+
+    /// The classified error of an OAuth endpoint's answer, by its `error`
+    /// code (RFC 6749 5.2, RFC 7009 2.2.1), never its description.
+    fn oauth_error(
+        &self,
+        path: &str,
+        status: u16,
+        body: &serde_json::Value,
+        secret: &str,
+    ) -> UpstreamError {
         let error = body["error"].as_str().unwrap_or("");
-        // OAuth error codes (RFC 6749 5.2), not messages.
         let class = match (status, error) {
-            (_, "invalid_grant") => ErrorClass::ReauthRequired,
+            // The grant is gone (refresh) or the token already is (revoke).
+            (_, "invalid_grant" | "invalid_token") => ErrorClass::ReauthRequired,
             (
                 _,
                 "invalid_client"
                 | "unauthorized_client"
                 | "invalid_request"
-                | "unsupported_grant_type",
+                | "unsupported_grant_type"
+                | "unsupported_token_type",
             ) => ErrorClass::InvalidRequest,
             (429, _) => ErrorClass::RateLimited,
             (500..=599, _) => ErrorClass::Transient,
             _ => ErrorClass::InvalidRequest,
         };
-        Err(UpstreamError {
+        UpstreamError {
             class,
             code: None,
             subcode: None,
@@ -140,6 +174,6 @@ impl GoogleOAuth {
             retry_after: None,
             http_status: Some(status),
             endpoint: path.to_string(),
-        })
+        }
     }
 }

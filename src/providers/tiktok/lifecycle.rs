@@ -3,7 +3,7 @@
 
 use super::TiktokClient;
 use crate::providers::UpstreamError;
-use crate::providers::lifecycle::Renewal;
+use crate::providers::lifecycle::{Renewal, Revoked};
 use crate::providers::refresh_grant::{RefreshGrant, RefreshGrantLifecycle};
 use crate::secret::Secret;
 
@@ -30,4 +30,16 @@ impl RefreshGrant for TiktokClient {
     async fn check(&self, access_token: &Secret) -> Result<(), UpstreamError> {
         self.authorized_shops(access_token).await.map(|_| ())
     }
+
+    /// TikTok Shop's auth API has token get and refresh only (wire-spec 7;
+    /// the official Node SDK's token.js has no other call); the revoke
+    /// endpoint of TikTok Login Kit (open.tiktokapis.com/v2/oauth/revoke,
+    /// developers.tiktok.com/docs/en/oauth-revoke-a-user-access-token) is
+    /// for TikTok user tokens, not shop tokens.
+    async fn revoke(&self, _token: &Secret) -> Result<Revoked, UpstreamError> {
+        Ok(Revoked::NotSupported(NO_REVOCATION.into()))
+    }
 }
+
+/// Why a TikTok Shop token is not revoked upstream.
+pub const NO_REVOCATION: &str = "TikTok Shop has no API call that revokes a token: the connection was deleted here only, and its token stays valid until it expires unless the seller removes the app's authorization in TikTok Shop Seller Center";
