@@ -2,6 +2,7 @@
 //! validation, sweeps, and the notifications they trigger.
 
 mod alerts;
+mod expiring;
 mod gauges;
 mod held_lease;
 mod listing;
@@ -17,6 +18,7 @@ pub use crate::providers::connect::Upsert;
 pub use listing::ConnectionFilter;
 pub use manager::{TokenManager, ValidToken};
 pub use need::Need;
+pub use revoked::Subject;
 pub use sweep::{Plan, Runs, SweepFilter};
 
 use crate::providers::UpstreamError;

@@ -102,6 +102,15 @@ impl TiktokClient {
         self.send(path, request, &[access_token.expose()]).await
     }
 
+    /// The shops an access token acts for: their `shop_id`s, read with
+    /// [`shop_ids`].
+    pub async fn authorized_shop_ids(
+        &self,
+        access_token: &Secret,
+    ) -> Result<Vec<String>, UpstreamError> {
+        Ok(shop_ids(&self.authorized_shops(access_token).await?))
+    }
+
     /// TikTok Shop's request signature: HMAC-SHA256 under the app secret of
     /// secret + path + sorted key/value pairs + secret.
     fn sign(&self, path: &str, params: &[(&str, &str)]) -> String {
@@ -202,5 +211,49 @@ impl TiktokClient {
                 endpoint: path.to_string(),
             }),
         }
+    }
+}
+
+/// The `shop_id`s of an authorized-shops answer. "Get Authorized Shops"
+/// (202309) lists `data.shops[].id`
+/// (partner.tiktokshop.com/docv2/page/get-authorized-shops-202309; e.g.
+/// Epur/ext-sdk pfc/tiktokv2/model-api.go); the legacy v2 call lists
+/// `data.shop_list[].shop_id`. Ids sent as numbers are read as text.
+pub(crate) fn shop_ids(body: &Value) -> Vec<String> {
+    let data = &body["data"];
+    let listed = data["shops"]
+        .as_array()
+        .map(|shops| (shops, "id"))
+        .or_else(|| data["shop_list"].as_array().map(|shops| (shops, "shop_id")));
+    let Some((shops, key)) = listed else {
+        return Vec::new();
+    };
+    shops
+        .iter()
+        .filter_map(|shop| match &shop[key] {
+            Value::String(id) if !id.is_empty() => Some(id.clone()),
+            Value::Number(id) => Some(id.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shop_ids;
+    use serde_json::json;
+
+    #[test]
+    fn shop_ids_are_read_from_either_shape_of_the_shops_answer() {
+        let current = json!({"code": 0, "data": {"shops": [
+            {"id": "7494049642642441621", "cipher": "ROW_x"}, {"id": 7494049642642441622_u64}
+        ]}});
+        assert_eq!(
+            shop_ids(&current),
+            ["7494049642642441621", "7494049642642441622"]
+        );
+        let legacy = json!({"code": 0, "data": {"shop_list": [{"shop_id": "1"}]}});
+        assert_eq!(shop_ids(&legacy), ["1"]);
+        assert!(shop_ids(&json!({"code": 0, "data": {}})).is_empty());
     }
 }
