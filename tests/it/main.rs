@@ -44,4 +44,5 @@ mod store_journal;
 mod store_safety;
 mod store_writes;
 mod tenancy;
+mod tiktok_webhooks;
 mod wrong_provider;
