@@ -191,6 +191,14 @@ async fn a_deauthorization_older_than_a_reconnection_changes_nothing() {
         "{answer}"
     );
     assert_eq!(facts(&fb).await[&id(&integration)]["health"], "healthy");
+    // One sent after the reconnection does flag it.
+    let later = deauthorization(&fb, &shop["shop_id"]);
+    let (status, answer) = push(&fb.app, &later, Some(&signed(&fb, &later))).await;
+    assert_eq!(
+        (status, answer["changed"].clone()),
+        (200, json!(1)),
+        "{answer}"
+    );
     fb.stop().await;
 }
 
