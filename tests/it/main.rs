@@ -32,6 +32,7 @@ mod postgres_scale;
 mod providers;
 mod records_contract;
 mod revoked_elsewhere;
+mod sim_callbacks;
 mod sim_insights;
 mod sim_providers;
 mod sim_support;
