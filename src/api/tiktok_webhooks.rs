@@ -18,7 +18,7 @@ use crate::tokens::Subject;
 
 /// What the push did. TikTok only needs the 200; the body is for people.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookReceived {
+pub struct TiktokWebhookReceived {
     /// The notification's numeric `type`.
     #[serde(rename = "type")]
     pub kind: i64,
@@ -44,7 +44,7 @@ pub struct WebhookReceived {
     request_body(content = serde_json::Value, content_type = "application/json",
         example = json!({"type": 6, "tts_notification_id": "7327112393057371910", "shop_id": "7494049642642441621", "timestamp": 1644412885, "data": {"message": "Shop_id {xxx} is deauthorized from your APP by merchant."}})),
     responses(
-        (status = 200, description = "Verified; applied or ignored", body = WebhookReceived,
+        (status = 200, description = "Verified; applied or ignored", body = TiktokWebhookReceived,
             example = json!({"type": 6, "event": "seller_deauthorization", "shop_id": "7494049642642441621", "changed": 1})),
         (status = 400, response = r::BadRequest), (status = 503, response = r::Unavailable)
     ),
@@ -53,7 +53,7 @@ pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<axum::Json<WebhookReceived>, ApiError> {
+) -> Result<axum::Json<TiktokWebhookReceived>, ApiError> {
     // The client must be configured: its app key and secret sign the push.
     state.registry.tiktok()?;
     let secrets = &state.settings.secrets;
@@ -118,7 +118,7 @@ pub async fn receive(
         }
         Event::Other => {
             tracing::debug!(kind = pushed.kind, notification = %id, "TikTok Shop webhook of a type not acted on");
-            return Ok(axum::Json(WebhookReceived {
+            return Ok(axum::Json(TiktokWebhookReceived {
                 kind: pushed.kind,
                 event: "ignored",
                 shop_id: None,
@@ -128,7 +128,7 @@ pub async fn receive(
     };
     audit(&state, action, outcome, &changed).await;
     tracing::info!(kind = pushed.kind, notification = %id, shop = %shop_id, changed = changed.len(), "TikTok Shop webhook");
-    Ok(axum::Json(WebhookReceived {
+    Ok(axum::Json(TiktokWebhookReceived {
         kind: pushed.kind,
         event,
         shop_id: Some(shop_id.clone()),
