@@ -203,6 +203,35 @@ async fn a_deauthorization_older_than_a_reconnection_changes_nothing() {
 }
 
 #[tokio::test]
+async fn an_integration_whose_shops_were_not_listed_at_connect_learns_them_at_its_next_check() {
+    let fb = FbApp::start().await;
+    // The shop listing fails once, right after the code was exchanged.
+    fb.sim
+        .fault(json!({"path": "/api/v2/shop/get_authorized_shop", "error": {"code": 105001}, "count": 1}))
+        .await;
+    let (shop, integration) = connect(&fb, "Listed Later Shop").await;
+    assert_eq!(integration["health"], "healthy", "the connect itself works");
+    let body = deauthorization(&fb, &shop["shop_id"]);
+    let (status, answer) = push(&fb.app, &body, Some(&signed(&fb, &body))).await;
+    assert_eq!(
+        (status, answer["changed"].clone()),
+        (200, json!(0)),
+        "no stored connection holds the shop yet: {answer}"
+    );
+    let run = fb.sweep("/tiktok/internal/scheduled-refresh").await;
+    assert_eq!(run["run"]["counts"]["checked"], 1, "{run}");
+    // Sent after the check (a push older than it would be passed over).
+    let body = deauthorization(&fb, &shop["shop_id"]);
+    let (status, answer) = push(&fb.app, &body, Some(&signed(&fb, &body))).await;
+    assert_eq!(
+        (status, answer["changed"].clone()),
+        (200, json!(1)),
+        "{answer}"
+    );
+    fb.stop().await;
+}
+
+#[tokio::test]
 async fn an_upcoming_authorization_expiration_raises_one_warning_stage() {
     let fb = FbApp::start().await;
     let (shop, integration) = connect(&fb, "Expiring Shop").await;

@@ -103,11 +103,11 @@ impl TiktokClient {
     }
 
     /// The shops an access token acts for: their `shop_id`s, read with
-    /// [`shop_ids`].
+    /// [`shop_ids`] (`None`: the answer lists none in a known shape).
     pub async fn authorized_shop_ids(
         &self,
         access_token: &Secret,
-    ) -> Result<Vec<String>, UpstreamError> {
+    ) -> Result<Option<Vec<String>>, UpstreamError> {
         Ok(shop_ids(&self.authorized_shops(access_token).await?))
     }
 
@@ -219,23 +219,23 @@ impl TiktokClient {
 /// (partner.tiktokshop.com/docv2/page/get-authorized-shops-202309; e.g.
 /// Epur/ext-sdk pfc/tiktokv2/model-api.go); the legacy v2 call lists
 /// `data.shop_list[].shop_id`. Ids sent as numbers are read as text.
-pub(crate) fn shop_ids(body: &Value) -> Vec<String> {
+/// `None` when neither list is there: an answer of another shape says
+/// nothing about the shops, so the stored ones are kept.
+pub(crate) fn shop_ids(body: &Value) -> Option<Vec<String>> {
     let data = &body["data"];
-    let listed = data["shops"]
+    let (shops, key) = data["shops"]
         .as_array()
         .map(|shops| (shops, "id"))
-        .or_else(|| data["shop_list"].as_array().map(|shops| (shops, "shop_id")));
-    let Some((shops, key)) = listed else {
-        return Vec::new();
-    };
-    shops
+        .or_else(|| data["shop_list"].as_array().map(|shops| (shops, "shop_id")))?;
+    let ids = shops
         .iter()
         .filter_map(|shop| match &shop[key] {
             Value::String(id) if !id.is_empty() => Some(id.clone()),
             Value::Number(id) => Some(id.to_string()),
             _ => None,
         })
-        .collect()
+        .collect();
+    Some(ids)
 }
 
 #[cfg(test)]
@@ -249,11 +249,13 @@ mod tests {
             {"id": "7494049642642441621", "cipher": "ROW_x"}, {"id": 7494049642642441622_u64}
         ]}});
         assert_eq!(
-            shop_ids(&current),
+            shop_ids(&current).unwrap(),
             ["7494049642642441621", "7494049642642441622"]
         );
         let legacy = json!({"code": 0, "data": {"shop_list": [{"shop_id": "1"}]}});
-        assert_eq!(shop_ids(&legacy), ["1"]);
-        assert!(shop_ids(&json!({"code": 0, "data": {}})).is_empty());
+        assert_eq!(shop_ids(&legacy).unwrap(), ["1"]);
+        let none = json!({"code": 0, "data": {"shops": []}});
+        assert_eq!(shop_ids(&none), Some(Vec::new()), "no shop at all");
+        assert_eq!(shop_ids(&json!({"code": 0, "data": {}})), None, "unknown");
     }
 }

@@ -19,7 +19,7 @@ pub async fn connect(
     // The code is spent by now: a failed shop listing must not lose the
     // authorization. The next check lists the shops again.
     let shop_ids = match client.authorized_shop_ids(&grant.access_token).await {
-        Ok(ids) => Some(ids),
+        Ok(ids) => ids,
         Err(e) => {
             tracing::warn!(error = %e, "the shops of a new TikTok authorization could not be listed; the next check lists them");
             None

@@ -32,7 +32,7 @@ impl RefreshGrant for TiktokClient {
     async fn check(&self, access_token: &Secret) -> Result<Validation, UpstreamError> {
         let shops = self.authorized_shops(access_token).await?;
         Ok(Validation {
-            shop_ids: Some(shop_ids(&shops)),
+            shop_ids: shop_ids(&shops),
             ..Validation::default()
         })
     }
