@@ -27,6 +27,7 @@ pub mod schemas;
 mod state;
 mod tiktok;
 mod tiktok_integration;
+mod tiktok_webhooks;
 pub mod timeouts;
 mod tokens;
 mod webhook_deliveries;
@@ -279,6 +280,7 @@ pub fn router(state: AppState) -> Router {
             post(facebook_webhooks::deauthorize),
         )
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
+        .route("/tiktok/webhooks", post(tiktok_webhooks::receive))
         .route("/google/auth/callback", get(google::auth_callback))
         .merge(dashboard::router())
         .merge(openapi::routes())

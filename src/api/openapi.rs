@@ -9,7 +9,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::schemas::{ErrorBody, responses};
 use super::{
     AppState, disconnect, exports, facebook, facebook_connect, facebook_webhooks, google, health,
-    insights, keys, tiktok, tokens, webhook_deliveries,
+    insights, keys, tiktok, tiktok_webhooks, tokens, webhook_deliveries,
 };
 
 /// Where the document is served.
@@ -81,6 +81,7 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         exports::download,
         tiktok::auth_url,
         tiktok::auth_callback,
+        tiktok_webhooks::receive,
         tiktok::list_integrations,
         tiktok::create_integration,
         tiktok::integration_status,

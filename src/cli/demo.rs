@@ -1,6 +1,7 @@
 //! `tokenkeeper demo`: the simulator and the service wired to it on a
 //! temporary data folder, with demo connections across two teams (one of them
-//! revoked), a sweep, and the URLs to look at. Nothing leaves the machine.
+//! revoked), a sweep, a Deauthorize callback arriving, and the URLs to look
+//! at. Nothing leaves the machine.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -92,6 +93,50 @@ impl Demo {
         )
         .await
     }
+}
+
+/// The demo user removes the app on Facebook: the simulator sends Meta's
+/// Deauthorize callback, signed with the app secret, to the running
+/// service, which flags the user and its pages at once (no sweep).
+async fn deauthorize_demo_user(d: &Demo, fb: &Value) -> Result<(), String> {
+    let connections = fb["connections"].as_array().cloned().unwrap_or_default();
+    let Some(user) = connections.iter().find(|c| c["kind"] == "user") else {
+        return Err("the demo has no Facebook user connection".into());
+    };
+    let path = "/facebook/webhooks/deauthorize";
+    let sent = d
+        .sim_post(
+            "/_sim/callbacks/facebook",
+            json!({ "url": format!("{}{path}", d.service), "user_id": user["external_id"] }),
+        )
+        .await?;
+    if sent["status"] != 200 {
+        return Err(format!("{path}: {} {}", sent["status"], sent["body"]));
+    }
+    println!(
+        "{} removed the app on Facebook; the simulator sent Meta's Deauthorize callback:",
+        user["label"]
+    );
+    println!(
+        "  POST {path}: {} connections flagged at once",
+        sent["body"]["flagged"]
+    );
+    let listed = d
+        .call(
+            reqwest::Method::GET,
+            format!("{}/tokens?provider=facebook", d.service),
+            Some(&d.admin),
+            None,
+        )
+        .await?;
+    let ids: Vec<&Value> = connections.iter().map(|c| &c["id"]).collect();
+    for c in listed["connections"].as_array().into_iter().flatten() {
+        if ids.contains(&&c["id"]) {
+            let text = |k: &str| c[k].as_str().unwrap_or("?").to_string();
+            println!("    {} ({}): {}", c["label"], text("kind"), text("health"));
+        }
+    }
+    Ok(())
 }
 
 pub fn run(addr: SocketAddr) -> ExitCode {
@@ -351,6 +396,7 @@ async fn demo_in(
         )
         .await?;
     println!("Sweep: {}", run["run"]["counts"]);
+    deauthorize_demo_user(&d, &fb).await?;
 
     let exe = std::env::current_exe()
         .map(|p| shell_word(&p.display().to_string()))

@@ -60,6 +60,11 @@ pub struct Connection {
     /// For a page connection: the user connection it was derived from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
+    /// TikTok Shop: the `shop_id`s this authorization acts for, as TikTok's
+    /// authorized-shops call last listed them. They are not the `open_id`
+    /// (the external id), and TikTok's webhooks name a shop by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shop_ids: Vec<String>,
     /// The alert state last announced to the webhook, so each change is
     /// notified once (`ok`, `reauth_required`, `expiry_warning:<what>:<days>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +103,7 @@ impl Connection {
             last_error: None,
             reauth_required: false,
             parent_id: None,
+            shop_ids: Vec::new(),
             notified_state: None,
             created_at: now,
             updated_at: now,

@@ -25,6 +25,8 @@ pub struct Upsert {
     pub data_access_expires_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
     pub parent_id: Option<String>,
+    /// TikTok Shop's shops of this authorization; `None` keeps those stored.
+    pub shop_ids: Option<Vec<String>>,
 }
 
 /// A connected account, and the connections derived from it (a Facebook

@@ -49,6 +49,8 @@ pub struct Validation {
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub data_access_expires_at: Option<DateTime<Utc>>,
     pub scopes: Option<Vec<String>>,
+    /// TikTok Shop: the shops the token acts for; `None`: keep those stored.
+    pub shop_ids: Option<Vec<String>>,
 }
 
 /// Upstream calls with retries and a bound on how many run at once. Only

@@ -46,6 +46,7 @@ impl IntoResponse for ControlError {
             ControlError::NotFound(_) => StatusCode::NOT_FOUND,
             ControlError::Conflict(_) => StatusCode::CONFLICT,
             ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ControlError::Unreachable(_) => StatusCode::BAD_GATEWAY,
         };
         (
             status,

@@ -141,6 +141,9 @@ pub(crate) enum ControlError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// A URL the simulator was asked to call did not answer.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl ControlError {

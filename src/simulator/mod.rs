@@ -1,13 +1,15 @@
 //! The upstream simulator: faithful copies of the Facebook Graph API, TikTok
 //! Shop auth and Google OAuth + Ads endpoints the service uses,
-//! with a real token state machine, a control API under `/_sim/` and fault
-//! knobs. Tests, benchmarks and `tokenkeeper demo` run against it; nothing
-//! touches the internet.
+//! with a real token state machine, a control API under `/_sim/`, fault
+//! knobs, and the platforms' signed pushes sent on request. Tests,
+//! benchmarks and `tokenkeeper demo` run against it; nothing touches the
+//! internet.
 
 mod ads;
 mod ads_insights;
 mod batch;
 mod business;
+mod callbacks;
 mod consent;
 mod control;
 mod control_insights;
@@ -280,6 +282,7 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
         .merge(control_insights::router())
         .merge(usage::router())
         .merge(providers::router())
+        .merge(callbacks::router())
         .fallback(graph::handle)
         .with_state(sim);
     let cancel = CancellationToken::new();

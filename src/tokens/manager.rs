@@ -232,6 +232,7 @@ impl TokenManager {
                 data_access_expires_at: d.data_access_expires_at,
                 scopes: d.scopes,
                 parent_id: Some(parent.id.clone()),
+                shop_ids: None,
             };
             writes.push(self.upsert_write(parent.team_id.clone(), u)?);
         }
@@ -290,6 +291,9 @@ impl TokenManager {
             c.data_access_expires_at = u.data_access_expires_at;
             c.scopes = u.scopes;
             c.parent_id = u.parent_id;
+            if let Some(shops) = u.shop_ids {
+                c.shop_ids = shops;
+            }
             c.last_refreshed_at = Some(now);
             c.next_refresh_at = None;
             c.consecutive_failures = 0;

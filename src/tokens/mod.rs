@@ -3,6 +3,7 @@
 
 mod alerts;
 mod disconnect;
+mod expiring;
 mod gauges;
 mod held_lease;
 mod listing;
@@ -19,6 +20,7 @@ pub use disconnect::{DerivedRef, Disconnect, DisconnectError, Removed, Revocatio
 pub use listing::ConnectionFilter;
 pub use manager::{TokenManager, ValidToken};
 pub use need::Need;
+pub use revoked::Subject;
 pub use sweep::{Plan, Runs, SweepFilter};
 
 use crate::providers::UpstreamError;

@@ -269,6 +269,9 @@ impl TokenManager {
             if let Some(scopes) = v.scopes {
                 c.scopes = scopes;
             }
+            if let Some(shops) = v.shop_ids {
+                c.shop_ids = shops;
+            }
             if c.kind != ConnectionKind::User {
                 c.last_refreshed_at = Some(now);
             }

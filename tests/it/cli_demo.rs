@@ -1,5 +1,6 @@
-//! `tokenkeeper demo` as a newcomer runs it: the CLI commands it prints work
-//! on its data while it runs, and SIGTERM removes its folder as Ctrl-C does.
+//! `tokenkeeper demo` as a newcomer runs it: a Deauthorize callback flags
+//! the demo user at once, the CLI commands it prints work on its data while
+//! it runs, and SIGTERM removes its folder as Ctrl-C does.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -39,6 +40,26 @@ fn the_demo_prints_cli_commands_that_work_on_its_data_and_sigterm_removes_its_fo
         .map(|l| l.split_whitespace().map(str::to_string).collect())
         .collect();
     assert!(commands.len() >= 3, "{all}");
+    // The Deauthorize callback arrives while the demo runs: the user and
+    // both its pages are flagged at once, without a sweep.
+    let callback = printed
+        .iter()
+        .position(|l| l.contains("POST /facebook/webhooks/deauthorize"))
+        .unwrap_or_else(|| panic!("no Deauthorize callback in:\n{all}"));
+    assert!(
+        printed[callback].contains("2 connections flagged at once"),
+        "the user and the page not yet revoked:\n{all}"
+    );
+    let flagged: Vec<&String> = printed[callback + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    assert_eq!(flagged.len(), 3, "{all}");
+    assert!(
+        flagged.iter().all(|l| l.ends_with(": reauth_required")),
+        "{all}"
+    );
+    assert!(flagged.iter().any(|l| l.contains("(user)")), "{all}");
     let folder = std::path::PathBuf::from(&env_file)
         .parent()
         .unwrap()

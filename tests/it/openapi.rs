@@ -222,9 +222,10 @@ async fn every_operation_has_a_summary_tags_a_success_example_and_enveloped_erro
             || path == "/dashboard"
             || path == "/metrics"
             || path.ends_with("/auth/callback")
-            // Platforms' callbacks (`/facebook/webhooks/...`): their
-            // signature is the authentication. `/webhooks/...` is our own
-            // outbound webhooks' API, which takes a key.
+            // Platforms' callbacks (`/facebook/webhooks/...`,
+            // `/tiktok/webhooks`): their signature is the authentication.
+            // `/webhooks/...` is our own outbound webhooks' API, which
+            // takes a key.
             || (path.contains("/webhooks") && !path.starts_with("/webhooks/"));
         let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
         if public == secured {

@@ -124,5 +124,6 @@ fn account(
         data_access_expires_at: info.data_access_expires_at,
         scopes: info.scopes.clone(),
         parent_id: None,
+        shop_ids: None,
     }
 }

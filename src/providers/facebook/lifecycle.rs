@@ -94,6 +94,7 @@ impl TokenLifecycle for FacebookLifecycle {
             expires_at: Some(info.expires_at),
             data_access_expires_at: info.data_access_expires_at,
             scopes: (!info.scopes.is_empty()).then_some(info.scopes),
+            ..Validation::default()
         })
     }
 

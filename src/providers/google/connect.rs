@@ -35,5 +35,6 @@ pub async fn connect(
         data_access_expires_at: None,
         scopes: grant.scopes,
         parent_id: None,
+        shop_ids: None,
     }))
 }

@@ -102,6 +102,15 @@ impl TiktokClient {
         self.send(path, request, &[access_token.expose()]).await
     }
 
+    /// The shops an access token acts for: their `shop_id`s, read with
+    /// [`shop_ids`] (`None`: the answer lists none in a known shape).
+    pub async fn authorized_shop_ids(
+        &self,
+        access_token: &Secret,
+    ) -> Result<Option<Vec<String>>, UpstreamError> {
+        Ok(shop_ids(&self.authorized_shops(access_token).await?))
+    }
+
     /// TikTok Shop's request signature: HMAC-SHA256 under the app secret of
     /// secret + path + sorted key/value pairs + secret.
     fn sign(&self, path: &str, params: &[(&str, &str)]) -> String {
@@ -202,5 +211,51 @@ impl TiktokClient {
                 endpoint: path.to_string(),
             }),
         }
+    }
+}
+
+/// The `shop_id`s of an authorized-shops answer. "Get Authorized Shops"
+/// (202309) lists `data.shops[].id`
+/// (partner.tiktokshop.com/docv2/page/get-authorized-shops-202309; e.g.
+/// Epur/ext-sdk pfc/tiktokv2/model-api.go); the legacy v2 call lists
+/// `data.shop_list[].shop_id`. Ids sent as numbers are read as text.
+/// `None` when neither list is there: an answer of another shape says
+/// nothing about the shops, so the stored ones are kept.
+pub(crate) fn shop_ids(body: &Value) -> Option<Vec<String>> {
+    let data = &body["data"];
+    let (shops, key) = data["shops"]
+        .as_array()
+        .map(|shops| (shops, "id"))
+        .or_else(|| data["shop_list"].as_array().map(|shops| (shops, "shop_id")))?;
+    let ids = shops
+        .iter()
+        .filter_map(|shop| match &shop[key] {
+            Value::String(id) if !id.is_empty() => Some(id.clone()),
+            Value::Number(id) => Some(id.to_string()),
+            _ => None,
+        })
+        .collect();
+    Some(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shop_ids;
+    use serde_json::json;
+
+    #[test]
+    fn shop_ids_are_read_from_either_shape_of_the_shops_answer() {
+        let current = json!({"code": 0, "data": {"shops": [
+            {"id": "7494049642642441621", "cipher": "ROW_x"}, {"id": 7494049642642441622_u64}
+        ]}});
+        assert_eq!(
+            shop_ids(&current).unwrap(),
+            ["7494049642642441621", "7494049642642441622"]
+        );
+        let legacy = json!({"code": 0, "data": {"shop_list": [{"shop_id": "1"}]}});
+        assert_eq!(shop_ids(&legacy).unwrap(), ["1"]);
+        let none = json!({"code": 0, "data": {"shops": []}});
+        assert_eq!(shop_ids(&none), Some(Vec::new()), "no shop at all");
+        assert_eq!(shop_ids(&json!({"code": 0, "data": {}})), None, "unknown");
     }
 }

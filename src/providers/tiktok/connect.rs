@@ -1,5 +1,5 @@
 //! Connecting a TikTok Shop: the authorization code becomes a token pair and
-//! an integration (a `shop` connection).
+//! an integration (a `shop` connection), with the shops it covers.
 
 use super::TiktokClient;
 use crate::domain::{ConnectionKind, Provider};
@@ -16,6 +16,15 @@ pub async fn connect(
         .get_token(auth_code)
         .await
         .map_err(ConnectError::rejected(field))?;
+    // The code is spent by now: a failed shop listing must not lose the
+    // authorization. The next check lists the shops again.
+    let shop_ids = match client.authorized_shop_ids(&grant.access_token).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "the shops of a new TikTok authorization could not be listed; the next check lists them");
+            None
+        }
+    };
     let label = if grant.seller_name.is_empty() {
         format!("TikTok Shop {}", grant.open_id)
     } else {
@@ -33,5 +42,6 @@ pub async fn connect(
         data_access_expires_at: None,
         scopes: grant.scopes,
         parent_id: None,
+        shop_ids,
     }))
 }

@@ -1,9 +1,11 @@
 //! TikTok Shop's token lifecycle: renew with the refresh token (always
-//! keeping the returned one), validate with a cheap shop call.
+//! keeping the returned one), validate with a cheap shop call, which also
+//! lists the shops the authorization covers.
 
 use super::TiktokClient;
+use super::client::shop_ids;
 use crate::providers::UpstreamError;
-use crate::providers::lifecycle::{Renewal, Revoked};
+use crate::providers::lifecycle::{Renewal, Revoked, Validation};
 use crate::providers::refresh_grant::{RefreshGrant, RefreshGrantLifecycle};
 use crate::secret::Secret;
 
@@ -27,8 +29,12 @@ impl RefreshGrant for TiktokClient {
         })
     }
 
-    async fn check(&self, access_token: &Secret) -> Result<(), UpstreamError> {
-        self.authorized_shops(access_token).await.map(|_| ())
+    async fn check(&self, access_token: &Secret) -> Result<Validation, UpstreamError> {
+        let shops = self.authorized_shops(access_token).await?;
+        Ok(Validation {
+            shop_ids: shop_ids(&shops),
+            ..Validation::default()
+        })
     }
 
     /// TikTok Shop's auth API has token get and refresh only (wire-spec 7;

@@ -1,10 +1,12 @@
 //! TikTok Shop: the auth API (token get and refresh, wire-spec 7), error
-//! classification by `code`, and the token lifecycle.
+//! classification by `code`, the token lifecycle, and the webhook pushes'
+//! signature.
 
 pub(crate) mod client;
 pub mod connect;
 pub mod lifecycle;
 mod spec;
+pub mod webhook;
 
 pub use client::{TiktokClient, TiktokGrant};
 pub use spec::register;
