@@ -606,7 +606,9 @@ fn no_import_cycle_crosses_a_module() {
     );
     let largest = f.file_cycles.first().map_or(0, Vec::len);
     assert!(
-        largest <= 7,
+        // 8 since tokens/disconnect.rs joined tokens/'s mod.rs cycle (it
+        // names `super::TokenError`, as revoked.rs does).
+        largest <= 8,
         "the largest file cycle grew to {largest} files"
     );
 }

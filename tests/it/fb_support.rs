@@ -68,7 +68,7 @@ impl WebhookReceiver {
             State(r): State<Arc<Received>>,
             headers: HeaderMap,
             body: String,
-        ) -> axum::http::StatusCode {
+        ) -> (axum::http::StatusCode, &'static str) {
             let kind = serde_json::from_str::<Value>(&body).unwrap_or_default()["type"].clone();
             let fail = match &mut *r.failing.lock().unwrap() {
                 Some((failing, left)) if kind == failing.as_str() && *left > 0 => {
@@ -87,7 +87,7 @@ impl WebhookReceiver {
                 body,
                 answered: status.as_u16(),
             });
-            status
+            (status, "ok")
         }
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
