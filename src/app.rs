@@ -234,7 +234,7 @@ pub async fn open_database(
 
 /// Where the records kept beside connections live (OAuth nonces, refresh
 /// runs, the audit trail, the webhook outbox, the insights cache, export
-/// jobs and their files):
+/// jobs and their files, data deletion requests):
 /// files in the data folder (and nonces in memory) beside a JSON store; the
 /// store's database on PostgreSQL, so that every instance shares them.
 pub enum Records {
@@ -284,6 +284,14 @@ impl Records {
         Ok(match self {
             Records::Files => Arc::new(store::OutboxFile::open(&settings.store.data_dir)?),
             Records::Database(pool) => Arc::new(store::postgres::PgOutbox::new(pool.clone())),
+        })
+    }
+
+    /// Data deletion requests: `data_deletions.json` beside a JSON store.
+    fn deletions(&self, settings: &Settings) -> Result<Arc<dyn store::DeletionStore>, StoreError> {
+        Ok(match self {
+            Records::Files => Arc::new(store::DeletionsFile::open(&settings.store.data_dir)?),
+            Records::Database(pool) => Arc::new(store::postgres::PgDeletions::new(pool.clone())),
         })
     }
 
@@ -344,14 +352,25 @@ pub async fn services(
     )
     .await
     .map_err(|e| StartError::Exports(e.to_string()))?;
+    let exports = Arc::new(exports);
+    let audit = records.audit(&settings);
+    let erasure = crate::erasure::Erasure::new(
+        tokens.clone(),
+        insights.clone(),
+        exports.clone(),
+        records.deletions(&settings)?,
+        audit.clone(),
+        cipher.derive_key("data-deletion-code"),
+    );
     let state = AppState {
         registry,
-        exports: Arc::new(exports),
+        exports,
+        erasure: Arc::new(erasure),
         next_runs: Arc::new(crate::scheduler::NextRuns::default()),
         insights,
         gate: Arc::new(Gate::new(&settings)),
         oauth: Arc::new(oauth),
-        audit: records.audit(&settings),
+        audit,
         notifier,
         key_rotation: Arc::default(),
         settings,

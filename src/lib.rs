@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod erasure;
 pub mod export;
 pub mod insights;
 pub mod metrics;

@@ -45,7 +45,7 @@ pub fn answer<T: Serialize>(headers: &HeaderMap, platform: &str, outcome: Outcom
 
 /// Whether `Accept` names `text/html` (or `text/*`) with a weight above 0.
 /// `*/*` alone does not count: API clients send it and expect JSON.
-fn accepts_html(headers: &HeaderMap) -> bool {
+pub(super) fn accepts_html(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -106,20 +106,28 @@ fn kind_name(kind: ConnectionKind) -> &'static str {
     }
 }
 
-/// Self-contained: no scripts, no external styles or fonts.
 fn page(title: &str, body: &str) -> String {
+    shell(
+        title,
+        &format!("{body}<p><a href=\"/dashboard\">Back to the dashboard</a></p>"),
+    )
+}
+
+/// A page titled `title` around `body` (HTML). Self-contained: no scripts,
+/// no external styles or fonts.
+pub(super) fn shell(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title} · tokenkeeper</title><style>\
 body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#222}}\
 .ok{{color:#176f2c}}.err{{color:#a31515}}code{{color:#555}}li{{margin:.25rem 0}}\
-</style></head><body><h1>{title}</h1>{body}<p><a href=\"/dashboard\">Back to the dashboard</a></p></body></html>\n"
+</style></head><body><h1>{title}</h1>{body}</body></html>\n"
     )
 }
 
 /// Text into HTML: the five characters that can change markup.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

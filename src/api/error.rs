@@ -10,6 +10,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 
 use crate::audit::AuditError;
 use crate::domain::ErrorClass;
+use crate::erasure::ErasureError;
 use crate::export::ExportError;
 use crate::insights::InsightsError;
 use crate::insights::metrics::BadMetric;
@@ -370,6 +371,17 @@ impl From<DisconnectError> for ApiError {
                 },
                 _ => ApiError::Upstream(e.to_string()),
             },
+        }
+    }
+}
+
+impl From<ErasureError> for ApiError {
+    fn from(err: ErasureError) -> Self {
+        match err {
+            ErasureError::Store(e) => e.into(),
+            ErasureError::Disconnect(e) => e.into(),
+            // Our own storage failed; Meta sends the request again.
+            e @ ErasureError::Incomplete { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `POST /facebook/webhooks/deauthorize`: Meta's Deauthorize callback, sent
-//! when a user removes the app. Public: the `signed_request`, signed with
-//! the app secret, is its authentication (wire-spec 11.1).
+//! when a user removes the app, and the `signed_request` check it shares
+//! with the Data Deletion callback (`data_deletion.rs`). Public: the
+//! `signed_request`, signed with the app secret, is its authentication
+//! (wire-spec 11.1).
 
 use axum::Form;
 use axum::extract::State;
@@ -13,7 +15,7 @@ use super::schemas::responses as r;
 use super::state::AppState;
 use crate::audit::AuditEntry;
 use crate::domain::Provider;
-use crate::providers::facebook::signed_request;
+use crate::providers::facebook::signed_request::{self, SignedRequest};
 
 /// The form Meta posts.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -50,24 +52,7 @@ pub async fn deauthorize(
     State(state): State<AppState>,
     form: Result<Form<SignedRequestForm>, FormRejection>,
 ) -> Result<axum::Json<Deauthorized>, ApiError> {
-    // The client must be configured: its app secret signs the request.
-    state.registry.facebook()?;
-    let secret = state
-        .settings
-        .secrets
-        .fb_app_secret
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("FB_APP_SECRET is not set".into()))?;
-    let field = "signed_request";
-    let signed = match form {
-        Ok(Form(SignedRequestForm {
-            signed_request: Some(s),
-        })) => s,
-        Ok(_) => return Err(ApiError::bad_request(field, "signed_request is missing")),
-        Err(e) => return Err(ApiError::bad_request(field, e.body_text())),
-    };
-    let verified = signed_request::verify(&signed, secret, state.tokens.now())
-        .map_err(|e| ApiError::bad_request(field, format!("signed_request {e}")))?;
+    let verified = verified(&state, form)?;
     let flagged = state
         .tokens
         .revoked_upstream(Provider::Facebook, &verified.user_id, verified.issued_at)
@@ -89,4 +74,31 @@ pub async fn deauthorize(
         user_id: verified.user_id,
         flagged: flagged.len(),
     }))
+}
+
+/// The posted `signed_request`, verified with the app secret (400 naming
+/// `signed_request` when missing, malformed, badly signed or stale; 503
+/// when Facebook is not configured).
+pub(super) fn verified(
+    state: &AppState,
+    form: Result<Form<SignedRequestForm>, FormRejection>,
+) -> Result<SignedRequest, ApiError> {
+    // The client must be configured: its app secret signs the request.
+    state.registry.facebook()?;
+    let secret = state
+        .settings
+        .secrets
+        .fb_app_secret
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("FB_APP_SECRET is not set".into()))?;
+    let field = "signed_request";
+    let signed = match form {
+        Ok(Form(SignedRequestForm {
+            signed_request: Some(s),
+        })) => s,
+        Ok(_) => return Err(ApiError::bad_request(field, "signed_request is missing")),
+        Err(e) => return Err(ApiError::bad_request(field, e.body_text())),
+    };
+    signed_request::verify(&signed, secret, state.tokens.now())
+        .map_err(|e| ApiError::bad_request(field, format!("signed_request {e}")))
 }

@@ -5,6 +5,7 @@ mod answers;
 pub mod auth;
 mod callback_page;
 mod dashboard;
+mod data_deletion;
 mod disconnect;
 pub mod error;
 mod examples;
@@ -278,6 +279,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/facebook/webhooks/deauthorize",
             post(facebook_webhooks::deauthorize),
+        )
+        .route(
+            "/facebook/webhooks/data-deletion",
+            post(data_deletion::data_deletion),
+        )
+        .route(
+            "/facebook/data-deletion/{code}",
+            get(data_deletion::status_page),
         )
         .route("/tiktok/auth/callback", get(tiktok::auth_callback))
         .route("/tiktok/webhooks", post(tiktok_webhooks::receive))

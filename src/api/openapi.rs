@@ -8,8 +8,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorBody, responses};
 use super::{
-    AppState, disconnect, exports, facebook, facebook_connect, facebook_webhooks, google, health,
-    insights, keys, tiktok, tiktok_webhooks, tokens, webhook_deliveries,
+    AppState, data_deletion, disconnect, exports, facebook, facebook_connect, facebook_webhooks,
+    google, health, insights, keys, tiktok, tiktok_webhooks, tokens, webhook_deliveries,
 };
 
 /// Where the document is served.
@@ -47,6 +47,8 @@ Errors always use the envelope `{\"error\": {\"code\", \"message\", \"field\"?}}
         facebook::check_permissions,
         facebook_connect::extend_permissions,
         facebook_webhooks::deauthorize,
+        data_deletion::data_deletion,
+        data_deletion::status_page,
         facebook::scheduled_refresh,
         facebook::refresh_run,
         tokens::page_access_token,

@@ -18,6 +18,8 @@ pub struct AppState {
     pub insights: Arc<InsightsService>,
     pub next_runs: Arc<crate::scheduler::NextRuns>,
     pub exports: Arc<crate::export::jobs::Exports>,
+    /// Erases a platform user's data when the platform asks.
+    pub erasure: Arc<crate::erasure::Erasure>,
     pub registry: Arc<Registry>,
     pub gate: Arc<auth::Gate>,
     pub oauth: Arc<oauth_state::StateSigner>,

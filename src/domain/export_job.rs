@@ -49,4 +49,8 @@ pub struct ExportJob {
     pub file_name: String,
     /// How many runs were started (a restart mid-run starts another).
     pub attempts: u32,
+    /// The connections whose tokens the rows were read with (set when it
+    /// completes): erasing one's data deletes the export.
+    #[serde(default)]
+    pub connection_ids: Vec<String>,
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -15,7 +14,7 @@ use super::campaigns::CampaignMetricsRequest;
 use super::posts::PageMetricsQuery;
 use super::{Access, InsightsError, InsightsService, Row};
 use crate::export::ExportError;
-use crate::export::jobs::RowSource;
+use crate::export::jobs::{RowSource, SourcedRows};
 
 /// The insights endpoints that can be exported.
 pub const KINDS: &[&str] = &[
@@ -173,7 +172,7 @@ impl RowSource for InsightsRows {
         &self,
         kind: &str,
         params: Value,
-    ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Row, ExportError>>, ExportError>> {
+    ) -> BoxFuture<'static, Result<SourcedRows, ExportError>> {
         let service = self.0.clone();
         let kind = kind.to_string();
         Box::pin(async move {
@@ -185,11 +184,13 @@ impl RowSource for InsightsRows {
             if let Value::Object(o) = &mut params {
                 o.remove(ACCESS_PARAM);
             }
-            let rows = service
-                .rows(&Access { teams }, &kind, params)
-                .await
-                .map_err(|e| ExportError::Source(e.to_string()))?;
-            Ok(futures::stream::iter(rows.into_iter().map(Ok)).boxed())
+            let (rows, connection_ids) =
+                super::sources::recording(service.rows(&Access { teams }, &kind, params)).await;
+            let rows = rows.map_err(|e| ExportError::Source(e.to_string()))?;
+            Ok(SourcedRows {
+                connection_ids,
+                rows: futures::stream::iter(rows.into_iter().map(Ok)).boxed(),
+            })
         })
     }
 

@@ -13,6 +13,7 @@ pub mod google;
 pub mod metrics;
 pub mod pg_cache;
 pub mod posts;
+pub mod sources;
 pub mod values;
 
 use std::future::Future;
@@ -112,8 +113,9 @@ impl InsightsService {
             .map_err(TokenError::from)?)
     }
 
-    /// The answer for `key` from the cache, or computed and cached. A cached
-    /// entry that no longer reads as `T` counts as a miss.
+    /// The answer for `key` from the cache, or computed and cached with the
+    /// connections it was computed from. A cached entry that no longer reads
+    /// as `T` counts as a miss.
     pub async fn cached<T, F, Fut>(
         &self,
         key: &str,
@@ -132,12 +134,19 @@ impl InsightsService {
         {
             return Ok(answer);
         }
-        let answer = compute().await?;
+        let (answer, used) = sources::recording(compute()).await;
+        let answer = answer?;
         match serde_json::to_value(&answer) {
-            Ok(value) => self.cache.put(key, &value, now).await,
+            Ok(value) => self.cache.put(key, &value, &used, now).await,
             Err(e) => tracing::warn!(key, error = %e, "could not cache an insights answer"),
         }
         Ok(answer)
+    }
+
+    /// Removes the cached answers computed from `connection_ids`' tokens
+    /// (their data is to be erased); answers how many.
+    pub async fn forget(&self, connection_ids: &[String]) -> Result<usize, cache::CacheError> {
+        self.cache.forget(connection_ids).await
     }
 
     /// A token for reading ads and business data: the given connection, else
@@ -179,6 +188,7 @@ impl InsightsService {
             })?;
         let need = access.need(Provider::Facebook, &[ConnectionKind::Page]);
         let token = self.tokens.token_for(&page.id, &need).await?;
+        sources::note(&token.connection.id);
         Ok((token.connection, token.access_token))
     }
 
@@ -230,5 +240,6 @@ pub(crate) async fn pick_token<K: Ord>(
         }
     };
     let token = tokens.token_for(&id, need).await?;
+    sources::note(&token.connection.id);
     Ok((token.connection, token.access_token))
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::cache::{InsightsCache, digest};
+use super::cache::{CacheError, InsightsCache, digest};
 
 pub struct PgCache {
     pool: PgPool,
@@ -46,7 +46,7 @@ impl InsightsCache for PgCache {
         }
     }
 
-    async fn put(&self, key: &str, value: &Value, now: DateTime<Utc>) {
+    async fn put(&self, key: &str, value: &Value, sources: &[String], now: DateTime<Utc>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -56,18 +56,34 @@ impl InsightsCache for PgCache {
         // a row).
         let written = sqlx::query(
             "WITH purged AS (DELETE FROM insights_cache WHERE expires_at <= $4 AND key <> $1)
-             INSERT INTO insights_cache (key, expires_at, value) VALUES ($1, $2, $3::json)
+             INSERT INTO insights_cache (key, expires_at, value, sources)
+                 VALUES ($1, $2, $3::json, $5)
              ON CONFLICT (key) DO UPDATE
-                 SET expires_at = EXCLUDED.expires_at, value = EXCLUDED.value",
+                 SET expires_at = EXCLUDED.expires_at, value = EXCLUDED.value,
+                     sources = EXCLUDED.sources",
         )
         .bind(digest(key))
         .bind(expires_at)
         .bind(value.to_string())
         .bind(now)
+        .bind(sources)
         .execute(&self.pool)
         .await;
         if let Err(e) = written {
             tracing::warn!(error = %e, "could not write an insights cache entry");
         }
+    }
+
+    async fn forget(&self, connection_ids: &[String]) -> Result<usize, CacheError> {
+        // Entries from before sources were recorded have none: unknown, so
+        // they go too.
+        let removed = sqlx::query(
+            "DELETE FROM insights_cache WHERE sources && $1 OR cardinality(sources) = 0",
+        )
+        .bind(connection_ids)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| CacheError(e.to_string()))?;
+        Ok(removed.rows_affected() as usize)
     }
 }

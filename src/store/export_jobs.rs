@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 use tokio::sync::Mutex;
 
 use super::error::StoreError;
-use crate::atomic_file::{is_leftover_temp, write_atomic, write_atomic_blocking};
+use super::ledger::Ledger;
+use crate::atomic_file::{is_leftover_temp, write_atomic_blocking};
 use crate::domain::{ExportJob, ExportStatus};
 
 pub const JOBS_FILE_NAME: &str = "jobs.json";
@@ -127,7 +127,7 @@ impl ExportFiles {
         list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         let path = self.dir.join(JOBS_FILE_NAME);
         let target = path.clone();
-        tokio::task::spawn_blocking(move || save(&target, &list))
+        tokio::task::spawn_blocking(move || LEDGER.save(&target, &list))
             .await
             .map_err(|e| StoreError::io(&path, io::Error::other(e)))?
     }
@@ -239,46 +239,15 @@ impl ExportJobStore for ExportFiles {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Ledger<J> {
-    format: u32,
-    jobs: J,
-}
+const LEDGER: Ledger = Ledger {
+    format: FORMAT,
+    field: "jobs",
+};
 
 /// Reads the jobs; a missing file is an empty ledger.
 fn load(path: &Path) -> Result<BTreeMap<String, ExportJob>, StoreError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(StoreError::io(path, e)),
-    };
-    let corrupt = |reason: String| StoreError::CorruptRecord {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let ledger: Ledger<Vec<ExportJob>> =
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    if ledger.format != FORMAT {
-        return Err(corrupt(format!(
-            "format {} is not supported (this build reads {FORMAT})",
-            ledger.format
-        )));
-    }
-    Ok(ledger
-        .jobs
-        .into_iter()
-        .map(|job| (job.id.clone(), job))
-        .collect())
-}
-
-/// Replaces the file with `jobs`.
-fn save(path: &Path, jobs: &[ExportJob]) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec_pretty(&Ledger {
-        format: FORMAT,
-        jobs,
-    })
-    .map_err(|e| StoreError::io(path, io::Error::other(e)))?;
-    write_atomic(path, &bytes).map_err(|e| StoreError::io(path, e))
+    let jobs: Vec<ExportJob> = LEDGER.load(path)?;
+    Ok(jobs.into_iter().map(|job| (job.id.clone(), job)).collect())
 }
 
 /// Removes the temp and spool files interrupted writes left in `dir`, and

@@ -7,6 +7,7 @@
 mod audit_log;
 pub mod backup;
 pub mod crypto;
+mod deletions;
 pub mod error;
 mod export_jobs;
 pub mod file;
@@ -14,6 +15,7 @@ pub mod integrity;
 pub mod journal;
 mod json_file;
 mod leases;
+mod ledger;
 pub mod lock;
 pub mod model;
 mod nonces;
@@ -33,6 +35,7 @@ use std::time::Duration;
 
 pub use audit_log::{AUDIT_FILE_NAME, AuditLog, AuditTrail};
 pub use crypto::Cipher;
+pub use deletions::{DELETIONS_FILE_NAME, DeletionStore, DeletionsFile};
 pub use error::StoreError;
 pub use export_jobs::{ExportFiles, ExportJobStore, FileReader, JOBS_FILE_NAME, RenderFile};
 pub use json_file::JsonFileStore;

@@ -8,10 +8,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::error::StoreError;
+use super::ledger::Ledger;
 use crate::atomic_file::write_atomic;
 use crate::domain::{Delivery, DeliveryStatus};
 
@@ -97,11 +97,10 @@ struct Inner {
     claimed: HashMap<String, DateTime<Utc>>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Ledger<T> {
-    format: u32,
-    deliveries: T,
-}
+const LEDGER: Ledger = Ledger {
+    format: FORMAT,
+    field: "deliveries",
+};
 
 impl OutboxFile {
     /// Reads `webhooks.json` in `data_dir` (none: an empty outbox), refusing
@@ -120,11 +119,9 @@ impl OutboxFile {
 
     async fn save(&self, inner: &Inner) -> Result<(), StoreError> {
         let all: Vec<&Delivery> = inner.deliveries.values().collect();
-        let bytes = serde_json::to_vec(&Ledger {
-            format: FORMAT,
-            deliveries: all,
-        })
-        .map_err(|e| StoreError::io(&self.path, io::Error::other(e)))?;
+        let bytes = LEDGER
+            .encode(&all)
+            .map_err(|e| StoreError::io(&self.path, io::Error::other(e)))?;
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
             .await
@@ -260,26 +257,6 @@ impl OutboxStore for OutboxFile {
 }
 
 fn load(path: &Path) -> Result<BTreeMap<String, Delivery>, StoreError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(StoreError::io(path, e)),
-    };
-    let corrupt = |reason: String| StoreError::CorruptRecord {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let ledger: Ledger<Vec<Delivery>> =
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    if ledger.format != FORMAT {
-        return Err(corrupt(format!(
-            "format {} is not supported (this build reads {FORMAT})",
-            ledger.format
-        )));
-    }
-    Ok(ledger
-        .deliveries
-        .into_iter()
-        .map(|d| (d.id.clone(), d))
-        .collect())
+    let deliveries: Vec<Delivery> = LEDGER.load(path)?;
+    Ok(deliveries.into_iter().map(|d| (d.id.clone(), d)).collect())
 }

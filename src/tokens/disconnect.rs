@@ -9,7 +9,8 @@ use serde_json::json;
 use super::TokenError;
 use super::manager::TokenManager;
 use super::need::kind_name;
-use crate::domain::{Connection, ConnectionKind, ErrorClass};
+use super::revoked::Subject;
+use crate::domain::{Connection, ConnectionKind, ErrorClass, Provider};
 use crate::notify::{Event, types};
 use crate::providers::UpstreamError;
 use crate::providers::lifecycle::{Held, Revocable, Revoked};
@@ -190,6 +191,38 @@ impl TokenManager {
             })
             .collect();
         self.notifier.send_all(events).await;
+        Ok(removed)
+    }
+
+    /// Deletes every `provider` connection `subject` names, with those
+    /// derived from them, without revoking anything (the platform asked:
+    /// Meta's Data Deletion callback), each announced with a
+    /// `connection.deleted` event. Answers with the deleted connections;
+    /// none when nothing is stored, so the same request twice deletes
+    /// nothing more.
+    pub async fn erase_subject(
+        &self,
+        provider: Provider,
+        subject: Subject<'_>,
+    ) -> Result<Vec<Removed>, DisconnectError> {
+        let named = self.named(provider, subject).await?;
+        let ids: Vec<&str> = named.iter().map(|c| c.id.as_str()).collect();
+        let roots = named
+            .iter()
+            .filter(|c| c.parent_id.as_deref().is_none_or(|p| !ids.contains(&p)));
+        let cascade = Disconnect {
+            revoke: false,
+            cascade: true,
+        };
+        let mut removed = Vec::new();
+        for root in roots {
+            match self.disconnect(root.clone(), cascade).await {
+                Ok(gone) => removed.extend(gone),
+                // Deleted meanwhile by another caller: as wanted.
+                Err(DisconnectError::Token(TokenError::NotFound(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(removed)
     }
 

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use tokenkeeper::clock::OffsetClock;
-use tokenkeeper::export::jobs::ExportsStorage;
+use tokenkeeper::export::jobs::{ExportsStorage, SourcedRows};
 use tokenkeeper::export::{self, ExportError, ExportJob, ExportStatus, Exports, Row, RowSource};
 use tokenkeeper::store::ExportFiles;
 
@@ -110,11 +109,17 @@ impl RowSource for FakeSource {
         }
     }
 
+    /// The rows come from the connection the params name, if any.
     fn rows(
         &self,
         kind: &str,
-        _params: Value,
-    ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Row, ExportError>>, ExportError>> {
+        params: Value,
+    ) -> BoxFuture<'static, Result<SourcedRows, ExportError>> {
+        let connection_ids = params
+            .get("connection_id")
+            .and_then(Value::as_str)
+            .map(|c| vec![c.to_string()])
+            .unwrap_or_default();
         let delay = Duration::from_millis(self.delay_ms.load(Ordering::Relaxed));
         let broken = kind == "broken";
         let rows = self.rows;
@@ -130,7 +135,10 @@ impl RowSource for FakeSource {
                 }
                 Ok(sample_row(i))
             });
-            Ok(stream.boxed())
+            Ok(SourcedRows {
+                connection_ids,
+                rows: stream.boxed(),
+            })
         })
     }
 

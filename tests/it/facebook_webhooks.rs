@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use crate::fb_support::{APP_SECRET, FbApp, READER_KEY, connection_of_kind, eventually};
 
-fn signed_request(secret: &str, payload: &Value) -> String {
+pub(crate) fn signed_request(secret: &str, payload: &Value) -> String {
     let payload = URL_SAFE_NO_PAD.encode(payload.to_string());
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(payload.as_bytes());
@@ -22,10 +22,15 @@ fn signed_request(secret: &str, payload: &Value) -> String {
 
 /// Posts `body` as a form to the callback, with no API key.
 async fn deauthorize(fb: &FbApp, body: String) -> (u16, Value) {
+    post_form(fb, "/facebook/webhooks/deauthorize", body).await
+}
+
+/// Posts `body` as a form to `path`, with no API key, as Meta does.
+pub(crate) async fn post_form(fb: &FbApp, path: &str, body: String) -> (u16, Value) {
     let response = fb
         .app
         .client
-        .post(fb.app.url("/facebook/webhooks/deauthorize"))
+        .post(fb.app.url(path))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
         .send()

@@ -10,6 +10,7 @@ mod cli_tokens;
 mod concurrent_connect;
 mod connections;
 mod dashboard;
+mod data_deletion;
 mod disconnect;
 mod envelope;
 mod error_statuses;

@@ -222,6 +222,8 @@ async fn every_operation_has_a_summary_tags_a_success_example_and_enveloped_erro
             || path == "/dashboard"
             || path == "/metrics"
             || path.ends_with("/auth/callback")
+            // The status page of a data deletion request: its code is the link.
+            || path.starts_with("/facebook/data-deletion/")
             // Platforms' callbacks (`/facebook/webhooks/...`,
             // `/tiktok/webhooks`): their signature is the authentication.
             // `/webhooks/...` is our own outbound webhooks' API, which

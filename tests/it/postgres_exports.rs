@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use tokenkeeper::app::Application;
 use tokenkeeper::clock::OffsetClock;
 use tokenkeeper::domain::{ExportJob, ExportStatus};
-use tokenkeeper::export::jobs::ExportsStorage;
-use tokenkeeper::export::{ExportError, Exports, Row, RowSource};
+use tokenkeeper::export::jobs::{ExportsStorage, SourcedRows};
+use tokenkeeper::export::{ExportError, Exports, RowSource};
 use tokenkeeper::simulator::SimConfig;
 use tokenkeeper::store::postgres::PgExportJobs;
 use tokenkeeper::store::{ConnectionStore, ExportJobStore, StoreError};
@@ -222,6 +221,7 @@ fn queued_job(id: &str) -> ExportJob {
         expires_at: None,
         file_name: "post_metrics-1.csv".into(),
         attempts: 0,
+        connection_ids: Vec::new(),
     }
 }
 
@@ -433,10 +433,15 @@ impl RowSource for CountingSource {
         &self,
         _kind: &str,
         _params: Value,
-    ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Row, ExportError>>, ExportError>> {
+    ) -> BoxFuture<'static, Result<SourcedRows, ExportError>> {
         self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let rows = (0..3).map(|i| Ok(json!({ "n": i }).as_object().unwrap().clone()));
-        Box::pin(async move { Ok(futures::stream::iter(rows).boxed()) })
+        Box::pin(async move {
+            Ok(SourcedRows {
+                connection_ids: Vec::new(),
+                rows: futures::stream::iter(rows).boxed(),
+            })
+        })
     }
 
     fn leading_columns(&self, _kind: &str) -> Vec<String> {

@@ -1,6 +1,6 @@
 //! The contract of the stores of the records kept besides connections
 //! (refresh runs, OAuth state nonces, export jobs and their files, the
-//! insights cache), written once over the traits and run against each
+//! insights cache, the webhook outbox, data deletion requests), written once over the traits and run against each
 //! backend (the embedded one, in a temp folder; PostgreSQL, in a schema of
 //! its own). A new backend adds a `Records` impl (and an `ExportRecords`
 //! one) and one `contract!` line.
@@ -16,15 +16,15 @@ use serde_json::json;
 use sqlx::PgPool;
 use tempfile::TempDir;
 use tokenkeeper::domain::{
-    AttemptOutcome, Delivery, DeliveryStatus, ExportJob, ExportStatus, RefreshRun, RunError,
-    RunStatus, Tally,
+    AttemptOutcome, DeletionRequest, DeletionStatus, Delivery, DeliveryStatus, ExportJob,
+    ExportStatus, Provider, RefreshRun, RunError, RunStatus, Tally,
 };
 use tokenkeeper::insights::cache::{FileCache, InsightsCache};
 use tokenkeeper::insights::pg_cache::PgCache;
-use tokenkeeper::store::postgres::{PgNonces, PgOutbox, PgRuns};
+use tokenkeeper::store::postgres::{PgDeletions, PgNonces, PgOutbox, PgRuns};
 use tokenkeeper::store::{
-    DeliveryFilter, ExportFiles, ExportJobStore, MemoryNonces, Nonce, NonceError, NonceStore,
-    OutboxFile, OutboxStore, RunStore, RunsFile, StoreError,
+    DeletionStore, DeletionsFile, DeliveryFilter, ExportFiles, ExportJobStore, MemoryNonces, Nonce,
+    NonceError, NonceStore, OutboxFile, OutboxStore, RunStore, RunsFile, StoreError,
 };
 use tokio::io::AsyncReadExt;
 
@@ -39,6 +39,7 @@ pub trait Records: Sync {
     /// A second handle on the outbox `first` is, as a second instance
     /// would have one: the embedded file has one writer, so it is `first`.
     fn outbox_again(&self, first: &Arc<dyn OutboxStore>) -> Arc<dyn OutboxStore>;
+    fn deletions(&self) -> Arc<dyn DeletionStore>;
 }
 
 /// A backend that keeps export jobs and their files too.
@@ -77,6 +78,10 @@ impl Records for Embedded {
 
     fn outbox_again(&self, first: &Arc<dyn OutboxStore>) -> Arc<dyn OutboxStore> {
         first.clone()
+    }
+
+    fn deletions(&self) -> Arc<dyn DeletionStore> {
+        Arc::new(DeletionsFile::open(self.dir.path()).unwrap())
     }
 }
 
@@ -124,6 +129,10 @@ impl Records for Postgres {
 
     fn outbox_again(&self, _first: &Arc<dyn OutboxStore>) -> Arc<dyn OutboxStore> {
         self.outbox()
+    }
+
+    fn deletions(&self) -> Arc<dyn DeletionStore> {
+        Arc::new(PgDeletions::new(self.pool.clone()))
     }
 }
 
@@ -269,6 +278,7 @@ fn job(id: &str, created: i64) -> ExportJob {
         expires_at: None,
         file_name: format!("post_metrics-{id}.csv"),
         attempts: 0,
+        connection_ids: Vec::new(),
     }
 }
 
@@ -325,7 +335,7 @@ pub async fn an_export_file_reads_back_as_written_until_deleted(records: &impl E
 
 pub async fn a_cached_answer_is_a_miss_after_its_ttl(records: &impl Records) {
     let cache = records.cache(Duration::from_secs(60));
-    cache.put("k", &json!({"a": 1}), at(0)).await;
+    cache.put("k", &json!({"a": 1}), &[], at(0)).await;
     assert_eq!(cache.get("k", at(59)).await, Some(json!({"a": 1})));
     assert_eq!(
         records.cache(Duration::from_secs(60)).get("k", at(1)).await,
@@ -338,7 +348,7 @@ pub async fn a_cached_answer_is_a_miss_after_its_ttl(records: &impl Records) {
 pub async fn a_cached_answer_keeps_its_key_order(records: &impl Records) {
     let cache = records.cache(Duration::from_secs(60));
     let answer = json!({"zeta": 1, "alpha": {"y": 2, "b": 3}, "mid": [1.5, "x"]});
-    cache.put("k", &answer, at(0)).await;
+    cache.put("k", &answer, &[], at(0)).await;
     let back = cache.get("k", at(1)).await.expect("a hit");
     assert_eq!(back.to_string(), answer.to_string());
 }
@@ -348,10 +358,47 @@ pub async fn a_zero_ttl_cache_keeps_and_serves_nothing(records: &impl Records) {
         records.cache(Duration::ZERO),
         records.cache(Duration::from_secs(60)),
     );
-    off.put("k", &json!(1), at(0)).await;
+    off.put("k", &json!(1), &[], at(0)).await;
     assert!(on.get("k", at(1)).await.is_none(), "nothing was stored");
-    on.put("k", &json!(1), at(0)).await;
+    on.put("k", &json!(1), &[], at(0)).await;
     assert!(off.get("k", at(1)).await.is_none(), "nothing is served");
+}
+
+pub async fn forgetting_connections_removes_their_answers_and_those_of_unknown_source(
+    records: &impl Records,
+) {
+    let cache = records.cache(Duration::from_secs(60));
+    let ids = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    cache.put("a", &json!(1), &ids(&["conn_a"]), at(0)).await;
+    cache
+        .put("ab", &json!(2), &ids(&["conn_b", "conn_a"]), at(0))
+        .await;
+    cache.put("b", &json!(3), &ids(&["conn_b"]), at(0)).await;
+    cache.put("unknown", &json!(4), &[], at(0)).await;
+    assert_eq!(cache.forget(&ids(&["conn_a"])).await.unwrap(), 3);
+    for gone in ["a", "ab", "unknown"] {
+        assert!(cache.get(gone, at(1)).await.is_none(), "{gone}");
+    }
+    assert_eq!(cache.get("b", at(1)).await, Some(json!(3)));
+    assert_eq!(cache.forget(&ids(&["conn_a"])).await.unwrap(), 0);
+}
+
+pub async fn a_deletion_request_is_kept_by_code_and_replaced_in_place(records: &impl Records) {
+    let store = records.deletions();
+    let mut request = DeletionRequest::received("c0de".into(), Provider::Facebook, at(0));
+    store.save(&request).await.unwrap();
+    assert_eq!(store.get("c0de").await.unwrap(), Some(request.clone()));
+    request.connection_ids = vec!["conn_1".into(), "conn_2".into()];
+    request.status = DeletionStatus::Completed;
+    request.completed_at = Some(at(5));
+    request.exports = 1;
+    store.save(&request).await.unwrap();
+    assert_eq!(
+        records.deletions().get("c0de").await.unwrap(),
+        Some(request),
+        "replaced, and read back by a new handle"
+    );
+    assert_eq!(store.get("other").await.unwrap(), None);
 }
 
 fn delivery(id: &str, team: &str, created: i64) -> Delivery {
@@ -588,6 +635,8 @@ contract!(
         a_cached_answer_is_a_miss_after_its_ttl,
         a_cached_answer_keeps_its_key_order,
         a_zero_ttl_cache_keeps_and_serves_nothing,
+        forgetting_connections_removes_their_answers_and_those_of_unknown_source,
+        a_deletion_request_is_kept_by_code_and_replaced_in_place,
         a_claimed_delivery_is_held_then_recorded_and_survives_reopening,
         concurrent_claims_take_each_delivery_once,
         a_requeued_delivery_is_due_now_and_only_finished_ones_are_pruned,
@@ -606,6 +655,8 @@ contract!(
         a_cached_answer_is_a_miss_after_its_ttl,
         a_cached_answer_keeps_its_key_order,
         a_zero_ttl_cache_keeps_and_serves_nothing,
+        forgetting_connections_removes_their_answers_and_those_of_unknown_source,
+        a_deletion_request_is_kept_by_code_and_replaced_in_place,
         a_claimed_delivery_is_held_then_recorded_and_survives_reopening,
         concurrent_claims_take_each_delivery_once,
         a_requeued_delivery_is_due_now_and_only_finished_ones_are_pruned,

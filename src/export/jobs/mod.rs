@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::domain::{ExportJob, ExportStatus};
-pub use model::{ExportsStorage, RowSource};
+pub use model::{ExportsStorage, RowSource, SourcedRows};
 
 use crate::store::FileReader;
 
@@ -83,7 +83,8 @@ impl State {
 }
 
 enum Outcome {
-    Completed(u64),
+    /// The row count, and the connections the rows came from.
+    Completed(u64, Vec<String>),
     Failed(ExportError),
     Interrupted,
     /// Another runner claimed the job (this one was taken for dead).
@@ -185,6 +186,7 @@ impl Exports {
             finished_at: None,
             expires_at: None,
             attempts: 0,
+            connection_ids: Vec::new(),
         };
         inner.store.create(&job).await?;
         inner.lock().queue.push_back(id);
@@ -242,6 +244,23 @@ impl Exports {
     /// returns how many were removed.
     pub async fn purge_expired(&self) -> usize {
         self.inner.purge_expired().await
+    }
+
+    /// Deletes the finished exports whose rows were read with one of
+    /// `connection_ids`' tokens, and their files: those connections' data
+    /// is to be erased. Answers how many it deleted. (A job still running
+    /// has no sources yet; one queued for a deleted connection fails when
+    /// it runs, as the connection is gone.)
+    pub async fn erase(&self, connection_ids: &[String]) -> Result<usize, ExportError> {
+        self.inner
+            .remove_where(|job| {
+                job.status.is_finished()
+                    && job
+                        .connection_ids
+                        .iter()
+                        .any(|c| connection_ids.contains(c))
+            })
+            .await
     }
 
     /// Stops the workers. A running job stops where it is and stays
@@ -445,11 +464,12 @@ impl Inner {
         job.rows_written = rows.load(Ordering::Relaxed);
         match &outcome {
             Outcome::Interrupted | Outcome::TakenOver => {}
-            Outcome::Completed(count) => {
+            Outcome::Completed(count, sources) => {
                 job.status = ExportStatus::Completed;
                 job.rows_written = *count;
                 job.row_count = Some(*count);
                 job.error = None;
+                job.connection_ids = sources.clone();
             }
             Outcome::Failed(e) => {
                 job.status = ExportStatus::Failed;
@@ -461,7 +481,7 @@ impl Inner {
             job.expires_at = Some(now + self.retention);
         }
         match &outcome {
-            Outcome::Completed(count) => {
+            Outcome::Completed(count, _) => {
                 tracing::info!(export_id = %id, rows = count, "export completed")
             }
             Outcome::Failed(e) => tracing::warn!(export_id = %id, error = %e, "export failed"),
@@ -523,21 +543,22 @@ impl Inner {
         let leading = self.source.leading_columns(kind);
         let counter = rows.clone();
         let spooling = async {
-            let stream = self.source.rows(kind, params).await?;
-            let stream = stream.inspect(move |row| {
+            let sourced = self.source.rows(kind, params).await?;
+            let stream = sourced.rows.inspect(move |row| {
                 if row.is_ok() {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             });
             let leading: Vec<&str> = leading.iter().map(String::as_str).collect();
-            super::spool(stream, &leading, &self.spool_dir).await
+            let spooled = super::spool(stream, &leading, &self.spool_dir).await?;
+            Ok::<_, ExportError>((spooled, sourced.connection_ids))
         };
         let spooled = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => return Outcome::Interrupted,
             result = spooling => result,
         };
-        let spooled = match spooled {
+        let (spooled, sources) = match spooled {
             Ok(spooled) => spooled,
             Err(e) => return Outcome::Failed(e),
         };
@@ -547,41 +568,48 @@ impl Inner {
             .write_file(id, Box::new(spooled.into_render()))
             .await
         {
-            Ok(_) => Outcome::Completed(count),
+            Ok(_) => Outcome::Completed(count, sources),
             Err(e) => Outcome::Failed(e.into()),
         }
     }
 
     async fn purge_expired(&self) -> usize {
         let now = self.clock.now();
-        let stored = match self.store.list().await {
-            Ok(stored) => stored,
-            Err(e) => {
-                tracing::error!(error = %e, "reading export jobs failed");
-                return 0;
-            }
+        let expired = |job: &ExportJob| {
+            job.status.is_finished() && job.expires_at.is_some_and(|at| at <= now)
         };
-        let expired: Vec<String> = stored
+        match self.remove_where(expired).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "removing expired export jobs failed");
+                0
+            }
+        }
+    }
+
+    /// Removes the finished jobs `pick` chooses and their files.
+    async fn remove_where(&self, pick: impl Fn(&ExportJob) -> bool) -> Result<usize, ExportError> {
+        let picked: Vec<String> = self
+            .store
+            .list()
+            .await?
             .into_iter()
-            .filter(|job| job.status.is_finished() && job.expires_at.is_some_and(|at| at <= now))
+            .filter(|job| pick(job))
             .map(|job| job.id)
             .collect();
-        if expired.is_empty() {
-            return 0;
+        if picked.is_empty() {
+            return Ok(0);
         }
         // Records go first: a crash in between leaves an orphan file, which the
         // next open removes, never a record pointing at a missing file.
-        if let Err(e) = self.store.delete(&expired).await {
-            tracing::error!(error = %e, "recording export jobs failed");
-            return 0;
-        }
-        for id in &expired {
+        self.store.delete(&picked).await?;
+        for id in &picked {
             if let Err(e) = self.store.delete_file(id).await {
-                tracing::warn!(error = %e, "removing an expired export failed");
+                tracing::warn!(error = %e, "removing an export's file failed");
             }
         }
-        tracing::info!(count = expired.len(), "expired exports removed");
-        expired.len()
+        tracing::info!(count = picked.len(), "exports removed");
+        Ok(picked.len())
     }
 }
 
@@ -620,6 +648,7 @@ mod tests {
             expires_at: None,
             file_name: "post_metrics-x.csv".into(),
             attempts,
+            connection_ids: Vec::new(),
         }
     }
 

@@ -19,6 +19,13 @@ pub struct ExportsStorage {
     pub spool_dir: PathBuf,
 }
 
+/// An export's rows, and the connections whose tokens produced them (kept
+/// with the job, so that erasing a connection's data finds its exports).
+pub struct SourcedRows {
+    pub connection_ids: Vec<String>,
+    pub rows: BoxStream<'static, Result<Row, ExportError>>,
+}
+
 /// Where export rows come from: the insights endpoints, called in-process.
 pub trait RowSource: Send + Sync + 'static {
     /// Checks an export request before it is accepted (unknown kind, bad
@@ -31,7 +38,7 @@ pub trait RowSource: Send + Sync + 'static {
         &self,
         kind: &str,
         params: serde_json::Value,
-    ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Row, ExportError>>, ExportError>>;
+    ) -> BoxFuture<'static, Result<SourcedRows, ExportError>>;
 
     /// Columns that lead the CSV for this kind (e.g. date, page_id,
     /// post_id); may be empty.

@@ -11,6 +11,7 @@
 mod audit;
 mod connection_store;
 mod copy;
+mod deletions;
 mod exports;
 mod nonces;
 mod outbox;
@@ -18,6 +19,7 @@ mod runs;
 
 pub use audit::PgAudit;
 pub use copy::{CopyReport, records_checksum};
+pub use deletions::PgDeletions;
 pub use exports::PgExportJobs;
 pub use nonces::PgNonces;
 pub use outbox::PgOutbox;
