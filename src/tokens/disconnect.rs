@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::TokenError;
+use super::error::TokenError;
 use super::manager::TokenManager;
 use super::need::kind_name;
 use super::revoked::Subject;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::TokenError;
+use super::error::TokenError;
 use super::manager::TokenManager;
 use super::revoked::{Subject, newer_than};
 use crate::domain::{Connection, Provider};

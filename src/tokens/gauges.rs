@@ -3,7 +3,9 @@
 
 use crate::metrics::StoreGauges;
 
-use super::{ConnectionFilter, TokenError, TokenManager};
+use super::error::TokenError;
+use super::listing::ConnectionFilter;
+use super::manager::TokenManager;
 use crate::domain::policy;
 
 impl TokenManager {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::TokenError;
+use super::error::TokenError;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ConnectionKind, Health, Provider};
 use crate::store::ListFilter;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::TokenError;
 use super::alerts::alerting;
+use super::error::TokenError;
 use super::need::Need;
 use super::single_flight::SingleFlight;
 use super::sweep::Runs;

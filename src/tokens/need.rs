@@ -6,7 +6,7 @@
 
 use crate::domain::{Connection, ConnectionKind, Provider};
 
-use super::TokenError;
+use super::error::TokenError;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Need<'a> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::TokenError;
 use super::alerts::alerting;
+use super::error::TokenError;
 use super::held_lease::HeldLease;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ConnectionKind, ErrorClass, Health, LastError};

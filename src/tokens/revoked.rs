@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::TokenError;
+use super::error::TokenError;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ConnectionKind, ErrorClass, LastError, Provider};
 use crate::store::ListFilter;

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::TokenError;
+use super::error::TokenError;
 use super::held_lease::HeldLease;
 use super::manager::TokenManager;
 use crate::domain::{Connection, ErrorClass, Health, Provider, RefreshRun, RunError, RunStatus};

@@ -606,9 +606,7 @@ fn no_import_cycle_crosses_a_module() {
     );
     let largest = f.file_cycles.first().map_or(0, Vec::len);
     assert!(
-        // 8 since tokens/disconnect.rs joined tokens/'s mod.rs cycle (it
-        // names `super::TokenError`, as revoked.rs does).
-        largest <= 8,
+        largest <= 7,
         "the largest file cycle grew to {largest} files"
     );
 }

@@ -92,18 +92,9 @@ impl OutboxStore for PgOutbox {
     }
 
     async fn record(&self, d: &Delivery) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, \
-             claimed_until = NULL, delivery = $4 WHERE id = $1",
-        )
-        .bind(&d.id)
-        .bind(d.status.as_str())
-        .bind(d.next_attempt_at)
-        .bind(Json(d))
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::database("record a webhook attempt"))?;
-        Ok(())
+        write_row(&self.pool, d)
+            .await
+            .map_err(StoreError::database("record a webhook attempt"))
     }
 
     async fn get(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
@@ -151,17 +142,9 @@ impl OutboxStore for PgOutbox {
         };
         let mut d = delivery_of(&row)?;
         d.requeued(now);
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, \
-             claimed_until = NULL, delivery = $4 WHERE id = $1",
-        )
-        .bind(&d.id)
-        .bind(d.status.as_str())
-        .bind(d.next_attempt_at)
-        .bind(Json(&d))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::database("requeue a webhook delivery"))?;
+        write_row(&mut *tx, &d)
+            .await
+            .map_err(StoreError::database("requeue a webhook delivery"))?;
         tx.commit()
             .await
             .map_err(StoreError::database("requeue a webhook delivery"))?;
@@ -189,4 +172,22 @@ impl OutboxStore for PgOutbox {
         .map_err(StoreError::database("prune webhook deliveries"))?;
         Ok(done.rows_affected() as usize)
     }
+}
+
+/// Writes `d` over its row (and the columns queries use), unclaimed.
+async fn write_row<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    d: &Delivery,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, \
+         claimed_until = NULL, delivery = $4 WHERE id = $1",
+    )
+    .bind(&d.id)
+    .bind(d.status.as_str())
+    .bind(d.next_attempt_at)
+    .bind(Json(d))
+    .execute(executor)
+    .await?;
+    Ok(())
 }
