@@ -29,6 +29,13 @@ pub enum ErasureError {
     Incomplete { what: &'static str, reason: String },
 }
 
+fn incomplete<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> ErasureError {
+    move |e| ErasureError::Incomplete {
+        what,
+        reason: e.to_string(),
+    }
+}
+
 pub struct Erasure {
     tokens: Arc<TokenManager>,
     insights: Arc<InsightsService>,
@@ -108,18 +115,12 @@ impl Erasure {
             .insights
             .forget(&request.connection_ids)
             .await
-            .map_err(|e| ErasureError::Incomplete {
-                what: "the cached insights",
-                reason: e.to_string(),
-            })?;
+            .map_err(incomplete("the cached insights"))?;
         let exports = self
             .exports
             .erase(&request.connection_ids)
             .await
-            .map_err(|e| ErasureError::Incomplete {
-                what: "the exports",
-                reason: e.to_string(),
-            })?;
+            .map_err(incomplete("the exports"))?;
         request.cached_answers += cached;
         request.exports += exports;
         request.status = DeletionStatus::Completed;

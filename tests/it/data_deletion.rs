@@ -43,6 +43,17 @@ fn cached_entries(fb: &FbApp) -> usize {
     std::fs::read_dir(cache_dir(fb)).map_or(0, |d| d.count())
 }
 
+/// `GET path`, public, asking for HTML when `html`.
+async fn open(fb: &FbApp, path: &str, html: bool) -> reqwest::Response {
+    let request = fb.app.client.get(fb.url(path));
+    let request = if html {
+        request.header("accept", "text/html,application/xhtml+xml")
+    } else {
+        request
+    };
+    request.send().await.unwrap()
+}
+
 fn window() -> String {
     let today = chrono::Utc::now().date_naive();
     format!(
@@ -160,14 +171,7 @@ async fn a_data_deletion_request_erases_the_user_its_pages_their_cached_insights
 
     // The status page, for the person who asked, and after a restart.
     let fb = fb.restart().await;
-    let page = fb
-        .app
-        .client
-        .get(fb.url(&format!("/facebook/data-deletion/{code}")))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .unwrap();
+    let page = open(&fb, &format!("/facebook/data-deletion/{code}"), true).await;
     assert_eq!(page.status(), 200);
     assert!(
         page.headers()["content-type"]
@@ -203,25 +207,17 @@ async fn a_data_deletion_request_erases_the_user_its_pages_their_cached_insights
         "{view}"
     );
     for unknown in ["0123456789abcdef01234567", "not-a-code"] {
-        let r = fb
-            .app
-            .client
-            .get(fb.url(&format!("/facebook/data-deletion/{unknown}")))
-            .send()
-            .await
-            .unwrap();
+        let r = open(&fb, &format!("/facebook/data-deletion/{unknown}"), false).await;
         assert_eq!(r.status(), 404, "{unknown}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_found", "{body}");
     }
-    let r = fb
-        .app
-        .client
-        .get(fb.url("/facebook/data-deletion/0123456789abcdef01234567"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = open(
+        &fb,
+        "/facebook/data-deletion/0123456789abcdef01234567",
+        true,
+    )
+    .await;
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("No data deletion request"));
 
@@ -249,22 +245,13 @@ async fn a_request_for_a_user_with_nothing_stored_completes_and_deletes_nothing(
     let (status, answer) = post_form(&fb, CALLBACK, body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(stored_ids(&fb).await, ids(&kept));
-    let html = fb
-        .app
-        .client
-        .get(
-            answer["url"]
-                .as_str()
-                .unwrap()
-                .replace("http://localhost:8080", &fb.url("")),
-        )
-        .header("accept", "text/html")
-        .send()
-        .await
+    let path = answer["url"]
+        .as_str()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .strip_prefix("http://localhost:8080")
+        .unwrap()
+        .to_string();
+    let html = open(&fb, &path, true).await.text().await.unwrap();
     assert!(html.contains("0 connections"), "{html}");
     fb.stop().await;
 }
