@@ -41,6 +41,21 @@ async fn push(app: &TestApp, body: &str, authorization: Option<&str>) -> (u16, V
     (status, response.json().await.unwrap())
 }
 
+/// POSTs `body` signed as TikTok signs it.
+async fn push_signed(fb: &FbApp, body: &str) -> (u16, Value) {
+    push(&fb.app, body, Some(&signed(fb, body))).await
+}
+
+/// Pushes `body` signed and expects 200 with `changed` connections.
+async fn expect_changed(fb: &FbApp, body: &str, changed: u64, why: &str) {
+    let (status, answer) = push_signed(fb, body).await;
+    assert_eq!(
+        (status, answer["changed"].clone()),
+        (200, json!(changed)),
+        "{why}: {answer}"
+    );
+}
+
 /// The envelope of Partner Center's examples, for `shop_id`, sent now.
 fn envelope(fb: &FbApp, kind: i64, shop_id: &Value, data: Value) -> String {
     json!({
@@ -156,7 +171,7 @@ async fn a_signed_seller_deauthorization_flags_only_that_shops_connection_and_no
     // A later change of the other shop is notified; the replay never was.
     let lapse = fb.clock_now().timestamp() + 3 * 86_400;
     let marker = expiration(&fb, &other_shop["shop_id"], lapse);
-    let (status, _) = push(&fb.app, &marker, Some(&signed(&fb, &marker))).await;
+    let (status, _) = push_signed(&fb, &marker).await;
     assert_eq!(status, 200);
     eventually("the other shop's warning", || {
         (fb.webhook.of_type("connection.expiring").len() == 1).then_some(())
@@ -184,21 +199,11 @@ async fn a_deauthorization_older_than_a_reconnection_changes_nothing() {
         .await;
     fb.follow_consent("/tiktok/auth/url?team_id=team-a", "/tiktok/auth/callback")
         .await;
-    let (status, answer) = push(&fb.app, &body, Some(&signed(&fb, &body))).await;
-    assert_eq!(
-        (status, answer["changed"].clone()),
-        (200, json!(0)),
-        "{answer}"
-    );
+    expect_changed(&fb, &body, 0, "a push older than the reconnection").await;
     assert_eq!(facts(&fb).await[&id(&integration)]["health"], "healthy");
     // One sent after the reconnection does flag it.
     let later = deauthorization(&fb, &shop["shop_id"]);
-    let (status, answer) = push(&fb.app, &later, Some(&signed(&fb, &later))).await;
-    assert_eq!(
-        (status, answer["changed"].clone()),
-        (200, json!(1)),
-        "{answer}"
-    );
+    expect_changed(&fb, &later, 1, "a push after the reconnection").await;
     fb.stop().await;
 }
 
@@ -212,22 +217,12 @@ async fn an_integration_whose_shops_were_not_listed_at_connect_learns_them_at_it
     let (shop, integration) = connect(&fb, "Listed Later Shop").await;
     assert_eq!(integration["health"], "healthy", "the connect itself works");
     let body = deauthorization(&fb, &shop["shop_id"]);
-    let (status, answer) = push(&fb.app, &body, Some(&signed(&fb, &body))).await;
-    assert_eq!(
-        (status, answer["changed"].clone()),
-        (200, json!(0)),
-        "no stored connection holds the shop yet: {answer}"
-    );
+    expect_changed(&fb, &body, 0, "no stored connection holds the shop yet").await;
     let run = fb.sweep("/tiktok/internal/scheduled-refresh").await;
     assert_eq!(run["run"]["counts"]["checked"], 1, "{run}");
     // Sent after the check (a push older than it would be passed over).
     let body = deauthorization(&fb, &shop["shop_id"]);
-    let (status, answer) = push(&fb.app, &body, Some(&signed(&fb, &body))).await;
-    assert_eq!(
-        (status, answer["changed"].clone()),
-        (200, json!(1)),
-        "{answer}"
-    );
+    expect_changed(&fb, &body, 1, "the shop learned at the check").await;
     fb.stop().await;
 }
 
@@ -239,7 +234,7 @@ async fn an_upcoming_authorization_expiration_raises_one_warning_stage() {
     let lapse = fb.clock_now().timestamp() + 5 * 86_400;
     let body = expiration(&fb, &shop["shop_id"], lapse);
 
-    let (status, answer) = push(&fb.app, &body, Some(&signed(&fb, &body))).await;
+    let (status, answer) = push_signed(&fb, &body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer,
@@ -269,12 +264,12 @@ async fn an_upcoming_authorization_expiration_raises_one_warning_stage() {
     assert_eq!(warning["lapses_at"], json!(lapses_at));
 
     // TikTok repeats it daily: the same date again changes nothing.
-    let (status, answer) = push(&fb.app, &body, Some(&signed(&fb, &body))).await;
+    let (status, answer) = push_signed(&fb, &body).await;
     assert_eq!((status, answer["changed"].clone()), (200, json!(0)));
     assert_eq!(facts(&fb).await, after);
     // A later change is notified; the repeat never was.
     let marker = deauthorization(&fb, &shop["shop_id"]);
-    push(&fb.app, &marker, Some(&signed(&fb, &marker))).await;
+    push_signed(&fb, &marker).await;
     eventually("the marker's reauth event", || {
         (fb.webhook.of_type("connection.reauth_required").len() == 1).then_some(())
     })
@@ -295,19 +290,14 @@ async fn another_type_or_an_unknown_shop_is_acknowledged_and_changes_nothing() {
         &shop["shop_id"],
         json!({"order_id": "576684019603311365", "order_status": "AWAITING_SHIPMENT", "update_time": 1664095610}),
     );
-    let (status, answer) = push(&fb.app, &order, Some(&signed(&fb, &order))).await;
+    let (status, answer) = push_signed(&fb, &order).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({"type": 1, "event": "ignored", "changed": 0}));
     let unknown = deauthorization(&fb, &json!("1111111111111111111"));
-    let (status, answer) = push(&fb.app, &unknown, Some(&signed(&fb, &unknown))).await;
-    assert_eq!(
-        (status, answer["changed"].clone()),
-        (200, json!(0)),
-        "{answer}"
-    );
+    expect_changed(&fb, &unknown, 0, "an unknown shop").await;
     // Signed, but a type 7 without its date: 400 naming the field.
     let dateless = envelope(&fb, 7, &shop["shop_id"], json!({"message": "?"}));
-    let (status, answer) = push(&fb.app, &dateless, Some(&signed(&fb, &dateless))).await;
+    let (status, answer) = push_signed(&fb, &dateless).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"]["field"], "data.expiration_time");
     assert_eq!(facts(&fb).await, before);
